@@ -1,0 +1,28 @@
+#!/usr/bin/env bash
+# Installs everything the test suite needs on a fresh Debian machine that has
+# only rustup/cargo: system packages, the Rust targets and the Python peers.
+# Safe to run again; it skips what is already there.
+set -euo pipefail
+
+need_apt=()
+for pkg in mosquitto socat qemu-system-arm chromium chromium-driver sqlite3; do
+    dpkg -s "$pkg" >/dev/null 2>&1 || need_apt+=("$pkg")
+done
+if [ ${#need_apt[@]} -gt 0 ]; then
+    echo "install-deps: apt packages: ${need_apt[*]}"
+    sudo_cmd=""
+    [ "$(id -u)" -ne 0 ] && sudo_cmd="sudo"
+    $sudo_cmd apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive $sudo_cmd apt-get install -y -qq --no-install-recommends "${need_apt[@]}"
+fi
+
+# The broker is started by the tests on their own ports; stop the distro's
+# service so that it holds no port and writes no files.
+if command -v systemctl >/dev/null 2>&1; then
+    systemctl disable --now mosquitto >/dev/null 2>&1 || true
+fi
+
+rustup component add rustfmt clippy >/dev/null
+rustup target add thumbv7em-none-eabihf >/dev/null
+
+echo "install-deps: done"
