@@ -1,0 +1,21 @@
+//! Puts `memory.x` on the linker path and asks the linker for a map file
+//! (`target/<triple>/<profile>/gateway.map`), from which the benchmarks read
+//! RAM and flash use. Only binaries get these arguments, so the portable core
+//! still builds and tests on the host.
+use std::{env, fs, path::PathBuf};
+
+fn main() {
+    let out = PathBuf::from(env::var_os("OUT_DIR").expect("cargo sets OUT_DIR"));
+    fs::write(out.join("memory.x"), include_bytes!("memory.x")).expect("write memory.x");
+    println!("cargo:rustc-link-search={}", out.display());
+    if env::var("TARGET").is_ok_and(|t| t.starts_with("thumb")) {
+        // OUT_DIR is target/<triple>/<profile>/build/<pkg>-<hash>/out.
+        let profile_dir = out.ancestors().nth(3).expect("OUT_DIR is deep enough");
+        println!("cargo:rustc-link-arg-bins=-Tlink.x");
+        println!(
+            "cargo:rustc-link-arg-bins=-Map={}",
+            profile_dir.join("gateway.map").display()
+        );
+    }
+    println!("cargo:rerun-if-changed=memory.x");
+}

@@ -1,0 +1,433 @@
+//! The register bank: every value the Modbus map serves, and the rules for
+//! writing holding registers.
+//!
+//! Owns counters, configuration (unit id, dedup window, scale period), the
+//! latest weight, reader and scale status and the [`EventRing`]. Addresses
+//! and encodings come from `gateway-registers`; this module must not know
+//! about frames or function codes (that is [`crate::modbus`]).
+
+use gateway_registers::{
+    holding, input, u32_from_registers, u32_to_registers, weight_flags, Counters, EventRecord,
+    ReaderStatus, ScaleStatus, EVENT_RECORD_REGS, EVENT_WINDOW_RECORDS, MAP_VERSION,
+};
+
+use crate::ring::EventRing;
+use crate::FIRMWARE_VERSION;
+
+/// Why a register access was refused; maps onto a Modbus exception.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum AccessError {
+    /// An address outside the map (exception 02).
+    IllegalAddress,
+    /// A value outside the register's range (exception 03).
+    IllegalValue,
+}
+
+/// Holding-register configuration.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Config {
+    /// Modbus unit id, 1..=247.
+    pub unit_id: u8,
+    /// Gate dedup window, ms.
+    pub dedup_window_ms: u16,
+    /// Scale polling period, ms.
+    pub scale_poll_ms: u16,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Self {
+            unit_id: 1,
+            dedup_window_ms: 2_000,
+            scale_poll_ms: 200,
+        }
+    }
+}
+
+/// The scale's latest answer.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ScaleState {
+    /// What the scale said last.
+    pub status: ScaleStatus,
+    /// Latest weight, grams (kept when the status turns invalid).
+    pub weight_grams: i32,
+    /// Readings since boot, wrapping.
+    pub readings: u16,
+}
+
+/// Everything the map serves.
+#[derive(Debug)]
+pub struct RegisterBank {
+    /// Counters, in map order.
+    pub counters: Counters,
+    /// Milliseconds since boot, set by the board.
+    pub uptime_ms: u64,
+    /// Reader link state.
+    pub reader_status: ReaderStatus,
+    /// Scale state.
+    pub scale: ScaleState,
+    /// Events waiting for acknowledgement.
+    pub ring: EventRing,
+    config: Config,
+    ack_high_word: u16,
+    last_ack_seq: u32,
+}
+
+impl Default for RegisterBank {
+    fn default() -> Self {
+        Self::new(Config::default())
+    }
+}
+
+impl RegisterBank {
+    /// A bank with zeroed counters and `config`.
+    pub const fn new(config: Config) -> Self {
+        Self {
+            counters: Counters {
+                frames_ok: 0,
+                frames_crc_error: 0,
+                frames_malformed: 0,
+                exceptions_sent: 0,
+                reads_seen: 0,
+                reads_deduped: 0,
+                events_overflowed: 0,
+                reader_frame_errors: 0,
+                scale_line_errors: 0,
+            },
+            uptime_ms: 0,
+            reader_status: ReaderStatus::Starting,
+            scale: ScaleState {
+                status: ScaleStatus::Unknown,
+                weight_grams: 0,
+                readings: 0,
+            },
+            ring: EventRing::new(),
+            config,
+            ack_high_word: 0,
+            last_ack_seq: 0,
+        }
+    }
+
+    /// The configuration as last written.
+    pub fn config(&self) -> Config {
+        self.config
+    }
+
+    /// Stores a gate event, or counts it as overflowed when the ring is full.
+    pub fn push_event(&mut self, event: EventRecord) -> Option<u32> {
+        let seq = self.ring.push(event);
+        if seq.is_none() {
+            self.counters.events_overflowed = self.counters.events_overflowed.wrapping_add(1);
+        }
+        seq
+    }
+
+    fn head_registers(&self) -> [u16; input::EVENT_WINDOW as usize] {
+        let mut regs = [0u16; input::EVENT_WINDOW as usize];
+        let mut put = |addr: u16, value: u16| regs[usize::from(addr)] = value;
+        let c = &self.counters;
+        put(input::MAP_VERSION, MAP_VERSION);
+        put(input::FIRMWARE_VERSION_MAJOR, FIRMWARE_VERSION.0);
+        put(input::FIRMWARE_VERSION_MINOR, FIRMWARE_VERSION.1);
+        put(input::FIRMWARE_VERSION_PATCH, FIRMWARE_VERSION.2);
+        let longs = [
+            (input::UPTIME_S, (self.uptime_ms / 1_000) as u32),
+            (input::FRAMES_OK, c.frames_ok),
+            (input::FRAMES_CRC_ERROR, c.frames_crc_error),
+            (input::FRAMES_MALFORMED, c.frames_malformed),
+            (input::EXCEPTIONS_SENT, c.exceptions_sent),
+            (input::READS_SEEN, c.reads_seen),
+            (input::READS_DEDUPED, c.reads_deduped),
+            (input::EVENTS_OVERFLOWED, c.events_overflowed),
+            (input::READER_FRAME_ERRORS, c.reader_frame_errors),
+            (input::SCALE_LINE_ERRORS, c.scale_line_errors),
+            (input::WEIGHT_GRAMS, self.scale.weight_grams as u32),
+            (input::EVENT_OLDEST_SEQ, self.ring.oldest_seq()),
+            (input::EVENT_NEWEST_SEQ, self.ring.newest_seq()),
+        ];
+        for (addr, value) in longs {
+            let [high, low] = u32_to_registers(value);
+            put(addr, high);
+            put(addr + 1, low);
+        }
+        put(input::READER_STATUS, self.reader_status.to_register());
+        put(input::SCALE_STATUS, self.scale.status.to_register());
+        let flags = match self.scale.status {
+            ScaleStatus::Stable => weight_flags::STABLE | weight_flags::VALID,
+            ScaleStatus::Dynamic => weight_flags::VALID,
+            _ => 0,
+        };
+        put(input::WEIGHT_FLAGS, flags);
+        put(input::WEIGHT_READINGS, self.scale.readings);
+        put(input::EVENT_COUNT, self.ring.len() as u16);
+        put(input::EVENT_CAPACITY, crate::ring::EVENT_CAPACITY as u16);
+        put(input::EVENT_RECORD_REGS, EVENT_RECORD_REGS);
+        put(input::EVENT_WINDOW_RECORDS, EVENT_WINDOW_RECORDS);
+        regs
+    }
+
+    /// Reads `count` input registers from `start`, handing each to `emit`.
+    /// Nothing is emitted when the range leaves the map.
+    pub fn read_input(
+        &self,
+        start: u16,
+        count: u16,
+        mut emit: impl FnMut(u16),
+    ) -> Result<(), AccessError> {
+        let end = u32::from(start) + u32::from(count);
+        if end > u32::from(input::LEN) {
+            return Err(AccessError::IllegalAddress);
+        }
+        let head = self.head_registers();
+        let mut record: Option<(usize, [u16; EVENT_RECORD_REGS as usize])> = None;
+        for addr in start..end as u16 {
+            if addr < input::EVENT_WINDOW {
+                emit(head[usize::from(addr)]);
+                continue;
+            }
+            let offset = usize::from(addr - input::EVENT_WINDOW);
+            let (index, field) = (
+                offset / usize::from(EVENT_RECORD_REGS),
+                offset % usize::from(EVENT_RECORD_REGS),
+            );
+            let regs = match record {
+                Some((cached, regs)) if cached == index => regs,
+                _ => {
+                    let regs = self
+                        .ring
+                        .get(index)
+                        .map_or([0; EVENT_RECORD_REGS as usize], EventRecord::to_registers);
+                    record = Some((index, regs));
+                    regs
+                }
+            };
+            emit(regs[field]);
+        }
+        Ok(())
+    }
+
+    /// Reads `count` holding registers from `start`.
+    pub fn read_holding(
+        &self,
+        start: u16,
+        count: u16,
+        mut emit: impl FnMut(u16),
+    ) -> Result<(), AccessError> {
+        let end = u32::from(start) + u32::from(count);
+        if end > u32::from(holding::LEN) {
+            return Err(AccessError::IllegalAddress);
+        }
+        let [ack_high, ack_low] = u32_to_registers(self.last_ack_seq);
+        let regs = [
+            ack_high,
+            ack_low,
+            self.config.dedup_window_ms,
+            u16::from(self.config.unit_id),
+            self.config.scale_poll_ms,
+        ];
+        regs[usize::from(start)..end as usize]
+            .iter()
+            .for_each(|&r| emit(r));
+        Ok(())
+    }
+
+    /// Writes `values` to consecutive holding registers from `start`. The
+    /// whole write is checked before any register changes.
+    pub fn write_holding(&mut self, start: u16, values: &[u16]) -> Result<(), AccessError> {
+        let end = u32::from(start) + values.len() as u32;
+        if values.is_empty() || end > u32::from(holding::LEN) {
+            return Err(AccessError::IllegalAddress);
+        }
+        let value_at = |addr: u16| {
+            (addr >= start && u32::from(addr) < end).then(|| values[usize::from(addr - start)])
+        };
+        let mut next = self.config;
+        let mut ack_high = self.ack_high_word;
+        if let Some(v) = value_at(holding::EVENT_ACK_SEQ) {
+            ack_high = v;
+        }
+        let ack = value_at(holding::EVENT_ACK_SEQ + 1).map(|low| u32_from_registers(ack_high, low));
+        if ack.is_some_and(|seq| seq > self.ring.newest_seq()) {
+            return Err(AccessError::IllegalValue);
+        }
+        if let Some(v) = value_at(holding::DEDUP_WINDOW_MS) {
+            if !(1..=60_000).contains(&v) {
+                return Err(AccessError::IllegalValue);
+            }
+            next.dedup_window_ms = v;
+        }
+        if let Some(v) = value_at(holding::UNIT_ID) {
+            next.unit_id = u8::try_from(v)
+                .ok()
+                .filter(|id| (1..=247).contains(id))
+                .ok_or(AccessError::IllegalValue)?;
+        }
+        if let Some(v) = value_at(holding::SCALE_POLL_MS) {
+            if !(50..=60_000).contains(&v) {
+                return Err(AccessError::IllegalValue);
+            }
+            next.scale_poll_ms = v;
+        }
+        self.config = next;
+        self.ack_high_word = ack_high;
+        if let Some(seq) = ack {
+            // Cannot fail: `seq` was checked against the newest above.
+            let _ = self.ring.acknowledge(seq);
+            self.last_ack_seq = self.last_ack_seq.max(seq);
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::ring::tests::event;
+
+    fn read_input(bank: &RegisterBank, start: u16, count: u16) -> Result<Vec<u16>, AccessError> {
+        let mut out = Vec::new();
+        bank.read_input(start, count, |r| out.push(r)).map(|()| out)
+    }
+
+    #[test]
+    fn status_block_decodes_with_the_shared_map() {
+        let mut bank = RegisterBank {
+            uptime_ms: 61_500,
+            scale: ScaleState {
+                status: ScaleStatus::Stable,
+                weight_grams: -250,
+                readings: 3,
+            },
+            ..RegisterBank::default()
+        };
+        bank.counters.frames_ok = 70_000;
+        let regs = read_input(&bank, 0, input::EVENT_COUNT).expect("in map");
+        let status = gateway_registers::GatewayStatus::from_registers(&regs).expect("decodes");
+        assert_eq!(status.map_version, MAP_VERSION);
+        assert_eq!(status.firmware_version, FIRMWARE_VERSION);
+        assert_eq!(status.uptime_s, 61);
+        assert_eq!(status.counters.frames_ok, 70_000);
+        assert_eq!(status.weight_grams, -250);
+        assert!(status.weight_stable && status.weight_valid);
+        assert_eq!(status.weight_readings, 3);
+    }
+
+    #[test]
+    fn window_shows_the_oldest_events_and_zeros_past_them() {
+        let mut bank = RegisterBank::default();
+        for tag in 1..=5 {
+            bank.push_event(event(tag));
+        }
+        let regs = read_input(&bank, input::EVENT_COUNT, input::LEN - input::EVENT_COUNT)
+            .expect("header and window are in the map");
+        let header = gateway_registers::EventHeader::from_registers(&regs).expect("header");
+        assert_eq!(
+            (header.count, header.oldest_seq, header.newest_seq),
+            (5, 1, 5)
+        );
+        let window = &regs[usize::from(input::EVENT_WINDOW - input::EVENT_COUNT)..];
+        let seqs: Vec<u32> = window
+            .chunks(EVENT_RECORD_REGS as usize)
+            .map(|r| {
+                EventRecord::from_registers(r)
+                    .expect("record")
+                    .map_or(0, |e| e.seq)
+            })
+            .collect();
+        assert_eq!(seqs, [1, 2, 3, 4]);
+        bank.write_holding(holding::EVENT_ACK_SEQ, &[0, 4])
+            .expect("ack");
+        let regs = read_input(&bank, input::EVENT_WINDOW, 2 * EVENT_RECORD_REGS).expect("window");
+        assert_eq!(
+            EventRecord::from_registers(&regs)
+                .expect("record")
+                .map(|e| e.seq),
+            Some(5)
+        );
+        assert_eq!(EventRecord::from_registers(&regs[24..]), Ok(None));
+    }
+
+    #[test]
+    fn reads_past_the_map_are_refused() {
+        let bank = RegisterBank::default();
+        assert!(read_input(&bank, input::LEN - 1, 1).is_ok());
+        assert_eq!(
+            read_input(&bank, input::LEN - 1, 2),
+            Err(AccessError::IllegalAddress)
+        );
+        assert_eq!(
+            read_input(&bank, u16::MAX, 2),
+            Err(AccessError::IllegalAddress)
+        );
+        assert_eq!(
+            bank.read_holding(holding::LEN, 1, |_| ()),
+            Err(AccessError::IllegalAddress)
+        );
+    }
+
+    #[test]
+    fn holding_writes_are_checked_whole_before_applying() {
+        let mut bank = RegisterBank::default();
+        // A good dedup window with a bad unit id changes nothing.
+        assert_eq!(
+            bank.write_holding(holding::DEDUP_WINDOW_MS, &[500, 0]),
+            Err(AccessError::IllegalValue)
+        );
+        assert_eq!(bank.config(), Config::default());
+        bank.write_holding(holding::DEDUP_WINDOW_MS, &[500, 9, 1_000])
+            .expect("valid");
+        let mut regs = Vec::new();
+        bank.read_holding(0, holding::LEN, |r| regs.push(r))
+            .expect("in map");
+        assert_eq!(regs, [0, 0, 500, 9, 1_000]);
+        for (addr, bad) in [
+            (holding::UNIT_ID, 248),
+            (holding::SCALE_POLL_MS, 49),
+            (holding::DEDUP_WINDOW_MS, 0),
+        ] {
+            assert_eq!(
+                bank.write_holding(addr, &[bad]),
+                Err(AccessError::IllegalValue)
+            );
+        }
+    }
+
+    #[test]
+    fn ack_applies_on_the_low_word_and_refuses_the_future() {
+        let mut bank = RegisterBank::default();
+        for tag in 1..=3 {
+            bank.push_event(event(tag));
+        }
+        assert_eq!(
+            bank.write_holding(holding::EVENT_ACK_SEQ, &[0, 4]),
+            Err(AccessError::IllegalValue)
+        );
+        assert_eq!(bank.ring.len(), 3);
+        // A high word alone frees nothing.
+        bank.write_holding(holding::EVENT_ACK_SEQ, &[0])
+            .expect("high word");
+        assert_eq!(bank.ring.len(), 3);
+        bank.write_holding(holding::EVENT_ACK_SEQ + 1, &[2])
+            .expect("low word");
+        assert_eq!(bank.ring.len(), 1);
+        // An older acknowledgement is accepted and frees nothing.
+        bank.write_holding(holding::EVENT_ACK_SEQ, &[0, 1])
+            .expect("older");
+        assert_eq!(bank.ring.len(), 1);
+        let mut regs = Vec::new();
+        bank.read_holding(holding::EVENT_ACK_SEQ, 2, |r| regs.push(r))
+            .expect("in map");
+        assert_eq!(regs, [0, 2]);
+    }
+
+    #[test]
+    fn full_ring_counts_overflow() {
+        let mut bank = RegisterBank::default();
+        for i in 0..crate::ring::EVENT_CAPACITY + 3 {
+            bank.push_event(event(i as u16));
+        }
+        assert_eq!(bank.counters.events_overflowed, 3);
+        let regs = read_input(&bank, input::EVENTS_OVERFLOWED, 2).expect("in map");
+        assert_eq!(regs, [0, 3]);
+    }
+}

@@ -1,0 +1,373 @@
+//! The board layer: clocks, UARTs, the millisecond tick, the watchdog and
+//! the failure path. It only moves bytes and owns pins; every decision is in
+//! the portable core (`gateway_firmware`).
+//!
+//! Both boards use an STM32F405 and the same three USARTs:
+//!
+//! | UART   | role                    | QEMU `netduinoplus2`  | STM32F405 board (pins, AF7)    |
+//! |--------|-------------------------|-----------------------|--------------------------------|
+//! | USART1 | Modbus RTU (RS-485)     | first `-serial`       | PA9 TX, PA10 RX, PA8 driver enable |
+//! | USART2 | RFID reader module      | second `-serial`      | PA2 TX, PA3 RX                 |
+//! | USART3 | MT-SICS scale (RS-232)  | third `-serial`       | PB10 TX, PB11 RX               |
+//!
+//! Received bytes are taken in the USART interrupts, stamped with the time
+//! in microseconds, and queued for the main loop. QEMU models neither the
+//! RCC, the GPIOs nor the independent watchdog, so the `board-qemu` build
+//! leaves clocks at reset (QEMU's core clock is 168 MHz regardless) and
+//! relies on the software watchdog alone; a failure there is reported
+//! through semihosting and ends QEMU with exit status 1. On the real board a
+//! failure resets the chip and the independent watchdog backs the software
+//! one up.
+#![allow(unsafe_code)] // register access through the PAC, on the one core
+
+use core::cell::RefCell;
+use core::sync::atomic::{AtomicU32, Ordering};
+
+use cortex_m::peripheral::syst::SystClkSource;
+use cortex_m::peripheral::{NVIC, SCB, SYST};
+use cortex_m_rt::exception;
+use critical_section::Mutex;
+use heapless::Deque;
+use pac::{interrupt, Interrupt};
+use stm32f4::stm32f405 as pac;
+
+/// Core clock on both boards.
+pub const SYSCLK_HZ: u32 = 168_000_000;
+/// Modbus line speed (8N1).
+pub const MODBUS_BAUD: u32 = 115_200;
+/// Reader module line speed; 921600 leaves room for 1,500 tag reads/s.
+pub const READER_BAUD: u32 = 921_600;
+/// Scale line speed (MT-SICS default is 9600 8N1).
+pub const SCALE_BAUD: u32 = 9_600;
+/// The main loop must come round within this, or the board fails.
+pub const WATCHDOG_MS: u32 = 2_000;
+/// Which board this build is for, as logged at boot.
+pub const BOARD_NAME: &str = if cfg!(feature = "board-f405") {
+    "stm32f405"
+} else {
+    "qemu-netduinoplus2"
+};
+
+const CYCLES_PER_MS: u32 = SYSCLK_HZ / 1_000;
+const CYCLES_PER_US: u32 = SYSCLK_HZ / 1_000_000;
+
+/// Bytes queued between a USART interrupt and the main loop, with their
+/// arrival time in microseconds.
+type RxQueue<const N: usize> = Mutex<RefCell<Deque<(u8, u64), N>>>;
+
+static MILLIS: Mutex<RefCell<u64>> = Mutex::new(RefCell::new(0));
+static SINCE_KICK_MS: AtomicU32 = AtomicU32::new(0);
+static MODBUS_RX: RxQueue<512> = Mutex::new(RefCell::new(Deque::new()));
+static READER_RX: RxQueue<1024> = Mutex::new(RefCell::new(Deque::new()));
+static SCALE_RX: RxQueue<128> = Mutex::new(RefCell::new(Deque::new()));
+/// Bytes lost because a queue was full, per UART (Modbus, reader, scale).
+static RX_DROPPED: [AtomicU32; 3] = [AtomicU32::new(0), AtomicU32::new(0), AtomicU32::new(0)];
+
+/// Prints to the QEMU console through semihosting; compiled out on the
+/// real board, where semihosting without a debugger would fault.
+#[macro_export]
+macro_rules! log {
+    ($($arg:tt)*) => {
+        #[cfg(not(feature = "board-f405"))]
+        cortex_m_semihosting::hprintln!($($arg)*);
+        #[cfg(feature = "board-f405")]
+        let _ = format_args!($($arg)*);
+    };
+}
+
+/// Ends the run: on QEMU prints `why` and exits with status 1; on the real
+/// board resets the chip.
+pub fn fail(why: core::fmt::Arguments<'_>) -> ! {
+    #[cfg(not(feature = "board-f405"))]
+    {
+        cortex_m_semihosting::hprintln!("gateway: FAILED: {}", why);
+        cortex_m_semihosting::debug::exit(cortex_m_semihosting::debug::EXIT_FAILURE);
+    }
+    #[cfg(feature = "board-f405")]
+    let _ = why;
+    SCB::sys_reset()
+}
+
+#[panic_handler]
+fn panic(info: &core::panic::PanicInfo<'_>) -> ! {
+    cortex_m::interrupt::disable();
+    fail(format_args!("panic: {info}"))
+}
+
+#[exception]
+unsafe fn HardFault(frame: &cortex_m_rt::ExceptionFrame) -> ! {
+    fail(format_args!("HardFault at pc={:#010x}", frame.pc()))
+}
+
+#[exception]
+fn SysTick() {
+    critical_section::with(|cs| *MILLIS.borrow_ref_mut(cs) += 1);
+    let since = SINCE_KICK_MS.fetch_add(1, Ordering::Relaxed);
+    if since >= WATCHDOG_MS {
+        fail(format_args!("watchdog: main loop stalled for {since} ms"));
+    }
+}
+
+/// Microseconds since boot. Safe to call from interrupts: a SysTick wrap
+/// whose interrupt is still pending is accounted for.
+pub fn now_us() -> u64 {
+    critical_section::with(|cs| {
+        // The tick interrupt cannot run in here, so a wrap shows only as a
+        // pending SysTick; if it happens between the two looks, read again.
+        let mut ms = *MILLIS.borrow_ref(cs);
+        let pending_before = SCB::is_pendst_pending();
+        let mut current = SYST::get_current();
+        if pending_before {
+            ms += 1;
+        } else if SCB::is_pendst_pending() {
+            current = SYST::get_current();
+            ms += 1;
+        }
+        ms * 1_000 + u64::from((CYCLES_PER_MS - 1 - current) / CYCLES_PER_US)
+    })
+}
+
+/// Tells the software and hardware watchdogs the main loop came round.
+pub fn kick_watchdog() {
+    SINCE_KICK_MS.store(0, Ordering::Relaxed);
+    #[cfg(feature = "board-f405")]
+    // SAFETY: a write-only key register; 0xAAAA reloads the counter.
+    unsafe {
+        (*pac::IWDG::ptr()).kr.write(|w| w.bits(0xAAAA));
+    }
+}
+
+fn usart(n: usize) -> &'static pac::usart1::RegisterBlock {
+    // SAFETY: fixed peripheral addresses; each USART's RX side is touched
+    // only by its interrupt and its TX side only by the main loop.
+    unsafe {
+        match n {
+            0 => &*pac::USART1::ptr(),
+            1 => &*pac::USART2::ptr(),
+            _ => &*pac::USART3::ptr(),
+        }
+    }
+}
+
+fn receive<const N: usize>(n: usize, queue: &RxQueue<N>) {
+    let regs = usart(n);
+    // Reading SR then DR clears RXNE and any overrun flag.
+    while regs.sr.read().rxne().bit_is_set() || regs.sr.read().ore().bit_is_set() {
+        let byte = regs.dr.read().dr().bits() as u8;
+        let at = now_us();
+        let full =
+            critical_section::with(|cs| queue.borrow_ref_mut(cs).push_back((byte, at)).is_err());
+        if full {
+            RX_DROPPED[n].fetch_add(1, Ordering::Relaxed);
+        }
+    }
+}
+
+#[interrupt]
+fn USART1() {
+    receive(0, &MODBUS_RX);
+}
+
+#[interrupt]
+fn USART2() {
+    receive(1, &READER_RX);
+}
+
+#[interrupt]
+fn USART3() {
+    receive(2, &SCALE_RX);
+}
+
+fn pop<const N: usize>(queue: &RxQueue<N>) -> Option<(u8, u64)> {
+    critical_section::with(|cs| queue.borrow_ref_mut(cs).pop_front())
+}
+
+fn write(n: usize, bytes: &[u8]) {
+    let regs = usart(n);
+    for &b in bytes {
+        while regs.sr.read().txe().bit_is_clear() {}
+        regs.dr.write(|w| w.dr().bits(u16::from(b)));
+    }
+    while regs.sr.read().tc().bit_is_clear() {}
+}
+
+/// The board's UARTs once set up.
+pub struct Board {
+    _private: (),
+}
+
+impl Board {
+    /// Sets up clocks, pins, the three USARTs, the tick and the watchdog.
+    pub fn init() -> Self {
+        let dp = pac::Peripherals::take()
+            .unwrap_or_else(|| fail(format_args!("peripherals taken twice")));
+        let mut cp = cortex_m::Peripherals::take()
+            .unwrap_or_else(|| fail(format_args!("core peripherals taken twice")));
+        #[cfg(feature = "board-f405")]
+        f405::clocks_pins_watchdog(&dp);
+        dp.RCC.apb2enr.modify(|_, w| w.usart1en().set_bit());
+        dp.RCC
+            .apb1enr
+            .modify(|_, w| w.usart2en().set_bit().usart3en().set_bit());
+        // USART1 is on APB2 (84 MHz on the real board), USART2/3 on APB1 (42 MHz).
+        let lines = [
+            (0, SYSCLK_HZ / 2, MODBUS_BAUD, Interrupt::USART1),
+            (1, SYSCLK_HZ / 4, READER_BAUD, Interrupt::USART2),
+            (2, SYSCLK_HZ / 4, SCALE_BAUD, Interrupt::USART3),
+        ];
+        for (n, pclk_hz, baud, irq) in lines {
+            let regs = usart(n);
+            // Oversampling by 16: BRR = pclk / baud, rounded.
+            regs.brr
+                .write(|w| unsafe { w.bits((pclk_hz + baud / 2) / baud) });
+            regs.cr1.write(|w| {
+                w.ue()
+                    .set_bit()
+                    .te()
+                    .set_bit()
+                    .re()
+                    .set_bit()
+                    .rxneie()
+                    .set_bit()
+            });
+            // SAFETY: the handlers above only touch their own queue.
+            unsafe { NVIC::unmask(irq) };
+        }
+        cp.SYST.set_clock_source(SystClkSource::Core);
+        cp.SYST.set_reload(CYCLES_PER_MS - 1);
+        cp.SYST.clear_current();
+        cp.SYST.enable_interrupt();
+        cp.SYST.enable_counter();
+        Board { _private: () }
+    }
+
+    /// The next Modbus byte and its arrival time.
+    pub fn modbus_rx(&mut self) -> Option<(u8, u64)> {
+        pop(&MODBUS_RX)
+    }
+
+    /// The next scale byte and its arrival time.
+    pub fn scale_rx(&mut self) -> Option<(u8, u64)> {
+        pop(&SCALE_RX)
+    }
+
+    /// Sends a Modbus reply, driving the RS-485 transmitter while it goes out.
+    pub fn modbus_tx(&mut self, bytes: &[u8]) {
+        #[cfg(feature = "board-f405")]
+        f405::driver_enable(true);
+        write(0, bytes);
+        #[cfg(feature = "board-f405")]
+        f405::driver_enable(false);
+    }
+
+    /// Sends bytes to the scale.
+    pub fn scale_tx(&mut self, bytes: &[u8]) {
+        write(2, bytes);
+    }
+
+    /// Bytes lost to full receive queues on (Modbus, reader, scale).
+    pub fn rx_dropped(&self) -> [u32; 3] {
+        RX_DROPPED.each_ref().map(|n| n.load(Ordering::Relaxed))
+    }
+
+    /// Whether received bytes wait in any queue.
+    pub fn rx_pending(&self) -> bool {
+        critical_section::with(|cs| {
+            !MODBUS_RX.borrow_ref(cs).is_empty()
+                || !READER_RX.borrow_ref(cs).is_empty()
+                || !SCALE_RX.borrow_ref(cs).is_empty()
+        })
+    }
+}
+
+/// The real board: 12 MHz crystal, PLL to 168 MHz, pins, RS-485 enable,
+/// independent watchdog.
+#[cfg(feature = "board-f405")]
+mod f405 {
+    use super::pac;
+
+    pub fn clocks_pins_watchdog(dp: &pac::Peripherals) {
+        let rcc = &dp.RCC;
+        rcc.cr.modify(|_, w| w.hseon().set_bit());
+        while rcc.cr.read().hserdy().bit_is_clear() {}
+        // 168 MHz needs 5 wait states at 3.3 V.
+        dp.FLASH.acr.write(|w| {
+            w.latency()
+                .bits(5)
+                .prften()
+                .set_bit()
+                .icen()
+                .set_bit()
+                .dcen()
+                .set_bit()
+        });
+        // 12 MHz / M 6 × N 168 / P 2 = 168 MHz; / Q 7 = 48 MHz.
+        rcc.pllcfgr.write(|w| unsafe {
+            w.pllsrc()
+                .set_bit()
+                .pllm()
+                .bits(6)
+                .plln()
+                .bits(168)
+                .pllp()
+                .bits(0)
+                .pllq()
+                .bits(7)
+        });
+        // AHB / 1, APB1 / 4 (42 MHz), APB2 / 2 (84 MHz).
+        rcc.cfgr
+            .modify(|_, w| unsafe { w.hpre().bits(0).ppre1().bits(0b101).ppre2().bits(0b100) });
+        rcc.cr.modify(|_, w| w.pllon().set_bit());
+        while rcc.cr.read().pllrdy().bit_is_clear() {}
+        rcc.cfgr.modify(|_, w| unsafe { w.sw().bits(0b10) });
+        while rcc.cfgr.read().sws().bits() != 0b10 {}
+
+        rcc.ahb1enr
+            .modify(|_, w| w.gpioaen().set_bit().gpioben().set_bit());
+        // PA9/PA10 USART1, PA2/PA3 USART2, PB10/PB11 USART3: alternate function 7.
+        dp.GPIOA
+            .afrh
+            .modify(|_, w| w.afrh9().bits(7).afrh10().bits(7));
+        dp.GPIOA
+            .afrl
+            .modify(|_, w| w.afrl2().bits(7).afrl3().bits(7));
+        dp.GPIOB
+            .afrh
+            .modify(|_, w| w.afrh10().bits(7).afrh11().bits(7));
+        // PA8 drives the RS-485 transceiver's DE and /RE, low = receive.
+        dp.GPIOA.moder.modify(|_, w| {
+            w.moder2()
+                .bits(0b10)
+                .moder3()
+                .bits(0b10)
+                .moder8()
+                .bits(0b01)
+                .moder9()
+                .bits(0b10)
+                .moder10()
+                .bits(0b10)
+        });
+        dp.GPIOB
+            .moder
+            .modify(|_, w| w.moder10().bits(0b10).moder11().bits(0b10));
+
+        // Independent watchdog: LSI ~32 kHz / 64 = 500 Hz, 1500 counts = 3 s.
+        let iwdg = &dp.IWDG;
+        iwdg.kr.write(|w| unsafe { w.bits(0xCCCC) });
+        iwdg.kr.write(|w| unsafe { w.bits(0x5555) });
+        iwdg.pr.write(|w| unsafe { w.bits(0b100) });
+        iwdg.rlr.write(|w| unsafe { w.bits(1_500) });
+    }
+
+    pub fn driver_enable(on: bool) {
+        // SAFETY: BSRR is write-only and atomic per pin.
+        let gpioa = unsafe { &*pac::GPIOA::ptr() };
+        gpioa.bsrr.write(|w| {
+            if on {
+                w.bs8().set_bit()
+            } else {
+                w.br8().set_bit()
+            }
+        });
+    }
+}

@@ -1,0 +1,507 @@
+//! The Modbus RTU slave: one whole frame in, at most one reply out.
+//!
+//! Owns the request rules of `REGISTERS.md` (functions 03, 04, 06, 16;
+//! exceptions 01/02/03; silence for bad CRC, truncated frames and other
+//! units; broadcast writes applied, not answered) and the frame counters.
+//! It follows parse → process → finalize, and must not touch time, UARTs or
+//! the framer: [`crate::rtu`] decides where a frame ends.
+
+use heapless::Vec;
+
+use crate::bank::{AccessError, RegisterBank};
+use crate::crc::crc16;
+use crate::rtu::{Received, RtuFramer, MAX_FRAME_LEN};
+
+/// The broadcast unit id.
+pub const BROADCAST: u8 = 0;
+/// Most registers one read may ask for.
+pub const MAX_READ_REGS: u16 = 125;
+/// Most registers one function-16 write may carry.
+pub const MAX_WRITE_REGS: u16 = 123;
+
+/// Function codes the slave serves.
+pub mod function {
+    /// Read holding registers.
+    pub const READ_HOLDING: u8 = 0x03;
+    /// Read input registers.
+    pub const READ_INPUT: u8 = 0x04;
+    /// Write one holding register.
+    pub const WRITE_SINGLE: u8 = 0x06;
+    /// Write several holding registers.
+    pub const WRITE_MULTIPLE: u8 = 0x10;
+}
+
+/// Modbus exception codes the slave sends.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Exception {
+    /// 01: function not supported.
+    IllegalFunction = 1,
+    /// 02: address outside the map.
+    IllegalDataAddress = 2,
+    /// 03: bad count, byte count or value.
+    IllegalDataValue = 3,
+}
+
+impl From<AccessError> for Exception {
+    fn from(e: AccessError) -> Self {
+        match e {
+            AccessError::IllegalAddress => Self::IllegalDataAddress,
+            AccessError::IllegalValue => Self::IllegalDataValue,
+        }
+    }
+}
+
+/// What to do after a request.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Reply {
+    /// Send the bytes now in `out` (a whole frame, CRC included).
+    Send,
+    /// Send nothing.
+    Silent,
+}
+
+/// A request the slave understood well enough to act on.
+enum Request<'a> {
+    Read {
+        function: u8,
+        start: u16,
+        count: u16,
+    },
+    WriteSingle {
+        addr: u16,
+        value: u16,
+    },
+    WriteMultiple {
+        start: u16,
+        count: u16,
+        data: &'a [u8],
+    },
+    Unsupported {
+        function: u8,
+    },
+}
+
+fn be16(bytes: &[u8], at: usize) -> u16 {
+    u16::from_be_bytes([bytes[at], bytes[at + 1]])
+}
+
+/// Parses a PDU (function code onwards); `None` when it is too short or too
+/// long for its function.
+fn parse(pdu: &[u8]) -> Option<Request<'_>> {
+    let (&function, body) = pdu.split_first()?;
+    match function {
+        function::READ_HOLDING | function::READ_INPUT => (body.len() == 4).then(|| Request::Read {
+            function,
+            start: be16(body, 0),
+            count: be16(body, 2),
+        }),
+        function::WRITE_SINGLE => (body.len() == 4).then(|| Request::WriteSingle {
+            addr: be16(body, 0),
+            value: be16(body, 2),
+        }),
+        function::WRITE_MULTIPLE => {
+            let (&byte_count, data) = body.get(4..)?.split_first()?;
+            (data.len() == usize::from(byte_count)).then(|| Request::WriteMultiple {
+                start: be16(body, 0),
+                count: be16(body, 2),
+                data,
+            })
+        }
+        _ => Some(Request::Unsupported { function }),
+    }
+}
+
+/// Builds the reply PDU for `request` into `out` (after the unit id), or the
+/// exception to send instead.
+fn process(
+    request: Request<'_>,
+    bank: &mut RegisterBank,
+    out: &mut Vec<u8, MAX_FRAME_LEN>,
+) -> Result<(), (u8, Exception)> {
+    match request {
+        Request::Read {
+            function,
+            start,
+            count,
+        } => {
+            if count == 0 || count > MAX_READ_REGS {
+                return Err((function, Exception::IllegalDataValue));
+            }
+            // Fits: 125 registers are 250 bytes plus 5 bytes of framing.
+            let _ = out.extend_from_slice(&[function, (count * 2) as u8]);
+            let mut emit = |r: u16| {
+                let _ = out.extend_from_slice(&r.to_be_bytes());
+            };
+            let result = if function == function::READ_INPUT {
+                bank.read_input(start, count, &mut emit)
+            } else {
+                bank.read_holding(start, count, &mut emit)
+            };
+            result.map_err(|e| (function, e.into()))
+        }
+        Request::WriteSingle { addr, value } => {
+            bank.write_holding(addr, &[value])
+                .map_err(|e| (function::WRITE_SINGLE, e.into()))?;
+            let _ = out.push(function::WRITE_SINGLE);
+            let _ = out.extend_from_slice(&addr.to_be_bytes());
+            let _ = out.extend_from_slice(&value.to_be_bytes());
+            Ok(())
+        }
+        Request::WriteMultiple { start, count, data } => {
+            let f = function::WRITE_MULTIPLE;
+            if count == 0 || count > MAX_WRITE_REGS || data.len() != usize::from(count) * 2 {
+                return Err((f, Exception::IllegalDataValue));
+            }
+            let mut values = [0u16; MAX_WRITE_REGS as usize];
+            for (value, pair) in values.iter_mut().zip(data.chunks_exact(2)) {
+                *value = be16(pair, 0);
+            }
+            bank.write_holding(start, &values[..usize::from(count)])
+                .map_err(|e| (f, e.into()))?;
+            let _ = out.push(f);
+            let _ = out.extend_from_slice(&start.to_be_bytes());
+            let _ = out.extend_from_slice(&count.to_be_bytes());
+            Ok(())
+        }
+        Request::Unsupported { function } => Err((function, Exception::IllegalFunction)),
+    }
+}
+
+/// Handles one RTU frame (unit id, PDU, CRC) against `bank`. On
+/// [`Reply::Send`] `out` holds the whole reply frame.
+pub fn handle_request(
+    frame: &[u8],
+    bank: &mut RegisterBank,
+    out: &mut Vec<u8, MAX_FRAME_LEN>,
+) -> Reply {
+    out.clear();
+    let unit_id = bank.config().unit_id;
+    let counters = &mut bank.counters;
+    let Some((body, crc)) = frame.split_last_chunk::<2>().filter(|_| frame.len() >= 4) else {
+        counters.frames_crc_error = counters.frames_crc_error.wrapping_add(1);
+        return Reply::Silent;
+    };
+    if crc16(body) != u16::from_le_bytes(*crc) {
+        counters.frames_crc_error = counters.frames_crc_error.wrapping_add(1);
+        return Reply::Silent;
+    }
+    let (unit, pdu) = (body[0], &body[1..]);
+    if unit != BROADCAST && unit != unit_id {
+        return Reply::Silent;
+    }
+    let Some(request) = parse(pdu) else {
+        counters.frames_malformed = counters.frames_malformed.wrapping_add(1);
+        return Reply::Silent;
+    };
+    counters.frames_ok = counters.frames_ok.wrapping_add(1);
+    if unit == BROADCAST {
+        // Broadcast reads and unsupported functions are ignored; writes apply.
+        if let Request::WriteSingle { .. } | Request::WriteMultiple { .. } = request {
+            let _ = process(request, bank, out);
+        }
+        out.clear();
+        return Reply::Silent;
+    }
+    let _ = out.push(unit);
+    if let Err((function, exception)) = process(request, bank, out) {
+        out.clear();
+        let _ = out.extend_from_slice(&[unit, function | 0x80, exception as u8]);
+        bank.counters.exceptions_sent = bank.counters.exceptions_sent.wrapping_add(1);
+    }
+    let crc = crc16(out).to_le_bytes();
+    let _ = out.extend_from_slice(&crc);
+    Reply::Send
+}
+
+/// A Modbus RTU slave on one serial line: the framer feeding
+/// [`handle_request`], with the reply buffer. The board hands it timestamped
+/// bytes and the time, and sends what it gives back.
+#[derive(Debug)]
+pub struct RtuSlave {
+    framer: RtuFramer,
+    out: Vec<u8, MAX_FRAME_LEN>,
+}
+
+impl RtuSlave {
+    /// A slave on a line whose 3.5-character time is `t35_us`.
+    pub const fn new(t35_us: u32) -> Self {
+        Self {
+            framer: RtuFramer::new(t35_us),
+            out: Vec::new(),
+        }
+    }
+
+    /// Takes one byte that arrived at `at_us`; a frame that ended before it
+    /// is answered first.
+    pub fn on_byte(
+        &mut self,
+        byte: u8,
+        at_us: u64,
+        bank: &mut RegisterBank,
+        send: impl FnMut(&[u8]),
+    ) {
+        self.on_time(at_us, bank, send);
+        self.framer.push(byte, at_us);
+    }
+
+    /// Answers the pending frame if the line has been silent long enough.
+    pub fn on_time(&mut self, now_us: u64, bank: &mut RegisterBank, mut send: impl FnMut(&[u8])) {
+        match self.framer.poll(now_us) {
+            Some(Received::Frame(frame))
+                if handle_request(frame, bank, &mut self.out) == Reply::Send =>
+            {
+                send(&self.out);
+            }
+            Some(Received::Overrun) => {
+                bank.counters.frames_malformed = bank.counters.frames_malformed.wrapping_add(1);
+            }
+            Some(Received::Frame(_)) | None => {}
+        }
+    }
+
+    /// When [`Self::on_time`] should next be called, if a frame is pending.
+    pub fn deadline_us(&self) -> Option<u64> {
+        self.framer.deadline_us()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use gateway_registers::{holding, input, MAP_VERSION};
+
+    fn frame(bytes: &[u8]) -> std::vec::Vec<u8> {
+        let mut f = bytes.to_vec();
+        f.extend_from_slice(&crc16(bytes).to_le_bytes());
+        f
+    }
+
+    fn call(bank: &mut RegisterBank, bytes: &[u8]) -> Option<std::vec::Vec<u8>> {
+        let mut out = Vec::new();
+        match handle_request(bytes, bank, &mut out) {
+            Reply::Send => {
+                let (body, crc) = out.split_last_chunk::<2>().expect("reply has a CRC");
+                assert_eq!(crc16(body).to_le_bytes(), *crc, "reply CRC");
+                Some(body.to_vec())
+            }
+            Reply::Silent => {
+                assert!(out.is_empty());
+                None
+            }
+        }
+    }
+
+    #[test]
+    fn read_input_map_version() {
+        let mut bank = RegisterBank::default();
+        let reply = call(&mut bank, &frame(&[1, 4, 0, 0, 0, 1]));
+        assert_eq!(reply, Some(vec![1, 4, 2, 0, MAP_VERSION as u8]));
+        assert_eq!(bank.counters.frames_ok, 1);
+    }
+
+    #[test]
+    fn read_holding_defaults() {
+        let mut bank = RegisterBank::default();
+        let reply = call(&mut bank, &frame(&[1, 3, 0, 2, 0, 3]));
+        assert_eq!(reply, Some(vec![1, 3, 6, 0x07, 0xD0, 0, 1, 0, 200]));
+    }
+
+    #[test]
+    fn largest_read_fits_and_one_more_is_exception_03() {
+        let mut bank = RegisterBank::default();
+        let reply = call(&mut bank, &frame(&[1, 4, 0, 0, 0, 125])).expect("reply");
+        assert_eq!(reply.len(), 3 + 250);
+        assert_eq!(
+            call(&mut bank, &frame(&[1, 4, 0, 0, 0, 126])),
+            Some(vec![1, 0x84, 3])
+        );
+        assert_eq!(
+            call(&mut bank, &frame(&[1, 3, 0, 0, 0, 0])),
+            Some(vec![1, 0x83, 3])
+        );
+        assert_eq!(bank.counters.exceptions_sent, 2);
+    }
+
+    #[test]
+    fn out_of_map_is_exception_02() {
+        let mut bank = RegisterBank::default();
+        let [hi, lo] = input::LEN.to_be_bytes();
+        assert_eq!(
+            call(&mut bank, &frame(&[1, 4, hi, lo, 0, 1])),
+            Some(vec![1, 0x84, 2])
+        );
+        assert_eq!(
+            call(&mut bank, &frame(&[1, 3, 0, 4, 0, 2])),
+            Some(vec![1, 0x83, 2])
+        );
+        assert_eq!(
+            call(&mut bank, &frame(&[1, 6, 0, 5, 0, 1])),
+            Some(vec![1, 0x86, 2])
+        );
+        assert_eq!(
+            call(&mut bank, &frame(&[1, 0x10, 0, 4, 0, 2, 4, 0, 100, 0, 100])),
+            Some(vec![1, 0x90, 2])
+        );
+    }
+
+    #[test]
+    fn unsupported_function_is_exception_01() {
+        let mut bank = RegisterBank::default();
+        for f in [1u8, 2, 5, 0x0F, 0x17, 0x2B, 0x7F] {
+            assert_eq!(
+                call(&mut bank, &frame(&[1, f, 0, 0, 0, 1])),
+                Some(vec![1, f | 0x80, 1])
+            );
+        }
+        assert_eq!(bank.counters.exceptions_sent, 7);
+    }
+
+    #[test]
+    fn write_single_echoes_and_bad_value_is_exception_03() {
+        let mut bank = RegisterBank::default();
+        let request = frame(&[1, 6, 0, holding::SCALE_POLL_MS as u8, 0x03, 0xE8]);
+        assert_eq!(call(&mut bank, &request), Some(request[..6].to_vec()));
+        assert_eq!(bank.config().scale_poll_ms, 1_000);
+        assert_eq!(
+            call(&mut bank, &frame(&[1, 6, 0, 3, 1, 0])),
+            Some(vec![1, 0x86, 3])
+        );
+    }
+
+    #[test]
+    fn write_multiple_replies_with_start_and_count() {
+        let mut bank = RegisterBank::default();
+        let reply = call(
+            &mut bank,
+            &frame(&[1, 0x10, 0, 2, 0, 2, 4, 0x01, 0xF4, 0, 7]),
+        );
+        assert_eq!(reply, Some(vec![1, 0x10, 0, 2, 0, 2]));
+        assert_eq!(
+            (bank.config().dedup_window_ms, bank.config().unit_id),
+            (500, 7)
+        );
+        // The new unit id answers; the old one is now another unit.
+        assert_eq!(call(&mut bank, &frame(&[1, 4, 0, 0, 0, 1])), None);
+        assert!(call(&mut bank, &frame(&[7, 4, 0, 0, 0, 1])).is_some());
+    }
+
+    #[test]
+    fn write_multiple_count_mismatch_is_exception_03() {
+        let mut bank = RegisterBank::default();
+        // Count 2 but 2 data bytes.
+        assert_eq!(
+            call(&mut bank, &frame(&[1, 0x10, 0, 2, 0, 2, 2, 0, 9])),
+            Some(vec![1, 0x90, 3])
+        );
+        assert_eq!(
+            call(&mut bank, &frame(&[1, 0x10, 0, 2, 0, 0, 0])),
+            Some(vec![1, 0x90, 3])
+        );
+    }
+
+    #[test]
+    fn bad_crc_and_short_frames_are_silent_and_counted() {
+        let mut bank = RegisterBank::default();
+        let mut bad = frame(&[1, 4, 0, 0, 0, 1]);
+        bad[7] ^= 1;
+        assert_eq!(call(&mut bank, &bad), None);
+        assert_eq!(call(&mut bank, &[1, 4, 0]), None);
+        assert_eq!(call(&mut bank, &[]), None);
+        assert_eq!(bank.counters.frames_crc_error, 3);
+        assert_eq!(bank.counters.frames_ok, 0);
+    }
+
+    #[test]
+    fn truncated_frames_with_good_crc_are_silent_and_counted() {
+        let mut bank = RegisterBank::default();
+        for body in [
+            &[1u8, 4, 0, 0, 0][..],
+            &[1, 6, 0, 2, 1, 2, 3],
+            &[1, 0x10, 0, 2, 0, 1, 2, 0],
+            &[1],
+        ] {
+            assert_eq!(call(&mut bank, &frame(body)), None, "{body:?}");
+        }
+        assert_eq!(bank.counters.frames_malformed, 3);
+        // `[1]` plus CRC is 3 bytes: too short to be a frame at all.
+        assert_eq!(bank.counters.frames_crc_error, 1);
+    }
+
+    #[test]
+    fn other_units_are_silent() {
+        let mut bank = RegisterBank::default();
+        assert_eq!(call(&mut bank, &frame(&[2, 4, 0, 0, 0, 1])), None);
+        assert_eq!(call(&mut bank, &frame(&[2, 0x2B, 0x0E])), None);
+        assert_eq!(bank.counters.frames_ok, 0);
+        assert_eq!(bank.counters.exceptions_sent, 0);
+    }
+
+    #[test]
+    fn broadcast_writes_apply_silently_and_reads_are_ignored() {
+        let mut bank = RegisterBank::default();
+        assert_eq!(call(&mut bank, &frame(&[0, 6, 0, 2, 0x01, 0x2C])), None);
+        assert_eq!(bank.config().dedup_window_ms, 300);
+        assert_eq!(
+            call(&mut bank, &frame(&[0, 0x10, 0, 4, 0, 1, 2, 0x01, 0xF4])),
+            None
+        );
+        assert_eq!(bank.config().scale_poll_ms, 500);
+        assert_eq!(call(&mut bank, &frame(&[0, 4, 0, 0, 0, 1])), None);
+        // A broadcast exception is not sent either.
+        assert_eq!(call(&mut bank, &frame(&[0, 6, 0, 3, 1, 0])), None);
+        assert_eq!(call(&mut bank, &frame(&[0, 0x2B, 0x0E])), None);
+        assert_eq!(bank.counters.exceptions_sent, 0);
+        assert_eq!(bank.config().unit_id, 1);
+    }
+
+    #[test]
+    fn ack_through_function_16_frees_events() {
+        let mut bank = RegisterBank::default();
+        for tag in 1..=3 {
+            bank.push_event(crate::ring::tests::event(tag));
+        }
+        assert_eq!(
+            call(&mut bank, &frame(&[1, 0x10, 0, 0, 0, 2, 4, 0, 0, 0, 2])),
+            Some(vec![1, 0x10, 0, 0, 0, 2])
+        );
+        assert_eq!(bank.ring.len(), 1);
+        assert_eq!(
+            call(&mut bank, &frame(&[1, 0x10, 0, 0, 0, 2, 4, 0, 0, 0, 9])),
+            Some(vec![1, 0x90, 3])
+        );
+    }
+
+    #[test]
+    fn slave_answers_after_silence_and_counts_overruns() {
+        let mut bank = RegisterBank::default();
+        let mut slave = RtuSlave::new(1_750);
+        let mut replies = std::vec::Vec::new();
+        for (i, &b) in frame(&[1, 4, 0, 0, 0, 1]).iter().enumerate() {
+            slave.on_byte(b, i as u64 * 90, &mut bank, |r| replies.push(r.to_vec()));
+        }
+        assert!(replies.is_empty());
+        assert_eq!(slave.deadline_us(), Some(630 + 1_750));
+        slave.on_time(630 + 1_750, &mut bank, |r| replies.push(r.to_vec()));
+        assert_eq!(replies.len(), 1);
+        for i in 0..300u64 {
+            slave.on_byte(0, 10_000 + i, &mut bank, |r| replies.push(r.to_vec()));
+        }
+        slave.on_time(20_000, &mut bank, |r| replies.push(r.to_vec()));
+        assert_eq!((replies.len(), bank.counters.frames_malformed), (1, 1));
+    }
+
+    #[test]
+    fn no_input_panics() {
+        // Every short frame, with good and bad CRC, for every function code.
+        let mut bank = RegisterBank::default();
+        let mut out = Vec::new();
+        for function in 0..=255u8 {
+            for len in 0..12usize {
+                let mut body = vec![1u8, function];
+                body.extend((0..len).map(|i| (i as u8).wrapping_mul(37).wrapping_add(function)));
+                let _ = handle_request(&frame(&body), &mut bank, &mut out);
+                let _ = handle_request(&body, &mut bank, &mut out);
+            }
+        }
+    }
+}
