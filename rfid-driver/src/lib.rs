@@ -32,4 +32,5 @@ extern crate std;
 mod bits;
 pub mod epc;
 pub mod gs1;
+pub mod mercury;
 pub mod text;

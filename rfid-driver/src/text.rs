@@ -130,6 +130,16 @@ impl EpcBytes {
     }
 }
 
+impl Default for EpcBytes {
+    /// No bytes.
+    fn default() -> Self {
+        Self {
+            len: 0,
+            bytes: [0; EPC_MAX_BYTES],
+        }
+    }
+}
+
 impl fmt::Display for EpcBytes {
     /// Canonical uppercase hex.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {

@@ -562,13 +562,13 @@ impl Decoder<'_> {
 
     fn reference(&mut self, row: Row, field: Field) -> Result<u64, EpcError> {
         let v = self.bits(row.ref_bits)?;
-        if row.ref_digits > 0 || field != Field::AssetReference {
-            if v >= pow10(row.ref_digits) {
-                return Err(EpcError::TooManyDigits {
-                    field,
-                    digits: row.ref_digits,
-                });
-            }
+        // GIAI-96 asset references are limited by bits only (digits 0 in its table).
+        let limited = row.ref_digits > 0 || field != Field::AssetReference;
+        if limited && v >= pow10(row.ref_digits) {
+            return Err(EpcError::TooManyDigits {
+                field,
+                digits: row.ref_digits,
+            });
         }
         Ok(v)
     }
@@ -932,7 +932,7 @@ impl Epc {
             let rest = &d[1 + cpd..13];
             item[1..1 + rest.len()].copy_from_slice(rest);
             let item_reference = num(&item[..1 + rest.len()], Field::ItemReference)?;
-            return Ok(sgtin_natural(0, company_prefix, item_reference, serial.as_bytes())?);
+            return sgtin_natural(0, company_prefix, item_reference, serial.as_bytes());
         }
         if let Some(sscc) = data.sscc {
             let d = sscc.digits();
