@@ -22,6 +22,10 @@ if command -v systemctl >/dev/null 2>&1; then
     systemctl disable --now mosquitto >/dev/null 2>&1 || true
 fi
 
+# Python peers of the gateway's QEMU tests (hil-tests): an independent
+# Modbus master.
+python3 -m pip install --quiet --root-user-action=ignore pymodbus==3.16.1 pyserial==3.5
+
 rustup component add rustfmt clippy >/dev/null
 rustup target add thumbv7em-none-eabihf >/dev/null
 

@@ -1,0 +1,322 @@
+//! Harness for the hardware-in-the-loop tests: builds the gateway firmware,
+//! boots it in `qemu-system-arm` (machine `netduinoplus2`) with its three
+//! UARTs on host pseudo-terminals, and talks to them.
+//!
+//! Owns the QEMU process, pty handles, a small Modbus RTU master, and the
+//! emulated MT-SICS scale. It must not reach into the firmware: everything
+//! is observed through the UARTs and the semihosting console. A missing
+//! peer (QEMU, the thumb target, Python's pymodbus) fails loudly with the
+//! install hint; nothing is skipped. Nothing sleeps to wait for a condition:
+//! waits poll with a deadline.
+
+use std::fs::{File, OpenOptions};
+use std::io::{BufRead, BufReader, ErrorKind, Read, Write};
+use std::os::unix::fs::OpenOptionsExt;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
+use std::sync::{Arc, Mutex, OnceLock};
+use std::thread::{self, JoinHandle};
+use std::time::{Duration, Instant};
+
+pub mod modbus;
+pub mod scale;
+
+/// How long a QEMU boot may take, including the firmware build wait.
+pub const BOOT_TIMEOUT: Duration = Duration::from_secs(30);
+/// The hint printed when a peer is missing.
+pub const INSTALL_HINT: &str = "run scripts/install-deps.sh (as root) to install qemu-system-arm, \
+     the thumbv7em-none-eabihf target and the Python peers";
+
+/// The repository root.
+pub fn repo_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .map(Path::to_path_buf)
+        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")))
+}
+
+/// Builds the QEMU firmware once per test process and returns its ELF.
+/// Panics with the build output when the build fails.
+pub fn firmware_elf() -> &'static Path {
+    static ELF: OnceLock<PathBuf> = OnceLock::new();
+    ELF.get_or_init(|| {
+        let dir = repo_root().join("gateway-firmware");
+        // Run in the firmware's directory so its .cargo/config.toml (thumb
+        // target) applies, with its own target directory.
+        let output = Command::new(env!("CARGO"))
+            .args(["build", "--release", "--bin", "gateway"])
+            .current_dir(&dir)
+            .env_remove("CARGO_TARGET_DIR")
+            .env_remove("CARGO_BUILD_TARGET")
+            .env_remove("RUSTFLAGS")
+            .output()
+            .expect("cargo runs");
+        assert!(
+            output.status.success(),
+            "firmware build failed ({INSTALL_HINT}):\n{}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+        dir.join("target/thumbv7em-none-eabihf/release/gateway")
+    })
+}
+
+/// The QEMU command line for `elf` with the UARTs on ptys and semihosting
+/// on stdout; shared with `cargo xtask qemu`.
+pub fn qemu_command(elf: &Path) -> Command {
+    let mut cmd = Command::new("qemu-system-arm");
+    cmd.args([
+        "-machine",
+        "netduinoplus2",
+        "-nographic",
+        "-monitor",
+        "none",
+    ])
+    .args(["-semihosting-config", "enable=on,target=native"])
+    .args(["-serial", "pty", "-serial", "pty", "-serial", "pty"])
+    .arg("-kernel")
+    .arg(elf);
+    cmd
+}
+
+/// A booted gateway in QEMU. Killed on drop.
+pub struct Gateway {
+    child: Child,
+    console: Arc<Mutex<String>>,
+    /// Pty of USART1 (Modbus RTU).
+    pub modbus_pty: String,
+    /// Pty of USART2 (reader module).
+    pub reader_pty: String,
+    /// Pty of USART3 (scale).
+    pub scale_pty: String,
+    // QEMU reads a pty only while some process holds it open; these keep
+    // each line "connected" for the whole test.
+    _keepers: Vec<File>,
+}
+
+/// The line QEMU prints for each `-serial pty`.
+fn pty_of(line: &str) -> Option<(usize, String)> {
+    let rest = line.strip_prefix("char device redirected to ")?;
+    let (path, label) = rest.split_once(" (label serial")?;
+    let index = label.trim_end_matches(')').parse().ok()?;
+    Some((index, path.to_string()))
+}
+
+impl Gateway {
+    /// Builds the firmware if needed and boots it; returns once the boot
+    /// line is on the console.
+    pub fn boot() -> Self {
+        let elf = firmware_elf();
+        let child = qemu_command(elf)
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .unwrap_or_else(|e| panic!("cannot start qemu-system-arm ({e}): {INSTALL_HINT}"));
+        Self::attach(child)
+    }
+
+    /// Waits for the ptys and the boot line of an already spawned QEMU
+    /// whose stdout is piped.
+    pub fn attach(mut child: Child) -> Self {
+        let stdout = child.stdout.take().expect("stdout is piped");
+        let console = Arc::new(Mutex::new(String::new()));
+        let sink = Arc::clone(&console);
+        thread::spawn(move || {
+            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+                let mut text = sink.lock().expect("console lock");
+                text.push_str(&line);
+                text.push('\n');
+            }
+        });
+        let mut gateway = Self {
+            child,
+            console,
+            modbus_pty: String::new(),
+            reader_pty: String::new(),
+            scale_pty: String::new(),
+            _keepers: Vec::new(),
+        };
+        let deadline = Instant::now() + BOOT_TIMEOUT;
+        let ptys = gateway.wait_console(deadline, |text| {
+            let ptys: Vec<_> = text.lines().filter_map(pty_of).collect();
+            (ptys.len() == 3).then_some(ptys)
+        });
+        for (index, path) in ptys {
+            gateway._keepers.push(Port::open(&path).file);
+            match index {
+                0 => gateway.modbus_pty = path,
+                1 => gateway.reader_pty = path,
+                _ => gateway.scale_pty = path,
+            }
+        }
+        gateway.wait_console(deadline, |text| {
+            text.contains("gateway: boot").then_some(())
+        });
+        gateway
+    }
+
+    /// Polls the console until `found` returns something; panics at the
+    /// deadline or if QEMU exits first.
+    pub fn wait_console<T>(&mut self, deadline: Instant, found: impl Fn(&str) -> Option<T>) -> T {
+        loop {
+            if let Some(value) = found(&self.console()) {
+                return value;
+            }
+            if let Ok(Some(status)) = self.child.try_wait() {
+                panic!("QEMU exited ({status}) early; console:\n{}", self.console());
+            }
+            assert!(
+                Instant::now() < deadline,
+                "timed out; console:\n{}",
+                self.console()
+            );
+            thread::sleep(Duration::from_millis(5));
+        }
+    }
+
+    /// Everything QEMU printed so far (pty lines and semihosting output).
+    pub fn console(&self) -> String {
+        self.console.lock().expect("console lock").clone()
+    }
+
+    /// Blocks until QEMU exits (interrupt, or a firmware failure).
+    pub fn wait(&mut self) -> std::process::ExitStatus {
+        self.child.wait().expect("wait for QEMU")
+    }
+
+    /// Panics if QEMU has exited or the firmware reported a failure
+    /// (panic, HardFault, watchdog).
+    pub fn assert_healthy(&mut self) {
+        let console = self.console();
+        assert!(!console.contains("FAILED"), "firmware failed:\n{console}");
+        if let Ok(Some(status)) = self.child.try_wait() {
+            panic!("QEMU exited ({status}); console:\n{console}");
+        }
+    }
+}
+
+impl Drop for Gateway {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// One open pty, non-blocking.
+pub struct Port {
+    file: File,
+}
+
+impl Port {
+    /// Opens `path` for reading and writing without making it the
+    /// controlling terminal. QEMU already set the line raw.
+    pub fn open(path: &str) -> Self {
+        let file = OpenOptions::new()
+            .read(true)
+            .write(true)
+            .custom_flags(libc::O_NONBLOCK | libc::O_NOCTTY)
+            .open(path)
+            .unwrap_or_else(|e| panic!("open {path}: {e}"));
+        Self { file }
+    }
+
+    /// Writes all of `bytes`, waiting while the pty buffer is full.
+    pub fn write_all(&mut self, mut bytes: &[u8]) {
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while !bytes.is_empty() {
+            match self.file.write(bytes) {
+                Ok(n) => bytes = &bytes[n..],
+                Err(e) if e.kind() == ErrorKind::WouldBlock => {
+                    assert!(Instant::now() < deadline, "pty write stalled for 10 s");
+                    thread::sleep(Duration::from_micros(200));
+                }
+                Err(e) => panic!("pty write: {e}"),
+            }
+        }
+    }
+
+    /// Appends whatever is waiting to `buf`; returns how many bytes.
+    pub fn read_available(&mut self, buf: &mut Vec<u8>) -> usize {
+        let mut chunk = [0u8; 512];
+        let mut total = 0;
+        loop {
+            match self.file.read(&mut chunk) {
+                Ok(0) => return total,
+                Ok(n) => {
+                    buf.extend_from_slice(&chunk[..n]);
+                    total += n;
+                }
+                Err(e) if e.kind() == ErrorKind::WouldBlock => return total,
+                // EIO: no process holds the other side (QEMU gone).
+                Err(e) => panic!("pty read: {e}"),
+            }
+        }
+    }
+
+    /// Reads until `complete` says the bytes so far are whole, or until
+    /// `deadline`; returns what arrived either way.
+    pub fn read_until(&mut self, deadline: Instant, complete: impl Fn(&[u8]) -> bool) -> Vec<u8> {
+        let mut buf = Vec::new();
+        while !complete(&buf) && Instant::now() < deadline {
+            if self.read_available(&mut buf) == 0 {
+                thread::sleep(Duration::from_micros(100));
+            }
+        }
+        buf
+    }
+}
+
+/// A background thread serving one pty until stopped.
+pub struct Emulator {
+    stop: Arc<AtomicBool>,
+    handle: Option<JoinHandle<()>>,
+    /// Requests served so far.
+    pub served: Arc<AtomicU32>,
+}
+
+impl Emulator {
+    /// Runs `step` on `port` about every 100 µs until dropped; `step`
+    /// returns how many requests it served.
+    pub fn spawn(mut port: Port, mut step: impl FnMut(&mut Port) -> u32 + Send + 'static) -> Self {
+        let stop = Arc::new(AtomicBool::new(false));
+        let served = Arc::new(AtomicU32::new(0));
+        let (stop_flag, counter) = (Arc::clone(&stop), Arc::clone(&served));
+        let handle = thread::spawn(move || {
+            while !stop_flag.load(Ordering::Relaxed) {
+                counter.fetch_add(step(&mut port), Ordering::Relaxed);
+                thread::sleep(Duration::from_micros(100));
+            }
+        });
+        Self {
+            stop,
+            handle: Some(handle),
+            served,
+        }
+    }
+}
+
+impl Drop for Emulator {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::Relaxed);
+        if let Some(handle) = self.handle.take() {
+            let _ = handle.join();
+        }
+    }
+}
+
+/// Polls `probe` until it returns `Some`, or panics with `what` at the
+/// deadline.
+pub fn poll_until<T>(timeout: Duration, what: &str, mut probe: impl FnMut() -> Option<T>) -> T {
+    let deadline = Instant::now() + timeout;
+    loop {
+        if let Some(value) = probe() {
+            return value;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "timed out after {timeout:?} waiting for {what}"
+        );
+        thread::sleep(Duration::from_millis(2));
+    }
+}

@@ -1,0 +1,239 @@
+//! The gateway firmware, booted in QEMU, tested through its UARTs. Each test
+//! boots its own QEMU, so they run in parallel.
+
+use std::process::Command;
+use std::time::Duration;
+
+use gateway_registers::{holding, input, ScaleStatus, MAP_VERSION};
+use hil_tests::modbus::{frame, Answer, Master, INTER_FRAME_GAP};
+use hil_tests::scale::Scale;
+use hil_tests::{poll_until, repo_root, Gateway, Port, INSTALL_HINT};
+use rand::{Rng, SeedableRng};
+
+fn booted() -> (Gateway, Master) {
+    let gateway = Gateway::boot();
+    let mut master = Master::open(&gateway.modbus_pty);
+    master.wait_link();
+    (gateway, master)
+}
+
+#[test]
+fn boot_log_matches_golden() {
+    let gateway = Gateway::boot();
+    let semihosting: String = gateway
+        .console()
+        .lines()
+        .filter(|l| !l.starts_with("char device redirected"))
+        .map(|l| format!("{l}\n"))
+        .collect();
+    let golden = std::fs::read_to_string(repo_root().join("hil-tests/golden/boot.run"))
+        .expect("golden boot log");
+    assert_eq!(semihosting, golden);
+}
+
+#[test]
+fn pymodbus_reads_map_and_counters_and_gets_exceptions() {
+    let (mut gateway, _master) = booted();
+    let script = repo_root().join("hil-tests/py/pymodbus_master.py");
+    let output = Command::new("python3")
+        .arg(script)
+        .arg(&gateway.modbus_pty)
+        .arg(input::LEN.to_string())
+        .arg(holding::DEDUP_WINDOW_MS.to_string())
+        .output()
+        .unwrap_or_else(|e| panic!("cannot run python3 ({e}): {INSTALL_HINT}"));
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        output.status.success(),
+        "pymodbus master failed ({INSTALL_HINT}):\n{stderr}"
+    );
+    let seen: serde_json::Value =
+        serde_json::from_slice(&output.stdout).expect("the script prints JSON");
+    let regs = |key: &str| -> Vec<u16> {
+        serde_json::from_value(seen[key]["registers"].clone())
+            .unwrap_or_else(|_| panic!("{key}: no registers in {seen}"))
+    };
+    let exception = |key: &str| seen[key]["exception"].as_u64();
+
+    let status = gateway_registers::GatewayStatus::from_registers(&regs("status"))
+        .expect("status block decodes");
+    assert_eq!(status.map_version, MAP_VERSION);
+    assert_eq!(status.firmware_version, (0, 1, 0));
+    assert_eq!(regs("last_register").len(), 1);
+    assert_eq!(exception("out_of_map"), Some(2), "{seen}");
+    assert_eq!(exception("read_coils"), Some(1), "{seen}");
+    assert_eq!(regs("write_dedup"), vec![750], "{seen}");
+    assert_eq!(regs("read_dedup"), vec![750]);
+    assert_eq!(exception("bad_dedup"), Some(3), "{seen}");
+    let after = gateway_registers::GatewayStatus::from_registers(&regs("counters"))
+        .expect("counters decode");
+    // The link probe, then the seven requests before this one.
+    assert!(after.counters.frames_ok >= 8, "{after:?}");
+    assert_eq!(
+        after.counters.exceptions_sent - status.counters.exceptions_sent,
+        3
+    );
+    gateway.assert_healthy();
+}
+
+#[test]
+fn bad_crc_truncated_and_other_units_get_no_answer() {
+    let (mut gateway, mut master) = booted();
+    let before = master.status().counters;
+    let good = frame(&[1, 4, 0, 0, 0, 1]);
+    let mut bad_crc = good.clone();
+    bad_crc[7] ^= 0x55;
+    let other_unit = frame(&[2, 4, 0, 0, 0, 1]);
+    let truncated = frame(&[1, 4, 0, 0, 0]);
+    for silent in [&bad_crc, &good[..5].to_vec(), &other_unit, &truncated] {
+        master.send_raw(silent);
+        std::thread::sleep(INTER_FRAME_GAP);
+        // Replies come in order: if the frame above had been answered, that
+        // answer would arrive before this one.
+        assert_eq!(
+            master.transact(&[4, 0, 0, 0, 1]),
+            Answer::Pdu(vec![4, 2, 0, MAP_VERSION as u8]),
+            "after {silent:02x?}"
+        );
+    }
+    let after = master.status().counters;
+    assert_eq!(after.frames_crc_error - before.frames_crc_error, 2);
+    assert_eq!(after.frames_malformed - before.frames_malformed, 1);
+    assert_eq!(master.transact(&[0x2B, 0x0E, 1, 0]), Answer::Exception(1));
+    // pymodbus refuses to send a count over 125; this master does.
+    assert_eq!(master.transact(&[4, 0, 0, 0, 126]), Answer::Exception(3));
+    gateway.assert_healthy();
+}
+
+#[test]
+fn broadcast_write_applies_without_answer() {
+    let (mut gateway, mut master) = booted();
+    master.unit = 0;
+    assert_eq!(
+        master.write_holding(holding::SCALE_POLL_MS, &[1_000]),
+        Answer::Silence
+    );
+    master.unit = 1;
+    let Answer::Pdu(pdu) = master.transact(&[3, 0, holding::SCALE_POLL_MS as u8, 0, 1]) else {
+        panic!("holding read failed");
+    };
+    assert_eq!(hil_tests::modbus::registers(&pdu), vec![1_000]);
+    gateway.assert_healthy();
+}
+
+#[test]
+fn scale_weights_appear() {
+    let (mut gateway, mut master) = booted();
+    let scale = Scale::start(&gateway.scale_pty, "S S      12.345 kg");
+    let wait = |master: &mut Master,
+                what: &str,
+                want: &dyn Fn(&gateway_registers::GatewayStatus) -> bool| {
+        poll_until(Duration::from_secs(10), what, || {
+            let status = master.status();
+            want(&status).then_some(status)
+        })
+    };
+    let s = wait(&mut master, "a stable 12.345 kg", &|s| {
+        s.weight_grams == 12_345
+    });
+    assert!(s.weight_stable && s.weight_valid);
+    assert_eq!(s.scale_status, ScaleStatus::Stable);
+
+    scale.answer_with("S D      -0.500 kg");
+    let s = wait(&mut master, "a dynamic -500 g", &|s| s.weight_grams == -500);
+    assert!(!s.weight_stable && s.weight_valid);
+
+    scale.answer_with("S +");
+    let s = wait(&mut master, "overload", &|s| {
+        s.scale_status == ScaleStatus::Overload
+    });
+    assert!(!s.weight_valid);
+
+    let errors_before = s.counters.scale_line_errors;
+    scale.answer_with("S S 12 lb");
+    wait(&mut master, "a counted bad line", &|s| {
+        s.counters.scale_line_errors > errors_before
+    });
+
+    drop(scale);
+    wait(&mut master, "a timeout once the scale is gone", &|s| {
+        s.scale_status == ScaleStatus::Timeout
+    });
+    gateway.assert_healthy();
+}
+
+/// Random frames: half with a good CRC for unit 1 (so they reach the
+/// request parser), half plain noise.
+fn random_frame(rng: &mut impl Rng) -> Vec<u8> {
+    let len = rng.gen_range(1..48);
+    let mut body: Vec<u8> = (0..len).map(|_| rng.gen()).collect();
+    if rng.gen_bool(0.5) {
+        body[0] = 1;
+        frame(&body)
+    } else {
+        body
+    }
+}
+
+#[test]
+fn fuzzed_bytes_on_every_uart_never_hang_or_panic() {
+    const FRAMES: usize = 10_000;
+    let (mut gateway, mut master) = booted();
+    let mut rng = rand::rngs::StdRng::seed_from_u64(0x5EED_0005);
+    let before = master.status().counters;
+
+    // Modbus: paced, so that most frames stand alone (t3.5 is 1.75 ms).
+    for _ in 0..FRAMES {
+        master.send_raw(&random_frame(&mut rng));
+        std::thread::sleep(Duration::from_millis(2));
+        master.discard_input();
+    }
+    gateway.assert_healthy();
+    std::thread::sleep(INTER_FRAME_GAP);
+    master.discard_input();
+    let after = master.status().counters;
+    assert!(
+        after.frames_crc_error > before.frames_crc_error,
+        "{after:?}"
+    );
+    assert!(
+        after.frames_malformed + after.exceptions_sent > 0,
+        "{after:?}"
+    );
+
+    // Reader and scale: short noise frames back to back, with the reader's
+    // sync byte and the scale's line ends sprinkled in.
+    let mut reader = Port::open(&gateway.reader_pty);
+    let mut scale = Port::open(&gateway.scale_pty);
+    let mut sink = Vec::new();
+    for _ in 0..FRAMES {
+        for port in [&mut reader, &mut scale] {
+            let len = rng.gen_range(1..12);
+            let mut bytes: Vec<u8> = (0..len).map(|_| rng.gen()).collect();
+            let at = rng.gen_range(0..bytes.len());
+            bytes[at] = [0xFF, b'\n', b'\r', b'S'][rng.gen_range(0..4)];
+            port.write_all(&bytes);
+            port.read_available(&mut sink);
+        }
+        sink.clear();
+    }
+    // The scale reads its line in order: once this weight shows, all the
+    // noise before it has been through the parser.
+    scale.write_all(b"\r\nS S 7 g\r\n");
+    poll_until(
+        Duration::from_secs(120),
+        "the scale marker after the noise",
+        || {
+            scale.read_available(&mut sink);
+            let status = master.status();
+            (status.weight_grams == 7).then_some(())
+        },
+    );
+    let status = master.status();
+    assert!(
+        status.counters.scale_line_errors > 100,
+        "{:?}",
+        status.counters
+    );
+    gateway.assert_healthy();
+}
