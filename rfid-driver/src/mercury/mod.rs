@@ -289,7 +289,7 @@ impl FrameDecoder {
     /// Takes as many of `bytes` as fit and returns how many; give the rest
     /// after draining [`FrameDecoder::poll`].
     pub fn push(&mut self, bytes: &[u8]) -> usize {
-        self.discard_consumed();
+        // The frame last returned by `poll` stays readable until the next `poll`.
         let n = bytes.len().min(Self::CAPACITY - self.len);
         self.buf[self.len..self.len + n].copy_from_slice(&bytes[..n]);
         self.len += n;
@@ -313,36 +313,39 @@ impl FrameDecoder {
     /// `None` when the buffered bytes do not hold a whole frame yet.
     pub fn poll(&mut self) -> Option<Result<Frame<&[u8]>, FrameError>> {
         self.discard_consumed();
-        loop {
-            let start = self.buf[..self.len].iter().position(|&b| b == SOH);
-            let Some(start) = start else {
-                self.garbage_bytes = self.garbage_bytes.saturating_add(self.len as u32);
-                self.len = 0;
-                return None;
-            };
-            if start > 0 {
-                self.garbage_bytes = self.garbage_bytes.saturating_add(start as u32);
-                self.drop_front(start);
+        let Some(start) = self.buf[..self.len].iter().position(|&b| b == SOH) else {
+            self.garbage_bytes = self.garbage_bytes.saturating_add(self.len as u32);
+            self.len = 0;
+            return None;
+        };
+        if start > 0 {
+            self.garbage_bytes = self.garbage_bytes.saturating_add(start as u32);
+            self.drop_front(start);
+        }
+        let frame = Frame::new_unchecked(&self.buf[..self.len], self.direction);
+        let total = frame.total_len()?;
+        if self.len < total {
+            return None;
+        }
+        match frame.check() {
+            Ok(()) => {
+                self.consumed = total;
+                Some(Ok(Frame::new_unchecked(&self.buf[..total], self.direction)))
             }
-            let frame = Frame::new_unchecked(&self.buf[..self.len], self.direction);
-            let total = frame.total_len()?;
-            if self.len < total {
-                return None;
-            }
-            match frame.check() {
-                Ok(()) => {
-                    self.consumed = total;
-                    return Some(Ok(Frame::new_unchecked(&self.buf[..total], self.direction)));
-                }
-                Err(e) => {
-                    self.crc_errors = self.crc_errors.saturating_add(1);
-                    // Resync after this start byte; the byte itself was garbage.
-                    self.garbage_bytes = self.garbage_bytes.saturating_add(1);
-                    self.drop_front(1);
-                    return Some(Err(e));
-                }
+            Err(e) => {
+                self.crc_errors = self.crc_errors.saturating_add(1);
+                // Resync after this start byte; the byte itself was garbage.
+                self.garbage_bytes = self.garbage_bytes.saturating_add(1);
+                self.drop_front(1);
+                Some(Err(e))
             }
         }
+    }
+
+    /// The frame the last [`FrameDecoder::poll`] returned, until the next
+    /// `poll` or `push`.
+    pub fn current(&self) -> Option<Frame<&[u8]>> {
+        (self.consumed > 0).then(|| Frame::new_unchecked(&self.buf[..self.consumed], self.direction))
     }
 
     /// Whether bytes of an unfinished frame are buffered.
@@ -589,6 +592,35 @@ pub fn tag_reads(data: &[u8]) -> Result<TagReads<'_>, NotificationError> {
         remaining: header[5],
         metadata: u16::from_be_bytes([header[3], header[4]]),
     })
+}
+
+/// Where a [`TagReads`] iteration stands, to resume it over the same data later.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct TagReadsCursor {
+    pos: usize,
+    remaining: u8,
+    metadata: u16,
+}
+
+impl<'a> TagReads<'a> {
+    /// Where this iteration stands.
+    pub fn cursor(&self) -> TagReadsCursor {
+        TagReadsCursor {
+            pos: self.pos,
+            remaining: self.remaining,
+            metadata: self.metadata,
+        }
+    }
+
+    /// Resumes an iteration over the same `data` it was started on.
+    pub fn resume(data: &'a [u8], cursor: TagReadsCursor) -> Self {
+        Self {
+            data,
+            pos: cursor.pos,
+            remaining: cursor.remaining,
+            metadata: cursor.metadata,
+        }
+    }
 }
 
 impl TagReads<'_> {
