@@ -51,9 +51,10 @@ pub const BOARD_NAME: &str = if cfg!(feature = "board-f405") {
 const CYCLES_PER_MS: u32 = SYSCLK_HZ / 1_000;
 const CYCLES_PER_US: u32 = SYSCLK_HZ / 1_000_000;
 
-/// Bytes queued between a USART interrupt and the main loop, with their
-/// arrival time in microseconds.
-type RxQueue<const N: usize> = Mutex<RefCell<Deque<(u8, u64), N>>>;
+/// Bytes queued between a USART interrupt and the main loop, with the low
+/// 32 bits of their arrival time in microseconds (8 bytes an entry rather
+/// than 16; [`pop`] restores the full time).
+type RxQueue<const N: usize> = Mutex<RefCell<Deque<(u8, u32), N>>>;
 
 static MILLIS: Mutex<RefCell<u64>> = Mutex::new(RefCell::new(0));
 static SINCE_KICK_MS: AtomicU32 = AtomicU32::new(0);
@@ -154,7 +155,7 @@ fn receive<const N: usize>(n: usize, queue: &RxQueue<N>) {
     // Reading SR then DR clears RXNE and any overrun flag.
     while regs.sr.read().rxne().bit_is_set() || regs.sr.read().ore().bit_is_set() {
         let byte = regs.dr.read().dr().bits() as u8;
-        let at = now_us();
+        let at = now_us() as u32;
         let full =
             critical_section::with(|cs| queue.borrow_ref_mut(cs).push_back((byte, at)).is_err());
         if full {
@@ -179,7 +180,10 @@ fn USART3() {
 }
 
 fn pop<const N: usize>(queue: &RxQueue<N>) -> Option<(u8, u64)> {
-    critical_section::with(|cs| queue.borrow_ref_mut(cs).pop_front())
+    let (byte, at_low) = critical_section::with(|cs| queue.borrow_ref_mut(cs).pop_front())?;
+    // The byte arrived less than 71 minutes (2^32 µs) ago.
+    let now = now_us();
+    Some((byte, now - u64::from((now as u32).wrapping_sub(at_low))))
 }
 
 fn write(n: usize, bytes: &[u8]) {

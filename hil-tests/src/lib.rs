@@ -61,6 +61,45 @@ pub fn firmware_elf() -> &'static Path {
     })
 }
 
+/// Flash and static RAM of the firmware, from the linker map.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Footprint {
+    /// Bytes in flash: vector table, code, read-only data, `.data` image.
+    pub flash_bytes: u64,
+    /// Bytes of RAM reserved statically (`.data`, `.bss`, `.uninit`); the
+    /// stack grows down from the end of RAM into the rest.
+    pub static_ram_bytes: u64,
+}
+
+/// Reads [`Footprint`] from the map the firmware's build script asks the
+/// linker for (`gateway.map` beside the ELF).
+pub fn footprint(map: &str) -> Footprint {
+    let mut fp = Footprint {
+        flash_bytes: 0,
+        static_ram_bytes: 0,
+    };
+    for line in map.lines() {
+        // Output sections: "VMA LMA Size Align .name" with nothing after.
+        let cols: Vec<&str> = line.split_whitespace().collect();
+        let [_, _, size, _, name] = cols[..] else {
+            continue;
+        };
+        let Ok(size) = u64::from_str_radix(size, 16) else {
+            continue;
+        };
+        match name {
+            ".vector_table" | ".text" | ".rodata" => fp.flash_bytes += size,
+            ".data" => {
+                fp.flash_bytes += size;
+                fp.static_ram_bytes += size;
+            }
+            ".bss" | ".uninit" => fp.static_ram_bytes += size,
+            _ => {}
+        }
+    }
+    fp
+}
+
 /// The QEMU command line for `elf` with the UARTs on ptys and semihosting
 /// on stdout; shared with `cargo xtask qemu`.
 pub fn qemu_command(elf: &Path) -> Command {

@@ -88,9 +88,24 @@ impl Master {
         buf
     }
 
-    /// Sends `unit` + `pdu` + CRC and reads one reply, checking its CRC
-    /// and unit.
+    /// [`Self::transact_once`], sent again up to four times while the
+    /// answer is silence: QEMU delivers pty bytes one main-loop turn at a
+    /// time, and on a loaded host a gap of over t3.5 inside a request splits
+    /// it, as line noise would on a real bus; a master retries.
     pub fn transact(&mut self, pdu: &[u8]) -> Answer {
+        let mut answer = self.transact_once(pdu);
+        for _ in 0..4 {
+            if answer != Answer::Silence {
+                break;
+            }
+            answer = self.transact_once(pdu);
+        }
+        answer
+    }
+
+    /// Sends `unit` + `pdu` + CRC once and reads one reply, checking its
+    /// CRC and unit.
+    pub fn transact_once(&mut self, pdu: &[u8]) -> Answer {
         let mut body = vec![self.unit];
         body.extend_from_slice(pdu);
         self.port.write_all(&frame(&body));
@@ -161,7 +176,7 @@ impl Master {
     /// about a second after it is opened.
     pub fn wait_link(&mut self) {
         poll_until(Duration::from_secs(10), "the first Modbus reply", || {
-            let answer = self.read(0x04, input::MAP_VERSION, 1);
+            let answer = self.transact_once(&[0x04, 0, input::MAP_VERSION as u8, 0, 1]);
             self.discard_input();
             matches!(answer, Answer::Pdu(_)).then_some(())
         });

@@ -237,3 +237,13 @@ fn fuzzed_bytes_on_every_uart_never_hang_or_panic() {
     );
     gateway.assert_healthy();
 }
+
+#[test]
+fn firmware_fits_its_flash_and_ram_budget() {
+    let elf = hil_tests::firmware_elf();
+    let map = std::fs::read_to_string(elf.with_file_name("gateway.map")).expect("linker map");
+    let fp = hil_tests::footprint(&map);
+    assert!(fp.flash_bytes > 4_096, "implausible map reading: {fp:?}");
+    assert!(fp.flash_bytes <= 256 * 1024, "{fp:?}");
+    assert!(fp.static_ram_bytes <= 64 * 1024, "{fp:?}");
+}
