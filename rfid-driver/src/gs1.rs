@@ -81,7 +81,10 @@ impl fmt::Display for Gs1Error {
             Gs1Error::DuplicateAi(ai) => {
                 write!(f, "application identifier ({ai}) appears more than once")
             }
-            Gs1Error::BadValue(ai) => write!(f, "value of ({ai}) is empty, too long or has an invalid character"),
+            Gs1Error::BadValue(ai) => write!(
+                f,
+                "value of ({ai}) is empty, too long or has an invalid character"
+            ),
             Gs1Error::BadDate(ai) => write!(f, "value of ({ai}) is not a valid YYMMDD date"),
             Gs1Error::Syntax(what) => f.write_str(what),
         }
@@ -642,7 +645,10 @@ fn percent_decode<const N: usize>(v: &[u8], out: &mut Text<N>) -> bool {
     while i < v.len() {
         let b = if v[i] == b'%' {
             let hex = |c: u8| (c as char).to_digit(16);
-            match (v.get(i + 1).and_then(|&c| hex(c)), v.get(i + 2).and_then(|&c| hex(c))) {
+            match (
+                v.get(i + 1).and_then(|&c| hex(c)),
+                v.get(i + 2).and_then(|&c| hex(c)),
+            ) {
                 (Some(h), Some(l)) => {
                     i += 3;
                     // Two hex digits make one byte.
@@ -679,7 +685,9 @@ pub fn parse_digital_link(input: &str) -> Result<Gs1Data, Gs1Error> {
     } else if lower_starts("http://") {
         &s[7..]
     } else {
-        return Err(Gs1Error::Syntax("a Digital Link starts with http:// or https://"));
+        return Err(Gs1Error::Syntax(
+            "a Digital Link starts with http:// or https://",
+        ));
     };
     let path_start = after_scheme
         .find('/')
@@ -694,14 +702,17 @@ pub fn parse_digital_link(input: &str) -> Result<Gs1Data, Gs1Error> {
     let primary = [&b"01"[..], b"00", b"414", b"8003", b"8004"];
     let start = segments()
         .position(|seg| primary.contains(&seg.as_bytes()))
-        .ok_or(Gs1Error::Syntax("Digital Link has no primary key (01, 00, 414, 8003, 8004)"))?;
+        .ok_or(Gs1Error::Syntax(
+            "Digital Link has no primary key (01, 00, 414, 8003, 8004)",
+        ))?;
     let mut data = Gs1Data::default();
     let mut it = segments().skip(start);
     while let Some(ai) = it.next() {
-        let (n, format) = lookup(ai.as_bytes()).ok_or(Gs1Error::Syntax("Digital Link path holds an unknown AI"))?;
-        let raw = it
-            .next()
-            .ok_or(Gs1Error::Syntax("Digital Link path ends with an AI and no value"))?;
+        let (n, format) = lookup(ai.as_bytes())
+            .ok_or(Gs1Error::Syntax("Digital Link path holds an unknown AI"))?;
+        let raw = it.next().ok_or(Gs1Error::Syntax(
+            "Digital Link path ends with an AI and no value",
+        ))?;
         let mut value = Text::<32>::new();
         if !percent_decode(raw.as_bytes(), &mut value) {
             return Err(Gs1Error::BadValue(n));
@@ -850,12 +861,18 @@ mod tests {
     #[test]
     fn element_string_refusals() {
         assert_eq!(parse_element_string(""), Err(Gs1Error::Empty));
-        assert!(matches!(parse_element_string("(01"), Err(Gs1Error::Syntax(_))));
+        assert!(matches!(
+            parse_element_string("(01"),
+            Err(Gs1Error::Syntax(_))
+        ));
         assert_eq!(
             parse_element_string("(01)80614141123458(01)80614141123458"),
             Err(Gs1Error::DuplicateAi(1))
         );
-        assert_eq!(parse_element_string("(17)271331"), Err(Gs1Error::BadDate(17)));
+        assert_eq!(
+            parse_element_string("(17)271331"),
+            Err(Gs1Error::BadDate(17))
+        );
         assert_eq!(
             parse_element_string("(21)123456789012345678901"),
             Err(Gs1Error::BadValue(21))
@@ -873,7 +890,10 @@ mod tests {
         assert_eq!(d.serial.map(|s| s.to_string()), Some("32a/b".into()));
         assert!(d.expiry.is_some());
         let short = parse_digital_link("http://id.gs1.org/01/4006381333931").expect("gtin-13");
-        assert_eq!(short.gtin.map(|g| g.to_string()), Some("04006381333931".into()));
+        assert_eq!(
+            short.gtin.map(|g| g.to_string()),
+            Some("04006381333931".into())
+        );
         assert!(parse_digital_link("https://id.gs1.org/").is_err());
         assert!(parse_digital_link("https://id.gs1.org/01/80614141123458/21").is_err());
         assert!(parse_digital_link("https://id.gs1.org/01/80614141123458/99/x").is_err());

@@ -31,6 +31,7 @@ extern crate std;
 
 mod bits;
 pub mod epc;
+pub mod gate;
 pub mod gs1;
 pub mod mercury;
 pub mod text;

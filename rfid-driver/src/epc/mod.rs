@@ -453,13 +453,29 @@ const fn rows(refs: [(u8, u8); 7]) -> [Row; 7] {
 /// SGTIN: item reference incl. indicator, 13 digits with the prefix.
 const SGTIN: [Row; 7] = rows([(4, 1), (7, 2), (10, 3), (14, 4), (17, 5), (20, 6), (24, 7)]);
 /// SSCC: serial reference incl. extension digit, 17 digits with the prefix.
-const SSCC: [Row; 7] = rows([(18, 5), (21, 6), (24, 7), (28, 8), (31, 9), (34, 10), (38, 11)]);
+const SSCC: [Row; 7] = rows([
+    (18, 5),
+    (21, 6),
+    (24, 7),
+    (28, 8),
+    (31, 9),
+    (34, 10),
+    (38, 11),
+]);
 /// SGLN: location reference, 12 digits with the prefix.
 const SGLN: [Row; 7] = rows([(1, 0), (4, 1), (7, 2), (11, 3), (14, 4), (17, 5), (21, 6)]);
 /// GRAI: asset type, 12 digits with the prefix (44 bits like SGTIN).
 const GRAI: [Row; 7] = rows([(4, 0), (7, 1), (10, 2), (14, 3), (17, 4), (20, 5), (24, 6)]);
 /// GIAI-96: integer asset reference, limited by bits only.
-const GIAI96: [Row; 7] = rows([(42, 0), (45, 0), (48, 0), (52, 0), (55, 0), (58, 0), (62, 0)]);
+const GIAI96: [Row; 7] = rows([
+    (42, 0),
+    (45, 0),
+    (48, 0),
+    (52, 0),
+    (55, 0),
+    (58, 0),
+    (62, 0),
+]);
 /// GIAI-202: 7-bit asset reference; the digits column is the character limit.
 const GIAI202: [Row; 7] = rows([
     (148, 18),
@@ -582,7 +598,11 @@ impl Decoder<'_> {
     }
 
     /// A 7-bit string of `field_bits`, ending at the first zero character.
-    fn string7<const N: usize>(&mut self, field_bits: u16, field: Field) -> Result<Text<N>, EpcError> {
+    fn string7<const N: usize>(
+        &mut self,
+        field_bits: u16,
+        field: Field,
+    ) -> Result<Text<N>, EpcError> {
         let mut text = Text::new();
         let mut ended = false;
         for _ in 0..field_bits / 7 {
@@ -833,7 +853,8 @@ impl Epc {
                 }
                 let cage_bytes = raw.strip_prefix(b" ").unwrap_or(&raw);
                 check_cage(cage_bytes, false)?;
-                let cage = Text::from_ascii(cage_bytes).ok_or(EpcError::InvalidChar(Field::Cage))?;
+                let cage =
+                    Text::from_ascii(cage_bytes).ok_or(EpcError::InvalidChar(Field::Cage))?;
                 Epc::Usdod96 {
                     filter,
                     cage,
@@ -848,7 +869,8 @@ impl Epc {
                 }
                 let cage_bytes = raw.strip_prefix(b" ").unwrap_or(&raw);
                 check_cage(cage_bytes, true)?;
-                let cage = Text::from_ascii(cage_bytes).ok_or(EpcError::InvalidChar(Field::Cage))?;
+                let cage =
+                    Text::from_ascii(cage_bytes).ok_or(EpcError::InvalidChar(Field::Cage))?;
                 let part_number: Text<32> = d.string6(Field::PartNumber)?;
                 let serial: Text<30> = d.string6(Field::Serial)?;
                 check_adi(part_number.as_bytes(), serial.as_bytes())?;
@@ -926,7 +948,10 @@ impl Epc {
         let num = |s: &[u8], field| parse_digits(s, field);
         if let (Some(gtin), Some(serial)) = (data.gtin, data.serial) {
             let d = gtin.digits();
-            let company_prefix = CompanyPrefix::new(num(&d[1..1 + cpd], Field::CompanyPrefix)?, company_prefix_digits)?;
+            let company_prefix = CompanyPrefix::new(
+                num(&d[1..1 + cpd], Field::CompanyPrefix)?,
+                company_prefix_digits,
+            )?;
             let mut item = [0u8; 13];
             item[0] = d[0];
             let rest = &d[1 + cpd..13];
@@ -936,7 +961,10 @@ impl Epc {
         }
         if let Some(sscc) = data.sscc {
             let d = sscc.digits();
-            let company_prefix = CompanyPrefix::new(num(&d[1..1 + cpd], Field::CompanyPrefix)?, company_prefix_digits)?;
+            let company_prefix = CompanyPrefix::new(
+                num(&d[1..1 + cpd], Field::CompanyPrefix)?,
+                company_prefix_digits,
+            )?;
             let mut sr = [0u8; 17];
             sr[0] = d[0];
             let rest = &d[1 + cpd..17];
@@ -949,15 +977,21 @@ impl Epc {
         }
         if let Some(gln) = data.gln {
             let d = gln.digits();
-            let company_prefix = CompanyPrefix::new(num(&d[..cpd], Field::CompanyPrefix)?, company_prefix_digits)?;
+            let company_prefix =
+                CompanyPrefix::new(num(&d[..cpd], Field::CompanyPrefix)?, company_prefix_digits)?;
             let location_reference = num(&d[cpd..12], Field::LocationReference)?;
-            let ext = data.gln_extension.unwrap_or(Text::from_ascii(b"0").unwrap_or_default());
+            let ext = data
+                .gln_extension
+                .unwrap_or(Text::from_ascii(b"0").unwrap_or_default());
             return sgln_natural(0, company_prefix, location_reference, ext.as_bytes());
         }
         if let Some(grai) = data.grai {
             let v = grai.as_bytes();
             // gs1 checked: "0", 13 digits with check digit, then the serial.
-            let company_prefix = CompanyPrefix::new(num(&v[1..1 + cpd], Field::CompanyPrefix)?, company_prefix_digits)?;
+            let company_prefix = CompanyPrefix::new(
+                num(&v[1..1 + cpd], Field::CompanyPrefix)?,
+                company_prefix_digits,
+            )?;
             let asset_type = num(&v[1 + cpd..13], Field::AssetType)?;
             return grai_natural(0, company_prefix, asset_type, &v[14..]);
         }
@@ -966,13 +1000,16 @@ impl Epc {
             if v.len() <= cpd {
                 return Err(EpcError::EmptyField(Field::AssetReference));
             }
-            let company_prefix = CompanyPrefix::new(num(&v[..cpd], Field::CompanyPrefix)?, company_prefix_digits)?;
+            let company_prefix =
+                CompanyPrefix::new(num(&v[..cpd], Field::CompanyPrefix)?, company_prefix_digits)?;
             return giai_natural(0, company_prefix, &v[cpd..]);
         }
         if data.gtin.is_some() {
             return Err(EpcError::Syntax("a GTIN without serial (21) is no EPC"));
         }
-        Err(EpcError::Syntax("no GS1 key that makes an EPC: (01)+(21), (00), (414), (8003) or (8004)"))
+        Err(EpcError::Syntax(
+            "no GS1 key that makes an EPC: (01)+(21), (00), (414), (8003) or (8004)",
+        ))
     }
 
     /// The binary coding scheme.
@@ -1054,7 +1091,13 @@ impl Epc {
                 serial,
                 ..
             } => {
-                w.key(&SGTIN, company_prefix, *item_reference, 13, Field::ItemReference)?;
+                w.key(
+                    &SGTIN,
+                    company_prefix,
+                    *item_reference,
+                    13,
+                    Field::ItemReference,
+                )?;
                 check_bits(*serial, Field::Serial, 38)?;
                 w.put(*serial, 38)?;
             }
@@ -1064,7 +1107,13 @@ impl Epc {
                 serial,
                 ..
             } => {
-                w.key(&SGTIN, company_prefix, *item_reference, 13, Field::ItemReference)?;
+                w.key(
+                    &SGTIN,
+                    company_prefix,
+                    *item_reference,
+                    13,
+                    Field::ItemReference,
+                )?;
                 w.string7(serial.as_bytes(), 140, 20, Field::Serial)?;
             }
             Epc::Sscc96 {
@@ -1072,7 +1121,13 @@ impl Epc {
                 serial_reference,
                 ..
             } => {
-                w.key(&SSCC, company_prefix, *serial_reference, 17, Field::SerialReference)?;
+                w.key(
+                    &SSCC,
+                    company_prefix,
+                    *serial_reference,
+                    17,
+                    Field::SerialReference,
+                )?;
                 w.put(0, 24)?;
             }
             Epc::Sgln96 {
@@ -1081,7 +1136,13 @@ impl Epc {
                 extension,
                 ..
             } => {
-                w.key(&SGLN, company_prefix, *location_reference, 12, Field::LocationReference)?;
+                w.key(
+                    &SGLN,
+                    company_prefix,
+                    *location_reference,
+                    12,
+                    Field::LocationReference,
+                )?;
                 check_bits(*extension, Field::Extension, 41)?;
                 w.put(*extension, 41)?;
             }
@@ -1091,7 +1152,13 @@ impl Epc {
                 extension,
                 ..
             } => {
-                w.key(&SGLN, company_prefix, *location_reference, 12, Field::LocationReference)?;
+                w.key(
+                    &SGLN,
+                    company_prefix,
+                    *location_reference,
+                    12,
+                    Field::LocationReference,
+                )?;
                 w.string7(extension.as_bytes(), 140, 20, Field::Extension)?;
             }
             Epc::Grai96 {
@@ -1211,7 +1278,10 @@ impl Epc {
     }
 
     fn is_gs1(&self) -> bool {
-        !matches!(self, Epc::Usdod96 { .. } | Epc::AdiVar { .. } | Epc::Unknown { .. })
+        !matches!(
+            self,
+            Epc::Usdod96 { .. } | Epc::AdiVar { .. } | Epc::Unknown { .. }
+        )
     }
 
     /// The GTIN-14 of an SGTIN.
@@ -1232,7 +1302,10 @@ impl Epc {
                 let mut item = [b'0'; 13];
                 write_digits(&mut item[..usize::from(item_digits)], *item_reference);
                 let mut cp = [b'0'; 12];
-                write_digits(&mut cp[..usize::from(company_prefix.digits)], company_prefix.value);
+                write_digits(
+                    &mut cp[..usize::from(company_prefix.digits)],
+                    company_prefix.value,
+                );
                 body[0] = item[0];
                 let cpd = usize::from(company_prefix.digits);
                 body[1..1 + cpd].copy_from_slice(&cp[..cpd]);
@@ -1287,9 +1360,9 @@ impl Epc {
     /// reference: whatever tells this item from others of its kind.
     pub fn serial(&self) -> Option<Serial<'_>> {
         Some(match self {
-            Epc::Sgtin96 { serial, .. } | Epc::Grai96 { serial, .. } | Epc::Usdod96 { serial, .. } => {
-                Serial::Numeric(*serial)
-            }
+            Epc::Sgtin96 { serial, .. }
+            | Epc::Grai96 { serial, .. }
+            | Epc::Usdod96 { serial, .. } => Serial::Numeric(*serial),
             Epc::Sgtin198 { serial, .. } => Serial::Text(serial.as_str()),
             Epc::Grai170 { serial, .. } => Serial::Text(serial.as_str()),
             Epc::AdiVar { serial, .. } => Serial::Text(serial.as_str()),
@@ -1343,9 +1416,11 @@ struct Encoder<'a> {
 impl Encoder<'_> {
     fn put(&mut self, v: u64, bits: u8) -> Result<(), EpcError> {
         let needed = (self.w.position() + usize::from(bits)).div_ceil(8);
-        self.w.write(v, u32::from(bits)).ok_or(EpcError::BufferTooSmall {
-            needed: needed.min(255) as u8,
-        })
+        self.w
+            .write(v, u32::from(bits))
+            .ok_or(EpcError::BufferTooSmall {
+                needed: needed.min(255) as u8,
+            })
     }
 
     fn prefix(&mut self, cp: &CompanyPrefix, row: Row) -> Result<(), EpcError> {
@@ -1371,7 +1446,13 @@ impl Encoder<'_> {
         self.put(reference, row.ref_bits)
     }
 
-    fn string7(&mut self, s: &[u8], field_bits: u16, max: u8, field: Field) -> Result<(), EpcError> {
+    fn string7(
+        &mut self,
+        s: &[u8],
+        field_bits: u16,
+        max: u8,
+        field: Field,
+    ) -> Result<(), EpcError> {
         check_string7(s, field, max)?;
         for &b in s {
             self.put(u64::from(b), 7)?;
@@ -1473,7 +1554,8 @@ fn giai_natural(filter: u8, company_prefix: CompanyPrefix, asset: &[u8]) -> Resu
     Ok(Epc::Giai202 {
         filter,
         company_prefix,
-        asset_reference: Text::from_ascii(asset).ok_or(EpcError::InvalidChar(Field::AssetReference))?,
+        asset_reference: Text::from_ascii(asset)
+            .ok_or(EpcError::InvalidChar(Field::AssetReference))?,
     })
 }
 

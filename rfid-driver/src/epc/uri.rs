@@ -8,9 +8,9 @@
 use core::fmt;
 
 use super::{
-    check_adi, check_cage, check_string7, giai_natural, grai_natural, parse_digits,
-    parse_integer, ref_digits, sgln_natural, sgtin_natural, CompanyPrefix, Epc, EpcError, Field,
-    Padded, Scheme, GIAI202, GIAI96,
+    check_adi, check_cage, check_string7, giai_natural, grai_natural, parse_digits, parse_integer,
+    ref_digits, sgln_natural, sgtin_natural, CompanyPrefix, Epc, EpcError, Field, Padded, Scheme,
+    GIAI202, GIAI96,
 };
 use crate::gs1;
 use crate::text::Text;
@@ -47,7 +47,11 @@ fn write_body(f: &mut fmt::Formatter<'_>, epc: &Epc) -> fmt::Result {
             item_reference,
             serial,
             ..
-        } => write!(f, "{cp}.{}.{serial}", Padded(*item_reference, ref_digits(13, cp))),
+        } => write!(
+            f,
+            "{cp}.{}.{serial}",
+            Padded(*item_reference, ref_digits(13, cp))
+        ),
         Epc::Sgtin198 {
             company_prefix: cp,
             item_reference,
@@ -69,7 +73,11 @@ fn write_body(f: &mut fmt::Formatter<'_>, epc: &Epc) -> fmt::Result {
             location_reference,
             extension,
             ..
-        } => write!(f, "{cp}.{}.{extension}", Padded(*location_reference, ref_digits(12, cp))),
+        } => write!(
+            f,
+            "{cp}.{}.{extension}",
+            Padded(*location_reference, ref_digits(12, cp))
+        ),
         Epc::Sgln195 {
             company_prefix: cp,
             location_reference,
@@ -86,7 +94,11 @@ fn write_body(f: &mut fmt::Formatter<'_>, epc: &Epc) -> fmt::Result {
             asset_type,
             serial,
             ..
-        } => write!(f, "{cp}.{}.{serial}", Padded(*asset_type, ref_digits(12, cp))),
+        } => write!(
+            f,
+            "{cp}.{}.{serial}",
+            Padded(*asset_type, ref_digits(12, cp))
+        ),
         Epc::Grai170 {
             company_prefix: cp,
             asset_type,
@@ -208,12 +220,7 @@ fn write_gs1(f: &mut fmt::Formatter<'_>, epc: &Epc, link: bool) -> fmt::Result {
                 pair(f, "8003", format_args!("0{body}{check}{serial}"))?;
             }
         }
-        Epc::Giai96 {
-            company_prefix, ..
-        }
-        | Epc::Giai202 {
-            company_prefix, ..
-        } => {
+        Epc::Giai96 { company_prefix, .. } | Epc::Giai202 { company_prefix, .. } => {
             if let Some(asset) = epc.serial() {
                 pair(f, "8004", format_args!("{company_prefix}{asset}"))?;
             }
@@ -287,7 +294,9 @@ fn fields<const N: usize>(s: &str) -> Result<[&str; N], EpcError> {
     let mut out = [""; N];
     let mut it = s.splitn(N, '.');
     for slot in out.iter_mut() {
-        *slot = it.next().ok_or(EpcError::Syntax("URI has too few fields"))?;
+        *slot = it
+            .next()
+            .ok_or(EpcError::Syntax("URI has too few fields"))?;
     }
     Ok(out)
 }
@@ -474,7 +483,8 @@ fn parse_fields(scheme: Scheme, filter: u8, body: &str) -> Result<Epc, EpcError>
             check_cage(cage.as_bytes(), false)?;
             Epc::Usdod96 {
                 filter,
-                cage: Text::from_ascii(cage.as_bytes()).ok_or(EpcError::InvalidChar(Field::Cage))?,
+                cage: Text::from_ascii(cage.as_bytes())
+                    .ok_or(EpcError::InvalidChar(Field::Cage))?,
                 serial: parse_integer(serial.as_bytes(), Field::Serial, 36)?,
             }
         }
@@ -486,7 +496,8 @@ fn parse_fields(scheme: Scheme, filter: u8, body: &str) -> Result<Epc, EpcError>
             check_adi(part_number.as_bytes(), serial.as_bytes())?;
             Epc::AdiVar {
                 filter,
-                cage: Text::from_ascii(cage.as_bytes()).ok_or(EpcError::InvalidChar(Field::Cage))?,
+                cage: Text::from_ascii(cage.as_bytes())
+                    .ok_or(EpcError::InvalidChar(Field::Cage))?,
                 part_number,
                 serial,
             }

@@ -207,7 +207,11 @@ impl<T: AsRef<[u8]>> Frame<T> {
 
     /// The opcode (0 if missing).
     pub fn opcode(&self) -> u8 {
-        self.buffer.as_ref().get(field::OPCODE).copied().unwrap_or(0)
+        self.buffer
+            .as_ref()
+            .get(field::OPCODE)
+            .copied()
+            .unwrap_or(0)
     }
 
     /// The status word of a response; `None` for a command or a short buffer.
@@ -234,7 +238,12 @@ impl<T: AsRef<[u8]>> Frame<T> {
 
 /// Writes one frame into `out`; returns its length. `status` is `Some` for a
 /// module → host frame (a simulator or test double), `None` for a command.
-pub fn emit(opcode: u8, status: Option<u16>, data: &[u8], out: &mut [u8]) -> Result<usize, FrameError> {
+pub fn emit(
+    opcode: u8,
+    status: Option<u16>,
+    data: &[u8],
+    out: &mut [u8],
+) -> Result<usize, FrameError> {
     if data.len() > MAX_DATA {
         return Err(FrameError::TooLong);
     }
@@ -345,7 +354,8 @@ impl FrameDecoder {
     /// The frame the last [`FrameDecoder::poll`] returned, until the next
     /// `poll` or `push`.
     pub fn current(&self) -> Option<Frame<&[u8]>> {
-        (self.consumed > 0).then(|| Frame::new_unchecked(&self.buf[..self.consumed], self.direction))
+        (self.consumed > 0)
+            .then(|| Frame::new_unchecked(&self.buf[..self.consumed], self.direction))
     }
 
     /// Whether bytes of an unfinished frame are buffered.
@@ -361,7 +371,10 @@ impl FrameDecoder {
     pub fn line_idle(&mut self) {
         self.discard_consumed();
         while self.len > 0 {
-            let start = self.buf[..self.len].iter().position(|&b| b == SOH).unwrap_or(self.len);
+            let start = self.buf[..self.len]
+                .iter()
+                .position(|&b| b == SOH)
+                .unwrap_or(self.len);
             if start == 0 {
                 let head = Frame::new_unchecked(&self.buf[..self.len], self.direction);
                 if head.total_len().is_some_and(|t| t <= self.len) {
@@ -445,7 +458,9 @@ pub enum Command<'a> {
     /// Gen2.
     SetTagProtocolGen2,
     /// Read TX power in centi-dBm (2700 = 27.00 dBm).
-    SetReadTxPower { centi_dbm: u16 },
+    SetReadTxPower {
+        centi_dbm: u16,
+    },
     /// Logical antenna list: each port transmits and receives on itself.
     SetAntennas(&'a [u8]),
     /// Reader configuration key 0x0C (unique-by-EPC read filter): off, so the
@@ -507,17 +522,22 @@ impl Command<'_> {
             Command::StartReading => {
                 let [m_hi, m_lo] = METADATA_FLAGS.to_be_bytes();
                 data = [
-                    0x00, 0x00, // timeout: none, read until stopped
-                    0x01, // option: continuous reading
+                    0x00,
+                    0x00,                         // timeout: none, read until stopped
+                    0x01,                         // option: continuous reading
                     opcode::READ_TAG_ID_MULTIPLE, // embedded command
-                    0x00, 0x00, // search flags
+                    0x00,
+                    0x00, // search flags
                     0x05, // protocol: Gen2
                     0x07, // embedded command length
                     opcode::READ_TAG_ID_MULTIPLE,
                     0x10, // option: report metadata
-                    0x00, 0x1B, // search flags as the Universal Reader Assistant sends them
-                    0x03, 0xE8, // search cycle 1000 ms
-                    m_hi, m_lo,
+                    0x00,
+                    0x1B, // search flags as the Universal Reader Assistant sends them
+                    0x03,
+                    0xE8, // search cycle 1000 ms
+                    m_hi,
+                    m_lo,
                 ];
                 16
             }
@@ -634,7 +654,10 @@ impl TagReads<'_> {
     }
 
     fn uint(&mut self, n: usize) -> Result<u32, NotificationError> {
-        Ok(self.take(n)?.iter().fold(0u32, |v, &b| (v << 8) | u32::from(b)))
+        Ok(self
+            .take(n)?
+            .iter()
+            .fold(0u32, |v, &b| (v << 8) | u32::from(b)))
     }
 
     fn record(&mut self) -> Result<TagRead, NotificationError> {
@@ -723,25 +746,37 @@ pub fn emit_tag_read(read: &TagRead, out: &mut [u8]) -> Result<usize, FrameError
     let epc = read.epc.as_bytes();
     let mut n = 0;
     let mut put = |bytes: &[u8]| -> Result<(), FrameError> {
-        let dst = data.get_mut(n..n + bytes.len()).ok_or(FrameError::TooLong)?;
+        let dst = data
+            .get_mut(n..n + bytes.len())
+            .ok_or(FrameError::TooLong)?;
         dst.copy_from_slice(bytes);
         n += bytes.len();
         Ok(())
     };
     put(&[0x10, 0x00, 0x1B])?;
     put(&METADATA_FLAGS.to_be_bytes())?;
-    put(&[1, read.read_count, read.rssi_dbm as u8, (read.antenna << 4) | (read.antenna & 0x0F)])?;
+    put(&[
+        1,
+        read.read_count,
+        read.rssi_dbm as u8,
+        (read.antenna << 4) | (read.antenna & 0x0F),
+    ])?;
     put(&read.frequency_khz.to_be_bytes()[1..])?;
     put(&read.module_timestamp_ms.to_be_bytes())?;
     put(&read.phase_deg.to_be_bytes())?;
     put(&[0x05, 0x00, 0x00, 0x00])?; // protocol Gen2, no embedded data, GPIO 0
-    // PC + EPC + tag CRC, in bits; the EPC is at most 62 bytes.
+                                     // PC + EPC + tag CRC, in bits; the EPC is at most 62 bytes.
     let bits = ((epc.len() + 4) * 8) as u16;
     put(&bits.to_be_bytes())?;
     put(&read.pc.to_be_bytes())?;
     put(epc)?;
     put(&crc16(epc).to_be_bytes())?;
-    emit(opcode::READ_TAG_ID_MULTIPLE, Some(status::SUCCESS), &data[..n], out)
+    emit(
+        opcode::READ_TAG_ID_MULTIPLE,
+        Some(status::SUCCESS),
+        &data[..n],
+        out,
+    )
 }
 
 #[cfg(test)]

@@ -139,9 +139,16 @@ enum Step {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Phase {
     /// `step` was sent (or is about to be); its answer is due at `deadline_ms`.
-    Awaiting { step: Step, deadline_ms: u64 },
-    Reading { stall_at_ms: u64 },
-    RetryWait { until_ms: u64 },
+    Awaiting {
+        step: Step,
+        deadline_ms: u64,
+    },
+    Reading {
+        stall_at_ms: u64,
+    },
+    RetryWait {
+        until_ms: u64,
+    },
 }
 
 /// Drives one reader module; see the module docs.
@@ -294,7 +301,9 @@ impl ReaderSession {
 
     fn check_timers(&mut self) {
         let now = self.now_ms;
-        if self.decoder.has_partial() && now >= self.last_rx_ms + u64::from(self.config.frame_gap_ms) {
+        if self.decoder.has_partial()
+            && now >= self.last_rx_ms + u64::from(self.config.frame_gap_ms)
+        {
             self.decoder.line_idle();
         }
         match self.phase {
@@ -422,7 +431,8 @@ impl ReaderSession {
                     });
                 }
                 // Current program: low two bits 1 = bootloader.
-                let in_bootloader = step == Step::GetCurrentProgram && head.first().is_some_and(|p| p & 0x03 == 1);
+                let in_bootloader =
+                    step == Step::GetCurrentProgram && head.first().is_some_and(|p| p & 0x03 == 1);
                 match self.step_after(step, in_bootloader) {
                     Some(next) => self.send(next),
                     None => {

@@ -14,7 +14,12 @@ fn golden(name: &str) -> Vec<u8> {
         .lines()
         .find(|l| l.starts_with(name))
         .unwrap_or_else(|| panic!("no golden frame {name}"));
-    let hex: String = line.split(" | ").nth(1).expect("hex column").split_whitespace().collect();
+    let hex: String = line
+        .split(" | ")
+        .nth(1)
+        .expect("hex column")
+        .split_whitespace()
+        .collect();
     (0..hex.len())
         .step_by(2)
         .map(|i| u8::from_str_radix(&hex[i..i + 2], 16).expect("hex"))
@@ -69,7 +74,10 @@ fn emitted_notification_parses_back() {
         phase_deg: 90,
         read_count: 3,
         pc: 0x3400,
-        epc: EpcBytes::new(&[0x30, 0x74, 0x25, 0x7B, 0xF7, 0x19, 0x4E, 0x40, 0, 0, 0x1A, 0x85]).expect("fits"),
+        epc: EpcBytes::new(&[
+            0x30, 0x74, 0x25, 0x7B, 0xF7, 0x19, 0x4E, 0x40, 0, 0, 0x1A, 0x85,
+        ])
+        .expect("fits"),
     };
     let mut out = [0u8; MAX_FRAME];
     let n = emit_tag_read(&read, &mut out).expect("fits");
@@ -84,27 +92,59 @@ fn start_and_stop_reading_commands() {
     let n = Command::StartReading.emit(&mut out).expect("fits");
     let f = Frame::new_checked(&out[..n], Direction::ToModule).expect("valid");
     assert_eq!(f.opcode(), 0x2F);
-    assert_eq!(f.data(), &[0, 0, 1, 0x22, 0, 0, 5, 7, 0x22, 0x10, 0, 0x1B, 3, 0xE8, 1, 0xFF]);
+    assert_eq!(
+        f.data(),
+        &[0, 0, 1, 0x22, 0, 0, 5, 7, 0x22, 0x10, 0, 0x1B, 3, 0xE8, 1, 0xFF]
+    );
     let n = Command::StopReading.emit(&mut out).expect("fits");
-    assert_eq!(Frame::new_checked(&out[..n], Direction::ToModule).map(|f| f.data().len()), Ok(3));
+    assert_eq!(
+        Frame::new_checked(&out[..n], Direction::ToModule).map(|f| f.data().len()),
+        Ok(3)
+    );
     let n = Command::SetAntennas(&[1, 2]).emit(&mut out).expect("fits");
-    assert_eq!(Frame::new_checked(&out[..n], Direction::ToModule).map(|f| f.data().to_vec()), Ok(std::vec![2, 1, 1, 2, 2]));
-    let n = Command::SetRegion(Region::Europe).emit(&mut out).expect("fits");
+    assert_eq!(
+        Frame::new_checked(&out[..n], Direction::ToModule).map(|f| f.data().to_vec()),
+        Ok(std::vec![2, 1, 1, 2, 2])
+    );
+    let n = Command::SetRegion(Region::Europe)
+        .emit(&mut out)
+        .expect("fits");
     assert_eq!(&out[..n - 2], &[0xFF, 1, 0x97, 0x08]);
-    assert_eq!(Command::SetAntennas(&[1; 8]).emit(&mut out), Err(FrameError::TooLong));
+    assert_eq!(
+        Command::SetAntennas(&[1; 8]).emit(&mut out),
+        Err(FrameError::TooLong)
+    );
 }
 
 #[test]
 fn checked_view_refusals() {
     let raw = golden("tag-read-notification");
-    assert_eq!(Frame::new_checked(&raw[..20], Direction::FromModule).err(), Some(FrameError::Truncated));
-    assert_eq!(Frame::new_checked(&raw[1..], Direction::FromModule).err(), Some(FrameError::NoStart));
+    assert_eq!(
+        Frame::new_checked(&raw[..20], Direction::FromModule).err(),
+        Some(FrameError::Truncated)
+    );
+    assert_eq!(
+        Frame::new_checked(&raw[1..], Direction::FromModule).err(),
+        Some(FrameError::NoStart)
+    );
     let mut bad = raw.clone();
     bad[12] ^= 0x01;
-    assert!(matches!(Frame::new_checked(&bad[..], Direction::FromModule), Err(FrameError::Crc { .. })));
-    assert_eq!(Frame::new_checked(&[][..], Direction::FromModule).err(), Some(FrameError::Truncated));
-    assert_eq!(emit(1, None, &[0; 256], &mut [0; 300]), Err(FrameError::TooLong));
-    assert_eq!(emit(1, None, &[0; 10], &mut [0; 14]), Err(FrameError::TooLong));
+    assert!(matches!(
+        Frame::new_checked(&bad[..], Direction::FromModule),
+        Err(FrameError::Crc { .. })
+    ));
+    assert_eq!(
+        Frame::new_checked(&[][..], Direction::FromModule).err(),
+        Some(FrameError::Truncated)
+    );
+    assert_eq!(
+        emit(1, None, &[0; 256], &mut [0; 300]),
+        Err(FrameError::TooLong)
+    );
+    assert_eq!(
+        emit(1, None, &[0; 10], &mut [0; 14]),
+        Err(FrameError::TooLong)
+    );
 }
 
 /// Feeds `input` in chunks of `chunk` bytes; returns the frames and CRC errors seen.

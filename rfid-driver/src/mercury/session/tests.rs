@@ -60,7 +60,9 @@ impl SimModule {
             self.refuse_once = None;
             return self.respond(op, 0x0105, &[]);
         }
-        let version = [1, 2, 3, 4, 0x18, 0x16, 0, 1, 0x20, 0x26, 0x01, 0x15, 1, 7, 0, 3, 0, 0, 0, 0x10];
+        let version = [
+            1, 2, 3, 4, 0x18, 0x16, 0, 1, 0x20, 0x26, 0x01, 0x15, 1, 7, 0, 3, 0, 0, 0, 0x10,
+        ];
         match op {
             opcode::VERSION => self.respond(op, 0, &version),
             opcode::GET_CURRENT_PROGRAM => self.respond(op, 0, &[if self.in_app { 2 } else { 1 }]),
@@ -89,7 +91,10 @@ impl SimModule {
             phase_deg: 0,
             read_count: 1,
             pc: 0x3000,
-            epc: EpcBytes::new(&[0x30, 0x74, 0x25, 0x7B, 0xF7, 0x19, 0x4E, 0x40, 0, 0, 0, serial]).expect("fits"),
+            epc: EpcBytes::new(&[
+                0x30, 0x74, 0x25, 0x7B, 0xF7, 0x19, 0x4E, 0x40, 0, 0, 0, serial,
+            ])
+            .expect("fits"),
         };
         let mut buf = [0u8; MAX_FRAME];
         let n = emit_tag_read(&read, &mut buf).expect("fits");
@@ -237,7 +242,9 @@ fn garbage_and_corrupt_frames_on_the_line_lose_only_themselves() {
     let mut b = Bench::new();
     b.settle();
     b.module.tag(1, -50, 1);
-    b.module.out.extend_from_slice(&[0x00, 0xFF, 0x13, 0x37, 0xFF]);
+    b.module
+        .out
+        .extend_from_slice(&[0x00, 0xFF, 0x13, 0x37, 0xFF]);
     b.module.tag(2, -50, 2);
     let corrupt_at = b.module.out.len() + 10;
     b.module.tag(2, -50, 3);
