@@ -1,1 +1,214 @@
-fn main() {}
+//! `depot-server`: parse the command line, load the configuration, set up
+//! logging, and run the chosen command.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use anyhow::Context;
+use clap::{Parser, Subcommand};
+use depot_server::config::{Config, Overrides};
+use depot_server::domain::access::Role;
+use depot_server::{app, demo, import, store, users};
+
+/// Depot Edge depot server: inventory ledger, handheld API, gateway and hub feed.
+#[derive(Debug, Parser)]
+#[command(name = "depot-server", version, about)]
+struct Cli {
+    /// Configuration file (default: depot.toml in the working directory, if present).
+    #[arg(long, global = true, value_name = "FILE")]
+    config: Option<PathBuf>,
+    /// SQLite database file (overrides config and DEPOT_DB).
+    #[arg(long, global = true, value_name = "PATH")]
+    db: Option<PathBuf>,
+    /// Listen address, e.g. 127.0.0.1:8080 (overrides config and DEPOT_LISTEN).
+    #[arg(long, global = true, value_name = "ADDR")]
+    listen: Option<String>,
+    #[command(subcommand)]
+    command: Option<Command>,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Serve the API (the default).
+    Run,
+    /// Create a fresh demo database (articles, locations, stock, users) and serve it.
+    Demo,
+    /// Apply database migrations and exit.
+    Migrate,
+    /// Manage API users.
+    #[command(subcommand)]
+    User(UserCommand),
+    /// Import master data from CSV; all rows or none.
+    #[command(subcommand)]
+    Import(ImportCommand),
+    /// Write an online, consistent copy of the database to PATH.
+    Backup {
+        /// Where to write the copy; must not exist.
+        path: PathBuf,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum UserCommand {
+    /// Add a user; prints the new API token, and only it, on stdout.
+    Add {
+        name: String,
+        /// staff, manager, auditor or hub.
+        #[arg(long)]
+        role: String,
+        /// Clear the user for restricted articles.
+        #[arg(long)]
+        restricted: bool,
+    },
+    /// List users (never their tokens).
+    List,
+    /// Revoke a user's token.
+    Revoke { name: String },
+}
+
+#[derive(Debug, Subcommand)]
+enum ImportCommand {
+    /// Articles: header sku,name,unit[,gtin,nsn,supply_class,classification,unit_weight_g,unit_volume_ml,lot_tracked,expiry_tracked].
+    Articles { file: PathBuf },
+    /// Locations: header code,zone,kind[,capacity_volume_l,capacity_weight_kg,capacity_pallets].
+    Locations { file: PathBuf },
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let overrides = Overrides {
+        config: cli.config.clone(),
+        db: cli.db.clone(),
+        listen: cli.listen.clone(),
+    };
+    let env: Vec<(String, String)> = std::env::vars().collect();
+    let config = match Config::load(&overrides, &env) {
+        Ok(config) => config,
+        Err(error) => {
+            eprintln!("depot-server: {error}");
+            return ExitCode::from(2);
+        }
+    };
+    init_tracing(&config.log);
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(runtime) => runtime,
+        Err(error) => {
+            eprintln!("depot-server: cannot start the async runtime: {error}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match runtime.block_on(run(cli.command.unwrap_or(Command::Run), config)) {
+        Ok(code) => code,
+        Err(error) => {
+            eprintln!("depot-server: {error:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn init_tracing(filter: &str) {
+    let filter = tracing_subscriber::EnvFilter::try_new(filter)
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let ansi = std::io::IsTerminal::is_terminal(&std::io::stderr());
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_ansi(ansi)
+        .with_writer(std::io::stderr)
+        .init();
+}
+
+async fn run(command: Command, config: Config) -> anyhow::Result<ExitCode> {
+    let options = app::store_options(&config);
+    match command {
+        Command::Run => {
+            tracing::info!(config = %config.redacted(), "starting");
+            app::bind(config)
+                .await?
+                .serve(app::shutdown_signal())
+                .await?;
+        }
+        Command::Demo => {
+            demo::prepare(&config.db, &options).await?;
+            tracing::info!(config = %config.redacted(), "starting demo");
+            let bound = app::bind(config.clone()).await?;
+            let demo::DemoUsers(users) = demo::seed(bound.depot()).await?;
+            println!("Depot Edge demo: database {}", config.db.display());
+            println!(
+                "  API:      http://{}/api/v1/  (OpenAPI: /api/v1/openapi.json)",
+                bound.address
+            );
+            println!("  Health:   http://{}/healthz", bound.address);
+            println!("  Demo users (send as 'Authorization: Bearer TOKEN'):");
+            for (name, role, token) in &users {
+                println!("    {name:<13} {:<8} {token}", role.as_str());
+            }
+            println!(
+                "  Try: curl -H 'Authorization: Bearer {}' http://{}/api/v1/stock",
+                users.first().map(|u| u.2.as_str()).unwrap_or(""),
+                bound.address
+            );
+            bound.serve(app::shutdown_signal()).await?;
+        }
+        Command::Migrate => {
+            let pool = store::open_pool(&config.db, &options).await?;
+            pool.close().await;
+            eprintln!("database {} is at the newest schema", config.db.display());
+        }
+        Command::User(command) => {
+            let pool = store::open_pool(&config.db, &options).await?;
+            match command {
+                UserCommand::Add {
+                    name,
+                    role,
+                    restricted,
+                } => {
+                    let role = Role::parse(&role).map_err(anyhow::Error::msg)?;
+                    println!("{}", users::add(&pool, &name, role, restricted).await?);
+                }
+                UserCommand::List => {
+                    for line in users::list(&pool).await? {
+                        println!("{line}");
+                    }
+                }
+                UserCommand::Revoke { name } => {
+                    users::revoke(&pool, &name).await?;
+                    eprintln!("revoked {name}");
+                }
+            }
+            pool.close().await;
+        }
+        Command::Import(command) => {
+            let pool = store::open_pool(&config.db, &options).await?;
+            let (what, count) = match command {
+                ImportCommand::Articles { file } => {
+                    ("articles", import::articles(&pool, &file).await?)
+                }
+                ImportCommand::Locations { file } => {
+                    ("locations", import::locations(&pool, &file).await?)
+                }
+            };
+            pool.close().await;
+            eprintln!("imported {count} {what}");
+        }
+        Command::Backup { path } => {
+            if path.exists() {
+                anyhow::bail!(
+                    "{} exists; choose a new file for the backup",
+                    path.display()
+                );
+            }
+            let pool = store::open_pool(&config.db, &options).await?;
+            sqlx::query("VACUUM INTO ?")
+                .bind(path.to_string_lossy().into_owned())
+                .execute(&pool)
+                .await
+                .with_context(|| format!("cannot write the backup to {}", path.display()))?;
+            pool.close().await;
+            eprintln!("backup written to {}", path.display());
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}

@@ -1,0 +1,121 @@
+//! Wiring: open the database, start the booking writer and the HTTP server,
+//! and shut down gracefully (in-flight bookings are finished and answered).
+
+use std::future::Future;
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use anyhow::Context;
+use tokio::net::TcpListener;
+
+use crate::config::Config;
+use crate::depot::Depot;
+use crate::http::{self, AppState, StaticStatus};
+use crate::metrics::Metrics;
+use crate::store::StoreOptions;
+
+/// The database options the configuration asks for.
+pub fn store_options(config: &Config) -> StoreOptions {
+    StoreOptions {
+        busy_timeout_ms: config.busy_timeout_ms,
+        ..StoreOptions::default()
+    }
+}
+
+/// A server that is bound and about to serve.
+pub struct Bound {
+    pub address: SocketAddr,
+    listener: TcpListener,
+    depot: Depot,
+    writer: crate::depot::Writer,
+    config: Config,
+}
+
+/// Opens the database and binds the listener (port 0 picks a free port).
+pub async fn bind(config: Config) -> anyhow::Result<Bound> {
+    let (depot, writer) = Depot::open(
+        &config.db,
+        &store_options(&config),
+        Arc::new(Metrics::default()),
+    )
+    .await
+    .with_context(|| format!("cannot open the database {}", config.db.display()))?;
+    let listener = TcpListener::bind(config.listen)
+        .await
+        .with_context(|| format!("cannot listen on {}", config.listen))?;
+    let address = listener.local_addr()?;
+    Ok(Bound {
+        address,
+        listener,
+        depot,
+        writer,
+        config,
+    })
+}
+
+impl Bound {
+    /// The depot behind the server, e.g. to seed demo data before serving.
+    pub fn depot(&self) -> &Depot {
+        &self.depot
+    }
+
+    /// Serves until `shutdown` completes, then finishes in-flight requests and bookings.
+    pub async fn serve(
+        self,
+        shutdown: impl Future<Output = ()> + Send + 'static,
+    ) -> anyhow::Result<()> {
+        let Bound {
+            address,
+            listener,
+            depot,
+            writer,
+            config,
+        } = self;
+        let state = AppState {
+            depot,
+            max_body_bytes: config.max_body_bytes,
+            status: Arc::new(StaticStatus {
+                depot_id: config.depot_id.clone(),
+                gateway: config.gateway.clone(),
+                uplink: config.mqtt_url.as_deref().map(crate::config::redact_url),
+            }),
+        };
+        tracing::info!("depot-server listening on http://{address}");
+        axum::serve(listener, http::router(state))
+            .with_graceful_shutdown(shutdown)
+            .await
+            .context("HTTP server failed")?;
+        tracing::info!("HTTP server stopped; finishing bookings");
+        writer.finished().await;
+        tracing::info!("shutdown complete");
+        Ok(())
+    }
+}
+
+/// Completes on SIGTERM or Ctrl-C.
+pub async fn shutdown_signal() {
+    let ctrl_c = async {
+        if let Err(error) = tokio::signal::ctrl_c().await {
+            tracing::error!(%error, "cannot listen for Ctrl-C");
+            std::future::pending::<()>().await;
+        }
+    };
+    #[cfg(unix)]
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut signal) => {
+                signal.recv().await;
+            }
+            Err(error) => {
+                tracing::error!(%error, "cannot listen for SIGTERM");
+                std::future::pending::<()>().await;
+            }
+        }
+    };
+    #[cfg(not(unix))]
+    let terminate = std::future::pending::<()>();
+    tokio::select! {
+        () = ctrl_c => tracing::info!("Ctrl-C: shutting down"),
+        () = terminate => tracing::info!("SIGTERM: shutting down"),
+    }
+}

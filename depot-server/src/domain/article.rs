@@ -1,0 +1,268 @@
+//! Articles: what the depot stocks, and the identifiers that name them.
+
+use super::{named_enum, FieldError};
+
+/// The depot-wide key of an article: `[A-Za-z0-9._-]{1,64}`.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct Sku(String);
+
+impl Sku {
+    /// Validates the brief's SKU syntax.
+    pub fn parse(text: &str) -> Result<Self, FieldError> {
+        if is_key(text) {
+            Ok(Self(text.to_owned()))
+        } else {
+            Err(FieldError::new(
+                "sku",
+                "must be 1 to 64 characters of A-Z, a-z, 0-9, '.', '_' or '-'",
+            ))
+        }
+    }
+
+    /// The SKU text.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl std::fmt::Display for Sku {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+/// `[A-Za-z0-9._-]{1,64}`: the syntax shared by SKUs and location codes.
+pub(crate) fn is_key(text: &str) -> bool {
+    (1..=64).contains(&text.len())
+        && text
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-'))
+}
+
+named_enum! {
+    /// The base unit an article is counted in.
+    Unit, "unit" {
+        Piece = "piece",
+        Kilogram = "kg",
+        Litre = "l",
+        Metre = "m",
+        Box = "box",
+        Pallet = "pallet",
+    }
+}
+
+named_enum! {
+    /// Who may see an article: `restricted` stock is visible only with clearance.
+    Classification, "classification" {
+        Open = "open",
+        Restricted = "restricted",
+    }
+}
+
+/// A GS1 Global Trade Item Number: 8, 12, 13 or 14 digits with a valid check digit.
+/// Stored as given; [`Gtin::to_gtin14`] gives the zero-padded GTIN-14.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct Gtin(String);
+
+impl Gtin {
+    /// Checks length, digits and the GS1 mod-10 check digit.
+    pub fn parse(text: &str) -> Result<Self, FieldError> {
+        if !matches!(text.len(), 8 | 12 | 13 | 14) || !text.bytes().all(|b| b.is_ascii_digit()) {
+            return Err(FieldError::new("gtin", "must be 8, 12, 13 or 14 digits"));
+        }
+        let (body, check) = text.split_at(text.len() - 1);
+        let expected = gs1_check_digit(body);
+        if check.as_bytes()[0] - b'0' != expected {
+            return Err(FieldError::new(
+                "gtin",
+                format!("check digit is {check}, expected {expected}"),
+            ));
+        }
+        Ok(Self(text.to_owned()))
+    }
+
+    /// The GTIN as given.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+
+    /// The GTIN-14 form (left-padded with zeros), as EPCs carry it.
+    pub fn to_gtin14(&self) -> String {
+        format!("{:0>14}", self.0)
+    }
+}
+
+/// The GS1 mod-10 check digit of a string of ASCII digits.
+pub fn gs1_check_digit(digits: &str) -> u8 {
+    let sum: u32 = digits
+        .bytes()
+        .rev()
+        .enumerate()
+        .map(|(i, b)| {
+            let d = u32::from(b - b'0');
+            if i % 2 == 0 {
+                d * 3
+            } else {
+                d
+            }
+        })
+        .sum();
+    ((10 - sum % 10) % 10) as u8
+}
+
+/// A NATO stock number: 13 digits, shown `NNNN-NN-NNN-NNNN`.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct Nsn([u8; 13]);
+
+impl Nsn {
+    /// Accepts 13 digits with or without the dashes of the display form.
+    pub fn parse(text: &str) -> Result<Self, FieldError> {
+        let digits: Vec<u8> = text.bytes().filter(|&b| b != b'-').collect();
+        let dashes_ok = !text.contains('-') || text.len() == 16 && is_dashed_nsn(text);
+        match <[u8; 13]>::try_from(digits) {
+            Ok(array) if dashes_ok && array.iter().all(u8::is_ascii_digit) => Ok(Self(array)),
+            _ => Err(FieldError::new(
+                "nsn",
+                "must be 13 digits, optionally as NNNN-NN-NNN-NNNN",
+            )),
+        }
+    }
+
+    /// The 13 digits.
+    pub fn digits(&self) -> &str {
+        std::str::from_utf8(&self.0).unwrap_or_default()
+    }
+
+    /// The NATO codification bureau (country) code, digits 5–6; `12` is Germany.
+    pub fn country_code(&self) -> &str {
+        &self.digits()[4..6]
+    }
+
+    /// The GS1 element string form, AI (7001).
+    pub fn element_string(&self) -> String {
+        format!("(7001){}", self.digits())
+    }
+}
+
+fn is_dashed_nsn(text: &str) -> bool {
+    text.char_indices()
+        .all(|(i, c)| matches!(i, 4 | 7 | 11) == (c == '-'))
+}
+
+impl std::fmt::Display for Nsn {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let d = self.digits();
+        write!(f, "{}-{}-{}-{}", &d[0..4], &d[4..6], &d[6..9], &d[9..13])
+    }
+}
+
+/// A NATO (I–V) or US (I–X) supply class, as a Roman numeral.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct SupplyClass(&'static str);
+
+impl SupplyClass {
+    const NAMES: [&'static str; 10] = ["I", "II", "III", "IV", "V", "VI", "VII", "VIII", "IX", "X"];
+
+    /// Accepts `I` … `X`.
+    pub fn parse(text: &str) -> Result<Self, FieldError> {
+        Self::NAMES
+            .iter()
+            .find(|name| **name == text)
+            .map(|name| Self(name))
+            .ok_or_else(|| FieldError::new("supply_class", "must be a Roman numeral I to X"))
+    }
+
+    /// The numeral.
+    pub fn as_str(&self) -> &'static str {
+        self.0
+    }
+}
+
+/// An article as the depot keeps it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Article {
+    pub sku: Sku,
+    pub name: String,
+    pub unit: Unit,
+    pub gtin: Option<Gtin>,
+    pub nsn: Option<Nsn>,
+    pub supply_class: Option<SupplyClass>,
+    pub classification: Classification,
+    pub unit_weight_g: Option<i64>,
+    pub unit_volume_ml: Option<i64>,
+    pub lot_tracked: bool,
+    pub expiry_tracked: bool,
+}
+
+/// Checks an article's free-text name: 1–200 characters, no control characters.
+pub fn check_name(name: &str) -> Result<(), FieldError> {
+    let len = name.chars().count();
+    if (1..=200).contains(&len) && !name.chars().any(char::is_control) {
+        Ok(())
+    } else {
+        Err(FieldError::new(
+            "name",
+            "must be 1 to 200 characters without control characters",
+        ))
+    }
+}
+
+/// Checks an optional non-negative measure such as `unit_weight_g`.
+pub fn check_non_negative(field: &'static str, value: Option<i64>) -> Result<(), FieldError> {
+    match value {
+        Some(v) if v < 0 => Err(FieldError::new(
+            field,
+            format!("must not be negative, got {v}"),
+        )),
+        _ => Ok(()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn gtin_check_digit_is_verified() {
+        assert!(Gtin::parse("80614141123458").is_ok());
+        assert!(Gtin::parse("4006381333931").is_ok());
+        assert!(Gtin::parse("96385074").is_ok());
+        let err = Gtin::parse("4006381333932").unwrap_err();
+        assert_eq!(err.reason, "check digit is 2, expected 1");
+        assert!(Gtin::parse("123").is_err());
+        assert!(Gtin::parse("40063813339a1").is_err());
+        assert_eq!(
+            Gtin::parse("96385074").map(|g| g.to_gtin14()),
+            Ok("00000096385074".into())
+        );
+    }
+
+    #[test]
+    fn nsn_display_and_element_string() {
+        let nsn = Nsn::parse("2510-01-028-8573").unwrap();
+        assert_eq!(nsn.to_string(), "2510-01-028-8573");
+        assert_eq!(nsn.element_string(), "(7001)2510010288573");
+        assert_eq!(nsn.country_code(), "01");
+        assert_eq!(Nsn::parse("2510010288573"), Ok(nsn));
+        assert!(Nsn::parse("2510-010-28-8573").is_err());
+        assert!(Nsn::parse("251001028857").is_err());
+        assert!(Nsn::parse("25100102885a3").is_err());
+    }
+
+    #[test]
+    fn sku_syntax() {
+        assert!(Sku::parse("BAT-AA.4_x").is_ok());
+        assert!(Sku::parse("").is_err());
+        assert!(Sku::parse("a b").is_err());
+        assert!(Sku::parse(&"a".repeat(65)).is_err());
+        assert!(Sku::parse("ä").is_err());
+    }
+
+    #[test]
+    fn unit_and_supply_class_parse() {
+        assert_eq!(Unit::parse("kg"), Ok(Unit::Kilogram));
+        assert!(Unit::parse("KG").is_err());
+        assert_eq!(SupplyClass::parse("VIII").map(|c| c.as_str()), Ok("VIII"));
+        assert!(SupplyClass::parse("XI").is_err());
+    }
+}

@@ -1,0 +1,237 @@
+//! `/api/v1/articles`: read, list, create and replace articles.
+
+use axum::extract::{Path, Query, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+use serde::{Deserialize, Serialize};
+use utoipa::{IntoParams, ToSchema};
+
+use super::error::{ApiError, Problem};
+use super::extract::{Authenticated, JsonBody};
+use super::{page_limit, AppState};
+use crate::domain::article::{
+    check_name, check_non_negative, Article, Classification, Gtin, Nsn, Sku, SupplyClass, Unit,
+};
+use crate::domain::FieldError;
+
+/// An article as sent and answered.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ArticleBody {
+    /// `[A-Za-z0-9._-]{1,64}`; on PUT it may be left out (the path names it).
+    #[serde(default)]
+    pub sku: Option<String>,
+    pub name: String,
+    /// `piece`, `kg`, `l`, `m`, `box` or `pallet`.
+    pub unit: String,
+    /// GTIN-8/12/13/14 with a valid check digit.
+    #[serde(default)]
+    pub gtin: Option<String>,
+    /// NATO stock number, 13 digits (`NNNN-NN-NNN-NNNN` accepted and answered).
+    #[serde(default)]
+    pub nsn: Option<String>,
+    /// NATO supply class I–V or US I–X.
+    #[serde(default)]
+    pub supply_class: Option<String>,
+    /// `open` (default) or `restricted`.
+    #[serde(default)]
+    pub classification: Option<String>,
+    #[serde(default)]
+    pub unit_weight_g: Option<i64>,
+    #[serde(default)]
+    pub unit_volume_ml: Option<i64>,
+    #[serde(default)]
+    pub lot_tracked: Option<bool>,
+    #[serde(default)]
+    pub expiry_tracked: Option<bool>,
+}
+
+impl ArticleBody {
+    /// The answer form of an article.
+    pub fn from_article(article: &Article) -> Self {
+        Self {
+            sku: Some(article.sku.to_string()),
+            name: article.name.clone(),
+            unit: article.unit.as_str().to_owned(),
+            gtin: article.gtin.as_ref().map(|g| g.as_str().to_owned()),
+            nsn: article.nsn.as_ref().map(ToString::to_string),
+            supply_class: article.supply_class.as_ref().map(|c| c.as_str().to_owned()),
+            classification: Some(article.classification.as_str().to_owned()),
+            unit_weight_g: article.unit_weight_g,
+            unit_volume_ml: article.unit_volume_ml,
+            lot_tracked: Some(article.lot_tracked),
+            expiry_tracked: Some(article.expiry_tracked),
+        }
+    }
+
+    /// Validates every field, reporting all failures at once.
+    pub fn into_article(self, path_sku: Option<&str>) -> Result<Article, Vec<FieldError>> {
+        let mut errors = Vec::new();
+        let mut check = |result: Result<(), FieldError>| {
+            if let Err(e) = result {
+                errors.push(e);
+            }
+        };
+        let sku_text = match (path_sku, self.sku.as_deref()) {
+            (Some(path), Some(body)) if path != body => {
+                check(Err(FieldError::new(
+                    "sku",
+                    "differs from the SKU in the path",
+                )));
+                path
+            }
+            (Some(path), _) => path,
+            (None, Some(body)) => body,
+            (None, None) => {
+                check(Err(FieldError::new("sku", "is required")));
+                ""
+            }
+        };
+        let sku = Sku::parse(sku_text);
+        let unit = Unit::parse(&self.unit);
+        let gtin = self.gtin.as_deref().map(Gtin::parse).transpose();
+        let nsn = self.nsn.as_deref().map(Nsn::parse).transpose();
+        let supply_class = self
+            .supply_class
+            .as_deref()
+            .map(SupplyClass::parse)
+            .transpose();
+        let classification =
+            Classification::parse(self.classification.as_deref().unwrap_or("open"));
+        check(check_name(&self.name));
+        check(check_non_negative("unit_weight_g", self.unit_weight_g));
+        check(check_non_negative("unit_volume_ml", self.unit_volume_ml));
+        let parsed = (|| {
+            Ok::<_, FieldError>(Article {
+                sku: sku.clone()?,
+                name: self.name.clone(),
+                unit: unit.clone()?,
+                gtin: gtin.clone()?,
+                nsn: nsn.clone()?,
+                supply_class: supply_class.clone()?,
+                classification: classification.clone()?,
+                unit_weight_g: self.unit_weight_g,
+                unit_volume_ml: self.unit_volume_ml,
+                lot_tracked: self.lot_tracked.unwrap_or(false),
+                expiry_tracked: self.expiry_tracked.unwrap_or(false),
+            })
+        })();
+        for result in [
+            sku.err(),
+            unit.err(),
+            gtin.err(),
+            nsn.err(),
+            supply_class.err(),
+            classification.err(),
+        ] {
+            errors.extend(result);
+        }
+        match parsed {
+            Ok(article) if errors.is_empty() => Ok(article),
+            _ => Err(errors),
+        }
+    }
+}
+
+/// A page of articles.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ArticlePage {
+    pub items: Vec<ArticleBody>,
+    /// Pass as `after` for the next page; absent on the last page.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub next_after: Option<String>,
+}
+
+/// Keyset paging parameters.
+#[derive(Debug, Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+pub struct PageQuery {
+    /// Answer items after this key.
+    pub after: Option<String>,
+    /// 1–1000, default 100.
+    pub limit: Option<i64>,
+}
+
+/// Lists the articles the caller may see.
+#[utoipa::path(get, path = "/api/v1/articles", params(PageQuery), security(("bearer" = [])),
+    responses((status = 200, body = ArticlePage), (status = 401, body = Problem)))]
+pub async fn list(
+    State(state): State<AppState>,
+    Authenticated(caller): Authenticated,
+    Query(query): Query<PageQuery>,
+) -> Result<Json<ArticlePage>, ApiError> {
+    let limit = page_limit(query.limit)?;
+    let articles = state
+        .depot
+        .articles(&caller, query.after.as_deref().unwrap_or(""), limit)
+        .await?;
+    let next_after = (articles.len() as i64 == limit)
+        .then(|| articles.last().map(|a| a.sku.to_string()))
+        .flatten();
+    Ok(Json(ArticlePage {
+        items: articles.iter().map(ArticleBody::from_article).collect(),
+        next_after,
+    }))
+}
+
+/// One article; a restricted article is 404 to a caller without clearance.
+#[utoipa::path(get, path = "/api/v1/articles/{sku}", security(("bearer" = [])),
+    responses((status = 200, body = ArticleBody), (status = 404, body = Problem)))]
+pub async fn read(
+    State(state): State<AppState>,
+    Authenticated(caller): Authenticated,
+    Path(sku): Path<String>,
+) -> Result<Json<ArticleBody>, ApiError> {
+    let article = state.depot.article(&caller, &sku).await?;
+    Ok(Json(ArticleBody::from_article(&article)))
+}
+
+/// Creates an article (managers); 409 if the SKU exists.
+#[utoipa::path(post, path = "/api/v1/articles", request_body = ArticleBody, security(("bearer" = [])),
+    responses((status = 201, body = ArticleBody), (status = 409, body = Problem), (status = 422, body = Problem)))]
+pub async fn create(
+    State(state): State<AppState>,
+    Authenticated(caller): Authenticated,
+    body: JsonBody<ArticleBody>,
+) -> Result<Response, ApiError> {
+    let article = body.value.into_article(None)?;
+    if state
+        .depot
+        .article(&caller, article.sku.as_str())
+        .await
+        .is_ok()
+    {
+        return Ok(Problem::new(
+            StatusCode::CONFLICT,
+            "exists",
+            format!("article '{}' exists; use PUT to change it", article.sku),
+        )
+        .into_response());
+    }
+    state.depot.put_article(&caller, &article).await?;
+    Ok((
+        StatusCode::CREATED,
+        Json(ArticleBody::from_article(&article)),
+    )
+        .into_response())
+}
+
+/// Creates or replaces an article (managers): 201 when new, 200 when replaced.
+#[utoipa::path(put, path = "/api/v1/articles/{sku}", request_body = ArticleBody, security(("bearer" = [])),
+    responses((status = 200, body = ArticleBody), (status = 201, body = ArticleBody), (status = 422, body = Problem)))]
+pub async fn replace(
+    State(state): State<AppState>,
+    Authenticated(caller): Authenticated,
+    Path(sku): Path<String>,
+    body: JsonBody<ArticleBody>,
+) -> Result<Response, ApiError> {
+    let article = body.value.into_article(Some(&sku))?;
+    let created = state.depot.put_article(&caller, &article).await?;
+    let status = if created {
+        StatusCode::CREATED
+    } else {
+        StatusCode::OK
+    };
+    Ok((status, Json(ArticleBody::from_article(&article))).into_response())
+}

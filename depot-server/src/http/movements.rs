@@ -1,0 +1,335 @@
+//! `/api/v1/movements`: book a movement (idempotently) and read the ledger.
+
+use axum::extract::{Query, State};
+use axum::http::{HeaderMap, HeaderValue, StatusCode};
+use axum::response::Response;
+use axum::Json;
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+use time::format_description::well_known::Rfc3339;
+use utoipa::{IntoParams, ToSchema};
+
+use super::error::{refusal_problem, ApiError, Problem, PROBLEM_JSON};
+use super::extract::{parse_json, Authenticated, JsonBody};
+use super::{json_response, AppState};
+use crate::depot::{BookingInput, BookingOutcome, Submission};
+use crate::domain::article::Sku;
+use crate::domain::booking::{BookingRequest, MovementKind, Source};
+use crate::domain::ledger::Movement;
+use crate::domain::location::LocationCode;
+use crate::domain::quantity::{Lot, Quantity};
+use crate::domain::FieldError;
+use crate::epc;
+
+/// The most EPCs one booking may carry.
+const MAX_EPCS: usize = 10_000;
+
+/// One booking: by `sku` + `quantity`, or by `epcs`.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct BookingBody {
+    /// `receive`, `move`, `issue` or `adjust`.
+    pub kind: String,
+    #[serde(default)]
+    pub sku: Option<String>,
+    /// A positive whole number in the article's base unit.
+    #[serde(default)]
+    pub quantity: Option<i64>,
+    /// EPCs as hex, tag URI or pure-identity URI; instead of `sku`/`quantity`.
+    #[serde(default)]
+    pub epcs: Option<Vec<String>>,
+    #[serde(default)]
+    pub from: Option<String>,
+    #[serde(default)]
+    pub to: Option<String>,
+    #[serde(default)]
+    pub lot: Option<String>,
+    /// Required for `adjust`.
+    #[serde(default)]
+    pub reason: Option<String>,
+    /// `handheld` (default for bookings with an Idempotency-Key), `web` or `api`.
+    #[serde(default)]
+    pub source: Option<String>,
+}
+
+/// A ledger movement as answered.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct MovementView {
+    pub seq: i64,
+    pub kind: String,
+    pub sku: String,
+    pub quantity: i64,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub from: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub to: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub lot: Option<String>,
+    #[serde(skip_serializing_if = "Vec::is_empty", default)]
+    pub epcs: Vec<String>,
+    pub actor: String,
+    pub source: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub idempotency_key: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+    /// RFC 3339, UTC.
+    pub recorded_at: String,
+}
+
+impl MovementView {
+    /// The answer form of a movement.
+    pub fn from_movement(m: &Movement) -> Self {
+        Self {
+            seq: m.seq,
+            kind: m.kind.as_str().to_owned(),
+            sku: m.sku.to_string(),
+            quantity: m.quantity,
+            from: m.from.as_ref().map(ToString::to_string),
+            to: m.to.as_ref().map(ToString::to_string),
+            lot: (!m.lot.is_none()).then(|| m.lot.as_str().to_owned()),
+            epcs: m.epcs.clone(),
+            actor: m.actor.clone(),
+            source: m.source.as_str().to_owned(),
+            idempotency_key: m.idempotency_key.clone(),
+            reason: m.reason.clone(),
+            recorded_at: m.recorded_at.format(&Rfc3339).unwrap_or_default(),
+        }
+    }
+}
+
+/// The movements of one booking, or a page of the ledger.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct Movements {
+    pub movements: Vec<MovementView>,
+}
+
+/// Books one movement. With an `Idempotency-Key` header (required from
+/// handhelds), a retry with the same body answers the first answer again and
+/// books nothing, also after a restart; the same key with another body is 422.
+#[utoipa::path(post, path = "/api/v1/movements", request_body = BookingBody, security(("bearer" = [])),
+    params(("Idempotency-Key" = Option<String>, Header, description = "1–128 printable ASCII characters; required when source is handheld")),
+    responses((status = 201, body = Movements), (status = 409, body = Problem, description = "insufficient stock or capacity, with the figures"),
+        (status = 422, body = Problem), (status = 503, body = Problem)))]
+pub async fn book(
+    State(state): State<AppState>,
+    Authenticated(caller): Authenticated,
+    headers: HeaderMap,
+    body: JsonBody<BookingBody>,
+) -> Result<Response, ApiError> {
+    let key = idempotency_key(&headers)?;
+    let source = match body.value.source.as_deref() {
+        Some(text) => Source::parse(text)?,
+        None if key.is_some() => Source::Handheld,
+        None => Source::Api,
+    };
+    if source == Source::Handheld && key.is_none() {
+        return Err(ApiError::BadRequest(
+            "handheld bookings need an 'Idempotency-Key' header".into(),
+        ));
+    }
+    if !matches!(source, Source::Handheld | Source::Web | Source::Api) {
+        return Err(FieldError::new("source", "must be handheld, web or api").into());
+    }
+    let input = booking_input(body.value)?;
+    let idempotency = key.map(|key| (key, request_hash(&body.raw)));
+    let submission = Submission {
+        caller,
+        source,
+        idempotency,
+        input,
+        render,
+    };
+    let answer = state.depot.book(submission).await?;
+    let status = StatusCode::from_u16(answer.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+    let mut response = json_response(status, answer.body);
+    if !status.is_success() {
+        response
+            .headers_mut()
+            .insert("content-type", HeaderValue::from_static(PROBLEM_JSON));
+    }
+    if answer.replayed {
+        response
+            .headers_mut()
+            .insert("idempotency-replayed", HeaderValue::from_static("true"));
+    }
+    Ok(response)
+}
+
+/// Renders a booking outcome; this is also what a retry gets back.
+fn render(outcome: &BookingOutcome) -> (u16, String) {
+    match outcome {
+        Ok(movements) => {
+            let body = Movements {
+                movements: movements.iter().map(MovementView::from_movement).collect(),
+            };
+            (201, serde_json::to_string(&body).unwrap_or_default())
+        }
+        Err(refusal) => {
+            let problem = refusal_problem(refusal);
+            (problem.status, problem.to_json())
+        }
+    }
+}
+
+fn idempotency_key(headers: &HeaderMap) -> Result<Option<String>, ApiError> {
+    let Some(value) = headers.get("idempotency-key") else {
+        return Ok(None);
+    };
+    let key = value.to_str().unwrap_or("");
+    if (1..=128).contains(&key.len()) && key.bytes().all(|b| b.is_ascii_graphic()) {
+        Ok(Some(key.to_owned()))
+    } else {
+        Err(ApiError::BadRequest(
+            "'Idempotency-Key' must be 1 to 128 printable ASCII characters".into(),
+        ))
+    }
+}
+
+/// SHA-256 of the body's canonical JSON (keys sorted, no whitespace), so that
+/// a retry that re-serialises the same booking is recognised as the same.
+fn request_hash(raw: &[u8]) -> String {
+    let canonical = parse_json::<serde_json::Value>(raw)
+        .map(|v| v.to_string())
+        .unwrap_or_else(|_| String::from_utf8_lossy(raw).into_owned());
+    hex::encode(Sha256::digest(canonical.as_bytes()))
+}
+
+/// Validates a booking body into a façade input, reporting every bad field.
+fn booking_input(body: BookingBody) -> Result<BookingInput, ApiError> {
+    let mut errors: Vec<FieldError> = Vec::new();
+    let kind = MovementKind::parse(&body.kind)
+        .map_err(|e| errors.push(e))
+        .ok();
+    let from = body
+        .from
+        .as_deref()
+        .map(|c| LocationCode::parse_field("from", c))
+        .transpose()
+        .map_err(|e| errors.push(e))
+        .ok()
+        .flatten();
+    let to = body
+        .to
+        .as_deref()
+        .map(|c| LocationCode::parse_field("to", c))
+        .transpose()
+        .map_err(|e| errors.push(e))
+        .ok()
+        .flatten();
+    let lot = match body.lot.as_deref() {
+        Some(text) => Lot::parse(text)
+            .map_err(|e| errors.push(e))
+            .unwrap_or_default(),
+        None => Lot::none(),
+    };
+    if let Some(reason) = &body.reason {
+        if reason.chars().count() > 500 {
+            errors.push(FieldError::new("reason", "must be at most 500 characters"));
+        }
+    }
+    let input = match (body.epcs, body.sku, body.quantity) {
+        (Some(epcs), None, None) => {
+            if epcs.is_empty() || epcs.len() > MAX_EPCS {
+                errors.push(FieldError::new(
+                    "epcs",
+                    format!("must hold 1 to {MAX_EPCS} EPCs"),
+                ));
+            }
+            let mut refs = Vec::with_capacity(epcs.len());
+            for text in &epcs {
+                match epc::parse(text) {
+                    Ok(r)
+                        if refs
+                            .iter()
+                            .any(|seen: &crate::depot::EpcRef| seen.hex == r.hex) =>
+                    {
+                        errors.push(FieldError::new(
+                            "epcs",
+                            format!("EPC {} appears more than once", r.hex),
+                        ));
+                    }
+                    Ok(r) => refs.push(r),
+                    Err(reason) => {
+                        errors.push(FieldError::new("epcs", format!("'{text}': {reason}")))
+                    }
+                }
+            }
+            kind.map(|kind| BookingInput::Items {
+                kind,
+                epcs: refs,
+                from: from.clone(),
+                to: to.clone(),
+                lot: lot.clone(),
+                reason: body.reason.clone(),
+            })
+        }
+        (None, Some(sku), Some(quantity)) => {
+            let sku = Sku::parse(&sku).map_err(|e| errors.push(e)).ok();
+            let quantity = Quantity::new(quantity).map_err(|e| errors.push(e)).ok();
+            match (kind, sku, quantity) {
+                (Some(kind), Some(sku), Some(quantity)) => {
+                    Some(BookingInput::Count(BookingRequest {
+                        kind,
+                        sku,
+                        quantity,
+                        from,
+                        to,
+                        lot,
+                        epcs: Vec::new(),
+                        reason: body.reason,
+                    }))
+                }
+                _ => None,
+            }
+        }
+        (Some(_), _, _) => {
+            errors.push(FieldError::new(
+                "epcs",
+                "give either 'epcs' or 'sku' with 'quantity', not both",
+            ));
+            None
+        }
+        (None, None, _) => {
+            errors.push(FieldError::new("sku", "is required (or give 'epcs')"));
+            None
+        }
+        (None, Some(_), None) => {
+            errors.push(FieldError::new("quantity", "is required with 'sku'"));
+            None
+        }
+    };
+    match input {
+        Some(input) if errors.is_empty() => Ok(input),
+        _ => Err(ApiError::Invalid(errors)),
+    }
+}
+
+/// Ledger paging.
+#[derive(Debug, Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+pub struct LedgerQuery {
+    /// Answer movements with a larger seq (default 0: from the start).
+    pub after_seq: Option<i64>,
+    /// 1–1000, default 100.
+    pub limit: Option<i64>,
+}
+
+/// Ledger movements after `after_seq`, in seq order.
+#[utoipa::path(get, path = "/api/v1/movements", params(LedgerQuery), security(("bearer" = [])),
+    responses((status = 200, body = Movements), (status = 403, body = Problem)))]
+pub async fn list(
+    State(state): State<AppState>,
+    Authenticated(caller): Authenticated,
+    Query(query): Query<LedgerQuery>,
+) -> Result<Json<Movements>, ApiError> {
+    let limit = super::page_limit(query.limit)?;
+    let after_seq = query.after_seq.unwrap_or(0);
+    if after_seq < 0 {
+        return Err(FieldError::new("after_seq", "must not be negative").into());
+    }
+    let movements = state.depot.movements(&caller, after_seq, limit).await?;
+    Ok(Json(Movements {
+        movements: movements.iter().map(MovementView::from_movement).collect(),
+    }))
+}

@@ -1,0 +1,16 @@
+//! Depot Edge's depot server: the inventory ledger, the handheld and
+//! management API, and (in later stages) gate ingest and hub replication.
+//! See ARCHITECTURE.md at the repository root for the map.
+
+pub mod app;
+pub mod config;
+pub mod demo;
+pub mod depot;
+pub mod domain;
+pub mod epc;
+pub mod http;
+pub mod import;
+pub mod metrics;
+pub mod store;
+pub mod tokens;
+pub mod users;

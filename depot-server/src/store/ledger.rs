@@ -1,0 +1,342 @@
+//! The movement ledger and what it projects: stock levels and item states.
+
+use sqlx::sqlite::SqliteRow;
+use sqlx::{Row, SqliteConnection};
+use time::OffsetDateTime;
+
+use super::{corrupt, timestamp};
+use crate::domain::article::Sku;
+use crate::domain::booking::{ItemFacts, ItemState, MovementKind, Source};
+use crate::domain::ledger::Movement;
+use crate::domain::location::LocationCode;
+use crate::domain::quantity::Lot;
+use crate::domain::utilization::Usage;
+use crate::domain::FieldError;
+
+/// The seq the next movement gets: gapless because only the single writer appends.
+pub async fn next_seq(conn: &mut SqliteConnection) -> Result<i64, sqlx::Error> {
+    sqlx::query_scalar("SELECT COALESCE(MAX(seq), 0) + 1 FROM movements")
+        .fetch_one(conn)
+        .await
+}
+
+/// The highest seq written, 0 for an empty ledger.
+pub async fn last_seq(conn: &mut SqliteConnection) -> Result<i64, sqlx::Error> {
+    sqlx::query_scalar("SELECT COALESCE(MAX(seq), 0) FROM movements")
+        .fetch_one(conn)
+        .await
+}
+
+/// Appends a movement and applies it to stock levels and items.
+/// The caller has decided it (domain) and holds the write transaction.
+pub async fn append(conn: &mut SqliteConnection, movement: &Movement) -> Result<(), sqlx::Error> {
+    let epcs = serde_json::to_string(&movement.epcs).map_err(|e| sqlx::Error::Encode(e.into()))?;
+    sqlx::query(
+        "INSERT INTO movements (seq, kind, sku, quantity, from_location, to_location, lot, epcs, actor, source, idempotency_key, reason, recorded_at)
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+    )
+    .bind(movement.seq)
+    .bind(movement.kind.as_str())
+    .bind(movement.sku.as_str())
+    .bind(movement.quantity)
+    .bind(movement.from.as_ref().map(LocationCode::as_str))
+    .bind(movement.to.as_ref().map(LocationCode::as_str))
+    .bind(movement.lot.as_str())
+    .bind(epcs)
+    .bind(&movement.actor)
+    .bind(movement.source.as_str())
+    .bind(movement.idempotency_key.as_deref())
+    .bind(movement.reason.as_deref())
+    .bind(timestamp(movement.recorded_at))
+    .execute(&mut *conn)
+    .await?;
+
+    let (sku, lot) = (movement.sku.as_str(), movement.lot.as_str());
+    if let Some(from) = &movement.from {
+        sqlx::query("UPDATE stock_levels SET quantity = quantity - ? WHERE sku = ? AND location = ? AND lot = ?")
+            .bind(movement.quantity)
+            .bind(sku)
+            .bind(from.as_str())
+            .bind(lot)
+            .execute(&mut *conn)
+            .await?;
+        sqlx::query(
+            "DELETE FROM stock_levels WHERE sku = ? AND location = ? AND lot = ? AND quantity = 0",
+        )
+        .bind(sku)
+        .bind(from.as_str())
+        .bind(lot)
+        .execute(&mut *conn)
+        .await?;
+    }
+    if let Some(to) = &movement.to {
+        sqlx::query(
+            "INSERT INTO stock_levels (sku, location, lot, quantity) VALUES (?, ?, ?, ?)
+             ON CONFLICT (sku, location, lot) DO UPDATE SET quantity = quantity + excluded.quantity",
+        )
+        .bind(sku)
+        .bind(to.as_str())
+        .bind(lot)
+        .bind(movement.quantity)
+        .execute(&mut *conn)
+        .await?;
+    }
+    let state = crate::domain::booking::item_state_after(movement.kind, movement.to.as_ref());
+    for epc in &movement.epcs {
+        sqlx::query(
+            "INSERT INTO items (epc, sku, lot, state, location, last_seq) VALUES (?, ?, ?, ?, ?, ?)
+             ON CONFLICT (epc) DO UPDATE SET sku = excluded.sku, lot = excluded.lot, state = excluded.state,
+               location = excluded.location, last_seq = excluded.last_seq",
+        )
+        .bind(epc)
+        .bind(sku)
+        .bind(lot)
+        .bind(state.as_str())
+        .bind(movement.to.as_ref().map(LocationCode::as_str))
+        .bind(movement.seq)
+        .execute(&mut *conn)
+        .await?;
+    }
+    Ok(())
+}
+
+/// The stock of (article, location, lot); 0 when none.
+pub async fn level(
+    conn: &mut SqliteConnection,
+    sku: &str,
+    location: &str,
+    lot: &str,
+) -> Result<i64, sqlx::Error> {
+    Ok(sqlx::query_scalar(
+        "SELECT quantity FROM stock_levels WHERE sku = ? AND location = ? AND lot = ?",
+    )
+    .bind(sku)
+    .bind(location)
+    .bind(lot)
+    .fetch_optional(conn)
+    .await?
+    .unwrap_or(0))
+}
+
+/// What all stock lying at `location` occupies.
+pub async fn usage_at(conn: &mut SqliteConnection, location: &str) -> Result<Usage, sqlx::Error> {
+    let row = sqlx::query(
+        "SELECT COALESCE(SUM(s.quantity * COALESCE(a.unit_volume_ml, 0)), 0) AS volume_ml,
+                COALESCE(SUM(s.quantity * COALESCE(a.unit_weight_g, 0)), 0) AS weight_g,
+                COALESCE(SUM(CASE WHEN a.unit = 'pallet' THEN s.quantity ELSE 0 END), 0) AS pallets
+         FROM stock_levels s JOIN articles a ON a.sku = s.sku WHERE s.location = ?",
+    )
+    .bind(location)
+    .fetch_one(conn)
+    .await?;
+    Ok(Usage {
+        volume_ml: row.get("volume_ml"),
+        weight_g: row.get("weight_g"),
+        pallets: row.get("pallets"),
+    })
+}
+
+/// A serialised item with the article it belongs to.
+#[derive(Debug, Clone)]
+pub struct ItemRow {
+    pub facts: ItemFacts,
+    pub sku: Sku,
+    pub lot: Lot,
+    pub last_seq: i64,
+}
+
+/// One item by canonical EPC hex.
+pub async fn item(conn: &mut SqliteConnection, epc: &str) -> Result<Option<ItemRow>, sqlx::Error> {
+    let Some(row) =
+        sqlx::query("SELECT epc, sku, lot, state, location, last_seq FROM items WHERE epc = ?")
+            .bind(epc)
+            .fetch_optional(conn)
+            .await?
+    else {
+        return Ok(None);
+    };
+    let parse = || -> Result<ItemRow, FieldError> {
+        let lot: &str = row.get("lot");
+        Ok(ItemRow {
+            facts: ItemFacts {
+                epc: row.get("epc"),
+                state: ItemState::parse(row.get("state"))?,
+                location: row
+                    .get::<Option<&str>, _>("location")
+                    .map(LocationCode::parse)
+                    .transpose()?,
+            },
+            sku: Sku::parse(row.get("sku"))?,
+            lot: if lot.is_empty() {
+                Lot::none()
+            } else {
+                Lot::parse(lot)?
+            },
+            last_seq: row.get("last_seq"),
+        })
+    };
+    parse().map(Some).map_err(|e| corrupt("items", e))
+}
+
+fn movement_from_row(row: &SqliteRow) -> Result<Movement, sqlx::Error> {
+    let parse = || -> Result<Movement, FieldError> {
+        let lot: &str = row.get("lot");
+        let recorded_at: &str = row.get("recorded_at");
+        Ok(Movement {
+            seq: row.get("seq"),
+            kind: MovementKind::parse(row.get("kind"))?,
+            sku: Sku::parse(row.get("sku"))?,
+            quantity: row.get("quantity"),
+            from: row
+                .get::<Option<&str>, _>("from_location")
+                .map(|c| LocationCode::parse_field("from", c))
+                .transpose()?,
+            to: row
+                .get::<Option<&str>, _>("to_location")
+                .map(|c| LocationCode::parse_field("to", c))
+                .transpose()?,
+            lot: if lot.is_empty() {
+                Lot::none()
+            } else {
+                Lot::parse(lot)?
+            },
+            epcs: serde_json::from_str(row.get("epcs"))
+                .map_err(|e| FieldError::new("epcs", e.to_string()))?,
+            actor: row.get("actor"),
+            source: Source::parse(row.get("source"))?,
+            idempotency_key: row.get("idempotency_key"),
+            reason: row.get("reason"),
+            recorded_at: OffsetDateTime::parse(
+                recorded_at,
+                &time::format_description::well_known::Rfc3339,
+            )
+            .map_err(|e| FieldError::new("recorded_at", e.to_string()))?,
+        })
+    };
+    parse().map_err(|e| corrupt("movements", e))
+}
+
+/// Movements with seq > `after_seq`, in seq order, at most `limit`;
+/// movements of restricted articles only if `restricted`.
+pub async fn movements_after(
+    conn: &mut SqliteConnection,
+    after_seq: i64,
+    limit: i64,
+    restricted: bool,
+) -> Result<Vec<Movement>, sqlx::Error> {
+    let rows = sqlx::query(
+        "SELECT m.* FROM movements m JOIN articles a ON a.sku = m.sku
+         WHERE m.seq > ? AND (? OR a.classification = 'open') ORDER BY m.seq LIMIT ?",
+    )
+    .bind(after_seq)
+    .bind(restricted)
+    .bind(limit)
+    .fetch_all(conn)
+    .await?;
+    rows.iter().map(movement_from_row).collect()
+}
+
+/// One line of a stock report.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StockLine {
+    pub sku: String,
+    pub location: String,
+    pub zone: String,
+    pub lot: String,
+    pub quantity: i64,
+}
+
+/// A filter on the stock report; `None` matches everything.
+#[derive(Debug, Clone, Default)]
+pub struct StockFilter {
+    pub sku: Option<String>,
+    pub location: Option<String>,
+    pub zone: Option<String>,
+    pub restricted: bool,
+}
+
+/// Stock levels matching the filter, ordered by SKU, location, lot.
+pub async fn stock(
+    conn: &mut SqliteConnection,
+    filter: &StockFilter,
+    limit: i64,
+) -> Result<Vec<StockLine>, sqlx::Error> {
+    let rows = sqlx::query(
+        "SELECT s.sku, s.location, l.zone, s.lot, s.quantity
+         FROM stock_levels s JOIN articles a ON a.sku = s.sku JOIN locations l ON l.code = s.location
+         WHERE (?1 IS NULL OR s.sku = ?1) AND (?2 IS NULL OR s.location = ?2) AND (?3 IS NULL OR l.zone = ?3)
+           AND (?4 OR a.classification = 'open') AND s.quantity > 0
+         ORDER BY s.sku, s.location, s.lot LIMIT ?5",
+    )
+    .bind(filter.sku.as_deref())
+    .bind(filter.location.as_deref())
+    .bind(filter.zone.as_deref())
+    .bind(filter.restricted)
+    .bind(limit)
+    .fetch_all(conn)
+    .await?;
+    Ok(rows
+        .iter()
+        .map(|row| StockLine {
+            sku: row.get("sku"),
+            location: row.get("location"),
+            zone: row.get("zone"),
+            lot: row.get("lot"),
+            quantity: row.get("quantity"),
+        })
+        .collect())
+}
+
+/// Every location with what lies there, for the utilisation report.
+pub async fn usage_by_location(
+    conn: &mut SqliteConnection,
+) -> Result<Vec<(crate::domain::location::Location, Usage)>, sqlx::Error> {
+    let rows = sqlx::query(
+        "SELECT l.code, l.zone, l.kind, l.capacity_volume_l, l.capacity_weight_kg, l.capacity_pallets,
+                COALESCE(SUM(s.quantity * COALESCE(a.unit_volume_ml, 0)), 0) AS volume_ml,
+                COALESCE(SUM(s.quantity * COALESCE(a.unit_weight_g, 0)), 0) AS weight_g,
+                COALESCE(SUM(CASE WHEN a.unit = 'pallet' THEN s.quantity ELSE 0 END), 0) AS pallets
+         FROM locations l LEFT JOIN stock_levels s ON s.location = l.code LEFT JOIN articles a ON a.sku = s.sku
+         GROUP BY l.code ORDER BY l.zone, l.code",
+    )
+    .fetch_all(conn)
+    .await?;
+    rows.iter()
+        .map(|row| {
+            let location = super::locations::from_row(row)?;
+            let used = Usage {
+                volume_ml: row.get("volume_ml"),
+                weight_g: row.get("weight_g"),
+                pallets: row.get("pallets"),
+            };
+            Ok((location, used))
+        })
+        .collect()
+}
+
+/// The (sku, location, lot) cells where the stock table disagrees with the sum
+/// of the ledger; empty when the invariant holds.
+pub async fn ledger_mismatches(
+    conn: &mut SqliteConnection,
+) -> Result<Vec<(String, String, String, i64, i64)>, sqlx::Error> {
+    let rows = sqlx::query(
+        "WITH flows AS (
+             SELECT sku, to_location AS location, lot, quantity AS delta FROM movements WHERE to_location IS NOT NULL
+             UNION ALL
+             SELECT sku, from_location, lot, -quantity FROM movements WHERE from_location IS NOT NULL
+         ),
+         ledger AS (SELECT sku, location, lot, SUM(delta) AS quantity FROM flows GROUP BY sku, location, lot),
+         cells AS (SELECT sku, location, lot FROM ledger UNION SELECT sku, location, lot FROM stock_levels)
+         SELECT c.sku, c.location, c.lot, COALESCE(l.quantity, 0) AS from_ledger, COALESCE(s.quantity, 0) AS in_stock
+         FROM cells c
+         LEFT JOIN ledger l ON l.sku = c.sku AND l.location = c.location AND l.lot = c.lot
+         LEFT JOIN stock_levels s ON s.sku = c.sku AND s.location = c.location AND s.lot = c.lot
+         WHERE COALESCE(l.quantity, 0) != COALESCE(s.quantity, 0)",
+    )
+    .fetch_all(conn)
+    .await?;
+    Ok(rows
+        .iter()
+        .map(|r| (r.get(0), r.get(1), r.get(2), r.get(3), r.get(4)))
+        .collect())
+}

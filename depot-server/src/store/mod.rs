@@ -1,0 +1,117 @@
+//! SQLite adapter: opening the database, migrations, and rows ↔ domain values.
+//!
+//! One file per aggregate; every function takes a connection (or a
+//! transaction, which derefs to one) so the façade decides the transaction
+//! boundaries. No rules live here: the domain decides, the store writes.
+
+pub mod articles;
+pub mod idempotency;
+pub mod ledger;
+pub mod locations;
+pub mod users;
+
+use std::path::Path;
+use std::str::FromStr;
+use std::time::Duration;
+
+use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
+use sqlx::{ConnectOptions, Connection, SqliteConnection, SqlitePool};
+
+use crate::domain::FieldError;
+
+/// The embedded migrations in `migrations/` at the repository root.
+pub static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("../migrations");
+
+/// How the database is opened.
+#[derive(Debug, Clone)]
+pub struct StoreOptions {
+    /// How long a statement waits for a lock before the database counts as busy.
+    pub busy_timeout_ms: u64,
+    /// Read connections in the pool.
+    pub read_connections: u32,
+}
+
+impl Default for StoreOptions {
+    fn default() -> Self {
+        Self {
+            busy_timeout_ms: 5_000,
+            read_connections: 4,
+        }
+    }
+}
+
+fn connect_options(path: &Path, options: &StoreOptions) -> SqliteConnectOptions {
+    SqliteConnectOptions::new()
+        .filename(path)
+        .create_if_missing(true)
+        .journal_mode(SqliteJournalMode::Wal)
+        .synchronous(SqliteSynchronous::Full)
+        .foreign_keys(true)
+        .busy_timeout(Duration::from_millis(options.busy_timeout_ms))
+        .disable_statement_logging()
+}
+
+/// Opens (creating if missing) the database at `path` and applies pending migrations.
+pub async fn open_pool(path: &Path, options: &StoreOptions) -> Result<SqlitePool, sqlx::Error> {
+    let pool = SqlitePoolOptions::new()
+        .max_connections(options.read_connections.max(1))
+        .connect_with(connect_options(path, options))
+        .await?;
+    MIGRATOR.run(&pool).await?;
+    Ok(pool)
+}
+
+/// Opens one dedicated connection, for the single booking writer.
+pub async fn open_writer(
+    path: &Path,
+    options: &StoreOptions,
+) -> Result<SqliteConnection, sqlx::Error> {
+    SqliteConnection::connect_with(&connect_options(path, options)).await
+}
+
+/// Whether a database error means "the storage cannot take this now"
+/// (disk full, locked past the busy timeout, I/O error): HTTP 503, retry later.
+pub fn is_unavailable(error: &sqlx::Error) -> bool {
+    match error {
+        sqlx::Error::Database(db) => db
+            .code()
+            .and_then(|code| i64::from_str(&code).ok())
+            .is_some_and(|code| matches!(code & 0xff, 5 | 6 | 10 | 13 | 14)),
+        sqlx::Error::PoolTimedOut | sqlx::Error::Io(_) => true,
+        _ => false,
+    }
+}
+
+/// A row that does not parse back into a domain value: the database was
+/// changed behind the server's back.
+pub(crate) fn corrupt(table: &str, error: FieldError) -> sqlx::Error {
+    sqlx::Error::Decode(format!("{table}: {error}").into())
+}
+
+/// Reads one metadata value.
+pub async fn meta(conn: &mut SqliteConnection, key: &str) -> Result<Option<String>, sqlx::Error> {
+    sqlx::query_scalar("SELECT value FROM depot_meta WHERE key = ?")
+        .bind(key)
+        .fetch_optional(conn)
+        .await
+}
+
+/// Writes one metadata value.
+pub async fn set_meta(
+    conn: &mut SqliteConnection,
+    key: &str,
+    value: &str,
+) -> Result<(), sqlx::Error> {
+    sqlx::query("INSERT INTO depot_meta (key, value) VALUES (?, ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value")
+        .bind(key)
+        .bind(value)
+        .execute(conn)
+        .await?;
+    Ok(())
+}
+
+/// The current time as the database stores it (RFC 3339, UTC).
+pub(crate) fn timestamp(at: time::OffsetDateTime) -> String {
+    at.format(&time::format_description::well_known::Rfc3339)
+        .unwrap_or_else(|_| at.unix_timestamp().to_string())
+}

@@ -1,0 +1,107 @@
+-- Depot Edge inventory schema, version 1.
+-- Stock levels are a projection of the movement ledger: every booking writes
+-- its movement and the stock change in one transaction, and a test checks
+-- that the levels always equal the sum of the ledger.
+
+CREATE TABLE depot_meta (
+    key   TEXT PRIMARY KEY,
+    value TEXT NOT NULL
+) STRICT;
+
+CREATE TABLE articles (
+    sku            TEXT PRIMARY KEY,
+    name           TEXT NOT NULL,
+    unit           TEXT NOT NULL CHECK (unit IN ('piece', 'kg', 'l', 'm', 'box', 'pallet')),
+    gtin           TEXT UNIQUE,
+    nsn            TEXT,
+    supply_class   TEXT,
+    classification TEXT NOT NULL CHECK (classification IN ('open', 'restricted')),
+    unit_weight_g  INTEGER CHECK (unit_weight_g >= 0),
+    unit_volume_ml INTEGER CHECK (unit_volume_ml >= 0),
+    lot_tracked    INTEGER NOT NULL DEFAULT 0 CHECK (lot_tracked IN (0, 1)),
+    expiry_tracked INTEGER NOT NULL DEFAULT 0 CHECK (expiry_tracked IN (0, 1)),
+    created_at     TEXT NOT NULL,
+    updated_at     TEXT NOT NULL
+) STRICT;
+
+CREATE TABLE locations (
+    code               TEXT PRIMARY KEY,
+    zone               TEXT NOT NULL,
+    kind               TEXT NOT NULL CHECK (kind IN ('bin', 'dock', 'staging', 'yard')),
+    capacity_volume_l  INTEGER CHECK (capacity_volume_l >= 0),
+    capacity_weight_kg INTEGER CHECK (capacity_weight_kg >= 0),
+    capacity_pallets   INTEGER CHECK (capacity_pallets >= 0),
+    created_at         TEXT NOT NULL,
+    updated_at         TEXT NOT NULL
+) STRICT;
+CREATE INDEX locations_by_zone ON locations (zone);
+
+-- The append-only ledger. `seq` is gapless: the single writer assigns
+-- max(seq) + 1 inside the booking transaction.
+CREATE TABLE movements (
+    seq             INTEGER PRIMARY KEY,
+    kind            TEXT NOT NULL CHECK (kind IN ('receive', 'move', 'issue', 'adjust', 'transfer_out', 'transfer_in')),
+    sku             TEXT NOT NULL REFERENCES articles (sku),
+    quantity        INTEGER NOT NULL CHECK (quantity > 0),
+    from_location   TEXT REFERENCES locations (code),
+    to_location     TEXT REFERENCES locations (code),
+    lot             TEXT NOT NULL DEFAULT '',
+    epcs            TEXT NOT NULL DEFAULT '[]',
+    actor           TEXT NOT NULL,
+    source          TEXT NOT NULL CHECK (source IN ('handheld', 'gate', 'web', 'import', 'api')),
+    idempotency_key TEXT,
+    reason          TEXT,
+    recorded_at     TEXT NOT NULL,
+    CHECK (from_location IS NOT NULL OR to_location IS NOT NULL)
+) STRICT;
+CREATE INDEX movements_by_sku ON movements (sku, seq);
+
+CREATE TRIGGER movements_are_append_only_update BEFORE UPDATE ON movements
+BEGIN
+    SELECT RAISE(ABORT, 'the movement ledger is append-only');
+END;
+CREATE TRIGGER movements_are_append_only_delete BEFORE DELETE ON movements
+BEGIN
+    SELECT RAISE(ABORT, 'the movement ledger is append-only');
+END;
+
+-- (article, location, lot) -> quantity; lot '' means "no lot".
+CREATE TABLE stock_levels (
+    sku      TEXT NOT NULL REFERENCES articles (sku),
+    location TEXT NOT NULL REFERENCES locations (code),
+    lot      TEXT NOT NULL DEFAULT '',
+    quantity INTEGER NOT NULL CHECK (quantity >= 0),
+    PRIMARY KEY (sku, location, lot)
+) STRICT, WITHOUT ROWID;
+CREATE INDEX stock_levels_by_location ON stock_levels (location);
+
+-- Serialised items, keyed by the EPC's canonical uppercase hex.
+CREATE TABLE items (
+    epc      TEXT PRIMARY KEY,
+    sku      TEXT NOT NULL REFERENCES articles (sku),
+    lot      TEXT NOT NULL DEFAULT '',
+    state    TEXT NOT NULL CHECK (state IN ('stored', 'issued', 'in_transit')),
+    location TEXT REFERENCES locations (code),
+    last_seq INTEGER NOT NULL REFERENCES movements (seq),
+    CHECK ((state = 'stored') = (location IS NOT NULL))
+) STRICT, WITHOUT ROWID;
+
+-- First answer to each (actor, Idempotency-Key): replayed on a retry.
+CREATE TABLE idempotency (
+    actor        TEXT NOT NULL,
+    key          TEXT NOT NULL,
+    request_hash TEXT NOT NULL,
+    status       INTEGER NOT NULL,
+    response     TEXT NOT NULL,
+    created_at   TEXT NOT NULL,
+    PRIMARY KEY (actor, key)
+) STRICT, WITHOUT ROWID;
+
+CREATE TABLE users (
+    name       TEXT PRIMARY KEY,
+    role       TEXT NOT NULL CHECK (role IN ('staff', 'manager', 'auditor', 'hub')),
+    restricted INTEGER NOT NULL DEFAULT 0 CHECK (restricted IN (0, 1)),
+    token_hash TEXT NOT NULL UNIQUE,
+    created_at TEXT NOT NULL,
+    revoked_at TEXT
+) STRICT;
