@@ -60,6 +60,8 @@ impl fmt::Display for Key {
     }
 }
 
+impl core::error::Error for Gs1Error {}
+
 impl fmt::Display for Gs1Error {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match *self {

@@ -110,6 +110,8 @@ pub enum EpcError {
     Syntax(&'static str),
 }
 
+impl core::error::Error for EpcError {}
+
 impl fmt::Display for EpcError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match *self {

@@ -137,6 +137,8 @@ pub enum FrameError {
     TooLong,
 }
 
+impl core::error::Error for FrameError {}
+
 impl fmt::Display for FrameError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
@@ -581,6 +583,8 @@ pub enum NotificationError {
     /// or the EPC is longer than 62 bytes.
     BadEpcLength(u16),
 }
+
+impl core::error::Error for NotificationError {}
 
 impl fmt::Display for NotificationError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
