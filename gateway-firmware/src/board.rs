@@ -250,6 +250,11 @@ impl Board {
         pop(&MODBUS_RX)
     }
 
+    /// The next reader byte and its arrival time.
+    pub fn reader_rx(&mut self) -> Option<(u8, u64)> {
+        pop(&READER_RX)
+    }
+
     /// The next scale byte and its arrival time.
     pub fn scale_rx(&mut self) -> Option<(u8, u64)> {
         pop(&SCALE_RX)
@@ -262,6 +267,11 @@ impl Board {
         write(0, bytes);
         #[cfg(feature = "board-f405")]
         f405::driver_enable(false);
+    }
+
+    /// Sends bytes to the reader module.
+    pub fn reader_tx(&mut self, bytes: &[u8]) {
+        write(1, bytes);
     }
 
     /// Sends bytes to the scale.

@@ -2,8 +2,9 @@
 //! registers, pins, interrupts or clocks (brief §4).
 //!
 //! Owns the Modbus RTU slave ([`modbus`]), the RTU framer ([`rtu`]), the
-//! register bank ([`bank`]) with its event ring ([`ring`]), and the MT-SICS
-//! scale client ([`scale`]). Time comes in as arguments (`now_us`, `now_ms`),
+//! register bank ([`bank`]) with its event ring ([`ring`]), the MT-SICS
+//! scale client ([`scale`]) and the dock door ([`reader`]: the reader
+//! module's session and the gate logic, both from `rfid-driver`). Time comes in as arguments (`now_us`, `now_ms`),
 //! bytes come in and go out as slices; the board layer (`src/board.rs`,
 //! `src/bin/gateway.rs`) only moves them. Nothing here may block, allocate
 //! or panic on any input.
@@ -16,6 +17,7 @@
 pub mod bank;
 pub mod crc;
 pub mod modbus;
+pub mod reader;
 pub mod ring;
 pub mod rtu;
 pub mod scale;

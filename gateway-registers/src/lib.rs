@@ -109,13 +109,14 @@ pub const EPC_MAX_WORDS: usize = 15;
 pub mod record {
     /// Sequence number, u32, starts at 1, gapless; 0 marks an empty slot.
     pub const SEQ: usize = 0;
-    /// Gateway uptime in milliseconds when the pass was decided, u32.
+    /// Gateway uptime in milliseconds at the pass's last read, u32.
     pub const TIMESTAMP_MS: usize = 2;
     /// Gate (dock door) index on this gateway, from 0.
     pub const GATE: usize = 4;
     /// [`crate::Direction`].
     pub const DIRECTION: usize = 5;
-    /// Antenna port that last saw the tag.
+    /// Antenna port of the side the tag ended on: the inside antenna for
+    /// an `in` pass, the outside one for `out`, 0 for `unknown`.
     pub const ANTENNA: usize = 6;
     /// Strongest RSSI seen during the pass, dBm, i16.
     pub const RSSI_DBM: usize = 7;
@@ -261,13 +262,13 @@ fn u32_at(regs: &[u16], offset: usize) -> u32 {
 pub struct EventRecord {
     /// Sequence number, from 1, gapless over stored events.
     pub seq: u32,
-    /// Gateway uptime in milliseconds when the pass was decided.
+    /// Gateway uptime in milliseconds at the pass's last read.
     pub timestamp_ms: u32,
     /// Gate index on this gateway.
     pub gate: u16,
     /// Direction of travel.
     pub direction: Direction,
-    /// Antenna port that last saw the tag.
+    /// Antenna port of the side the tag ended on (0 for unknown).
     pub antenna: u16,
     /// Strongest RSSI seen, dBm.
     pub rssi_dbm: i16,
@@ -719,7 +720,7 @@ pub const RECORD_FIELDS: &[Field] = &[
         2,
         "TIMESTAMP_MS",
         "u32",
-        "gateway uptime when the pass was decided, ms",
+        "gateway uptime at the pass's last read, ms",
     ),
     field(
         record::GATE as u16,
@@ -740,7 +741,7 @@ pub const RECORD_FIELDS: &[Field] = &[
         1,
         "ANTENNA",
         "u16",
-        "antenna port that last saw the tag",
+        "antenna of the side the tag ended on: inside for in, outside for out, 0 for unknown",
     ),
     field(
         record::RSSI_DBM as u16,

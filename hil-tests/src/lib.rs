@@ -20,6 +20,7 @@ use std::thread::{self, JoinHandle};
 use std::time::{Duration, Instant};
 
 pub mod modbus;
+pub mod reader;
 pub mod scale;
 
 /// How long a QEMU boot may take, including the firmware build wait.
@@ -219,9 +220,10 @@ impl Gateway {
         self.console.lock().expect("console lock").clone()
     }
 
-    /// Blocks until QEMU exits (interrupt, or a firmware failure).
-    pub fn wait(&mut self) -> std::process::ExitStatus {
-        self.child.wait().expect("wait for QEMU")
+    /// QEMU's exit status once it has exited (interrupt, or a firmware
+    /// failure).
+    pub fn exited(&mut self) -> Option<std::process::ExitStatus> {
+        self.child.try_wait().ok().flatten()
     }
 
     /// Panics if QEMU has exited or the firmware reported a failure

@@ -4,8 +4,9 @@
 use std::process::Command;
 use std::time::Duration;
 
-use gateway_registers::{holding, input, ScaleStatus, MAP_VERSION};
+use gateway_registers::{holding, input, Direction, ReaderStatus, ScaleStatus, MAP_VERSION};
 use hil_tests::modbus::{frame, Answer, Master, INTER_FRAME_GAP};
+use hil_tests::reader::{Pass, Reader};
 use hil_tests::scale::Scale;
 use hil_tests::{poll_until, repo_root, Gateway, Port, INSTALL_HINT};
 use rand::{Rng, SeedableRng};
@@ -246,4 +247,97 @@ fn firmware_fits_its_flash_and_ram_budget() {
     assert!(fp.flash_bytes > 4_096, "implausible map reading: {fp:?}");
     assert!(fp.flash_bytes <= 256 * 1024, "{fp:?}");
     assert!(fp.static_ram_bytes <= 64 * 1024, "{fp:?}");
+}
+
+/// A 96-bit SGTIN-like EPC with serial `serial`.
+fn epc(serial: u16) -> Vec<u8> {
+    let mut e = vec![0x30, 0x74, 0x25, 0x7B, 0xF7, 0x19, 0x4E, 0x40, 0, 0, 0, 0];
+    e[10..].copy_from_slice(&serial.to_be_bytes());
+    e
+}
+
+/// Boots with an emulated reader that has been configured and reads. The
+/// dedup window is 1.5 s: shorter closes passes sooner, but QEMU hands pty
+/// bytes to the UART one at a time, slowly on a loaded host, and a window
+/// shorter than the time a burst of reads takes to arrive would split passes.
+fn booted_with_reader() -> (Gateway, Master, Reader) {
+    let (gateway, mut master) = booted();
+    let reader = Reader::start(&gateway.reader_pty);
+    reader.wait_reading();
+    assert!(matches!(
+        master.write_holding(holding::DEDUP_WINDOW_MS, &[1_500]),
+        Answer::Pdu(_)
+    ));
+    poll_until(Duration::from_secs(10), "READER_STATUS reading", || {
+        (master.status().reader_status == ReaderStatus::Reading).then_some(())
+    });
+    (gateway, master, reader)
+}
+
+#[test]
+fn tags_through_the_gate_come_out_once_each_with_their_direction() {
+    let (mut gateway, mut master, reader) = booted_with_reader();
+    let inbound: Vec<Vec<u8>> = (1..=12).map(epc).collect();
+    let outbound: Vec<Vec<u8>> = (101..=112).map(epc).collect();
+    let raw = reader.pass(&inbound, Pass::In, 3) + reader.pass(&outbound, Pass::Out, 3);
+    let events = master.drain_events(24, Duration::from_secs(30));
+    let seqs: Vec<u32> = events.iter().map(|e| e.seq).collect();
+    assert_eq!(seqs, (1..=24).collect::<Vec<_>>(), "gapless, each once");
+    for event in &events {
+        let (bytes, len) = event.epc_bytes();
+        let serial = u16::from_be_bytes([bytes[len - 2], bytes[len - 1]]);
+        let want = if serial > 100 {
+            Direction::Out
+        } else {
+            Direction::In
+        };
+        assert_eq!(event.direction, want, "EPC serial {serial}");
+        assert_eq!(len, 12);
+    }
+    let mut serials: Vec<u16> = events.iter().map(|e| e.epc[5]).collect();
+    serials.sort();
+    serials.dedup();
+    assert_eq!(serials.len(), 24, "24 distinct EPCs");
+    let c = master.status().counters;
+    assert_eq!(
+        (c.reads_seen as usize, c.reads_deduped as usize),
+        (raw, raw - 24)
+    );
+    assert_eq!(c.events_overflowed, 0);
+    assert!(master.poll_events().expect("poll").events.is_empty());
+    gateway.assert_healthy();
+}
+
+#[test]
+fn a_lost_poll_loses_no_event() {
+    let (mut gateway, mut master, reader) = booted_with_reader();
+    let tags: Vec<Vec<u8>> = (1..=10).map(epc).collect();
+    reader.pass(&tags, Pass::In, 2);
+    poll_until(Duration::from_secs(30), "10 events waiting", || {
+        let poll = master.poll_events()?;
+        (poll.header.count == 10).then_some(())
+    });
+    // The master reads the window and loses the reply: nothing is acked.
+    let lost = master.poll_events().expect("poll");
+    assert_eq!(lost.events.len(), 4);
+    // It polls again and gets the same events.
+    let again = master.poll_events().expect("poll");
+    assert_eq!(again.events, lost.events);
+    // It acks, but the ack's reply is lost too; acking again is harmless.
+    master.ack(4);
+    assert!(matches!(master.ack(4), Answer::Pdu(_)));
+    let events = master.drain_events(6, Duration::from_secs(10));
+    let mut all = again.events;
+    all.extend(events);
+    assert_eq!(
+        all.iter().map(|e| e.seq).collect::<Vec<_>>(),
+        (1..=10).collect::<Vec<_>>()
+    );
+    let serials: Vec<u16> = all.iter().map(|e| e.epc[5]).collect();
+    let mut sorted = serials.clone();
+    sorted.sort();
+    assert_eq!(sorted, (1..=10).collect::<Vec<u16>>());
+    // An ack past the newest event is refused.
+    assert_eq!(master.ack(11), Answer::Exception(3));
+    gateway.assert_healthy();
 }

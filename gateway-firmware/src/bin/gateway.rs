@@ -10,6 +10,7 @@ mod board;
 use cortex_m_rt::entry;
 use gateway_firmware::bank::RegisterBank;
 use gateway_firmware::modbus::RtuSlave;
+use gateway_firmware::reader::DockDoor;
 use gateway_firmware::rtu::t35_us;
 use gateway_firmware::scale::ScaleClient;
 use gateway_firmware::FIRMWARE_VERSION;
@@ -17,9 +18,14 @@ use gateway_firmware::FIRMWARE_VERSION;
 #[entry]
 fn main() -> ! {
     let mut board = board::Board::init();
-    let mut bank = RegisterBank::default();
+    // The big state lives in statics, so the linker map shows the RAM it
+    // takes (the event ring and the gate's tracks are most of it).
+    let bank = cortex_m::singleton!(: RegisterBank = RegisterBank::default())
+        .unwrap_or_else(|| board::fail(format_args!("main entered twice")));
     let mut modbus = RtuSlave::new(t35_us(board::MODBUS_BAUD));
     let mut scale = ScaleClient::new();
+    let door = cortex_m::singleton!(: DockDoor = DockDoor::new(0, board::now_us() / 1_000, bank))
+        .unwrap_or_else(|| board::fail(format_args!("main entered twice")));
     let (major, minor, patch) = FIRMWARE_VERSION;
     log!(
         "gateway: boot v{}.{}.{} board={} unit={}",
@@ -38,19 +44,38 @@ fn main() -> ! {
         let lost = |n: usize| rx_dropped[n].wrapping_sub(rx_dropped_seen[n]);
         let c = &mut bank.counters;
         c.frames_malformed = c.frames_malformed.wrapping_add(lost(0));
-        c.reader_frame_errors = c.reader_frame_errors.wrapping_add(lost(1));
         c.scale_line_errors = c.scale_line_errors.wrapping_add(lost(2));
         rx_dropped_seen = rx_dropped;
         while let Some((byte, at_us)) = board.modbus_rx() {
-            modbus.on_byte(byte, at_us, &mut bank, |reply| board.modbus_tx(reply));
+            modbus.on_byte(byte, at_us, bank, |reply| board.modbus_tx(reply));
+        }
+        // Reader bytes go to the session in batches, stamped with the
+        // arrival of the batch's last byte.
+        let mut batch = [0u8; 64];
+        loop {
+            let mut n = 0;
+            let mut at_us = 0;
+            while n < batch.len() {
+                let Some((byte, at)) = board.reader_rx() else {
+                    break;
+                };
+                batch[n] = byte;
+                at_us = at;
+                n += 1;
+            }
+            if n == 0 {
+                break;
+            }
+            door.on_bytes(at_us / 1_000, &batch[..n], bank, |b| board.reader_tx(b));
         }
         while let Some((byte, _)) = board.scale_rx() {
-            scale.push(byte, &mut bank);
+            scale.push(byte, bank);
         }
         let now_us = board::now_us();
         bank.uptime_ms = now_us / 1_000;
-        modbus.on_time(now_us, &mut bank, |reply| board.modbus_tx(reply));
-        scale.poll(now_us / 1_000, &mut bank, |command| board.scale_tx(command));
+        modbus.on_time(now_us, bank, |reply| board.modbus_tx(reply));
+        scale.poll(now_us / 1_000, bank, |command| board.scale_tx(command));
+        door.on_time(now_us / 1_000, rx_dropped[1], bank, |b| board.reader_tx(b));
         if !board.rx_pending() {
             cortex_m::asm::wfi();
         }

@@ -1,18 +1,29 @@
 //! `cargo xtask qemu`: boots the gateway firmware in QEMU for a person to
 //! play with, prints one JSON line with the pty of each UART, and runs until
-//! interrupted (or until the firmware fails). `--scale` answers the scale's
-//! `SI` polls with a steady 12.345 kg.
+//! interrupted (or until the firmware fails).
+//!
+//! `--scale` answers the scale's `SI` polls with a steady 12.345 kg.
+//! `--reader` emulates the reader module and passes one tag through the
+//! gate every 5 s, alternately in and out, so events appear in the ring.
 
+use std::time::{Duration, Instant};
+
+use hil_tests::reader::{Pass, Reader};
 use hil_tests::scale::Scale;
 use hil_tests::Gateway;
 
+const TAG_EVERY: Duration = Duration::from_secs(5);
+
 fn main() {
-    let mut scale = false;
+    let (mut scale, mut reader) = (false, false);
     for arg in std::env::args().skip(1) {
         match arg.as_str() {
             "--scale" => scale = true,
+            "--reader" => reader = true,
             other => {
-                eprintln!("unknown argument {other:?}; usage: cargo xtask qemu [--scale]");
+                eprintln!(
+                    "unknown argument {other:?}; usage: cargo xtask qemu [--scale] [--reader]"
+                );
                 std::process::exit(2);
             }
         }
@@ -27,7 +38,38 @@ fn main() {
         })
     );
     let _scale = scale.then(|| Scale::start(&gateway.scale_pty, "S S      12.345 kg"));
-    let status = gateway.wait();
+    let reader = reader.then(|| Reader::start(&gateway.reader_pty));
+    let mut serial: u16 = 0;
+    let mut next_tag = Instant::now() + TAG_EVERY;
+    let status = loop {
+        if let Some(status) = gateway.exited() {
+            break status;
+        }
+        if let Some(reader) = &reader {
+            if Instant::now() >= next_tag {
+                serial = serial.wrapping_add(1);
+                let epc = [
+                    0x30,
+                    0x74,
+                    0x25,
+                    0x7B,
+                    0xF7,
+                    0x19,
+                    0x4E,
+                    0x40,
+                    0,
+                    0,
+                    (serial >> 8) as u8,
+                    serial as u8,
+                ];
+                let direction = if serial % 2 == 1 { Pass::In } else { Pass::Out };
+                reader.pass(&[epc.to_vec()], direction, 3);
+                next_tag += TAG_EVERY;
+            }
+        }
+        // A tool's idle loop, not a test's wait.
+        std::thread::sleep(Duration::from_millis(50));
+    };
     eprint!("{}", gateway.console());
     eprintln!("QEMU exited: {status}");
     std::process::exit(status.code().unwrap_or(1));

@@ -1,0 +1,244 @@
+//! The dock door: the reader module's session and the gate that turns raw
+//! tag reads into passes, feeding the event ring.
+//!
+//! Owns the glue between `rfid-driver` (the Mercury [`ReaderSession`] and
+//! the [`Gate`] with its dedup window and direction rule) and the register
+//! bank: reads seen and deduplicated, reader frame errors and status, one
+//! event per pass. It must not decide direction or dedup itself (that is
+//! `rfid_driver::gate`'s) nor touch the UART.
+
+use gateway_registers::{Direction, EventRecord, ReaderStatus, EPC_MAX_WORDS};
+use rfid_driver::gate::{self, Gate, GateConfig, GatePass};
+use rfid_driver::mercury::session::{Output, ReaderConfig, ReaderSession, ReaderState};
+
+use crate::bank::RegisterBank;
+
+/// EPCs a gate tracks at once; a further one closes the least recently
+/// heard track early (counted by the gate, never dropped).
+pub const GATE_TRACKS: usize = 128;
+
+/// One dock door: a reader module with an outside and an inside antenna.
+#[derive(Debug)]
+pub struct DockDoor {
+    session: ReaderSession,
+    gate: Gate<GATE_TRACKS>,
+    index: u16,
+    rx_dropped: u32,
+}
+
+impl DockDoor {
+    /// Door `index` of this gateway, starting its reader module at `now_ms`.
+    pub fn new(index: u16, now_ms: u64, bank: &RegisterBank) -> Self {
+        Self {
+            session: ReaderSession::new(ReaderConfig::default(), now_ms),
+            gate: Gate::new(GateConfig {
+                window_ms: u32::from(bank.config().dedup_window_ms),
+                ..GateConfig::default()
+            }),
+            index,
+            rx_dropped: 0,
+        }
+    }
+
+    /// Bytes from the reader module that arrived at `now_ms`.
+    pub fn on_bytes(
+        &mut self,
+        now_ms: u64,
+        mut bytes: &[u8],
+        bank: &mut RegisterBank,
+        mut send: impl FnMut(&[u8]),
+    ) {
+        while !bytes.is_empty() {
+            let taken = self.session.handle_input(now_ms, bytes);
+            bytes = &bytes[taken..];
+            self.drain(now_ms, bank, &mut send);
+        }
+    }
+
+    /// Time has passed to `now_ms`; `rx_dropped` is the total of reader
+    /// bytes the board lost to a full queue.
+    pub fn on_time(
+        &mut self,
+        now_ms: u64,
+        rx_dropped: u32,
+        bank: &mut RegisterBank,
+        mut send: impl FnMut(&[u8]),
+    ) {
+        self.rx_dropped = rx_dropped;
+        self.gate
+            .set_window_ms(u32::from(bank.config().dedup_window_ms));
+        self.session.handle_timeout(now_ms);
+        self.drain(now_ms, bank, &mut send);
+    }
+
+    fn drain(&mut self, now_ms: u64, bank: &mut RegisterBank, send: &mut impl FnMut(&[u8])) {
+        loop {
+            match self.session.poll_output() {
+                Output::Transmit(bytes) => send(bytes),
+                Output::TagRead { at_ms, read } => {
+                    if let Some(pass) =
+                        self.gate
+                            .observe(at_ms, read.antenna, read.rssi_dbm, &read.epc)
+                    {
+                        self.store(pass, bank);
+                    }
+                }
+                Output::Wait { .. } => break,
+            }
+        }
+        while let Some(pass) = self.gate.poll(now_ms) {
+            self.store(pass, bank);
+        }
+        let (session, gate) = (self.session.stats(), self.gate.stats());
+        let c = &mut bank.counters;
+        c.reads_seen = session.tag_reads;
+        c.reads_deduped = gate.deduplicated;
+        c.reader_frame_errors = session
+            .crc_errors
+            .saturating_add(session.bad_notifications)
+            .saturating_add(session.command_errors)
+            .saturating_add(session.timeouts)
+            .saturating_add(self.rx_dropped);
+        bank.reader_status = match self.session.state() {
+            ReaderState::Reading => ReaderStatus::Reading,
+            ReaderState::Booting if session.restarts == 0 => ReaderStatus::Starting,
+            ReaderState::Booting | ReaderState::RetryWait => ReaderStatus::Fault,
+        };
+    }
+
+    fn store(&self, pass: GatePass, bank: &mut RegisterBank) {
+        bank.push_event(event_record(self.index, &pass, self.gate.config()));
+    }
+}
+
+/// The register form of a pass (its `seq` is set by the ring).
+pub fn event_record(gate_index: u16, pass: &GatePass, config: GateConfig) -> EventRecord {
+    let (direction, antenna) = match pass.direction {
+        gate::Direction::In => (Direction::In, config.inside_antenna),
+        gate::Direction::Out => (Direction::Out, config.outside_antenna),
+        gate::Direction::Unknown => (Direction::Unknown, 0),
+    };
+    let bytes = pass.epc.as_bytes();
+    let mut epc = [0u16; EPC_MAX_WORDS];
+    // EPCs past 240 bits keep their first 240 (none of the brief's schemes is longer).
+    let mut words = 0;
+    for (word, pair) in epc.iter_mut().zip(bytes.chunks(2)) {
+        *word = u16::from_be_bytes([pair[0], pair.get(1).copied().unwrap_or(0)]);
+        words += 1;
+    }
+    EventRecord {
+        seq: 0,
+        timestamp_ms: pass.last_seen_ms as u32,
+        gate: gate_index,
+        direction,
+        antenna: u16::from(antenna),
+        rssi_dbm: i16::from(pass.peak_rssi_dbm),
+        epc_words: words,
+        epc,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use rfid_driver::mercury::{
+        emit, emit_tag_read, opcode, status, Direction as Wire, FrameDecoder, TagRead,
+    };
+    use rfid_driver::text::EpcBytes;
+
+    const EPC: [u8; 12] = [
+        0x30, 0x74, 0x25, 0x7B, 0xF7, 0x19, 0x4E, 0x40, 0, 0, 0x1A, 0x85,
+    ];
+
+    /// Answers every command the session sends with success, as a module
+    /// in its application firmware would.
+    fn answer(commands: &[u8]) -> std::vec::Vec<u8> {
+        let mut decoder = FrameDecoder::new(Wire::ToModule);
+        decoder.push(commands);
+        let mut out = std::vec::Vec::new();
+        while let Some(Ok(frame)) = decoder.poll() {
+            let data: &[u8] = match frame.opcode() {
+                opcode::VERSION => &[0; 20],
+                opcode::GET_CURRENT_PROGRAM => &[0x02],
+                _ => &[],
+            };
+            let mut buf = [0u8; 64];
+            let n = emit(frame.opcode(), Some(status::SUCCESS), data, &mut buf).expect("fits");
+            out.extend_from_slice(&buf[..n]);
+        }
+        out
+    }
+
+    fn read(antenna: u8, rssi_dbm: i8) -> std::vec::Vec<u8> {
+        let read = TagRead {
+            antenna,
+            rssi_dbm,
+            frequency_khz: 865_700,
+            module_timestamp_ms: 0,
+            phase_deg: 0,
+            read_count: 1,
+            pc: 0x3000,
+            epc: EpcBytes::new(&EPC).expect("12 bytes"),
+        };
+        let mut buf = [0u8; 128];
+        let n = emit_tag_read(&read, &mut buf).expect("fits");
+        buf[..n].to_vec()
+    }
+
+    #[test]
+    fn a_tag_through_the_gate_becomes_one_event_with_its_direction() {
+        let mut bank = RegisterBank::default();
+        let mut door = DockDoor::new(0, 0, &bank);
+        let mut to_module = std::vec::Vec::new();
+        let mut now = 0;
+        door.on_time(now, 0, &mut bank, |b| to_module.extend_from_slice(b));
+        // Boot: answer each command until the session reads.
+        for _ in 0..20 {
+            let replies = answer(&core::mem::take(&mut to_module));
+            now += 1;
+            door.on_bytes(now, &replies, &mut bank, |b| to_module.extend_from_slice(b));
+        }
+        assert_eq!(bank.reader_status, ReaderStatus::Reading);
+        // Outside antenna first, then inside: three reads each.
+        for (antenna, rssi) in [(1, -50), (1, -48), (1, -52), (2, -60), (2, -58), (2, -61)] {
+            now += 10;
+            door.on_bytes(now, &read(antenna, rssi), &mut bank, |_| ());
+        }
+        assert_eq!(
+            (bank.counters.reads_seen, bank.counters.reads_deduped),
+            (6, 5)
+        );
+        assert!(bank.ring.is_empty(), "the pass is still open");
+        door.on_time(now + 2_000, 0, &mut bank, |_| ());
+        assert_eq!(bank.ring.len(), 1);
+        let event = bank.ring.get(0).expect("one event");
+        assert_eq!(
+            (event.seq, event.direction, event.antenna),
+            (1, Direction::In, 2)
+        );
+        assert_eq!((event.rssi_dbm, event.epc_words), (-48, 6));
+        let (bytes, len) = event.epc_bytes();
+        assert_eq!(&bytes[..len], &EPC);
+    }
+
+    #[test]
+    fn odd_length_epcs_are_padded_and_long_ones_cut_to_fifteen_words() {
+        let pass = |bytes: &[u8]| GatePass {
+            epc: EpcBytes::new(bytes).expect("fits"),
+            direction: gate::Direction::Unknown,
+            first_seen_ms: 5,
+            last_seen_ms: 9,
+            reads: 1,
+            peak_rssi_dbm: -70,
+            closed_early: false,
+        };
+        let odd = event_record(1, &pass(&[0xAB, 0xCD, 0xEF]), GateConfig::default());
+        assert_eq!(
+            (odd.epc_words, odd.epc[0], odd.epc[1], odd.antenna),
+            (2, 0xABCD, 0xEF00, 0)
+        );
+        assert_eq!((odd.gate, odd.timestamp_ms), (1, 9));
+        let long = event_record(0, &pass(&[7; 40]), GateConfig::default());
+        assert_eq!(long.epc_words, 15);
+    }
+}
