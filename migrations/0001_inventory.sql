@@ -75,7 +75,7 @@ CREATE TABLE stock_levels (
 ) STRICT, WITHOUT ROWID;
 CREATE INDEX stock_levels_by_location ON stock_levels (location);
 
--- Serialised items, keyed by the EPC's canonical uppercase hex.
+-- Serialised items, keyed by the EPC pure-identity URI (urn:epc:id:…).
 CREATE TABLE items (
     epc      TEXT PRIMARY KEY,
     sku      TEXT NOT NULL REFERENCES articles (sku),

@@ -18,6 +18,8 @@ use crate::store::StoreOptions;
 pub fn store_options(config: &Config) -> StoreOptions {
     StoreOptions {
         busy_timeout_ms: config.busy_timeout_ms,
+        // SQLite's default page size is 4 KiB.
+        max_page_count: config.max_db_size_kib.map(|kib| kib / 4),
         ..StoreOptions::default()
     }
 }

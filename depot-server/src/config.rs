@@ -25,6 +25,9 @@ pub struct Config {
     pub max_body_bytes: usize,
     /// Log filter (`tracing` env-filter syntax). Default `info`.
     pub log: String,
+    /// The largest the database may grow, in KiB; unset = until the disk is full.
+    /// Keeps room on a shared SD card: past it, bookings are refused with 503.
+    pub max_db_size_kib: Option<u64>,
 }
 
 impl Default for Config {
@@ -38,6 +41,7 @@ impl Default for Config {
             busy_timeout_ms: 5_000,
             max_body_bytes: 1024 * 1024,
             log: "info".into(),
+            max_db_size_kib: None,
         }
     }
 }
@@ -71,6 +75,7 @@ struct FileConfig {
     busy_timeout_ms: Option<u64>,
     max_body_bytes: Option<usize>,
     log: Option<String>,
+    max_db_size_kib: Option<u64>,
 }
 
 /// Values given on the command line, which win over everything else.
@@ -104,6 +109,7 @@ const ENV_KEYS: &[(&str, &str)] = &[
     ("DEPOT_BUSY_TIMEOUT_MS", "busy_timeout_ms"),
     ("DEPOT_MAX_BODY_BYTES", "max_body_bytes"),
     ("DEPOT_LOG", "log"),
+    ("DEPOT_MAX_DB_SIZE_KIB", "max_db_size_kib"),
     ("DEPOT_CONFIG", "config"),
 ];
 
@@ -155,14 +161,15 @@ impl Config {
             .map(redact_url)
             .unwrap_or_else(|| "none".into());
         format!(
-            "depot_id={} db={} listen={} mqtt_url={} gateway={} busy_timeout_ms={} max_body_bytes={}",
+            "depot_id={} db={} listen={} mqtt_url={} gateway={} busy_timeout_ms={} max_body_bytes={} max_db_size_kib={}",
             self.depot_id,
             self.db.display(),
             self.listen,
             uplink,
             self.gateway,
             self.busy_timeout_ms,
-            self.max_body_bytes
+            self.max_body_bytes,
+            self.max_db_size_kib.map_or_else(|| "none".to_owned(), |v| v.to_string())
         )
     }
 }
@@ -207,6 +214,10 @@ fn read_file(path: &Path, layered: &mut Layered) -> Result<(), ConfigError> {
     );
     set("max_body_bytes", file.max_body_bytes.map(|v| v.to_string()));
     set("log", file.log);
+    set(
+        "max_db_size_kib",
+        file.max_db_size_kib.map(|v| v.to_string()),
+    );
     Ok(())
 }
 
@@ -275,6 +286,15 @@ fn resolve(layered: Layered) -> Result<Config, ConfigError> {
                     .ok_or_else(|| fail("must be 1024 to 67108864"))?;
             }
             "log" => config.log = value.clone(),
+            "max_db_size_kib" => {
+                config.max_db_size_kib = Some(
+                    value
+                        .parse()
+                        .ok()
+                        .filter(|v| *v >= 64)
+                        .ok_or_else(|| fail("must be a whole number of KiB, at least 64"))?,
+                );
+            }
             _ => return Err(fail("unknown key")),
         }
     }

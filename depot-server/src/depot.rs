@@ -71,11 +71,11 @@ impl From<sqlx::Error> for DepotError {
     }
 }
 
-/// An EPC as the adapters hand it in: canonical hex, and the GTIN-14 it
+/// An EPC as the adapters hand it in: its pure-identity URI, and the GTIN-14 it
 /// names if it is an SGTIN.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct EpcRef {
-    pub hex: String,
+    pub id: String,
     pub gtin14: Option<String>,
 }
 
@@ -354,20 +354,20 @@ impl Depot {
     pub async fn item(
         &self,
         caller: &Caller,
-        epc_hex: &str,
+        epc_id: &str,
     ) -> Result<store::ledger::ItemRow, DepotError> {
         require(caller, Action::ReadLedger)?;
         let mut conn = self.pool.acquire().await?;
-        let item = store::ledger::item(&mut conn, epc_hex)
+        let item = store::ledger::item(&mut conn, epc_id)
             .await?
-            .ok_or_else(|| not_found("item", epc_hex))?;
+            .ok_or_else(|| not_found("item", epc_id))?;
         let visible = store::articles::get(&mut conn, item.sku.as_str())
             .await?
             .is_some_and(|a| caller.sees(a.classification));
         if visible {
             Ok(item)
         } else {
-            Err(not_found("item", epc_hex))
+            Err(not_found("item", epc_id))
         }
     }
 
@@ -640,12 +640,12 @@ async fn group_items(
     let arrives = booking::item_arrives(kind, from);
     let mut groups: Vec<(Sku, Lot, Option<LocationCode>, Vec<String>)> = Vec::new();
     for epc in epcs {
-        if groups.iter().any(|g| g.3.contains(&epc.hex)) {
+        if groups.iter().any(|g| g.3.contains(&epc.id)) {
             return Ok(Err(Refusal::DuplicateEpc {
-                epc: epc.hex.clone(),
+                epc: epc.id.clone(),
             }));
         }
-        let item = store::ledger::item(conn, &epc.hex).await?;
+        let item = store::ledger::item(conn, &epc.id).await?;
         let article = match (&item, &epc.gtin14) {
             (Some(row), _) => store::articles::get(conn, row.sku.as_str()).await?,
             (None, Some(gtin14)) if arrives => store::articles::by_gtin14(conn, gtin14).await?,
@@ -653,11 +653,10 @@ async fn group_items(
         };
         let Some(article) = article.filter(|a| caller.sees(a.classification)) else {
             return Ok(Err(Refusal::UnknownEpc {
-                epc: epc.hex.clone(),
+                epc: epc.id.clone(),
             }));
         };
-        if let Err(rule) =
-            booking::check_item(kind, &epc.hex, item.as_ref().map(|i| &i.facts), from)
+        if let Err(rule) = booking::check_item(kind, &epc.id, item.as_ref().map(|i| &i.facts), from)
         {
             return Ok(Err(Refusal::Rule(rule)));
         }
@@ -671,14 +670,14 @@ async fn group_items(
             .iter_mut()
             .find(|g| g.0 == article.sku && g.1 == item_lot && g.2 == source)
         {
-            Some(group) => group.3.push(epc.hex.clone()),
-            None => groups.push((article.sku, item_lot, source, vec![epc.hex.clone()])),
+            Some(group) => group.3.push(epc.id.clone()),
+            None => groups.push((article.sku, item_lot, source, vec![epc.id.clone()])),
         }
     }
     let mut requests = Vec::with_capacity(groups.len());
-    for (sku, lot, source, hexes) in groups {
+    for (sku, lot, source, ids) in groups {
         // A group holds at least one EPC, so the count is a valid quantity.
-        let Ok(quantity) = Quantity::new(i64::try_from(hexes.len()).unwrap_or(i64::MAX)) else {
+        let Ok(quantity) = Quantity::new(i64::try_from(ids.len()).unwrap_or(i64::MAX)) else {
             continue;
         };
         requests.push(BookingRequest {
@@ -688,7 +687,7 @@ async fn group_items(
             from: source.or_else(|| from.cloned()),
             to: to.cloned(),
             lot,
-            epcs: hexes,
+            epcs: ids,
             reason: reason.clone(),
         });
     }

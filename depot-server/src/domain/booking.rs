@@ -57,7 +57,7 @@ pub struct BookingRequest {
     pub from: Option<LocationCode>,
     pub to: Option<LocationCode>,
     pub lot: Lot,
-    /// The items moved (canonical EPC hex), one base unit each; empty for a count booking.
+    /// The items moved (pure-identity URIs), one base unit each; empty for a count booking.
     pub epcs: Vec<String>,
     pub reason: Option<String>,
 }

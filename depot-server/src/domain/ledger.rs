@@ -18,7 +18,7 @@ pub struct Movement {
     pub from: Option<LocationCode>,
     pub to: Option<LocationCode>,
     pub lot: Lot,
-    /// Canonical hex of the items moved; empty for a count booking.
+    /// Pure-identity URIs of the items moved; empty for a count booking.
     pub epcs: Vec<String>,
     /// The user who booked it.
     pub actor: String,

@@ -1,4 +1,4 @@
-//! `/api/v1/items/{epc}`: one serialised item, by EPC hex or URI.
+//! `/api/v1/items/{epc}`: one serialised item, by EPC hex, URI or Digital Link.
 
 use axum::extract::{Path, State};
 use axum::Json;
@@ -14,7 +14,7 @@ use crate::epc;
 /// A serialised item and where it is.
 #[derive(Debug, Serialize, ToSchema)]
 pub struct ItemView {
-    /// Canonical uppercase hex.
+    /// The pure-identity URI, e.g. `urn:epc:id:sgtin:0614141.812345.6789`.
     pub epc: String,
     pub sku: String,
     /// `stored`, `issued` or `in_transit`.
@@ -36,7 +36,7 @@ pub async fn read(
     Path(text): Path<String>,
 ) -> Result<Json<ItemView>, ApiError> {
     let epc = epc::parse(&text).map_err(|reason| FieldError::new("epc", reason))?;
-    let item = state.depot.item(&caller, &epc.hex).await?;
+    let item = state.depot.item(&caller, &epc.id).await?;
     Ok(Json(ItemView {
         epc: item.facts.epc,
         sku: item.sku.to_string(),

@@ -35,7 +35,7 @@ pub struct BookingBody {
     /// A positive whole number in the article's base unit.
     #[serde(default)]
     pub quantity: Option<i64>,
-    /// EPCs as hex, tag URI or pure-identity URI; instead of `sku`/`quantity`.
+    /// EPCs as hex, tag URI, pure-identity URI or GS1 Digital Link; instead of `sku`/`quantity`.
     #[serde(default)]
     pub epcs: Option<Vec<String>>,
     #[serde(default)]
@@ -242,11 +242,11 @@ fn booking_input(body: BookingBody) -> Result<BookingInput, ApiError> {
                     Ok(r)
                         if refs
                             .iter()
-                            .any(|seen: &crate::depot::EpcRef| seen.hex == r.hex) =>
+                            .any(|seen: &crate::depot::EpcRef| seen.id == r.id) =>
                     {
                         errors.push(FieldError::new(
                             "epcs",
-                            format!("EPC {} appears more than once", r.hex),
+                            format!("EPC {} appears more than once", r.id),
                         ));
                     }
                     Ok(r) => refs.push(r),

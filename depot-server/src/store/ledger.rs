@@ -145,7 +145,7 @@ pub struct ItemRow {
     pub last_seq: i64,
 }
 
-/// One item by canonical EPC hex.
+/// One item by its pure-identity URI.
 pub async fn item(conn: &mut SqliteConnection, epc: &str) -> Result<Option<ItemRow>, sqlx::Error> {
     let Some(row) =
         sqlx::query("SELECT epc, sku, lot, state, location, last_seq FROM items WHERE epc = ?")

@@ -29,6 +29,8 @@ pub struct StoreOptions {
     pub busy_timeout_ms: u64,
     /// Read connections in the pool.
     pub read_connections: u32,
+    /// The most pages (4 KiB each) the database may hold; `None` = no cap.
+    pub max_page_count: Option<u64>,
 }
 
 impl Default for StoreOptions {
@@ -36,19 +38,24 @@ impl Default for StoreOptions {
         Self {
             busy_timeout_ms: 5_000,
             read_connections: 4,
+            max_page_count: None,
         }
     }
 }
 
 fn connect_options(path: &Path, options: &StoreOptions) -> SqliteConnectOptions {
-    SqliteConnectOptions::new()
+    let connect = SqliteConnectOptions::new()
         .filename(path)
         .create_if_missing(true)
         .journal_mode(SqliteJournalMode::Wal)
         .synchronous(SqliteSynchronous::Full)
         .foreign_keys(true)
         .busy_timeout(Duration::from_millis(options.busy_timeout_ms))
-        .disable_statement_logging()
+        .disable_statement_logging();
+    match options.max_page_count {
+        Some(pages) => connect.pragma("max_page_count", pages.to_string()),
+        None => connect,
+    }
 }
 
 /// Opens (creating if missing) the database at `path` and applies pending migrations.
@@ -114,4 +121,40 @@ pub async fn set_meta(
 pub(crate) fn timestamp(at: time::OffsetDateTime) -> String {
     at.format(&time::format_description::well_known::Rfc3339)
         .unwrap_or_else(|_| at.unix_timestamp().to_string())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn a_capped_database_reports_full_as_unavailable() {
+        let dir = tempfile::tempdir().expect("dir");
+        let path = dir.path().join("capped.db");
+        let baseline = open_pool(&path, &StoreOptions::default())
+            .await
+            .expect("open");
+        let pages: i64 = sqlx::query_scalar("PRAGMA page_count")
+            .fetch_one(&baseline)
+            .await
+            .expect("pages");
+        baseline.close().await;
+        let options = StoreOptions {
+            max_page_count: Some(u64::try_from(pages).expect("pages") + 4),
+            ..StoreOptions::default()
+        };
+        let pool = open_pool(&path, &options).await.expect("open capped");
+        let cap: i64 = sqlx::query_scalar("PRAGMA max_page_count")
+            .fetch_one(&pool)
+            .await
+            .expect("cap");
+        assert_eq!(cap, pages + 4);
+        let error = sqlx::query(
+            "INSERT INTO depot_meta (key, value) VALUES ('blob', hex(randomblob(40000)))",
+        )
+        .execute(&pool)
+        .await
+        .expect_err("the database is full");
+        assert!(is_unavailable(&error), "{error}");
+    }
 }

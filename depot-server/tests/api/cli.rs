@@ -1,0 +1,196 @@
+//! The command line, run as the real binary.
+
+use std::path::Path;
+use std::process::{Command, Output};
+
+fn depot_server(args: &[&str], dir: &Path) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_depot-server"))
+        .args(args)
+        .current_dir(dir)
+        .env_remove("DEPOT_DB")
+        .env("DEPOT_LOG", "warn")
+        .output()
+        .expect("run depot-server")
+}
+
+fn stdout(output: &Output) -> String {
+    String::from_utf8_lossy(&output.stdout).into_owned()
+}
+
+fn stderr(output: &Output) -> String {
+    String::from_utf8_lossy(&output.stderr).into_owned()
+}
+
+#[test]
+fn user_add_prints_the_token_and_nothing_else() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = depot_server(
+        &["--db", "u.db", "user", "add", "alice", "--role", "staff"],
+        dir.path(),
+    );
+    assert!(out.status.success(), "{}", stderr(&out));
+    let text = stdout(&out);
+    let token = text.strip_suffix('\n').expect("one line");
+    assert!(
+        token.starts_with("dpt_") && token.len() == 68 && !token.contains('\n'),
+        "{text:?}"
+    );
+
+    // Global options work after the subcommand too.
+    let out = depot_server(
+        &[
+            "user",
+            "add",
+            "bob",
+            "--role",
+            "auditor",
+            "--restricted",
+            "--db",
+            "u.db",
+        ],
+        dir.path(),
+    );
+    assert!(out.status.success(), "{}", stderr(&out));
+    let out = depot_server(&["user", "list", "--db", "u.db"], dir.path());
+    let list = stdout(&out);
+    assert!(list.contains("alice\tstaff\topen\tactive"), "{list}");
+    assert!(list.contains("bob\tauditor\trestricted\tactive"), "{list}");
+    assert!(!list.contains(token), "user list must never show a token");
+
+    let out = depot_server(
+        &["--db", "u.db", "user", "add", "alice", "--role", "staff"],
+        dir.path(),
+    );
+    assert!(!out.status.success());
+    assert!(stderr(&out).contains("exists"), "{}", stderr(&out));
+    let out = depot_server(
+        &["--db", "u.db", "user", "add", "carol", "--role", "admiral"],
+        dir.path(),
+    );
+    assert!(!out.status.success());
+    assert!(stderr(&out).contains("role"), "{}", stderr(&out));
+
+    let out = depot_server(&["--db", "u.db", "user", "revoke", "alice"], dir.path());
+    assert!(out.status.success());
+    let list = stdout(&depot_server(&["--db", "u.db", "user", "list"], dir.path()));
+    assert!(list.contains("alice\tstaff\topen\trevoked"), "{list}");
+    let out = depot_server(&["--db", "u.db", "user", "revoke", "alice"], dir.path());
+    assert!(!out.status.success(), "revoking twice is an error");
+}
+
+#[test]
+fn import_reports_every_bad_row_and_imports_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("articles.csv"),
+        "sku,name,unit,gtin,classification\nGOOD-1,Good,piece,,open\nBAD 2,Bad sku,piece,,open\nGOOD-3,Good,piece,4006381333932,open\nGOOD-4,Good,litre,,\n",
+    )
+    .unwrap();
+    let out = depot_server(
+        &["--db", "i.db", "import", "articles", "articles.csv"],
+        dir.path(),
+    );
+    assert!(!out.status.success());
+    let err = stderr(&out);
+    assert!(err.contains("nothing imported; 3 bad row(s)"), "{err}");
+    assert!(err.contains("line 3: sku"), "{err}");
+    assert!(err.contains("line 4: gtin: check digit"), "{err}");
+    assert!(err.contains("line 5: unit"), "{err}");
+    assert!(!err.contains("line 2"), "{err}");
+
+    std::fs::write(
+        dir.path().join("articles.csv"),
+        "sku,name,unit,gtin\nGOOD-1,Good,piece,\nGOOD-2,Water,l,4006381333931\n",
+    )
+    .unwrap();
+    let out = depot_server(
+        &["--db", "i.db", "import", "articles", "articles.csv"],
+        dir.path(),
+    );
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(stderr(&out).contains("imported 2 articles"));
+
+    std::fs::write(
+        dir.path().join("locations.csv"),
+        "code,zone,kind,capacity_pallets\nA-01,A,bin,4\nA-02,A,shelf,4\n",
+    )
+    .unwrap();
+    let out = depot_server(
+        &["--db", "i.db", "import", "locations", "locations.csv"],
+        dir.path(),
+    );
+    assert!(!out.status.success());
+    assert!(stderr(&out).contains("line 3: kind"), "{}", stderr(&out));
+    let out = depot_server(
+        &["--db", "i.db", "import", "locations", "missing.csv"],
+        dir.path(),
+    );
+    assert!(
+        stderr(&out).contains("cannot read missing.csv"),
+        "{}",
+        stderr(&out)
+    );
+}
+
+#[test]
+fn demo_refuses_a_database_that_is_not_a_demo() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = depot_server(&["--db", "real.db", "migrate"], dir.path());
+    assert!(out.status.success(), "{}", stderr(&out));
+    let out = depot_server(
+        &["--db", "real.db", "--listen", "127.0.0.1:0", "demo"],
+        dir.path(),
+    );
+    assert!(!out.status.success());
+    assert!(
+        stderr(&out).contains("refusing to overwrite"),
+        "{}",
+        stderr(&out)
+    );
+}
+
+#[test]
+fn configuration_errors_name_the_key() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("depot.toml"),
+        "listen = \"127.0.0.1:1\"\nmqtt = \"x\"\n",
+    )
+    .unwrap();
+    let out = depot_server(&["migrate"], dir.path());
+    assert_eq!(out.status.code(), Some(2));
+    assert!(stderr(&out).contains("mqtt"), "{}", stderr(&out));
+    std::fs::remove_file(dir.path().join("depot.toml")).unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_depot-server"))
+        .args(["--db", "c.db", "migrate"])
+        .current_dir(dir.path())
+        .env("DEPOT_LISTEN", "nowhere")
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        stderr(&out).contains("listen (environment DEPOT_LISTEN)"),
+        "{}",
+        stderr(&out)
+    );
+}
+
+#[test]
+fn backup_writes_a_consistent_copy() {
+    let dir = tempfile::tempdir().unwrap();
+    assert!(depot_server(
+        &["--db", "b.db", "user", "add", "x", "--role", "hub"],
+        dir.path()
+    )
+    .status
+    .success());
+    let out = depot_server(&["--db", "b.db", "backup", "copy.db"], dir.path());
+    assert!(out.status.success(), "{}", stderr(&out));
+    let list = stdout(&depot_server(
+        &["--db", "copy.db", "user", "list"],
+        dir.path(),
+    ));
+    assert!(list.starts_with("x\thub"), "{list}");
+    let again = depot_server(&["--db", "b.db", "backup", "copy.db"], dir.path());
+    assert!(!again.status.success(), "a backup never overwrites");
+}

@@ -1,0 +1,10 @@
+//! The depot server through its real HTTP listener (127.0.0.1:0) on a real
+//! SQLite file, and its command line as a child process. One test binary.
+
+mod bookings;
+mod cli;
+mod crash;
+mod helpers;
+mod http_errors;
+mod master_data;
+mod tidy;

@@ -1,0 +1,243 @@
+//! Articles, locations, visibility of restricted stock, reports and docs.
+
+use serde_json::{json, Value};
+
+use crate::helpers::{expect_problem, spawn_app};
+
+#[tokio::test]
+async fn articles_are_created_read_replaced_and_paged() {
+    let app = spawn_app().await;
+    let article: Value = app
+        .get(&app.staff, "/api/v1/articles/ART-1")
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(article["unit"], "piece");
+    expect_problem(
+        app.post(
+            &app.manager,
+            "/api/v1/articles",
+            &json!({"sku":"ART-1","name":"Again","unit":"piece"}),
+        )
+        .await,
+        409,
+    )
+    .await;
+    let replaced = app
+        .put(
+            &app.manager,
+            "/api/v1/articles/ART-1",
+            &json!({"name":"Article one, renamed","unit":"piece","nsn":"2510010288573"}),
+        )
+        .await;
+    assert_eq!(replaced.status(), 200);
+    let article: Value = replaced.json().await.unwrap();
+    assert_eq!(article["nsn"], "2510-01-028-8573");
+    let created = app
+        .put(
+            &app.manager,
+            "/api/v1/articles/ZZ-NEW",
+            &json!({"name":"New","unit":"kg"}),
+        )
+        .await;
+    assert_eq!(created.status(), 201);
+    expect_problem(
+        app.put(
+            &app.manager,
+            "/api/v1/articles/ZZ-NEW",
+            &json!({"sku":"OTHER","name":"New","unit":"kg"}),
+        )
+        .await,
+        422,
+    )
+    .await;
+
+    let page: Value = app
+        .get(&app.staff, "/api/v1/articles?limit=2")
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(page["items"].as_array().unwrap().len(), 2);
+    let after = page["next_after"].as_str().unwrap().to_owned();
+    let rest: Value = app
+        .get(
+            &app.staff,
+            &format!("/api/v1/articles?after={after}&limit=100"),
+        )
+        .await
+        .json()
+        .await
+        .unwrap();
+    let skus: Vec<&str> = page["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .chain(rest["items"].as_array().unwrap())
+        .map(|a| a["sku"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        skus,
+        vec!["ART-1", "LOT-1", "TAGGED", "ZZ-NEW"],
+        "the restricted article is not listed to staff"
+    );
+    assert!(rest.get("next_after").is_none());
+}
+
+#[tokio::test]
+async fn restricted_articles_are_404_without_clearance() {
+    let app = spawn_app().await;
+    expect_problem(app.get(&app.staff, "/api/v1/articles/SECRET-1").await, 404).await;
+    assert_eq!(
+        app.get(&app.cleared_staff, "/api/v1/articles/SECRET-1")
+            .await
+            .status(),
+        200
+    );
+    let booking = json!({"kind":"receive","sku":"SECRET-1","quantity":2,"to":"B-1"});
+    let hidden = expect_problem(app.book(&app.staff, "s1", &booking).await, 422).await;
+    assert_eq!(hidden["detail"], "no article 'SECRET-1'");
+    assert_eq!(
+        app.book(&app.cleared_staff, "s2", &booking).await.status(),
+        201
+    );
+    let stock: Value = app
+        .get(&app.staff, "/api/v1/stock")
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert!(stock["items"].as_array().unwrap().is_empty());
+    let ledger: Value = app
+        .get(&app.staff, "/api/v1/movements")
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert!(ledger["movements"].as_array().unwrap().is_empty());
+    let cleared: Value = app
+        .get(&app.cleared_staff, "/api/v1/stock")
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(cleared["items"][0]["sku"], "SECRET-1");
+}
+
+#[tokio::test]
+async fn locations_and_utilization() {
+    let app = spawn_app().await;
+    let bad = expect_problem(
+        app.post(
+            &app.manager,
+            "/api/v1/locations",
+            &json!({"code":"X 1","zone":"X","kind":"shelf","capacity_pallets":-1}),
+        )
+        .await,
+        422,
+    )
+    .await;
+    assert_eq!(bad["errors"].as_array().unwrap().len(), 3);
+    let page: Value = app
+        .get(&app.staff, "/api/v1/locations?zone=A")
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(page["items"].as_array().unwrap().len(), 2);
+    app.book(
+        &app.staff,
+        "u1",
+        &json!({"kind":"receive","sku":"ART-1","quantity":4,"to":"A-1"}),
+    )
+    .await;
+    let report: Value = app
+        .get(&app.staff, "/api/v1/utilization")
+        .await
+        .json()
+        .await
+        .unwrap();
+    let a1 = report["locations"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|l| l["code"] == "A-1")
+        .unwrap();
+    assert_eq!(
+        a1["volume_ml"],
+        json!({"used":4000,"capacity":10000,"free":6000,"per_mille":400})
+    );
+    let zone_a = report["zones"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|z| z["zone"] == "A")
+        .unwrap();
+    assert_eq!(zone_a["volume_ml"]["capacity"], 20000);
+    assert_eq!(zone_a["volume_ml"]["used"], 4000);
+    assert_eq!(
+        report["depot"]["volume_ml"]["capacity"],
+        Value::Null,
+        "B-1 is unlimited"
+    );
+}
+
+#[tokio::test]
+async fn health_metrics_and_openapi() {
+    let app = spawn_app().await;
+    let health: Value = app
+        .client
+        .get(app.url("/healthz"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(health["status"], "ok");
+    assert_eq!(health["database"], "ok");
+    assert_eq!(health["gateway"], "sim");
+    app.book(
+        &app.staff,
+        "m",
+        &json!({"kind":"receive","sku":"ART-1","quantity":1,"to":"B-1"}),
+    )
+    .await;
+    let metrics = app
+        .client
+        .get(app.url("/metrics"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        metrics.contains("depot_bookings_committed_total 1"),
+        "{metrics}"
+    );
+    assert!(metrics.contains("depot_ledger_last_seq 1"));
+    let spec: Value = app
+        .client
+        .get(app.url("/api/v1/openapi.json"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert!(spec["openapi"].as_str().unwrap().starts_with("3.1"));
+    for path in [
+        "/api/v1/movements",
+        "/api/v1/stock",
+        "/api/v1/articles/{sku}",
+        "/api/v1/items/{epc}",
+        "/healthz",
+    ] {
+        assert!(
+            spec["paths"].get(path).is_some(),
+            "{path} missing from the OpenAPI document"
+        );
+    }
+}
