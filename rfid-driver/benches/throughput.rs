@@ -198,6 +198,45 @@ fn main() {
         "gate in view at end: {}, passes closed: {passes}",
         gate.in_view()
     );
+
+    // Gate with traffic: each tag is read 40 times in a row, 1 ms apart, then
+    // leaves; tracks close 2 s later, so about 50 are open at any time.
+    let flowing: Vec<(u8, i8, EpcBytes)> = (0..40_000u32)
+        .map(|n| (1 + (n % 2) as u8, -40 - (n % 30) as i8, sgtin(n / 40)))
+        .collect();
+    let mut gate: Gate<128> = Gate::new(GateConfig::default());
+    let mut t_ms = 0u64;
+    let mut passes = 0u64;
+    let mut early = 0u64;
+    measure(
+        "gate, tags passing through (reads + closes)",
+        flowing.len() as u64,
+        budget,
+        || {
+            for (antenna, rssi, epc) in &flowing {
+                t_ms += 1;
+                if let Some(p) = gate.observe(t_ms, *antenna, *rssi, epc) {
+                    early += u64::from(p.closed_early);
+                    passes += 1;
+                }
+                while let Some(p) = gate.poll(t_ms) {
+                    black_box(p);
+                    passes += 1;
+                }
+            }
+        },
+    );
+    println!(
+        "passes closed: {passes} (early: {early}), in view at end: {}",
+        gate.in_view()
+    );
+    println!(
+        "RAM: Gate<128> {} B, ReaderSession {} B, Epc {} B, TagRead {} B",
+        std::mem::size_of::<Gate<128>>(),
+        std::mem::size_of::<ReaderSession>(),
+        std::mem::size_of::<Epc>(),
+        std::mem::size_of::<TagRead>()
+    );
 }
 
 /// Answers a session's boot commands as a module would, until it reads.
