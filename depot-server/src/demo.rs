@@ -117,14 +117,16 @@ pub async fn seed(depot: &Depot) -> anyhow::Result<DemoUsers> {
 }
 
 fn locations() -> anyhow::Result<Vec<Location>> {
-    let spec: &[(
-        &str,
-        &str,
+    // (code, zone, kind, volume l, weight kg, pallet places)
+    type Spec<'a> = (
+        &'a str,
+        &'a str,
         LocationKind,
         Option<i64>,
         Option<i64>,
         Option<i64>,
-    )] = &[
+    );
+    let spec: &[Spec] = &[
         (
             "A-01-01",
             "A",

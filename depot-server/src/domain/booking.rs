@@ -244,7 +244,7 @@ pub fn check_shape(request: &BookingRequest) -> Result<(), BookingError> {
         if request
             .reason
             .as_deref()
-            .map_or(true, |r| r.trim().is_empty())
+            .is_none_or(|r| r.trim().is_empty())
         {
             return Err(BookingError::ReasonRequired);
         }

@@ -1,6 +1,8 @@
 //! The depot server through its real HTTP listener (127.0.0.1:0) on a real
 //! SQLite file, and its command line as a child process. One test binary.
 
+#![allow(clippy::unwrap_used)]
+
 mod bookings;
 mod cli;
 mod crash;
