@@ -170,6 +170,10 @@ mod tests {
     }
 
     fn read(antenna: u8, rssi_dbm: i8) -> std::vec::Vec<u8> {
+        read_of(&EPC, antenna, rssi_dbm)
+    }
+
+    fn read_of(epc: &[u8], antenna: u8, rssi_dbm: i8) -> std::vec::Vec<u8> {
         let read = TagRead {
             antenna,
             rssi_dbm,
@@ -178,7 +182,7 @@ mod tests {
             phase_deg: 0,
             read_count: 1,
             pc: 0x3000,
-            epc: EpcBytes::new(&EPC).expect("12 bytes"),
+            epc: EpcBytes::new(epc).expect("12 bytes"),
         };
         let mut buf = [0u8; 128];
         let n = emit_tag_read(&read, &mut buf).expect("fits");
@@ -188,17 +192,7 @@ mod tests {
     #[test]
     fn a_tag_through_the_gate_becomes_one_event_with_its_direction() {
         let mut bank = RegisterBank::default();
-        let mut door = DockDoor::new(0, 0, &bank);
-        let mut to_module = std::vec::Vec::new();
-        let mut now = 0;
-        door.on_time(now, 0, &mut bank, |b| to_module.extend_from_slice(b));
-        // Boot: answer each command until the session reads.
-        for _ in 0..20 {
-            let replies = answer(&core::mem::take(&mut to_module));
-            now += 1;
-            door.on_bytes(now, &replies, &mut bank, |b| to_module.extend_from_slice(b));
-        }
-        assert_eq!(bank.reader_status, ReaderStatus::Reading);
+        let (mut door, mut now) = reading_door(&mut bank);
         // Outside antenna first, then inside: three reads each.
         for (antenna, rssi) in [(1, -50), (1, -48), (1, -52), (2, -60), (2, -58), (2, -61)] {
             now += 10;
@@ -219,6 +213,57 @@ mod tests {
         assert_eq!((event.rssi_dbm, event.epc_words), (-48, 6));
         let (bytes, len) = event.epc_bytes();
         assert_eq!(&bytes[..len], &EPC);
+    }
+
+    /// Boots a door against a module that answers everything.
+    fn reading_door(bank: &mut RegisterBank) -> (DockDoor, u64) {
+        let mut door = DockDoor::new(0, 0, bank);
+        let mut to_module = std::vec::Vec::new();
+        door.on_time(0, 0, bank, |b| to_module.extend_from_slice(b));
+        let mut now = 0;
+        while bank.reader_status != ReaderStatus::Reading {
+            assert!(now < 100, "boot did not finish");
+            let replies = answer(&core::mem::take(&mut to_module));
+            now += 1;
+            door.on_bytes(now, &replies, bank, |b| to_module.extend_from_slice(b));
+        }
+        (door, now)
+    }
+
+    #[test]
+    fn fifteen_hundred_reads_a_second_lose_no_epc() {
+        // 100 tags move in through the gate for 2 s: 3,000 raw reads, one
+        // every 2/3 ms, 15 per antenna per tag, delivered in 64-byte
+        // chunks as the board hands them over.
+        let mut bank = RegisterBank::default();
+        let (mut door, start) = reading_door(&mut bank);
+        let mut stream = std::vec::Vec::new();
+        for round in 0..30u16 {
+            for serial in 0..100u16 {
+                let mut epc = EPC;
+                epc[10..].copy_from_slice(&serial.to_be_bytes());
+                let antenna = if round < 15 { 1 } else { 2 };
+                stream.push(read_of(&epc, antenna, -55));
+            }
+        }
+        for (i, frame) in stream.iter().enumerate() {
+            let now = start + (i as u64 * 2) / 3;
+            for chunk in frame.chunks(64) {
+                door.on_bytes(now, chunk, &mut bank, |_| ());
+            }
+        }
+        door.on_time(start + 2_000 + 2_001, 0, &mut bank, |_| ());
+        assert_eq!(bank.counters.reads_seen, 3_000);
+        assert_eq!(bank.ring.len(), 100);
+        let mut serials: std::vec::Vec<u16> = (0..100)
+            .filter_map(|i| bank.ring.get(i))
+            .map(|e| e.epc[5])
+            .collect();
+        serials.sort();
+        assert_eq!(serials, (0..100).collect::<std::vec::Vec<u16>>());
+        assert!((0..100)
+            .filter_map(|i| bank.ring.get(i))
+            .all(|e| e.direction == Direction::In));
     }
 
     #[test]

@@ -262,14 +262,21 @@ impl Port {
         Self { file }
     }
 
-    /// Writes all of `bytes`, waiting while the pty buffer is full.
+    /// Writes all of `bytes`, waiting while the pty buffer is full; panics
+    /// if the other side takes nothing for 10 s.
     pub fn write_all(&mut self, mut bytes: &[u8]) {
-        let deadline = Instant::now() + Duration::from_secs(10);
+        let mut progress = Instant::now();
         while !bytes.is_empty() {
             match self.file.write(bytes) {
-                Ok(n) => bytes = &bytes[n..],
+                Ok(n) => {
+                    bytes = &bytes[n..];
+                    progress = Instant::now();
+                }
                 Err(e) if e.kind() == ErrorKind::WouldBlock => {
-                    assert!(Instant::now() < deadline, "pty write stalled for 10 s");
+                    assert!(
+                        progress.elapsed() < Duration::from_secs(10),
+                        "pty write stalled for 10 s"
+                    );
                     thread::sleep(Duration::from_micros(200));
                 }
                 Err(e) => panic!("pty write: {e}"),
