@@ -109,6 +109,42 @@ fn SysTick() {
     }
 }
 
+/// On QEMU only: fails on purpose when the semihosting command line asks for
+/// it (`-semihosting-config …,arg=gateway,arg=fault=panic|hardfault|stall`),
+/// so the tests can see that a panic, a HardFault and a stalled main loop
+/// each end the run with a report instead of a hang. Without that argument,
+/// and on the real board, it does nothing.
+pub fn fail_if_asked() {
+    #[cfg(not(feature = "board-f405"))]
+    {
+        let mut buf = [0u8; 96];
+        let block = [buf.as_mut_ptr() as usize, buf.len()];
+        // SAFETY: SYS_GET_CMDLINE writes at most `buf.len()` bytes into
+        // `buf`, NUL-terminated.
+        let status =
+            unsafe { cortex_m_semihosting::syscall(cortex_m_semihosting::nr::GET_CMDLINE, &block) };
+        if status != 0 {
+            return;
+        }
+        let len = buf.iter().position(|&b| b == 0).unwrap_or(buf.len());
+        let words = core::str::from_utf8(&buf[..len]).unwrap_or("");
+        for word in words.split(' ') {
+            match word {
+                "fault=panic" => panic!("fault injected from the command line"),
+                "fault=hardfault" => {
+                    // An address no bus answers: a BusFault, escalated to HardFault.
+                    // SAFETY: the point is to fault; nothing is read.
+                    let _ = unsafe { core::ptr::read_volatile(0xF000_0000 as *const u32) };
+                }
+                "fault=stall" => loop {
+                    core::hint::spin_loop();
+                },
+                _ => {}
+            }
+        }
+    }
+}
+
 /// Microseconds since boot. Safe to call from interrupts: a SysTick wrap
 /// whose interrupt is still pending is accounted for.
 pub fn now_us() -> u64 {

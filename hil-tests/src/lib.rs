@@ -119,6 +119,43 @@ pub fn qemu_command(elf: &Path) -> Command {
     cmd
 }
 
+/// Boots the firmware with its UARTs unconnected and semihosting arguments
+/// `args` (e.g. `fault=panic`), and waits for QEMU to exit by itself;
+/// returns its exit status and console. Panics if it has not exited within
+/// `timeout`: the firmware must never hang.
+pub fn run_until_exit(args: &[&str], timeout: Duration) -> (std::process::ExitStatus, String) {
+    let mut semihosting = String::from("enable=on,target=native,arg=gateway");
+    for arg in args {
+        semihosting.push_str(",arg=");
+        semihosting.push_str(arg);
+    }
+    let mut child = Command::new("qemu-system-arm")
+        .args([
+            "-machine",
+            "netduinoplus2",
+            "-nographic",
+            "-monitor",
+            "none",
+        ])
+        .args(["-semihosting-config", &semihosting])
+        .args(["-serial", "null", "-serial", "null", "-serial", "null"])
+        .arg("-kernel")
+        .arg(firmware_elf())
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .unwrap_or_else(|e| panic!("cannot start qemu-system-arm ({e}): {INSTALL_HINT}"));
+    let status = poll_until(timeout, "QEMU to exit by itself", || {
+        child.try_wait().ok().flatten()
+    });
+    let mut console = String::new();
+    if let Some(mut stdout) = child.stdout.take() {
+        let _ = stdout.read_to_string(&mut console);
+    }
+    (status, console)
+}
+
 /// A booted gateway in QEMU. Killed on drop.
 pub struct Gateway {
     child: Child,

@@ -341,3 +341,19 @@ fn a_lost_poll_loses_no_event() {
     assert_eq!(master.ack(11), Answer::Exception(3));
     gateway.assert_healthy();
 }
+
+#[test]
+fn panic_hardfault_and_stall_end_the_run_with_a_report() {
+    for (fault, report) in [
+        ("fault=panic", "gateway: FAILED: panic: "),
+        ("fault=hardfault", "gateway: FAILED: HardFault at pc="),
+        (
+            "fault=stall",
+            "gateway: FAILED: watchdog: main loop stalled",
+        ),
+    ] {
+        let (status, console) = hil_tests::run_until_exit(&[fault], Duration::from_secs(30));
+        assert_eq!(status.code(), Some(1), "{fault}: {console}");
+        assert!(console.contains(report), "{fault}: {console}");
+    }
+}

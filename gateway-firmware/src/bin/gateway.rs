@@ -35,6 +35,7 @@ fn main() -> ! {
         board::BOARD_NAME,
         bank.config().unit_id
     );
+    board::fail_if_asked();
     let mut rx_dropped_seen = [0u32; 3];
     loop {
         board::kick_watchdog();
