@@ -906,6 +906,38 @@ mod tests {
         assert!(parse_scan("HTTPS://id.gs1.org/00/106141412345678908").is_ok());
     }
 
+    proptest::proptest! {
+        #[test]
+        fn scanner_parsers_never_panic(s in "[\\PC\u{1d}]{0,80}") {
+            let _ = parse_scan(&s);
+            let _ = parse_element_string(&s);
+            let _ = parse_digital_link(&s);
+            let _ = (Gtin::parse(&s), Sscc::parse(&s), Gln::parse(&s), Nsn::parse(&s));
+        }
+
+        #[test]
+        fn ai_shaped_input_never_panics(
+            parts in proptest::collection::vec(
+                ("(?:01|00|10|11|17|21|30|254|414|7001|8003|8004|99)", "[0-9A-Za-z%/()\u{1d}-]{0,24}"),
+                0..5,
+            ),
+            bracketed in proptest::bool::ANY,
+        ) {
+            let mut es = std::string::String::new();
+            let mut dl = std::string::String::from("https://h/");
+            for (ai, v) in &parts {
+                if bracketed {
+                    es.push_str(&std::format!("({ai}){v}"));
+                } else {
+                    es.push_str(&std::format!("{ai}{v}\u{1d}"));
+                }
+                dl.push_str(&std::format!("{ai}/{v}/"));
+            }
+            let _ = parse_element_string(&es);
+            let _ = parse_digital_link(&dl);
+        }
+    }
+
     #[test]
     fn grai_value_is_checked() {
         assert!(parse_element_string("(8003)00614141123452400").is_ok());
