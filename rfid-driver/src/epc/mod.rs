@@ -34,9 +34,7 @@ pub const DEFAULT_COMPANY_PREFIX_DIGITS: u8 = 7;
 /// A field of an EPC, named in errors.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Field {
-    Header,
     Filter,
-    Partition,
     CompanyPrefix,
     ItemReference,
     SerialReference,
@@ -52,9 +50,7 @@ pub enum Field {
 impl fmt::Display for Field {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(match self {
-            Field::Header => "header",
             Field::Filter => "filter",
-            Field::Partition => "partition",
             Field::CompanyPrefix => "company prefix",
             Field::ItemReference => "item reference",
             Field::SerialReference => "serial reference",
@@ -78,7 +74,7 @@ pub enum EpcError {
     InvalidHex,
     /// More than 62 bytes (496 bits), the most a Gen2 EPC bank holds.
     TooLong,
-    /// Fewer bits than the scheme needs.
+    /// Fewer bits than the scheme needs; `bits` is how many were given.
     Truncated { scheme: Scheme, bits: u16 },
     /// Partition values 0–6 are defined; 7 is not.
     InvalidPartition(u8),
@@ -118,11 +114,10 @@ impl fmt::Display for EpcError {
             EpcError::Empty => f.write_str("EPC is empty"),
             EpcError::InvalidHex => f.write_str("EPC hex must be an even number of hex digits"),
             EpcError::TooLong => f.write_str("EPC is longer than 496 bits"),
-            EpcError::Truncated { scheme, bits } => write!(
-                f,
-                "{scheme} needs {} bits, got {bits}",
-                scheme.bits().unwrap_or(0)
-            ),
+            EpcError::Truncated { scheme, bits } => match scheme.bits() {
+                Some(needed) => write!(f, "{scheme} needs {needed} bits, got {bits}"),
+                None => write!(f, "{scheme} ends early: {bits} bits are not enough"),
+            },
             EpcError::InvalidPartition(p) => write!(f, "partition {p} is invalid"),
             EpcError::ValueTooLarge { field, bits } => {
                 write!(f, "{field} does not fit in {bits} bits")
@@ -551,14 +546,15 @@ fn fits_integer(s: &[u8], bits: u8) -> Option<u64> {
 struct Decoder<'a> {
     r: BitReader<'a>,
     scheme: Scheme,
+    /// Bits given, header included (≤ 496).
+    given_bits: u16,
 }
 
 impl Decoder<'_> {
     fn bits(&mut self, n: u8) -> Result<u64, EpcError> {
-        let have = self.r.remaining();
         self.r.read(u32::from(n)).ok_or(EpcError::Truncated {
             scheme: self.scheme,
-            bits: have.min(usize::from(u16::MAX)) as u16,
+            bits: self.given_bits,
         })
     }
 
@@ -745,6 +741,8 @@ impl Epc {
         let mut d = Decoder {
             r: BitReader::new(&bytes[1..]),
             scheme,
+            // At most 62 bytes (checked above).
+            given_bits: (bytes.len() * 8) as u16,
         };
         // Filter widths are 3, 4 or 6 bits, so the value fits a u8.
         let filter = if scheme == Scheme::Unknown {

@@ -479,6 +479,18 @@ fn input_shape_errors_and_unknown_headers() {
         Epc::from_hex("3074257BF7194E4000001A").map_err(|e| e.to_string()),
         Err("sgtin-96 needs 96 bits, got 88".into())
     );
+    let adi = Epc::from_hex("3B157E316390").expect_err("no terminators");
+    assert_eq!(
+        adi,
+        EpcError::Truncated {
+            scheme: Scheme::AdiVar,
+            bits: 48
+        }
+    );
+    assert_eq!(
+        adi.to_string(),
+        "adi-var ends early: 48 bits are not enough"
+    );
     // GID-96 (0x35) and an unprogrammed all-zero EPC are not decoded, but not refused.
     let gid = Epc::from_hex("350000000000000000000001").expect("unknown is fine");
     assert!(matches!(gid, Epc::Unknown { header: 0x35, .. }));
