@@ -250,3 +250,52 @@ proptest! {
         }
     }
 }
+
+/// A notification carrying `reads.len()` records (the module batches reads
+/// when it cannot send them one by one).
+pub(crate) fn batched_notification(reads: &[TagRead], out: &mut [u8]) -> usize {
+    let mut data = Vec::new();
+    for (i, read) in reads.iter().enumerate() {
+        let mut one = [0u8; MAX_FRAME];
+        let n = emit_tag_read(read, &mut one).expect("fits");
+        let frame = Frame::new_checked(&one[..n], Direction::FromModule).expect("valid");
+        let d = frame.data();
+        if i == 0 {
+            data.extend_from_slice(&d[..6]);
+        }
+        data.extend_from_slice(&d[6..]);
+    }
+    data[5] = reads.len() as u8;
+    emit(
+        opcode::READ_TAG_ID_MULTIPLE,
+        Some(status::SUCCESS),
+        &data,
+        out,
+    )
+    .expect("fits")
+}
+
+#[test]
+fn a_notification_with_several_records_yields_each() {
+    let mk = |n: u8, antenna: u8| TagRead {
+        antenna,
+        rssi_dbm: -50,
+        frequency_khz: 866_900,
+        module_timestamp_ms: u32::from(n),
+        phase_deg: 0,
+        read_count: 1,
+        pc: 0x3000,
+        epc: EpcBytes::new(&[0x30, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, n]).expect("fits"),
+    };
+    let reads = [mk(1, 1), mk(2, 2), mk(3, 1)];
+    let mut out = [0u8; MAX_FRAME];
+    let n = batched_notification(&reads, &mut out);
+    let frame = Frame::new_checked(&out[..n], Direction::FromModule).expect("valid");
+    let back: Vec<_> = tag_reads(frame.data()).expect("header").collect();
+    assert_eq!(back, reads.map(Ok));
+    // A record cut short ends the iteration with an error, not a panic.
+    let cut = &frame.data()[..frame.data().len() - 5];
+    let partial: Vec<_> = tag_reads(cut).expect("header").collect();
+    assert_eq!(partial.len(), 3);
+    assert_eq!(partial[2], Err(NotificationError::Truncated));
+}

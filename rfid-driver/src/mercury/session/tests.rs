@@ -238,6 +238,33 @@ fn continuous_reading_delivers_every_read_in_order() {
 }
 
 #[test]
+fn batched_reads_are_all_delivered_even_with_input_between_polls() {
+    let mut b = Bench::new();
+    b.settle();
+    let mk = |n: u8| TagRead {
+        antenna: 1 + n % 2,
+        rssi_dbm: -50,
+        frequency_khz: 866_900,
+        module_timestamp_ms: 0,
+        phase_deg: 0,
+        read_count: 1,
+        pc: 0x3000,
+        epc: EpcBytes::new(&[0x30, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, n]).expect("fits"),
+    };
+    let mut frame = [0u8; MAX_FRAME];
+    let n = crate::mercury::tests::batched_notification(&[mk(1), mk(2), mk(3)], &mut frame);
+    // Take one read, then push more bytes before draining the rest.
+    assert_eq!(b.session.handle_input(7, &frame[..n]), n);
+    assert!(matches!(b.session.poll_output(), Output::TagRead { .. }));
+    let m = crate::mercury::tests::batched_notification(&[mk(4)], &mut frame);
+    assert_eq!(b.session.handle_input(8, &frame[..m]), m);
+    b.drain();
+    assert_eq!(b.session.stats().tag_reads, 4);
+    let serials: Vec<u8> = b.reads.iter().map(|(_, r)| r.epc.as_bytes()[11]).collect();
+    assert_eq!(serials, [2, 3, 4]);
+}
+
+#[test]
 fn garbage_and_corrupt_frames_on_the_line_lose_only_themselves() {
     let mut b = Bench::new();
     b.settle();
