@@ -194,3 +194,88 @@ fn backup_writes_a_consistent_copy() {
     let again = depot_server(&["--db", "b.db", "backup", "copy.db"], dir.path());
     assert!(!again.status.success(), "a backup never overwrites");
 }
+
+/// Runs `demo` as the README says, reads what it prints, and uses it.
+fn start_demo(dir: &Path) -> (std::process::Child, String, String) {
+    use std::io::{BufRead, BufReader};
+    let mut child = Command::new(env!("CARGO_BIN_EXE_depot-server"))
+        .args(["demo", "--listen", "127.0.0.1:0"])
+        .current_dir(dir)
+        .env("DEPOT_LOG", "warn")
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("spawn demo");
+    let mut lines = BufReader::new(child.stdout.take().expect("stdout")).lines();
+    let (mut api, mut staff) = (String::new(), String::new());
+    for line in lines.by_ref() {
+        let line = line.expect("line");
+        if let Some(rest) = line.trim().strip_prefix("API:") {
+            api = rest
+                .split_whitespace()
+                .next()
+                .unwrap_or("")
+                .trim_end_matches('/')
+                .to_owned();
+        }
+        if line.trim().starts_with("demo-staff") {
+            staff = line.split_whitespace().nth(2).unwrap_or("").to_owned();
+        }
+        if line.trim().starts_with("Try:") {
+            break;
+        }
+    }
+    std::thread::spawn(move || for _ in lines {});
+    assert!(
+        api.starts_with("http://127.0.0.1:"),
+        "API line missing: {api:?}"
+    );
+    assert!(staff.starts_with("dpt_"), "staff token missing");
+    (child, api, staff)
+}
+
+#[tokio::test]
+async fn demo_serves_what_it_prints_and_starts_fresh_each_time() {
+    let dir = tempfile::tempdir().unwrap();
+    let client = reqwest::Client::new();
+    let water = |api: &str| format!("{api}/stock?sku=WATER-1L5");
+    let (mut child, api, staff) = start_demo(dir.path());
+    let stock: serde_json::Value = client
+        .get(water(&api))
+        .bearer_auth(&staff)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(stock["items"][0]["quantity"], 300);
+    let issued = client
+        .post(format!("{api}/movements"))
+        .bearer_auth(&staff)
+        .header("Idempotency-Key", "demo-1")
+        .json(&serde_json::json!({"kind":"issue","sku":"WATER-1L5","quantity":5,"from":"A-01-03"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(issued.status(), 201);
+    child.kill().unwrap();
+    child.wait().unwrap();
+
+    let (mut child, api, staff) = start_demo(dir.path());
+    let stock: serde_json::Value = client
+        .get(water(&api))
+        .bearer_auth(&staff)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(
+        stock["items"][0]["quantity"], 300,
+        "a second demo starts from fresh demo data"
+    );
+    child.kill().unwrap();
+    child.wait().unwrap();
+}
