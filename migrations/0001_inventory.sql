@@ -12,7 +12,9 @@ CREATE TABLE articles (
     sku            TEXT PRIMARY KEY,
     name           TEXT NOT NULL,
     unit           TEXT NOT NULL CHECK (unit IN ('piece', 'kg', 'l', 'm', 'box', 'pallet')),
-    gtin           TEXT UNIQUE,
+    gtin           TEXT,
+    -- The GTIN as GTIN-14 (zero-padded), as EPCs carry it: one article per GTIN.
+    gtin14         TEXT GENERATED ALWAYS AS (substr('00000000000000' || gtin, -14)) VIRTUAL,
     nsn            TEXT,
     supply_class   TEXT,
     classification TEXT NOT NULL CHECK (classification IN ('open', 'restricted')),
@@ -23,6 +25,8 @@ CREATE TABLE articles (
     created_at     TEXT NOT NULL,
     updated_at     TEXT NOT NULL
 ) STRICT;
+
+CREATE UNIQUE INDEX articles_by_gtin14 ON articles (gtin14) WHERE gtin IS NOT NULL;
 
 CREATE TABLE locations (
     code               TEXT PRIMARY KEY,
@@ -85,6 +89,7 @@ CREATE TABLE items (
     last_seq INTEGER NOT NULL REFERENCES movements (seq),
     CHECK ((state = 'stored') = (location IS NOT NULL))
 ) STRICT, WITHOUT ROWID;
+CREATE INDEX items_by_place ON items (sku, location, lot) WHERE state = 'stored';
 
 -- First answer to each (actor, Idempotency-Key): replayed on a retry.
 CREATE TABLE idempotency (

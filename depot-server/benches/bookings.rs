@@ -84,7 +84,17 @@ async fn main() {
     let dir = tempfile::tempdir().expect("temp dir");
     let db = dir.path().join("bench.db");
     let staff = cli(&db, &["user", "add", "staff", "--role", "staff"]);
-    let manager = cli(&db, &["user", "add", "manager", "--role", "manager"]);
+    let manager = cli(
+        &db,
+        &[
+            "user",
+            "add",
+            "manager",
+            "--role",
+            "manager",
+            "--restricted",
+        ],
+    );
 
     let started = Instant::now();
     let mut child = Command::new(env!("CARGO_BIN_EXE_depot-server"))

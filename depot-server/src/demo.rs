@@ -24,19 +24,14 @@ pub async fn prepare(path: &Path, options: &StoreOptions) -> anyhow::Result<()> 
     if !path.exists() {
         return Ok(());
     }
-    let pool = store::open_pool(path, options).await.with_context(|| {
-        format!(
-            "{} exists and is not a database this server can open",
-            path.display()
-        )
-    })?;
-    let mut conn = pool.acquire().await?;
-    let is_demo = store::meta(&mut conn, DEMO_MARK).await?.as_deref() == Some("true");
-    drop(conn);
-    pool.close().await;
+    // Read the mark without migrating: never write to a file before knowing it is ours.
+    let is_demo = store::read_only_meta(path, options, DEMO_MARK)
+        .await
+        .as_deref()
+        == Some("true");
     if !is_demo {
         bail!(
-            "{} holds a depot database that is not a demo one; refusing to overwrite it. \
+            "{} is not a demo depot database; refusing to overwrite it. \
              Use --db to choose another file for the demo.",
             path.display()
         );

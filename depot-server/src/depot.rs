@@ -47,6 +47,9 @@ pub enum DepotError {
     /// The caller's role does not allow the action.
     #[error("role {role} may not do this")]
     Forbidden { role: Role },
+    /// The request conflicts with what the depot holds (e.g. a GTIN in use).
+    #[error("{0}")]
+    Conflict(String),
     /// The same Idempotency-Key came with another request body.
     #[error("Idempotency-Key '{0}' was already used for a different request")]
     IdempotencyKeyReused(String),
@@ -253,21 +256,30 @@ impl Depot {
         Ok(store::articles::list(&mut conn, after, limit, caller.restricted).await?)
     }
 
-    /// Creates or replaces an article; returns whether it was new. An article
-    /// the caller may not see cannot be replaced by them (it is "not found").
+    /// Creates or replaces an article; returns whether it was new.
+    ///
+    /// SKUs and GTINs are one namespace across open and restricted articles,
+    /// so writing articles needs restricted clearance: an uncleared manager
+    /// could otherwise learn from the answer that a restricted SKU exists.
     pub async fn put_article(
         &self,
         caller: &Caller,
         article: &Article,
     ) -> Result<bool, DepotError> {
         require(caller, Action::KeepMasterData)?;
-        if !caller.sees(article.classification) {
+        if !caller.restricted {
             return Err(DepotError::Forbidden { role: caller.role });
         }
-        let mut tx = self.pool.begin().await?;
-        if let Some(existing) = store::articles::get(&mut tx, article.sku.as_str()).await? {
-            if !caller.sees(existing.classification) {
-                return Err(not_found("article", article.sku.as_str()));
+        let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
+        if let Some(gtin) = &article.gtin {
+            if let Some(owner) = store::articles::by_gtin14(&mut tx, &gtin.to_gtin14()).await? {
+                if owner.sku != article.sku {
+                    return Err(DepotError::Conflict(format!(
+                        "GTIN {} belongs to article '{}'",
+                        gtin.as_str(),
+                        owner.sku
+                    )));
+                }
             }
         }
         let created = store::articles::upsert(&mut tx, article, OffsetDateTime::now_utc()).await?;
@@ -583,6 +595,7 @@ async fn decide_and_append(
         Some(location) => Some(SourceFacts {
             location,
             available: store::ledger::level(conn, sku, location.code.as_str(), lot).await?,
+            serialised: store::ledger::stored_items(conn, sku, location.code.as_str(), lot).await?,
         }),
         None => None,
     };
@@ -639,8 +652,9 @@ async fn group_items(
     let (from, to) = sides;
     let arrives = booking::item_arrives(kind, from);
     let mut groups: Vec<(Sku, Lot, Option<LocationCode>, Vec<String>)> = Vec::new();
+    let mut seen = std::collections::HashSet::with_capacity(epcs.len());
     for epc in epcs {
-        if groups.iter().any(|g| g.3.contains(&epc.id)) {
+        if !seen.insert(epc.id.as_str()) {
             return Ok(Err(Refusal::DuplicateEpc {
                 epc: epc.id.clone(),
             }));

@@ -27,7 +27,7 @@ pub enum ImportError {
 /// Imports articles; returns how many rows were written.
 pub async fn articles(pool: &SqlitePool, path: &Path) -> Result<usize, ImportError> {
     let articles = read_rows(path, |body: ArticleBody| body.into_article(None))?;
-    let mut tx = pool.begin().await?;
+    let mut tx = pool.begin_with("BEGIN IMMEDIATE").await?;
     let now = OffsetDateTime::now_utc();
     for article in &articles {
         store::articles::upsert(&mut tx, article, now).await?;
@@ -39,7 +39,7 @@ pub async fn articles(pool: &SqlitePool, path: &Path) -> Result<usize, ImportErr
 /// Imports locations; returns how many rows were written.
 pub async fn locations(pool: &SqlitePool, path: &Path) -> Result<usize, ImportError> {
     let locations = read_rows(path, |body: LocationBody| body.into_location(None))?;
-    let mut tx = pool.begin().await?;
+    let mut tx = pool.begin_with("BEGIN IMMEDIATE").await?;
     let now = OffsetDateTime::now_utc();
     for location in &locations {
         store::locations::upsert(&mut tx, location, now).await?;

@@ -20,7 +20,8 @@ pub enum UserError {
     Store(#[from] sqlx::Error),
 }
 
-/// Adds a user and returns the new API token (shown once, stored hashed).
+/// Adds a user (or re-activates a revoked one) and returns the new API token
+/// (shown once, stored hashed).
 pub async fn add(
     pool: &SqlitePool,
     name: &str,
@@ -32,7 +33,7 @@ pub async fn add(
     }
     let token = tokens::generate();
     let mut conn = pool.acquire().await?;
-    match store::users::add(
+    let added = store::users::add(
         &mut conn,
         name,
         role,
@@ -40,13 +41,11 @@ pub async fn add(
         &tokens::hash(&token),
         OffsetDateTime::now_utc(),
     )
-    .await
-    {
-        Ok(()) => Ok(token),
-        Err(sqlx::Error::Database(db)) if db.is_unique_violation() => {
-            Err(UserError::Exists(name.to_owned()))
-        }
-        Err(other) => Err(other.into()),
+    .await?;
+    if added {
+        Ok(token)
+    } else {
+        Err(UserError::Exists(name.to_owned()))
     }
 }
 

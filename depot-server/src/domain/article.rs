@@ -1,5 +1,6 @@
 //! Articles: what the depot stocks, and the identifiers that name them.
 
+use super::quantity::MAX_UNIT_MEASURE;
 use super::{named_enum, FieldError};
 
 /// The depot-wide key of an article: `[A-Za-z0-9._-]{1,64}`.
@@ -207,12 +208,12 @@ pub fn check_name(name: &str) -> Result<(), FieldError> {
     }
 }
 
-/// Checks an optional non-negative measure such as `unit_weight_g`.
-pub fn check_non_negative(field: &'static str, value: Option<i64>) -> Result<(), FieldError> {
+/// Checks an optional unit measure such as `unit_weight_g`: 0 ..= [`MAX_UNIT_MEASURE`].
+pub fn check_unit_measure(field: &'static str, value: Option<i64>) -> Result<(), FieldError> {
     match value {
-        Some(v) if v < 0 => Err(FieldError::new(
+        Some(v) if !(0..=MAX_UNIT_MEASURE).contains(&v) => Err(FieldError::new(
             field,
-            format!("must not be negative, got {v}"),
+            format!("must be from 0 to {MAX_UNIT_MEASURE}, got {v}"),
         )),
         _ => Ok(()),
     }

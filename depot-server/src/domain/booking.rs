@@ -67,6 +67,8 @@ pub struct BookingRequest {
 pub struct SourceFacts<'a> {
     pub location: &'a Location,
     pub available: i64,
+    /// How many of the available units are serialised items lying there.
+    pub serialised: i64,
 }
 
 /// The target side of a booking: the location, the stock of (article, lot) there,
@@ -126,6 +128,14 @@ pub enum BookingError {
         available: i64,
         requested: i64,
     },
+    /// A count booking would take units that are serialised items: those move by EPC.
+    SerialisedItems {
+        sku: Sku,
+        location: LocationCode,
+        items: i64,
+        available: i64,
+        requested: i64,
+    },
     /// The target cannot hold the goods.
     CapacityExceeded {
         location: LocationCode,
@@ -151,6 +161,7 @@ impl BookingError {
         matches!(
             self,
             BookingError::InsufficientStock { .. }
+                | BookingError::SerialisedItems { .. }
                 | BookingError::CapacityExceeded { .. }
                 | BookingError::QuantityOverflow { .. }
                 | BookingError::ItemAlreadyInStock { .. }
@@ -187,6 +198,15 @@ impl std::fmt::Display for BookingError {
             } => write!(
                 f,
                 "only {available} of {sku} available at {location}, {requested} requested"
+            ),
+            SerialisedItems {
+                sku,
+                location,
+                items,
+                ..
+            } => write!(
+                f,
+                "{items} of the {sku} at {location} are serialised items: book them by EPC"
             ),
             CapacityExceeded {
                 location,
@@ -278,6 +298,16 @@ pub fn decide(request: &BookingRequest, facts: &BookingFacts<'_>) -> Result<(), 
             return Err(BookingError::InsufficientStock {
                 sku: sku.clone(),
                 location: from.location.code.clone(),
+                available: from.available,
+                requested,
+            });
+        }
+        let uncounted = from.available.saturating_sub(from.serialised);
+        if request.epcs.is_empty() && requested > uncounted {
+            return Err(BookingError::SerialisedItems {
+                sku: sku.clone(),
+                location: from.location.code.clone(),
+                items: from.serialised,
                 available: from.available,
                 requested,
             });
@@ -452,6 +482,7 @@ mod tests {
             from: Some(SourceFacts {
                 location: &bin,
                 available: 3,
+                serialised: 0,
             }),
             to: None,
         };
@@ -467,6 +498,30 @@ mod tests {
         );
         assert!(err.is_conflict());
         assert!(decide(&request(MovementKind::Issue, 3, Some("A"), None), &facts).is_ok());
+    }
+
+    #[test]
+    fn serialised_items_leave_only_by_epc() {
+        let a = article("S1");
+        let bin = location("A", None);
+        let facts = BookingFacts {
+            article: &a,
+            from: Some(SourceFacts {
+                location: &bin,
+                available: 5,
+                serialised: 3,
+            }),
+            to: None,
+        };
+        assert!(decide(&request(MovementKind::Issue, 2, Some("A"), None), &facts).is_ok());
+        let err = decide(&request(MovementKind::Issue, 3, Some("A"), None), &facts).unwrap_err();
+        assert!(
+            matches!(err, BookingError::SerialisedItems { items: 3, .. }),
+            "{err:?}"
+        );
+        let mut by_epc = request(MovementKind::Issue, 3, Some("A"), None);
+        by_epc.epcs = vec!["urn:epc:id:sgtin:0614141.812345.1".into(); 3];
+        assert!(decide(&by_epc, &facts).is_ok());
     }
 
     #[test]
@@ -631,7 +686,7 @@ mod tests {
                 req.reason = Some("count".into());
                 let facts = BookingFacts {
                     article: &a,
-                    from: from.map(|i| SourceFacts { location: &locations[i], available: levels.get(&i).copied().unwrap_or(0) }),
+                    from: from.map(|i| SourceFacts { location: &locations[i], available: levels.get(&i).copied().unwrap_or(0), serialised: 0 }),
                     to: to.map(|i| {
                         let level = levels.get(&i).copied().unwrap_or(0);
                         TargetFacts { location: &locations[i], level, used: Usage::of(&a, level) }

@@ -7,14 +7,22 @@ use super::FieldError;
 pub struct Quantity(i64);
 
 impl Quantity {
-    /// Accepts 1 ..= i64::MAX.
+    /// The most one booking may move: 10^12 base units. Far above any real
+    /// consignment, and low enough that quantity × unit volume or weight
+    /// (at most [`MAX_UNIT_MEASURE`]) stays a sane number.
+    pub const MAX: i64 = 1_000_000_000_000;
+
+    /// Accepts 1 ..= [`Quantity::MAX`].
     pub fn new(value: i64) -> Result<Self, FieldError> {
-        if value > 0 {
+        if (1..=Self::MAX).contains(&value) {
             Ok(Self(value))
         } else {
             Err(FieldError::new(
                 "quantity",
-                format!("must be a positive whole number, got {value}"),
+                format!(
+                    "must be a whole number from 1 to {}, got {value}",
+                    Self::MAX
+                ),
             ))
         }
     }
@@ -24,6 +32,10 @@ impl Quantity {
         self.0
     }
 }
+
+/// The largest unit weight (g) or unit volume (ml) an article may have: 10^9
+/// (1,000 t or 1,000 m³ per unit).
+pub const MAX_UNIT_MEASURE: i64 = 1_000_000_000;
 
 /// A lot (batch) number; the empty lot means "not lot-tracked".
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Default)]
@@ -68,7 +80,11 @@ mod tests {
         assert!(Quantity::new(0).is_err());
         assert!(Quantity::new(-1).is_err());
         assert!(Quantity::new(i64::MIN).is_err());
-        assert_eq!(Quantity::new(i64::MAX).map(Quantity::get), Ok(i64::MAX));
+        assert!(Quantity::new(i64::MAX).is_err());
+        assert_eq!(
+            Quantity::new(Quantity::MAX).map(Quantity::get),
+            Ok(Quantity::MAX)
+        );
     }
 
     #[test]

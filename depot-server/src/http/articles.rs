@@ -11,7 +11,7 @@ use super::error::{ApiError, Problem};
 use super::extract::{Authenticated, JsonBody};
 use super::{page_limit, AppState};
 use crate::domain::article::{
-    check_name, check_non_negative, Article, Classification, Gtin, Nsn, Sku, SupplyClass, Unit,
+    check_name, check_unit_measure, Article, Classification, Gtin, Nsn, Sku, SupplyClass, Unit,
 };
 use crate::domain::FieldError;
 
@@ -100,8 +100,8 @@ impl ArticleBody {
         let classification =
             Classification::parse(self.classification.as_deref().unwrap_or("open"));
         check(check_name(&self.name));
-        check(check_non_negative("unit_weight_g", self.unit_weight_g));
-        check(check_non_negative("unit_volume_ml", self.unit_volume_ml));
+        check(check_unit_measure("unit_weight_g", self.unit_weight_g));
+        check(check_unit_measure("unit_volume_ml", self.unit_volume_ml));
         let parsed = (|| {
             Ok::<_, FieldError>(Article {
                 sku: sku.clone()?,

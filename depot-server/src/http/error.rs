@@ -170,6 +170,9 @@ fn depot_problem(error: &DepotError) -> Problem {
         DepotError::NotFound { .. } => {
             Problem::new(StatusCode::NOT_FOUND, "not-found", error.to_string())
         }
+        DepotError::Conflict(_) => {
+            Problem::new(StatusCode::CONFLICT, "conflict", error.to_string())
+        }
         DepotError::Forbidden { .. } => {
             Problem::new(StatusCode::FORBIDDEN, "forbidden", error.to_string())
         }
@@ -225,6 +228,18 @@ pub fn refusal_problem(refusal: &Refusal) -> Problem {
                     .with("location", location.as_str())
                     .with("available", *available)
                     .with("requested", *requested),
+                BookingError::SerialisedItems {
+                    sku,
+                    location,
+                    items,
+                    available,
+                    requested,
+                } => problem
+                    .with("sku", sku.as_str())
+                    .with("location", location.as_str())
+                    .with("items", *items)
+                    .with("available", *available)
+                    .with("requested", *requested),
                 BookingError::CapacityExceeded {
                     location,
                     dimension,
@@ -268,6 +283,7 @@ fn field_problem(field: &str, detail: String) -> Problem {
 fn rule_slug(rule: &BookingError) -> &'static str {
     match rule {
         BookingError::InsufficientStock { .. } => "insufficient-stock",
+        BookingError::SerialisedItems { .. } => "serialised-items",
         BookingError::CapacityExceeded { .. } => "capacity-exceeded",
         BookingError::QuantityOverflow { .. } => "quantity-overflow",
         BookingError::ItemAlreadyInStock { .. } => "item-already-in-stock",

@@ -65,7 +65,16 @@ impl<T: DeserializeOwned> FromRequest<AppState> for JsonBody<T> {
         let limit_bytes = state.max_body_bytes;
         let raw = Bytes::from_request(request, state)
             .await
-            .map_err(|_| ApiError::TooLarge { limit_bytes })?;
+            .map_err(|rejection| {
+                if rejection.status() == axum::http::StatusCode::PAYLOAD_TOO_LARGE {
+                    ApiError::TooLarge { limit_bytes }
+                } else {
+                    ApiError::BadRequest(format!(
+                        "the body could not be read: {}",
+                        rejection.body_text()
+                    ))
+                }
+            })?;
         let value = parse_json(&raw)?;
         Ok(Self { value, raw })
     }

@@ -31,7 +31,10 @@ pub struct Health {
 pub async fn healthz(State(state): State<AppState>) -> Response {
     let (database, last_seq) = match state.depot.last_seq().await {
         Ok(seq) => ("ok".to_owned(), Some(seq)),
-        Err(error) => (error.to_string(), None),
+        Err(error) => {
+            tracing::warn!(%error, "health check: database does not answer");
+            ("unavailable".to_owned(), None)
+        }
     };
     let healthy = last_seq.is_some();
     let body = Health {

@@ -186,11 +186,21 @@ fn idempotency_key(headers: &HeaderMap) -> Result<Option<String>, ApiError> {
     }
 }
 
-/// SHA-256 of the body's canonical JSON (keys sorted, no whitespace), so that
-/// a retry that re-serialises the same booking is recognised as the same.
+/// SHA-256 of the body's canonical JSON (keys sorted, no whitespace, `null`
+/// fields dropped as absent ones are), so that a retry that re-serialises the
+/// same booking is recognised as the same.
 fn request_hash(raw: &[u8]) -> String {
+    fn drop_nulls(value: &mut serde_json::Value) {
+        if let serde_json::Value::Object(map) = value {
+            map.retain(|_, v| !v.is_null());
+            map.values_mut().for_each(drop_nulls);
+        }
+    }
     let canonical = parse_json::<serde_json::Value>(raw)
-        .map(|v| v.to_string())
+        .map(|mut v| {
+            drop_nulls(&mut v);
+            v.to_string()
+        })
         .unwrap_or_else(|_| String::from_utf8_lossy(raw).into_owned());
     hex::encode(Sha256::digest(canonical.as_bytes()))
 }

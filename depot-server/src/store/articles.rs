@@ -54,7 +54,7 @@ pub async fn by_gtin14(
     gtin14: &str,
 ) -> Result<Option<Article>, sqlx::Error> {
     sqlx::query(&format!(
-        "SELECT {COLUMNS} FROM articles WHERE gtin IS NOT NULL AND substr('00000000000000' || gtin, -14) = ?"
+        "SELECT {COLUMNS} FROM articles WHERE gtin IS NOT NULL AND gtin14 = ?"
     ))
     .bind(gtin14)
     .fetch_optional(conn)

@@ -118,22 +118,44 @@ pub async fn level(
     .unwrap_or(0))
 }
 
+/// How many serialised items of (article, lot) are stored at `location`.
+pub async fn stored_items(
+    conn: &mut SqliteConnection,
+    sku: &str,
+    location: &str,
+    lot: &str,
+) -> Result<i64, sqlx::Error> {
+    sqlx::query_scalar("SELECT COUNT(*) FROM items WHERE sku = ? AND location = ? AND lot = ? AND state = 'stored'")
+        .bind(sku)
+        .bind(location)
+        .bind(lot)
+        .fetch_one(conn)
+        .await
+}
+
 /// What all stock lying at `location` occupies.
 pub async fn usage_at(conn: &mut SqliteConnection, location: &str) -> Result<Usage, sqlx::Error> {
     let row = sqlx::query(
-        "SELECT COALESCE(SUM(s.quantity * COALESCE(a.unit_volume_ml, 0)), 0) AS volume_ml,
-                COALESCE(SUM(s.quantity * COALESCE(a.unit_weight_g, 0)), 0) AS weight_g,
-                COALESCE(SUM(CASE WHEN a.unit = 'pallet' THEN s.quantity ELSE 0 END), 0) AS pallets
+        "SELECT TOTAL(CAST(s.quantity AS REAL) * COALESCE(a.unit_volume_ml, 0)) AS volume_ml,
+                TOTAL(CAST(s.quantity AS REAL) * COALESCE(a.unit_weight_g, 0)) AS weight_g,
+                TOTAL(CASE WHEN a.unit = 'pallet' THEN s.quantity ELSE 0 END) AS pallets
          FROM stock_levels s JOIN articles a ON a.sku = s.sku WHERE s.location = ?",
     )
     .bind(location)
     .fetch_one(conn)
     .await?;
-    Ok(Usage {
-        volume_ml: row.get("volume_ml"),
-        weight_g: row.get("weight_g"),
-        pallets: row.get("pallets"),
-    })
+    Ok(usage_from_row(&row))
+}
+
+/// Reads the usage columns. They are summed as REAL (`TOTAL`) so that no
+/// product of quantity and unit measure can overflow in SQL; `as` saturates.
+fn usage_from_row(row: &SqliteRow) -> Usage {
+    let column = |name: &str| row.try_get::<f64, _>(name).unwrap_or(f64::MAX) as i64;
+    Usage {
+        volume_ml: column("volume_ml"),
+        weight_g: column("weight_g"),
+        pallets: column("pallets"),
+    }
 }
 
 /// A serialised item with the article it belongs to.
@@ -293,9 +315,9 @@ pub async fn usage_by_location(
 ) -> Result<Vec<(crate::domain::location::Location, Usage)>, sqlx::Error> {
     let rows = sqlx::query(
         "SELECT l.code, l.zone, l.kind, l.capacity_volume_l, l.capacity_weight_kg, l.capacity_pallets,
-                COALESCE(SUM(s.quantity * COALESCE(a.unit_volume_ml, 0)), 0) AS volume_ml,
-                COALESCE(SUM(s.quantity * COALESCE(a.unit_weight_g, 0)), 0) AS weight_g,
-                COALESCE(SUM(CASE WHEN a.unit = 'pallet' THEN s.quantity ELSE 0 END), 0) AS pallets
+                TOTAL(CAST(s.quantity AS REAL) * COALESCE(a.unit_volume_ml, 0)) AS volume_ml,
+                TOTAL(CAST(s.quantity AS REAL) * COALESCE(a.unit_weight_g, 0)) AS weight_g,
+                TOTAL(CASE WHEN a.unit = 'pallet' THEN s.quantity ELSE 0 END) AS pallets
          FROM locations l LEFT JOIN stock_levels s ON s.location = l.code LEFT JOIN articles a ON a.sku = s.sku
          GROUP BY l.code ORDER BY l.zone, l.code",
     )
@@ -304,11 +326,7 @@ pub async fn usage_by_location(
     rows.iter()
         .map(|row| {
             let location = super::locations::from_row(row)?;
-            let used = Usage {
-                volume_ml: row.get("volume_ml"),
-                weight_g: row.get("weight_g"),
-                pallets: row.get("pallets"),
-            };
+            let used = usage_from_row(row);
             Ok((location, used))
         })
         .collect()

@@ -103,6 +103,18 @@ pub async fn meta(conn: &mut SqliteConnection, key: &str) -> Result<Option<Strin
         .await
 }
 
+/// Reads one metadata value through a read-only connection, without
+/// migrating; `None` if the file is not a depot database or has no such key.
+pub async fn read_only_meta(path: &Path, options: &StoreOptions, key: &str) -> Option<String> {
+    let connect = connect_options(path, options)
+        .create_if_missing(false)
+        .read_only(true);
+    let mut conn = SqliteConnection::connect_with(&connect).await.ok()?;
+    let value = meta(&mut conn, key).await.ok().flatten();
+    let _ = conn.close().await;
+    value
+}
+
 /// Writes one metadata value.
 pub async fn set_meta(
     conn: &mut SqliteConnection,

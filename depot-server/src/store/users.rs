@@ -16,7 +16,8 @@ pub struct UserRow {
     pub revoked_at: Option<String>,
 }
 
-/// Adds a user with the given token hash; fails with a unique violation if the name exists.
+/// Adds a user with the given token hash, or re-activates a revoked user of
+/// that name with a new role and token. Returns `false` if an active user has the name.
 pub async fn add(
     conn: &mut SqliteConnection,
     name: &str,
@@ -24,9 +25,12 @@ pub async fn add(
     restricted: bool,
     token_hash: &str,
     at: OffsetDateTime,
-) -> Result<(), sqlx::Error> {
-    sqlx::query(
-        "INSERT INTO users (name, role, restricted, token_hash, created_at) VALUES (?, ?, ?, ?, ?)",
+) -> Result<bool, sqlx::Error> {
+    let done = sqlx::query(
+        "INSERT INTO users (name, role, restricted, token_hash, created_at) VALUES (?, ?, ?, ?, ?)
+         ON CONFLICT (name) DO UPDATE SET role = excluded.role, restricted = excluded.restricted,
+           token_hash = excluded.token_hash, created_at = excluded.created_at, revoked_at = NULL
+         WHERE users.revoked_at IS NOT NULL",
     )
     .bind(name)
     .bind(role.as_str())
@@ -35,7 +39,7 @@ pub async fn add(
     .bind(timestamp(at))
     .execute(conn)
     .await?;
-    Ok(())
+    Ok(done.rows_affected() == 1)
 }
 
 /// All users by name.

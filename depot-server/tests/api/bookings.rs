@@ -364,3 +364,88 @@ async fn random_bookings_keep_stock_equal_to_the_ledger() {
         assert!(app.stock_of("ART-1", location).await >= 0);
     }
 }
+
+#[tokio::test]
+async fn serialised_items_cannot_be_taken_by_count() {
+    let app = spawn_app().await;
+    let epc = "3074257BF7194E4000001A85";
+    app.book(
+        &app.staff,
+        "a",
+        &json!({"kind":"receive","epcs":[epc],"to":"B-1"}),
+    )
+    .await;
+    app.book(
+        &app.staff,
+        "b",
+        &json!({"kind":"receive","sku":"TAGGED","quantity":2,"to":"B-1"}),
+    )
+    .await;
+    let ok = app
+        .book(
+            &app.staff,
+            "c",
+            &json!({"kind":"issue","sku":"TAGGED","quantity":2,"from":"B-1"}),
+        )
+        .await;
+    assert_eq!(ok.status(), 201);
+    let problem = expect_problem(
+        app.book(
+            &app.staff,
+            "d",
+            &json!({"kind":"issue","sku":"TAGGED","quantity":1,"from":"B-1"}),
+        )
+        .await,
+        409,
+    )
+    .await;
+    assert_eq!(problem["type"], "urn:depot-edge:problem:serialised-items");
+    assert_eq!(problem["items"], 1);
+    assert_eq!(
+        app.book(&app.staff, "e", &json!({"kind":"issue","epcs":[epc]}))
+            .await
+            .status(),
+        201
+    );
+    app.assert_ledger_consistent().await;
+}
+
+#[tokio::test]
+async fn huge_quantities_are_refused_and_the_writer_keeps_working() {
+    let app = spawn_app().await;
+    let too_many =
+        json!({"kind":"receive","sku":"ART-1","quantity":1_000_000_000_001i64,"to":"D-1"});
+    expect_problem(app.book(&app.staff, "a", &too_many).await, 422).await;
+    // The largest allowed quantity of a 1 l, 1 kg article into an unlimited dock,
+    // twice: usage sums must not overflow, and later bookings still work.
+    let most = json!({"kind":"receive","sku":"ART-1","quantity":1_000_000_000_000i64,"to":"D-1"});
+    assert_eq!(app.book(&app.staff, "b", &most).await.status(), 201);
+    assert_eq!(app.book(&app.staff, "c", &most).await.status(), 201);
+    let one = json!({"kind":"receive","sku":"ART-1","quantity":1,"to":"D-1"});
+    assert_eq!(app.book(&app.staff, "d", &one).await.status(), 201);
+    let report = app.get(&app.staff, "/api/v1/utilization").await;
+    assert_eq!(report.status(), 200);
+}
+
+#[tokio::test]
+async fn a_null_field_and_an_absent_one_are_the_same_request() {
+    let app = spawn_app().await;
+    let first = app
+        .book(
+            &app.staff,
+            "n1",
+            &json!({"kind":"receive","sku":"ART-1","quantity":1,"to":"B-1"}),
+        )
+        .await;
+    assert_eq!(first.status(), 201);
+    let again = app
+        .book(
+            &app.staff,
+            "n1",
+            &json!({"kind":"receive","sku":"ART-1","quantity":1,"to":"B-1","lot":null}),
+        )
+        .await;
+    assert_eq!(again.status(), 201);
+    assert_eq!(again.headers().get("idempotency-replayed").unwrap(), "true");
+    assert_eq!(app.stock_of("ART-1", "B-1").await, 1);
+}

@@ -76,6 +76,18 @@ fn user_add_prints_the_token_and_nothing_else() {
     assert!(list.contains("alice\tstaff\topen\trevoked"), "{list}");
     let out = depot_server(&["--db", "u.db", "user", "revoke", "alice"], dir.path());
     assert!(!out.status.success(), "revoking twice is an error");
+    let out = depot_server(
+        &["--db", "u.db", "user", "add", "alice", "--role", "manager"],
+        dir.path(),
+    );
+    assert!(
+        out.status.success(),
+        "a revoked user can be given a new token: {}",
+        stderr(&out)
+    );
+    assert_ne!(stdout(&out).trim(), token);
+    let list = stdout(&depot_server(&["--db", "u.db", "user", "list"], dir.path()));
+    assert!(list.contains("alice\tmanager\topen\tactive"), "{list}");
 }
 
 #[test]
@@ -146,6 +158,17 @@ fn demo_refuses_a_database_that_is_not_a_demo() {
         stderr(&out).contains("refusing to overwrite"),
         "{}",
         stderr(&out)
+    );
+    // A file that is not a depot database is left exactly as it was.
+    std::fs::write(dir.path().join("other.db"), b"not a database at all").unwrap();
+    let out = depot_server(
+        &["--db", "other.db", "--listen", "127.0.0.1:0", "demo"],
+        dir.path(),
+    );
+    assert!(!out.status.success());
+    assert_eq!(
+        std::fs::read(dir.path().join("other.db")).unwrap(),
+        b"not a database at all"
     );
 }
 

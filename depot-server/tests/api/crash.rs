@@ -58,7 +58,17 @@ async fn kill_9_loses_no_acknowledged_booking_and_applies_none_twice() {
     let dir = tempfile::tempdir().unwrap();
     let db = dir.path().join("crash.db");
     let staff = cli(&db, &["user", "add", "staff", "--role", "staff"]);
-    let manager = cli(&db, &["user", "add", "manager", "--role", "manager"]);
+    let manager = cli(
+        &db,
+        &[
+            "user",
+            "add",
+            "manager",
+            "--role",
+            "manager",
+            "--restricted",
+        ],
+    );
     let (mut child, address) = start_server(&db);
     let client = reqwest::Client::new();
     let base = format!("http://{address}");

@@ -241,3 +241,61 @@ async fn health_metrics_and_openapi() {
         );
     }
 }
+
+#[tokio::test]
+async fn article_writes_need_clearance_and_a_free_gtin() {
+    let app = spawn_app().await;
+    let pool = depot_server::store::open_pool(&app.db, &Default::default())
+        .await
+        .unwrap();
+    let uncleared = depot_server::users::add(
+        &pool,
+        "plain-manager",
+        depot_server::domain::access::Role::Manager,
+        false,
+    )
+    .await
+    .unwrap();
+    pool.close().await;
+    // Whether SECRET-1 exists must not show: an uncleared manager is refused before any lookup.
+    for sku in ["SECRET-1", "FREE-SKU"] {
+        let body = json!({"name":"x","unit":"piece"});
+        expect_problem(
+            app.put(&uncleared, &format!("/api/v1/articles/{sku}"), &body)
+                .await,
+            403,
+        )
+        .await;
+    }
+    // The GTIN of TAGGED, also written as GTIN-13 without the leading zero... here as given.
+    let taken = expect_problem(
+        app.post(
+            &app.manager,
+            "/api/v1/articles",
+            &json!({"sku":"COPY","name":"Copy","unit":"piece","gtin":"80614141123458"}),
+        )
+        .await,
+        409,
+    )
+    .await;
+    assert_eq!(
+        taken["detail"],
+        "GTIN 80614141123458 belongs to article 'TAGGED'"
+    );
+    let water = json!({"sku":"WATER","name":"Water","unit":"piece","gtin":"4006381333931"});
+    assert_eq!(
+        app.post(&app.manager, "/api/v1/articles", &water)
+            .await
+            .status(),
+        201
+    );
+    let padded = json!({"sku":"WATER-14","name":"Water","unit":"piece","gtin":"04006381333931"});
+    expect_problem(
+        app.post(&app.manager, "/api/v1/articles", &padded).await,
+        409,
+    )
+    .await;
+    let huge =
+        json!({"sku":"HEAVY","name":"Heavy","unit":"piece","unit_weight_g":1_000_000_001i64});
+    expect_problem(app.post(&app.manager, "/api/v1/articles", &huge).await, 422).await;
+}
