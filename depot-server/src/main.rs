@@ -8,7 +8,7 @@ use anyhow::Context;
 use clap::{Parser, Subcommand};
 use depot_server::config::{Config, Overrides};
 use depot_server::domain::access::Role;
-use depot_server::{app, demo, import, store, users};
+use depot_server::{app, demo, epc, import, store, users};
 
 /// Depot Edge depot server: inventory ledger, handheld API, gateway and hub feed.
 #[derive(Debug, Parser)]
@@ -41,6 +41,9 @@ enum Command {
     /// Import master data from CSV; all rows or none.
     #[command(subcommand)]
     Import(ImportCommand),
+    /// Decode or encode EPCs (GS1 EPC Tag Data Standard).
+    #[command(subcommand)]
+    Epc(EpcCommand),
     /// Write an online, consistent copy of the database to PATH.
     Backup {
         /// Where to write the copy; must not exist.
@@ -64,6 +67,25 @@ enum UserCommand {
     List,
     /// Revoke a user's token.
     Revoke { name: String },
+}
+
+#[derive(Debug, Subcommand)]
+enum EpcCommand {
+    /// One line per input: hex, scheme, tag URI, pure-identity URI and GS1 views.
+    Decode {
+        /// One JSON object per line instead of text.
+        #[arg(long)]
+        json: bool,
+        /// EPCs as hex, URIs, GS1 Digital Links or element strings.
+        #[arg(required = true)]
+        epcs: Vec<String>,
+    },
+    /// One line per input: the binary EPC as hex.
+    Encode {
+        /// Tag URIs (urn:epc:tag:…) or any notation `decode` takes.
+        #[arg(required = true)]
+        uris: Vec<String>,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -120,9 +142,53 @@ fn init_tracing(filter: &str) {
         .init();
 }
 
+/// `epc decode|encode`: one output line per input, errors in place; exit 1 if any failed.
+fn run_epc(command: EpcCommand) -> ExitCode {
+    let mut failed = false;
+    let mut lines = Vec::new();
+    match command {
+        EpcCommand::Decode { json, epcs } => {
+            for input in epcs {
+                lines.push(match (epc::describe(&input), json) {
+                    (Ok(view), false) => view.to_line(),
+                    (Ok(view), true) => serde_json::to_string(&view).unwrap_or_default(),
+                    (Err(reason), false) => {
+                        failed = true;
+                        format!("{input}\terror: {reason}")
+                    }
+                    (Err(reason), true) => {
+                        failed = true;
+                        serde_json::json!({"input": input, "error": reason}).to_string()
+                    }
+                });
+            }
+        }
+        EpcCommand::Encode { uris } => {
+            for input in uris {
+                lines.push(match epc::encode(&input) {
+                    Ok(hex) => hex,
+                    Err(reason) => {
+                        failed = true;
+                        format!("{input}\terror: {reason}")
+                    }
+                });
+            }
+        }
+    }
+    for line in lines {
+        println!("{line}");
+    }
+    if failed {
+        ExitCode::FAILURE
+    } else {
+        ExitCode::SUCCESS
+    }
+}
+
 async fn run(command: Command, config: Config) -> anyhow::Result<ExitCode> {
     let options = app::store_options(&config);
     match command {
+        Command::Epc(command) => return Ok(run_epc(command)),
         Command::Run => {
             tracing::info!(config = %config.redacted(), "starting");
             app::bind(config)

@@ -302,3 +302,58 @@ async fn demo_serves_what_it_prints_and_starts_fresh_each_time() {
     child.kill().unwrap();
     child.wait().unwrap();
 }
+
+#[test]
+fn epc_decode_and_encode_one_line_per_input() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = depot_server(
+        &[
+            "epc",
+            "decode",
+            "3074257BF7194E4000001A85",
+            "3074257BF7194E4000001A8",
+            "2F0203144333831000000001",
+        ],
+        dir.path(),
+    );
+    assert_eq!(out.status.code(), Some(1), "one input failed");
+    let text = stdout(&out);
+    let lines: Vec<&str> = text.lines().collect();
+    assert_eq!(lines.len(), 3);
+    assert!(
+        lines[0].contains("tag=urn:epc:tag:sgtin-96:3.0614141.812345.6789"),
+        "{}",
+        lines[0]
+    );
+    assert!(lines[0].contains("gtin=80614141123458"), "{}", lines[0]);
+    assert!(lines[1].contains("error:"), "{}", lines[1]);
+    assert!(
+        lines[2].contains("urn:epc:tag:usdod-96:0.1D381.1"),
+        "{}",
+        lines[2]
+    );
+
+    let out = depot_server(
+        &["epc", "decode", "--json", "3174257BF4499602D2000000"],
+        dir.path(),
+    );
+    assert!(out.status.success());
+    let view: serde_json::Value = serde_json::from_str(stdout(&out).trim()).unwrap();
+    assert_eq!(view["sscc"], "106141412345678908");
+    assert_eq!(view["tag_uri"], "urn:epc:tag:sscc-96:3.0614141.1234567890");
+
+    let out = depot_server(
+        &[
+            "epc",
+            "encode",
+            "urn:epc:tag:sgtin-96:3.0614141.812345.6789",
+            "urn:epc:tag:giai-96:3.0614141.12345400",
+        ],
+        dir.path(),
+    );
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_eq!(
+        stdout(&out),
+        "3074257BF7194E4000001A85\n3474257BF400000000BC6038\n"
+    );
+}
