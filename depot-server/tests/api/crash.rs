@@ -188,3 +188,112 @@ async fn kill_9_loses_no_acknowledged_booking_and_applies_none_twice() {
     child.kill().expect("kill");
     child.wait().expect("reap");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigterm_finishes_in_flight_bookings_and_exits_cleanly() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("term.db");
+    let staff = cli(&db, &["user", "add", "staff", "--role", "staff"]);
+    let manager = cli(
+        &db,
+        &[
+            "user",
+            "add",
+            "manager",
+            "--role",
+            "manager",
+            "--restricted",
+        ],
+    );
+    let (mut child, address) = start_server(&db);
+    let client = reqwest::Client::new();
+    let base = format!("http://{address}");
+    for (path, body) in [
+        (
+            "/api/v1/articles",
+            json!({"sku":"ART-1","name":"A","unit":"piece"}),
+        ),
+        (
+            "/api/v1/locations",
+            json!({"code":"B-1","zone":"B","kind":"bin"}),
+        ),
+    ] {
+        let response = client
+            .post(format!("{base}{path}"))
+            .bearer_auth(&manager)
+            .json(&body)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), 201);
+    }
+    let acknowledged: Arc<Mutex<Vec<String>>> = Arc::default();
+    let mut clients = Vec::new();
+    for worker in 0..4 {
+        let (client, base, staff, acknowledged) = (
+            client.clone(),
+            base.clone(),
+            staff.clone(),
+            acknowledged.clone(),
+        );
+        clients.push(tokio::spawn(async move {
+            for n in 0.. {
+                let key = format!("t{worker}-{n}");
+                let Ok(response) = client
+                    .post(format!("{base}/api/v1/movements"))
+                    .bearer_auth(&staff)
+                    .header("Idempotency-Key", &key)
+                    .json(&json!({"kind":"receive","sku":"ART-1","quantity":1,"to":"B-1"}))
+                    .send()
+                    .await
+                else {
+                    break;
+                };
+                if response.status() != 201 {
+                    break;
+                }
+                acknowledged.lock().unwrap().push(key);
+            }
+        }));
+    }
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while acknowledged.lock().unwrap().len() < 20 {
+        assert!(Instant::now() < deadline, "no bookings acknowledged");
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    let term = Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .expect("kill -TERM");
+    assert!(term.success());
+    let status = child.wait().expect("wait");
+    assert!(
+        status.success(),
+        "a SIGTERM shutdown exits with status 0, got {status}"
+    );
+    for task in clients {
+        task.await.unwrap();
+    }
+    let acknowledged = acknowledged.lock().unwrap().clone();
+    let pool = depot_server::store::open_pool(&db, &Default::default())
+        .await
+        .unwrap();
+    let booked: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM movements")
+        .fetch_one(&pool)
+        .await
+        .unwrap();
+    assert!(
+        booked >= acknowledged.len() as i64,
+        "{booked} booked, {} acknowledged",
+        acknowledged.len()
+    );
+    for key in &acknowledged {
+        let n: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM movements WHERE idempotency_key = ?")
+            .bind(key)
+            .fetch_one(&pool)
+            .await
+            .unwrap();
+        assert_eq!(n, 1, "{key}");
+    }
+    pool.close().await;
+}
