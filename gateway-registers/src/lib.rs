@@ -7,6 +7,12 @@
 //! and in the server's gateway adapter. `REGISTERS.md` is checked against
 //! [`INPUT_FIELDS`] and [`HOLDING_FIELDS`] by this crate's tests.
 //!
+//! The depot server polls [`EventBlock::START`]..+[`EventBlock::LEN`] with
+//! function 04, decodes it with [`EventBlock::from_registers`], stores the
+//! events idempotently by `seq`, and writes [`EventBlock::ack_registers`] of
+//! the last one to [`holding::EVENT_ACK_SEQ`] with function 16
+//! (`REGISTERS.md`, "Draining events").
+//!
 //! Conventions: registers are 16-bit; a 32-bit value takes two consecutive
 //! registers, high word first; signed values are two's complement.
 #![cfg_attr(not(test), no_std)]
@@ -365,6 +371,51 @@ impl EventHeader {
             newest_seq: u32_at(regs, at(input::EVENT_NEWEST_SEQ)),
             capacity: regs[at(input::EVENT_CAPACITY)],
         })
+    }
+}
+
+/// The event block as one poll reads it: input registers
+/// [`EventBlock::START`] .. `START + LEN`, the header and the window.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct EventBlock {
+    /// Count, oldest and newest sequence numbers, capacity.
+    pub header: EventHeader,
+    /// The window's slots, oldest event first; `None` past the last event.
+    pub records: [Option<EventRecord>; EVENT_WINDOW_RECORDS as usize],
+}
+
+impl EventBlock {
+    /// First register of the block.
+    pub const START: u16 = input::EVENT_COUNT;
+    /// Registers in the block (104): one function-04 read.
+    pub const LEN: u16 = input::LEN - input::EVENT_COUNT;
+
+    /// Decodes a block read from [`Self::START`].
+    pub fn from_registers(regs: &[u16]) -> Result<Self, DecodeError> {
+        if regs.len() < usize::from(Self::LEN) {
+            return Err(DecodeError::TooShort);
+        }
+        let header = EventHeader::from_registers(regs)?;
+        let window = &regs[usize::from(input::EVENT_WINDOW - Self::START)..];
+        let mut records = [None; EVENT_WINDOW_RECORDS as usize];
+        for (slot, regs) in records
+            .iter_mut()
+            .zip(window.chunks(usize::from(EVENT_RECORD_REGS)))
+        {
+            *slot = EventRecord::from_registers(regs)?;
+        }
+        Ok(Self { header, records })
+    }
+
+    /// The waiting events in the window, oldest first.
+    pub fn events(&self) -> impl Iterator<Item = &EventRecord> {
+        self.records.iter().flatten()
+    }
+
+    /// What to write to [`holding::EVENT_ACK_SEQ`] (function 16, both
+    /// registers) after storing every event up to `seq`.
+    pub const fn ack_registers(seq: u32) -> [u16; 2] {
+        u32_to_registers(seq)
     }
 }
 
@@ -834,6 +885,37 @@ mod tests {
         );
         assert_eq!(
             EventRecord::from_registers(&regs[..23]),
+            Err(DecodeError::TooShort)
+        );
+    }
+
+    #[test]
+    fn event_block_decodes_header_and_window() {
+        let mut regs = [0u16; EventBlock::LEN as usize];
+        regs[0] = 2;
+        regs[2] = 7; // oldest seq 7
+        regs[4] = 8; // newest seq 8
+        regs[5] = 256;
+        let window = usize::from(input::EVENT_WINDOW - EventBlock::START);
+        for (i, seq) in [7u16, 8].into_iter().enumerate() {
+            let at = window + i * usize::from(EVENT_RECORD_REGS);
+            regs[at + record::SEQ + 1] = seq;
+            regs[at + record::DIRECTION] = Direction::Out.to_register();
+        }
+        let block = EventBlock::from_registers(&regs).expect("decodes");
+        assert_eq!(
+            (
+                block.header.count,
+                block.header.oldest_seq,
+                block.header.newest_seq
+            ),
+            (2, 7, 8)
+        );
+        let seqs: Vec<u32> = block.events().map(|e| e.seq).collect();
+        assert_eq!(seqs, [7, 8]);
+        assert_eq!(EventBlock::ack_registers(0x0001_0008), [1, 8]);
+        assert_eq!(
+            EventBlock::from_registers(&regs[..103]),
             Err(DecodeError::TooShort)
         );
     }

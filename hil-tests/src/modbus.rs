@@ -5,9 +5,7 @@
 use std::thread;
 use std::time::{Duration, Instant};
 
-use gateway_registers::{
-    holding, input, EventHeader, EventRecord, GatewayStatus, EVENT_RECORD_REGS,
-};
+use gateway_registers::{holding, input, EventBlock, EventRecord, GatewayStatus};
 
 use crate::{poll_until, Port};
 
@@ -185,31 +183,16 @@ impl Master {
     }
 }
 
-/// One read of the event block: the header and the window's records.
-#[derive(Debug)]
-pub struct EventPoll {
-    /// Count, oldest and newest sequence numbers, capacity.
-    pub header: EventHeader,
-    /// The waiting events in the window, oldest first.
-    pub events: Vec<EventRecord>,
-}
-
 impl Master {
     /// Reads the event header and window in one request, as the server does.
-    pub fn poll_events(&mut self) -> Option<EventPoll> {
-        let regs = self.read_input(input::EVENT_COUNT, input::LEN - input::EVENT_COUNT)?;
-        let header = EventHeader::from_registers(&regs).ok()?;
-        let window = &regs[usize::from(input::EVENT_WINDOW - input::EVENT_COUNT)..];
-        let events = window
-            .chunks(usize::from(EVENT_RECORD_REGS))
-            .map_while(|r| EventRecord::from_registers(r).expect("records decode"))
-            .collect();
-        Some(EventPoll { header, events })
+    pub fn poll_events(&mut self) -> Option<EventBlock> {
+        let regs = self.read_input(EventBlock::START, EventBlock::LEN)?;
+        Some(EventBlock::from_registers(&regs).expect("the event block decodes"))
     }
 
     /// Acknowledges every event up to `seq`.
     pub fn ack(&mut self, seq: u32) -> Answer {
-        self.write_holding(holding::EVENT_ACK_SEQ, &[(seq >> 16) as u16, seq as u16])
+        self.write_holding(holding::EVENT_ACK_SEQ, &EventBlock::ack_registers(seq))
     }
 
     /// Polls and acknowledges until `want` events have come, or panics at
@@ -219,7 +202,7 @@ impl Master {
         poll_until(timeout, &format!("{want} events"), || {
             let poll = self.poll_events()?;
             let last = got.last().map_or(0, |e| e.seq);
-            got.extend(poll.events.into_iter().filter(|e| e.seq > last));
+            got.extend(poll.events().filter(|e| e.seq > last));
             if let Some(newest) = got.last() {
                 assert_eq!(self.ack(newest.seq), Answer::Pdu(vec![0x10, 0, 0, 0, 2]));
             }
