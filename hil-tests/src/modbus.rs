@@ -9,8 +9,10 @@ use gateway_registers::{holding, input, EventBlock, EventRecord, GatewayStatus};
 
 use crate::{poll_until, Port};
 
-/// How long to wait for one reply.
+/// How long to wait for a reply to start.
 pub const REPLY_TIMEOUT: Duration = Duration::from_millis(500);
+/// How long a reply that has started may take to finish.
+pub const SLOW_REPLY_TIMEOUT: Duration = Duration::from_secs(5);
 /// Silence put between two requests so the slave sees two frames: well over
 /// the 1.75 ms of t3.5 at 115200 baud. This paces the sender; it waits for
 /// no condition.
@@ -98,6 +100,9 @@ impl Master {
             if answer != Answer::Silence {
                 break;
             }
+            // A late reply to the request given up on must not pass for
+            // the answer to the next one.
+            self.discard_input();
             answer = self.transact_once(pdu);
         }
         answer
@@ -109,9 +114,21 @@ impl Master {
         let mut body = vec![self.unit];
         body.extend_from_slice(pdu);
         self.port.write_all(&frame(&body));
-        let bytes = self.port.read_until(Instant::now() + REPLY_TIMEOUT, |b| {
-            reply_len(b).is_some_and(|n| b.len() >= n)
-        });
+        let complete = |b: &[u8]| reply_len(b).is_some_and(|n| b.len() >= n);
+        let mut bytes = self
+            .port
+            .read_until(Instant::now() + REPLY_TIMEOUT, complete);
+        if !bytes.is_empty() && !complete(&bytes) {
+            // A reply has started: on a loaded host QEMU may pause mid-reply.
+            let rest = self
+                .port
+                .read_until(Instant::now() + SLOW_REPLY_TIMEOUT, |more| {
+                    let mut all = bytes.clone();
+                    all.extend_from_slice(more);
+                    complete(&all)
+                });
+            bytes.extend(rest);
+        }
         thread::sleep(INTER_FRAME_GAP);
         if bytes.is_empty() {
             return Answer::Silence;

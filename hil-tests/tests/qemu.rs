@@ -81,11 +81,14 @@ fn pymodbus_reads_map_and_counters_and_gets_exceptions() {
 fn bad_crc_truncated_and_other_units_get_no_answer() {
     let (mut gateway, mut master) = booted();
     let before = master.status().counters;
-    let good = frame(&[1, 4, 0, 0, 0, 1]);
+    // The silent frames ask for register 1 (firmware major, 0); the probe
+    // after each asks for register 0 (map version, 1), so a wrong answer
+    // to a silent frame cannot pass for the probe's.
+    let good = frame(&[1, 4, 0, 1, 0, 1]);
     let mut bad_crc = good.clone();
     bad_crc[7] ^= 0x55;
-    let other_unit = frame(&[2, 4, 0, 0, 0, 1]);
-    let truncated = frame(&[1, 4, 0, 0, 0]);
+    let other_unit = frame(&[2, 4, 0, 1, 0, 1]);
+    let truncated = frame(&[1, 4, 0, 1, 0]);
     for silent in [&bad_crc, &good[..5].to_vec(), &other_unit, &truncated] {
         master.send_raw(silent);
         std::thread::sleep(INTER_FRAME_GAP);
