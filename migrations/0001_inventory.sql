@@ -79,6 +79,26 @@ CREATE TABLE stock_levels (
 ) STRICT, WITHOUT ROWID;
 CREATE INDEX stock_levels_by_location ON stock_levels (location);
 
+-- Every movement applies itself to the stock levels, so no code path can
+-- write one without the other: the levels are the ledger's sum by
+-- construction. The domain refuses what would go negative before this runs;
+-- the RAISE and the CHECK above are the last line of defence.
+CREATE TRIGGER movements_apply_to_stock AFTER INSERT ON movements
+BEGIN
+    SELECT RAISE(ABORT, 'movement takes more than the stock at its source')
+    WHERE NEW.from_location IS NOT NULL AND NOT EXISTS (
+        SELECT 1 FROM stock_levels
+        WHERE sku = NEW.sku AND location = NEW.from_location AND lot = NEW.lot AND quantity >= NEW.quantity);
+    UPDATE stock_levels SET quantity = quantity - NEW.quantity
+    WHERE NEW.from_location IS NOT NULL AND sku = NEW.sku AND location = NEW.from_location AND lot = NEW.lot;
+    DELETE FROM stock_levels
+    WHERE NEW.from_location IS NOT NULL AND sku = NEW.sku AND location = NEW.from_location AND lot = NEW.lot
+      AND quantity = 0;
+    INSERT INTO stock_levels (sku, location, lot, quantity)
+    SELECT NEW.sku, NEW.to_location, NEW.lot, NEW.quantity WHERE NEW.to_location IS NOT NULL
+    ON CONFLICT (sku, location, lot) DO UPDATE SET quantity = quantity + excluded.quantity;
+END;
+
 -- Serialised items, keyed by the EPC pure-identity URI (urn:epc:id:…).
 CREATE TABLE items (
     epc      TEXT PRIMARY KEY,

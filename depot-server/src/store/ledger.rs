@@ -27,7 +27,8 @@ pub async fn last_seq(conn: &mut SqliteConnection) -> Result<i64, sqlx::Error> {
         .await
 }
 
-/// Appends a movement and applies it to stock levels and items.
+/// Appends a movement; the database applies it to the stock levels, this
+/// function to the items it names.
 /// The caller has decided it (domain) and holds the write transaction.
 pub async fn append(conn: &mut SqliteConnection, movement: &Movement) -> Result<(), sqlx::Error> {
     let epcs = serde_json::to_string(&movement.epcs).map_err(|e| sqlx::Error::Encode(e.into()))?;
@@ -51,36 +52,8 @@ pub async fn append(conn: &mut SqliteConnection, movement: &Movement) -> Result<
     .execute(&mut *conn)
     .await?;
 
+    // The stock levels follow by trigger (`movements_apply_to_stock`).
     let (sku, lot) = (movement.sku.as_str(), movement.lot.as_str());
-    if let Some(from) = &movement.from {
-        sqlx::query("UPDATE stock_levels SET quantity = quantity - ? WHERE sku = ? AND location = ? AND lot = ?")
-            .bind(movement.quantity)
-            .bind(sku)
-            .bind(from.as_str())
-            .bind(lot)
-            .execute(&mut *conn)
-            .await?;
-        sqlx::query(
-            "DELETE FROM stock_levels WHERE sku = ? AND location = ? AND lot = ? AND quantity = 0",
-        )
-        .bind(sku)
-        .bind(from.as_str())
-        .bind(lot)
-        .execute(&mut *conn)
-        .await?;
-    }
-    if let Some(to) = &movement.to {
-        sqlx::query(
-            "INSERT INTO stock_levels (sku, location, lot, quantity) VALUES (?, ?, ?, ?)
-             ON CONFLICT (sku, location, lot) DO UPDATE SET quantity = quantity + excluded.quantity",
-        )
-        .bind(sku)
-        .bind(to.as_str())
-        .bind(lot)
-        .bind(movement.quantity)
-        .execute(&mut *conn)
-        .await?;
-    }
     let state = crate::domain::booking::item_state_after(movement.kind, movement.to.as_ref());
     for epc in &movement.epcs {
         sqlx::query(
@@ -357,4 +330,68 @@ pub async fn ledger_mismatches(
         .iter()
         .map(|r| (r.get(0), r.get(1), r.get(2), r.get(3), r.get(4)))
         .collect())
+}
+
+#[cfg(test)]
+mod tests {
+    use sqlx::Connection;
+
+    use super::*;
+    use crate::store::{open_pool, StoreOptions};
+
+    fn movement(seq: i64, quantity: i64, from: Option<&str>, to: Option<&str>) -> Movement {
+        Movement {
+            seq,
+            kind: MovementKind::Move,
+            sku: Sku::parse("S").expect("sku"),
+            quantity,
+            from: from.map(|c| LocationCode::parse(c).expect("code")),
+            to: to.map(|c| LocationCode::parse(c).expect("code")),
+            lot: Lot::none(),
+            epcs: Vec::new(),
+            actor: "test".into(),
+            source: Source::Api,
+            idempotency_key: None,
+            reason: None,
+            recorded_at: OffsetDateTime::UNIX_EPOCH,
+        }
+    }
+
+    /// The database itself keeps stock equal to the ledger and never negative,
+    /// whatever code appends.
+    #[tokio::test]
+    async fn appending_applies_the_movement_and_refuses_overdraft() {
+        let dir = tempfile::tempdir().expect("dir");
+        let pool = open_pool(&dir.path().join("t.db"), &StoreOptions::default())
+            .await
+            .expect("open");
+        let mut conn = pool.acquire().await.expect("conn");
+        sqlx::query("INSERT INTO articles (sku, name, unit, classification, created_at, updated_at) VALUES ('S', 'S', 'piece', 'open', '', '')")
+            .execute(&mut *conn)
+            .await
+            .expect("article");
+        for code in ["A", "B"] {
+            sqlx::query("INSERT INTO locations (code, zone, kind, created_at, updated_at) VALUES (?, 'Z', 'bin', '', '')")
+                .bind(code)
+                .execute(&mut *conn)
+                .await
+                .expect("location");
+        }
+        append(&mut conn, &movement(1, 5, None, Some("A")))
+            .await
+            .expect("receive");
+        append(&mut conn, &movement(2, 5, Some("A"), Some("B")))
+            .await
+            .expect("move all");
+        assert_eq!(level(&mut conn, "S", "A", "").await.expect("level"), 0);
+        assert_eq!(level(&mut conn, "S", "B", "").await.expect("level"), 5);
+        let overdraft = append(&mut conn, &movement(3, 6, Some("B"), None)).await;
+        assert!(
+            overdraft.is_err(),
+            "taking 6 of 5 must fail in the database"
+        );
+        let mut tx = conn.begin().await.expect("tx");
+        assert!(ledger_mismatches(&mut tx).await.expect("check").is_empty());
+        assert_eq!(last_seq(&mut tx).await.expect("seq"), 2);
+    }
 }
