@@ -27,33 +27,61 @@ pub async fn last_seq(conn: &mut SqliteConnection) -> Result<i64, sqlx::Error> {
         .await
 }
 
-/// Appends a movement; the database applies it to the stock levels, this
-/// function to the items it names.
-/// The caller has decided it (domain) and holds the write transaction.
+/// Appends one movement; see [`append_all`].
 pub async fn append(conn: &mut SqliteConnection, movement: &Movement) -> Result<(), sqlx::Error> {
-    let epcs = serde_json::to_string(&movement.epcs).map_err(|e| sqlx::Error::Encode(e.into()))?;
-    sqlx::query(
-        "INSERT INTO movements (seq, kind, sku, quantity, from_location, to_location, lot, epcs, actor, source, idempotency_key, reason, recorded_at)
-         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-    )
-    .bind(movement.seq)
-    .bind(movement.kind.as_str())
-    .bind(movement.sku.as_str())
-    .bind(movement.quantity)
-    .bind(movement.from.as_ref().map(LocationCode::as_str))
-    .bind(movement.to.as_ref().map(LocationCode::as_str))
-    .bind(movement.lot.as_str())
-    .bind(epcs)
-    .bind(&movement.actor)
-    .bind(movement.source.as_str())
-    .bind(movement.idempotency_key.as_deref())
-    .bind(movement.reason.as_deref())
-    .bind(timestamp(movement.recorded_at))
-    .execute(&mut *conn)
-    .await?;
+    append_all(conn, std::slice::from_ref(movement)).await
+}
 
-    // The stock levels follow by trigger (`movements_apply_to_stock`).
-    let (sku, lot) = (movement.sku.as_str(), movement.lot.as_str());
+/// Movements per INSERT statement: 13 parameters each stays far below
+/// SQLite's limit of 32,766 parameters per statement.
+const ROWS_PER_INSERT: usize = 500;
+
+/// Appends movements in seq order, many rows per statement. The database
+/// applies each to the stock levels (trigger `movements_apply_to_stock`);
+/// this function applies each to the items it names. The caller has decided
+/// them (domain) and holds the write transaction.
+pub async fn append_all(
+    conn: &mut SqliteConnection,
+    movements: &[Movement],
+) -> Result<(), sqlx::Error> {
+    for chunk in movements.chunks(ROWS_PER_INSERT) {
+        let mut sql = String::from(
+            "INSERT INTO movements (seq, kind, sku, quantity, from_location, to_location, lot, epcs, actor, source, idempotency_key, reason, recorded_at) VALUES ",
+        );
+        let row = "(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)";
+        sql.push_str(&vec![row; chunk.len()].join(", "));
+        let mut query = sqlx::query(&sql);
+        for movement in chunk {
+            let epcs =
+                serde_json::to_string(&movement.epcs).map_err(|e| sqlx::Error::Encode(e.into()))?;
+            query = query
+                .bind(movement.seq)
+                .bind(movement.kind.as_str())
+                .bind(movement.sku.as_str())
+                .bind(movement.quantity)
+                .bind(movement.from.as_ref().map(LocationCode::as_str))
+                .bind(movement.to.as_ref().map(LocationCode::as_str))
+                .bind(movement.lot.as_str())
+                .bind(epcs)
+                .bind(movement.actor.as_str())
+                .bind(movement.source.as_str())
+                .bind(movement.idempotency_key.as_deref())
+                .bind(movement.reason.as_deref())
+                .bind(timestamp(movement.recorded_at));
+        }
+        query.execute(&mut *conn).await?;
+    }
+    for movement in movements.iter().filter(|m| !m.epcs.is_empty()) {
+        apply_to_items(conn, movement).await?;
+    }
+    Ok(())
+}
+
+/// Records where each item of a movement is now.
+async fn apply_to_items(
+    conn: &mut SqliteConnection,
+    movement: &Movement,
+) -> Result<(), sqlx::Error> {
     let state = crate::domain::booking::item_state_after(movement.kind, movement.to.as_ref());
     for epc in &movement.epcs {
         sqlx::query(
@@ -62,8 +90,8 @@ pub async fn append(conn: &mut SqliteConnection, movement: &Movement) -> Result<
                location = excluded.location, last_seq = excluded.last_seq",
         )
         .bind(epc)
-        .bind(sku)
-        .bind(lot)
+        .bind(movement.sku.as_str())
+        .bind(movement.lot.as_str())
         .bind(state.as_str())
         .bind(movement.to.as_ref().map(LocationCode::as_str))
         .bind(movement.seq)
