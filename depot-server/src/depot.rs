@@ -47,6 +47,9 @@ pub enum DepotError {
     /// The caller's role does not allow the action.
     #[error("role {role} may not do this")]
     Forbidden { role: Role },
+    /// Writing articles needs restricted clearance (one namespace for all articles).
+    #[error("writing articles needs clearance for restricted articles")]
+    NeedsClearance,
     /// The request conflicts with what the depot holds (e.g. a GTIN in use).
     #[error("{0}")]
     Conflict(String),
@@ -268,7 +271,7 @@ impl Depot {
     ) -> Result<bool, DepotError> {
         require(caller, Action::KeepMasterData)?;
         if !caller.restricted {
-            return Err(DepotError::Forbidden { role: caller.role });
+            return Err(DepotError::NeedsClearance);
         }
         let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
         if let Some(gtin) = &article.gtin {

@@ -170,6 +170,9 @@ fn depot_problem(error: &DepotError) -> Problem {
         DepotError::NotFound { .. } => {
             Problem::new(StatusCode::NOT_FOUND, "not-found", error.to_string())
         }
+        DepotError::NeedsClearance => {
+            Problem::new(StatusCode::FORBIDDEN, "needs-clearance", error.to_string())
+        }
         DepotError::Conflict(_) => {
             Problem::new(StatusCode::CONFLICT, "conflict", error.to_string())
         }

@@ -260,14 +260,15 @@ async fn article_writes_need_clearance_and_a_free_gtin() {
     // Whether SECRET-1 exists must not show: an uncleared manager is refused before any lookup.
     for sku in ["SECRET-1", "FREE-SKU"] {
         let body = json!({"name":"x","unit":"piece"});
-        expect_problem(
+        let refused = expect_problem(
             app.put(&uncleared, &format!("/api/v1/articles/{sku}"), &body)
                 .await,
             403,
         )
         .await;
+        assert_eq!(refused["type"], "urn:depot-edge:problem:needs-clearance");
     }
-    // The GTIN of TAGGED, also written as GTIN-13 without the leading zero... here as given.
+    // A GTIN belongs to one article, however it is padded.
     let taken = expect_problem(
         app.post(
             &app.manager,
