@@ -42,6 +42,15 @@ pub struct Reader {
     pub emulator: Emulator,
 }
 
+/// The SGTIN-96 EPC of the brief's test vector (company prefix 0614141, item
+/// 812345) with the given serial: the tag population the emulated gates use.
+pub fn test_epc(serial: u16) -> [u8; 12] {
+    let [high, low] = serial.to_be_bytes();
+    [
+        0x30, 0x74, 0x25, 0x7B, 0xF7, 0x19, 0x4E, 0x40, 0, 0, high, low,
+    ]
+}
+
 /// One tag-read notification frame.
 pub fn tag_read_frame(epc: &[u8], antenna: u8, rssi_dbm: i8) -> Vec<u8> {
     let read = TagRead {

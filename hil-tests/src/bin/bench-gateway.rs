@@ -123,20 +123,7 @@ fn absorb_reads(gateway: &Gateway) {
     let mut stream = Vec::new();
     for round in 0..READS_PER_TAG {
         for serial in 0..TAGS {
-            let epc = [
-                0x30,
-                0x74,
-                0x25,
-                0x7B,
-                0xF7,
-                0x19,
-                0x4E,
-                0x40,
-                0,
-                0,
-                (serial >> 8) as u8,
-                serial as u8,
-            ];
+            let epc = hil_tests::reader::test_epc(serial);
             let antenna = if round < READS_PER_TAG / 2 {
                 OUTSIDE_ANTENNA
             } else {

@@ -48,20 +48,7 @@ fn main() {
         if let Some(reader) = &reader {
             if Instant::now() >= next_tag {
                 serial = serial.wrapping_add(1);
-                let epc = [
-                    0x30,
-                    0x74,
-                    0x25,
-                    0x7B,
-                    0xF7,
-                    0x19,
-                    0x4E,
-                    0x40,
-                    0,
-                    0,
-                    (serial >> 8) as u8,
-                    serial as u8,
-                ];
+                let epc = hil_tests::reader::test_epc(serial);
                 let direction = if serial % 2 == 1 { Pass::In } else { Pass::Out };
                 reader.pass(&[epc.to_vec()], direction, 3);
                 next_tag += TAG_EVERY;
