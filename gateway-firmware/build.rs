@@ -13,7 +13,7 @@ fn main() {
         let profile_dir = out.ancestors().nth(3).expect("OUT_DIR is deep enough");
         println!("cargo:rustc-link-arg-bins=-Tlink.x");
         println!(
-            "cargo:rustc-link-arg-bins=-Map={}",
+            "cargo:rustc-link-arg-bin=gateway=-Map={}",
             profile_dir.join("gateway.map").display()
         );
     }

@@ -27,7 +27,7 @@ use cortex_m::peripheral::syst::SystClkSource;
 use cortex_m::peripheral::{NVIC, SCB, SYST};
 use cortex_m_rt::exception;
 use critical_section::Mutex;
-use heapless::Deque;
+use gateway_firmware::rx::RxQueue;
 use pac::{interrupt, Interrupt};
 use stm32f4::stm32f405 as pac;
 
@@ -51,18 +51,14 @@ pub const BOARD_NAME: &str = if cfg!(feature = "board-f405") {
 const CYCLES_PER_MS: u32 = SYSCLK_HZ / 1_000;
 const CYCLES_PER_US: u32 = SYSCLK_HZ / 1_000_000;
 
-/// Bytes queued between a USART interrupt and the main loop, with the low
-/// 32 bits of their arrival time in microseconds (8 bytes an entry rather
-/// than 16; [`pop`] restores the full time).
-type RxQueue<const N: usize> = Mutex<RefCell<Deque<(u8, u32), N>>>;
+/// Bytes on their way from a USART interrupt to the main loop.
+type Rx<const N: usize> = Mutex<RefCell<RxQueue<N>>>;
 
 static MILLIS: Mutex<RefCell<u64>> = Mutex::new(RefCell::new(0));
 static SINCE_KICK_MS: AtomicU32 = AtomicU32::new(0);
-static MODBUS_RX: RxQueue<512> = Mutex::new(RefCell::new(Deque::new()));
-static READER_RX: RxQueue<1024> = Mutex::new(RefCell::new(Deque::new()));
-static SCALE_RX: RxQueue<128> = Mutex::new(RefCell::new(Deque::new()));
-/// Bytes lost because a queue was full, per UART (Modbus, reader, scale).
-static RX_DROPPED: [AtomicU32; 3] = [AtomicU32::new(0), AtomicU32::new(0), AtomicU32::new(0)];
+static MODBUS_RX: Rx<512> = Mutex::new(RefCell::new(RxQueue::new()));
+static READER_RX: Rx<1024> = Mutex::new(RefCell::new(RxQueue::new()));
+static SCALE_RX: Rx<128> = Mutex::new(RefCell::new(RxQueue::new()));
 
 /// Prints to the QEMU console through semihosting; compiled out on the
 /// real board, where semihosting without a debugger would fault.
@@ -186,17 +182,13 @@ fn usart(n: usize) -> &'static pac::usart1::RegisterBlock {
     }
 }
 
-fn receive<const N: usize>(n: usize, queue: &RxQueue<N>) {
+fn receive<const N: usize>(n: usize, queue: &Rx<N>) {
     let regs = usart(n);
     // Reading SR then DR clears RXNE and any overrun flag.
     while regs.sr.read().rxne().bit_is_set() || regs.sr.read().ore().bit_is_set() {
         let byte = regs.dr.read().dr().bits() as u8;
-        let at = now_us() as u32;
-        let full =
-            critical_section::with(|cs| queue.borrow_ref_mut(cs).push_back((byte, at)).is_err());
-        if full {
-            RX_DROPPED[n].fetch_add(1, Ordering::Relaxed);
-        }
+        let at = now_us();
+        critical_section::with(|cs| queue.borrow_ref_mut(cs).push(byte, at));
     }
 }
 
@@ -215,11 +207,8 @@ fn USART3() {
     receive(2, &SCALE_RX);
 }
 
-fn pop<const N: usize>(queue: &RxQueue<N>) -> Option<(u8, u64)> {
-    let (byte, at_low) = critical_section::with(|cs| queue.borrow_ref_mut(cs).pop_front())?;
-    // The byte arrived less than 71 minutes (2^32 µs) ago.
-    let now = now_us();
-    Some((byte, now - u64::from((now as u32).wrapping_sub(at_low))))
+fn pop<const N: usize>(queue: &Rx<N>) -> Option<(u8, u64)> {
+    critical_section::with(|cs| queue.borrow_ref_mut(cs).pop(now_us()))
 }
 
 fn write(n: usize, bytes: &[u8]) {
@@ -317,7 +306,13 @@ impl Board {
 
     /// Bytes lost to full receive queues on (Modbus, reader, scale).
     pub fn rx_dropped(&self) -> [u32; 3] {
-        RX_DROPPED.each_ref().map(|n| n.load(Ordering::Relaxed))
+        critical_section::with(|cs| {
+            [
+                MODBUS_RX.borrow_ref(cs).dropped(),
+                READER_RX.borrow_ref(cs).dropped(),
+                SCALE_RX.borrow_ref(cs).dropped(),
+            ]
+        })
     }
 
     /// Whether received bytes wait in any queue.

@@ -2,7 +2,8 @@
 //! registers, pins, interrupts or clocks (brief §4).
 //!
 //! Owns the Modbus RTU slave ([`modbus`]), the RTU framer ([`rtu`]), the
-//! register bank ([`bank`]) with its event ring ([`ring`]), the MT-SICS
+//! register bank ([`bank`]) with its event ring ([`ring`]), the receive
+//! queues between the UART interrupts and the main loop ([`rx`]), the MT-SICS
 //! scale client ([`scale`]) and the dock door ([`reader`]: the reader
 //! module's session and the gate logic, both from `rfid-driver`). Time comes in as arguments (`now_us`, `now_ms`),
 //! bytes come in and go out as slices; the board layer (`src/board.rs`,
@@ -20,6 +21,7 @@ pub mod modbus;
 pub mod reader;
 pub mod ring;
 pub mod rtu;
+pub mod rx;
 pub mod scale;
 
 /// Firmware version as served in the input registers.

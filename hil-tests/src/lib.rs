@@ -41,12 +41,23 @@ pub fn repo_root() -> PathBuf {
 /// Panics with the build output when the build fails.
 pub fn firmware_elf() -> &'static Path {
     static ELF: OnceLock<PathBuf> = OnceLock::new();
-    ELF.get_or_init(|| {
+    ELF.get_or_init(|| firmware_binaries().join("gateway"))
+}
+
+/// The QEMU build of the reads benchmark (`gateway-firmware/src/bin/bench-reads.rs`).
+pub fn bench_reads_elf() -> PathBuf {
+    firmware_binaries().join("bench-reads")
+}
+
+/// Builds the firmware's binaries for QEMU once per process; returns their directory.
+fn firmware_binaries() -> &'static Path {
+    static DIR: OnceLock<PathBuf> = OnceLock::new();
+    DIR.get_or_init(|| {
         let dir = repo_root().join("gateway-firmware");
         // Run in the firmware's directory so its .cargo/config.toml (thumb
         // target) applies, with its own target directory.
         let output = Command::new(env!("CARGO"))
-            .args(["build", "--release", "--bin", "gateway"])
+            .args(["build", "--release", "--bins"])
             .current_dir(&dir)
             .env_remove("CARGO_TARGET_DIR")
             .env_remove("CARGO_BUILD_TARGET")
@@ -58,7 +69,7 @@ pub fn firmware_elf() -> &'static Path {
             "firmware build failed ({INSTALL_HINT}):\n{}",
             String::from_utf8_lossy(&output.stderr)
         );
-        dir.join("target/thumbv7em-none-eabihf/release/gateway")
+        dir.join("target/thumbv7em-none-eabihf/release")
     })
 }
 
@@ -124,6 +135,29 @@ pub fn qemu_command(elf: &Path) -> Command {
 /// returns its exit status and console. Panics if it has not exited within
 /// `timeout`: the firmware must never hang.
 pub fn run_until_exit(args: &[&str], timeout: Duration) -> (std::process::ExitStatus, String) {
+    run_elf_until_exit(firmware_elf(), args, &[], timeout)
+}
+
+/// Runs the reads benchmark with QEMU counting instructions (`-icount
+/// shift=0`: its clock advances 1 ns an executed instruction) and returns
+/// its exit status and console (one `bench-reads:` line).
+pub fn run_reads_bench() -> (std::process::ExitStatus, String) {
+    run_elf_until_exit(
+        &bench_reads_elf(),
+        &[],
+        &["-icount", "shift=0"],
+        Duration::from_secs(120),
+    )
+}
+
+/// [`run_until_exit`] for any of the firmware's QEMU binaries, with more
+/// QEMU arguments.
+fn run_elf_until_exit(
+    elf: &Path,
+    args: &[&str],
+    qemu_args: &[&str],
+    timeout: Duration,
+) -> (std::process::ExitStatus, String) {
     let mut semihosting = String::from("enable=on,target=native,arg=gateway");
     for arg in args {
         semihosting.push_str(",arg=");
@@ -139,8 +173,9 @@ pub fn run_until_exit(args: &[&str], timeout: Duration) -> (std::process::ExitSt
         ])
         .args(["-semihosting-config", &semihosting])
         .args(["-serial", "null", "-serial", "null", "-serial", "null"])
+        .args(qemu_args)
         .arg("-kernel")
-        .arg(firmware_elf())
+        .arg(elf)
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::inherit())

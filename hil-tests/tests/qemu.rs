@@ -360,3 +360,22 @@ fn panic_hardfault_and_stall_end_the_run_with_a_report() {
         assert!(console.contains(report), "{fault}: {console}");
     }
 }
+
+#[test]
+fn the_reads_bench_gets_every_epc_out_once_inbound() {
+    // The bench binary plays 3,000 reads of 100 EPCs through the firmware's
+    // receive queue and dock door under instruction counting; its figures
+    // are only worth reporting while its run is right.
+    let (status, console) = hil_tests::run_reads_bench();
+    assert_eq!(status.code(), Some(0), "{console}");
+    for field in [
+        "reads=3000 ",
+        "events=100 ",
+        "inbound=100 ",
+        "distinct_epcs=100 ",
+        "reads_seen=3000 ",
+        "ok=true",
+    ] {
+        assert!(console.contains(field), "{field} missing: {console}");
+    }
+}

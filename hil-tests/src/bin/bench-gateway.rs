@@ -8,14 +8,15 @@
 //! the firmware's worst-case added latency. Then it streams raw tag reads of
 //! a population of unique EPCs from the emulated reader as fast as QEMU
 //! takes them and reports the reads/s absorbed and whether every EPC came
-//! out as an event.
+//! out as an event. Last, it runs the reads benchmark binary with QEMU
+//! counting instructions and reports the firmware's CPU cost of a raw read.
 
 use std::time::{Duration, Instant};
 
 use gateway_registers::holding;
 use hil_tests::modbus::{frame, Answer, Master};
 use hil_tests::reader::{tag_read_frame, Reader, INSIDE_ANTENNA, OUTSIDE_ANTENNA};
-use hil_tests::{firmware_elf, footprint, poll_until, Gateway, Port};
+use hil_tests::{firmware_elf, footprint, poll_until, run_reads_bench, Gateway, Port};
 
 const POLLS: usize = 2_000;
 /// Unique EPCs and raw reads of each (half per antenna) in the reads run.
@@ -99,6 +100,8 @@ fn main() {
         100.0 * paced / limit
     );
     absorb_reads(&gateway);
+    drop(gateway);
+    cpu_per_read();
     println!(
         "flash {} B ({:.1} KiB of 256 KiB budget), static RAM {} B ({:.1} KiB of 64 KiB budget)",
         fp.flash_bytes,
@@ -162,4 +165,50 @@ fn absorb_reads(gateway: &Gateway) {
         usize::from(TAGS) - serials.len(),
         c.reader_frame_errors
     );
+}
+
+/// Cycles the Cortex-M4 spends entering and leaving an interrupt (12 + 10,
+/// ARM's Cortex-M4 technical reference manual), plus the USART interrupt's
+/// three peripheral reads (SR twice, DR), each a bus access of ~2 cycles
+/// at APB1 (conservatively 4).
+const ISR_ENTRY_EXIT_CYCLES: u64 = 22;
+const ISR_REGISTER_CYCLES: u64 = 3 * 4;
+const CORE_HZ: f64 = 168e6;
+
+/// Runs `bench-reads` under `-icount shift=0` and turns its measured
+/// nanoseconds (= executed instructions) into instructions a raw read and
+/// the reads/s the 168 MHz core could absorb.
+fn cpu_per_read() {
+    let (status, console) = run_reads_bench();
+    assert!(status.success(), "bench-reads failed: {console}");
+    let line = console
+        .lines()
+        .find(|l| l.starts_with("bench-reads:"))
+        .unwrap_or_else(|| panic!("no bench-reads line in: {console}"));
+    let field = |name: &str| -> u64 {
+        line.split_whitespace()
+            .find_map(|w| w.strip_prefix(name)?.strip_prefix('='))
+            .and_then(|v| v.parse().ok())
+            .unwrap_or_else(|| panic!("no {name} in: {line}"))
+    };
+    let reads = field("reads");
+    let bytes_per_read = field("bytes") / reads;
+    let full = field("full_ns") / reads;
+    let queue = field("queue_ns") / reads;
+    let close = field("close_ns") / field("events");
+    let isr = bytes_per_read * (ISR_ENTRY_EXIT_CYCLES + ISR_REGISTER_CYCLES);
+    println!("{line}");
+    println!(
+        "CPU per raw read (QEMU -icount shift=0, instructions executed by the firmware's own code): {full} instructions ({queue} receive queue in and out for its {bytes_per_read} bytes, {} Mercury session + gate + ring), {close} more per event when its pass closes",
+        full - queue
+    );
+    for cpi in [1.0, 2.0] {
+        let cycles = full as f64 * cpi + isr as f64;
+        println!(
+            "at 168 MHz and {cpi} cycles an instruction, plus {isr} cycles of interrupt entry/exit and USART reads a read: {:.0} cycles, {:.0} raw reads/s with the CPU doing nothing else (computed; {:.0} % of the CPU at 1,500 reads/s)",
+            cycles,
+            CORE_HZ / cycles,
+            100.0 * 1_500.0 * cycles / CORE_HZ
+        );
+    }
 }
