@@ -51,7 +51,7 @@ fn boot(session: &mut ReaderSession) {
                         answers.extend_from_slice(&buf[..n]);
                     }
                 }
-                Output::TagRead { .. } => {}
+                Output::TagRead { .. } | Output::SetLineRate { .. } => {}
                 Output::Wait { .. } => break,
             }
         }

@@ -27,15 +27,18 @@ use cortex_m::peripheral::syst::SystClkSource;
 use cortex_m::peripheral::{NVIC, SCB, SYST};
 use cortex_m_rt::exception;
 use critical_section::Mutex;
+use gateway_firmware::reader::ToReader;
 use gateway_firmware::rx::RxQueue;
 use pac::{interrupt, Interrupt};
+use rfid_driver::mercury::MODULE_DEFAULT_BAUD;
 use stm32f4::stm32f405 as pac;
 
 /// Core clock on both boards.
 pub const SYSCLK_HZ: u32 = 168_000_000;
 /// Modbus line speed (8N1).
 pub const MODBUS_BAUD: u32 = 115_200;
-/// Reader module line speed; 921600 leaves room for 1,500 tag reads/s.
+/// Reader module line speed once the module runs (it starts at its default,
+/// 115200); 921600 leaves room for 1,500 tag reads/s.
 pub const READER_BAUD: u32 = 921_600;
 /// Scale line speed (MT-SICS default is 9600 8N1).
 pub const SCALE_BAUD: u32 = 9_600;
@@ -182,6 +185,17 @@ fn usart(n: usize) -> &'static pac::usart1::RegisterBlock {
     }
 }
 
+/// Sets USART `n` to `baud`. USART1 is on APB2 (84 MHz on the real board),
+/// USART2 and USART3 on APB1 (42 MHz); oversampling by 16, so BRR = pclk /
+/// baud, rounded.
+fn set_baud(n: usize, baud: u32) {
+    let pclk_hz = if n == 0 { SYSCLK_HZ / 2 } else { SYSCLK_HZ / 4 };
+    // SAFETY: any BRR value is a valid (if possibly wrong) rate.
+    usart(n)
+        .brr
+        .write(|w| unsafe { w.bits((pclk_hz + baud / 2) / baud) });
+}
+
 fn receive<const N: usize>(n: usize, queue: &Rx<N>) {
     let regs = usart(n);
     // Reading SR then DR clears RXNE and any overrun flag.
@@ -238,17 +252,14 @@ impl Board {
         dp.RCC
             .apb1enr
             .modify(|_, w| w.usart2en().set_bit().usart3en().set_bit());
-        // USART1 is on APB2 (84 MHz on the real board), USART2/3 on APB1 (42 MHz).
         let lines = [
-            (0, SYSCLK_HZ / 2, MODBUS_BAUD, Interrupt::USART1),
-            (1, SYSCLK_HZ / 4, READER_BAUD, Interrupt::USART2),
-            (2, SYSCLK_HZ / 4, SCALE_BAUD, Interrupt::USART3),
+            (0, MODBUS_BAUD, Interrupt::USART1),
+            (1, MODULE_DEFAULT_BAUD, Interrupt::USART2),
+            (2, SCALE_BAUD, Interrupt::USART3),
         ];
-        for (n, pclk_hz, baud, irq) in lines {
+        for (n, baud, irq) in lines {
             let regs = usart(n);
-            // Oversampling by 16: BRR = pclk / baud, rounded.
-            regs.brr
-                .write(|w| unsafe { w.bits((pclk_hz + baud / 2) / baud) });
+            set_baud(n, baud);
             regs.cr1.write(|w| {
                 w.ue()
                     .set_bit()
@@ -294,9 +305,13 @@ impl Board {
         f405::driver_enable(false);
     }
 
-    /// Sends bytes to the reader module.
-    pub fn reader_tx(&mut self, bytes: &[u8]) {
-        write(1, bytes);
+    /// Does what the dock door asks of the reader's line. A rate change
+    /// comes after the last send, which returns only once its bytes are out.
+    pub fn reader_line(&mut self, out: ToReader<'_>) {
+        match out {
+            ToReader::Send(bytes) => write(1, bytes),
+            ToReader::SetBaud(baud) => set_baud(1, baud),
+        }
     }
 
     /// Sends bytes to the scale.

@@ -17,6 +17,15 @@ use crate::bank::RegisterBank;
 /// heard track early (counted by the gate, never dropped).
 pub const GATE_TRACKS: usize = 128;
 
+/// What the dock door asks of its reader's UART.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ToReader<'a> {
+    /// Send these bytes.
+    Send(&'a [u8]),
+    /// Switch the line to this rate once every byte sent so far has left.
+    SetBaud(u32),
+}
+
 /// One dock door: a reader module with an outside and an inside antenna.
 #[derive(Debug)]
 pub struct DockDoor {
@@ -28,9 +37,17 @@ pub struct DockDoor {
 
 impl DockDoor {
     /// Door `index` of this gateway, starting its reader module at `now_ms`.
-    pub fn new(index: u16, now_ms: u64, bank: &RegisterBank) -> Self {
+    /// The reader's UART starts at `MODULE_DEFAULT_BAUD` (a module's rate
+    /// after power-up); the door raises it to `baud` once the module runs.
+    pub fn new(index: u16, now_ms: u64, baud: u32, bank: &RegisterBank) -> Self {
         Self {
-            session: ReaderSession::new(ReaderConfig::default(), now_ms),
+            session: ReaderSession::new(
+                ReaderConfig {
+                    baud,
+                    ..ReaderConfig::default()
+                },
+                now_ms,
+            ),
             gate: Gate::new(GateConfig {
                 window_ms: u32::from(bank.config().dedup_window_ms),
                 ..GateConfig::default()
@@ -46,12 +63,12 @@ impl DockDoor {
         now_ms: u64,
         mut bytes: &[u8],
         bank: &mut RegisterBank,
-        mut send: impl FnMut(&[u8]),
+        mut line: impl FnMut(ToReader<'_>),
     ) {
         while !bytes.is_empty() {
             let taken = self.session.handle_input(now_ms, bytes);
             bytes = &bytes[taken..];
-            self.drain(now_ms, bank, &mut send);
+            self.drain(now_ms, bank, &mut line);
         }
     }
 
@@ -62,19 +79,20 @@ impl DockDoor {
         now_ms: u64,
         rx_dropped: u32,
         bank: &mut RegisterBank,
-        mut send: impl FnMut(&[u8]),
+        mut line: impl FnMut(ToReader<'_>),
     ) {
         self.rx_dropped = rx_dropped;
         self.gate
             .set_window_ms(u32::from(bank.config().dedup_window_ms));
         self.session.handle_timeout(now_ms);
-        self.drain(now_ms, bank, &mut send);
+        self.drain(now_ms, bank, &mut line);
     }
 
-    fn drain(&mut self, now_ms: u64, bank: &mut RegisterBank, send: &mut impl FnMut(&[u8])) {
+    fn drain(&mut self, now_ms: u64, bank: &mut RegisterBank, line: &mut impl FnMut(ToReader<'_>)) {
         loop {
             match self.session.poll_output() {
-                Output::Transmit(bytes) => send(bytes),
+                Output::Transmit(bytes) => line(ToReader::Send(bytes)),
+                Output::SetLineRate { baud } => line(ToReader::SetBaud(baud)),
                 Output::TagRead { at_ms, read } => {
                     if let Some(pass) =
                         self.gate
@@ -143,6 +161,7 @@ mod tests {
     use super::*;
     use rfid_driver::mercury::{
         emit, emit_tag_read, opcode, status, Direction as Wire, FrameDecoder, TagRead,
+        MODULE_DEFAULT_BAUD,
     };
     use rfid_driver::text::EpcBytes;
 
@@ -217,17 +236,40 @@ mod tests {
 
     /// Boots a door against a module that answers everything.
     fn reading_door(bank: &mut RegisterBank) -> (DockDoor, u64) {
-        let mut door = DockDoor::new(0, 0, bank);
+        let (door, now, rates) = boot_door(MODULE_DEFAULT_BAUD, bank);
+        assert!(rates.is_empty(), "the default rate is kept");
+        (door, now)
+    }
+
+    /// Boots a door that reads at `baud`; returns it, the time and the line
+    /// rates it asked for.
+    fn boot_door(baud: u32, bank: &mut RegisterBank) -> (DockDoor, u64, std::vec::Vec<u32>) {
+        let mut door = DockDoor::new(0, 0, baud, bank);
         let mut to_module = std::vec::Vec::new();
-        door.on_time(0, 0, bank, |b| to_module.extend_from_slice(b));
+        let mut rates = std::vec::Vec::new();
+        let mut line = |out: ToReader<'_>| match out {
+            ToReader::Send(bytes) => to_module.extend_from_slice(bytes),
+            ToReader::SetBaud(baud) => rates.push(baud),
+        };
+        door.on_time(0, 0, bank, &mut line);
         let mut now = 0;
         while bank.reader_status != ReaderStatus::Reading {
             assert!(now < 100, "boot did not finish");
             let replies = answer(&core::mem::take(&mut to_module));
             now += 1;
-            door.on_bytes(now, &replies, bank, |b| to_module.extend_from_slice(b));
+            door.on_bytes(now, &replies, bank, |out| match out {
+                ToReader::Send(bytes) => to_module.extend_from_slice(bytes),
+                ToReader::SetBaud(baud) => rates.push(baud),
+            });
         }
-        (door, now)
+        (door, now, rates)
+    }
+
+    #[test]
+    fn the_door_raises_the_reader_line_to_its_rate() {
+        let mut bank = RegisterBank::default();
+        let (_, _, rates) = boot_door(921_600, &mut bank);
+        assert_eq!(rates, [921_600]);
     }
 
     #[test]

@@ -2,15 +2,18 @@
 //! commands with success, streams tag-read notifications once continuous
 //! reading is on, and sends the "no tags found" keep-alive every 500 ms as
 //! a real module does. Frames are built with `rfid-driver`'s codec (the
-//! module side of it, which the firmware does not use).
+//! module side of it, which the firmware does not use). It records the line
+//! rate the gateway asks for; a pty has no rate, so the line keeps working
+//! either way.
 
 use std::collections::VecDeque;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use rfid_driver::mercury::{
     emit, emit_tag_read, opcode, status, Direction as Wire, FrameDecoder, TagRead,
+    MODULE_DEFAULT_BAUD,
 };
 use rfid_driver::text::EpcBytes;
 
@@ -37,6 +40,7 @@ type Outbox = Arc<Mutex<VecDeque<(Instant, Vec<u8>)>>>;
 /// The emulated module.
 pub struct Reader {
     reading: Arc<AtomicBool>,
+    line_baud: Arc<AtomicU32>,
     outbox: Outbox,
     /// The serving thread; counts commands answered.
     pub emulator: Emulator,
@@ -78,8 +82,10 @@ impl Reader {
     /// Starts the module on `pty`.
     pub fn start(pty: &str) -> Self {
         let reading = Arc::new(AtomicBool::new(false));
+        let line_baud = Arc::new(AtomicU32::new(MODULE_DEFAULT_BAUD));
         let outbox: Outbox = Arc::default();
         let (on, queue) = (Arc::clone(&reading), Arc::clone(&outbox));
+        let baud = Arc::clone(&line_baud);
         let mut decoder = FrameDecoder::new(Wire::ToModule);
         let mut pending = Vec::new();
         let mut last_keepalive = Instant::now();
@@ -98,6 +104,12 @@ impl Reader {
                     ],
                     // The application firmware is running.
                     opcode::GET_CURRENT_PROGRAM => &[0x02],
+                    opcode::SET_BAUD_RATE => {
+                        if let Ok(rate) = frame.data().try_into().map(u32::from_be_bytes) {
+                            baud.store(rate, Ordering::SeqCst);
+                        }
+                        &[]
+                    }
                     opcode::MULTI_PROTOCOL_TAG_OP => {
                         // Option byte: 0x01 start continuous reading, 0x02 stop.
                         match frame.data().get(2) {
@@ -139,9 +151,15 @@ impl Reader {
         });
         Self {
             reading,
+            line_baud,
             outbox,
             emulator,
         }
+    }
+
+    /// The line rate the gateway last asked the module for, bits/s.
+    pub fn line_baud(&self) -> u32 {
+        self.line_baud.load(Ordering::SeqCst)
     }
 
     /// Waits until the gateway has started continuous reading.

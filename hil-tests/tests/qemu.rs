@@ -282,6 +282,8 @@ fn tags_through_the_gate_come_out_once_each_with_their_direction() {
     let (mut gateway, mut master, reader) = booted_with_reader();
     let inbound: Vec<Vec<u8>> = (1..=12).map(epc).collect();
     let outbound: Vec<Vec<u8>> = (101..=112).map(epc).collect();
+    // The firmware raised the reader's line to 921600 while booting it.
+    assert_eq!(reader.line_baud(), 921_600);
     let raw = reader.pass(&inbound, Pass::In, 3) + reader.pass(&outbound, Pass::Out, 3);
     let events = master.drain_events(24, Duration::from_secs(30));
     let seqs: Vec<u32> = events.iter().map(|e| e.seq).collect();

@@ -149,7 +149,7 @@ fn main() {
                     loop {
                         match s.poll_output() {
                             Output::TagRead { .. } => reads += 1,
-                            Output::Transmit(_) => {}
+                            Output::Transmit(_) | Output::SetLineRate { .. } => {}
                             Output::Wait { .. } => break,
                         }
                     }
@@ -254,7 +254,7 @@ fn boot(s: &mut ReaderSession) {
                     let n = emit(f.opcode(), Some(0), data, &mut buf).expect("fits");
                     pending.extend_from_slice(&buf[..n]);
                 }
-                Output::TagRead { .. } => {}
+                Output::TagRead { .. } | Output::SetLineRate { .. } => {}
                 Output::Wait { .. } => break,
             }
         }

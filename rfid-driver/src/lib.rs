@@ -63,6 +63,9 @@
 //!         Output::Transmit(bytes) => {
 //!             let _ = bytes; // write to the reader UART
 //!         }
+//!         Output::SetLineRate { baud } => {
+//!             let _ = baud; // once the bytes before are out, set the UART to it
+//!         }
 //!         Output::TagRead { at_ms, read } => {
 //!             if let Some(pass) = gate.observe(at_ms, read.antenna, read.rssi_dbm, &read.epc) {
 //!                 let _ = pass; // closed now (table full, or late): queue it as an event

@@ -29,7 +29,7 @@ use cortex_m_rt::entry;
 use cortex_m_semihosting::{debug, hprintln};
 use critical_section::Mutex;
 use gateway_firmware::bank::RegisterBank;
-use gateway_firmware::reader::DockDoor;
+use gateway_firmware::reader::{DockDoor, ToReader};
 use gateway_firmware::rx::RxQueue;
 use gateway_registers::{Direction, ReaderStatus};
 use rfid_driver::mercury::{
@@ -58,7 +58,7 @@ fn main() -> ! {
     let _board = board::Board::init();
     let bank = cortex_m::singleton!(: RegisterBank = RegisterBank::default())
         .unwrap_or_else(|| board::fail(format_args!("main entered twice")));
-    let door = cortex_m::singleton!(: DockDoor = DockDoor::new(0, 0, bank))
+    let door = cortex_m::singleton!(: DockDoor = DockDoor::new(0, 0, board::READER_BAUD, bank))
         .unwrap_or_else(|| board::fail(format_args!("main entered twice")));
     let start_ms = boot_reader(door, bank);
     let frame_len = build_frames();
@@ -122,9 +122,12 @@ fn main() -> ! {
 fn boot_reader(door: &mut DockDoor, bank: &mut RegisterBank) -> u64 {
     let mut decoder = FrameDecoder::new(Wire::ToModule);
     let mut replies = heapless::Vec::<u8, 512>::new();
-    door.on_time(0, 0, bank, |bytes| {
-        decoder.push(bytes);
-    });
+    let mut line = |out: ToReader<'_>| {
+        if let ToReader::Send(bytes) = out {
+            decoder.push(bytes);
+        }
+    };
+    door.on_time(0, 0, bank, &mut line);
     let mut now_ms = 0;
     while bank.reader_status != ReaderStatus::Reading {
         if now_ms > 100 {
@@ -143,8 +146,10 @@ fn boot_reader(door: &mut DockDoor, bank: &mut RegisterBank) -> u64 {
             let _ = replies.extend_from_slice(&buf[..n]);
         }
         now_ms += 1;
-        door.on_bytes(now_ms, &replies, bank, |bytes| {
-            decoder.push(bytes);
+        door.on_bytes(now_ms, &replies, bank, |out| {
+            if let ToReader::Send(bytes) = out {
+                decoder.push(bytes);
+            }
         });
     }
     now_ms

@@ -24,7 +24,7 @@ fn main() -> ! {
         .unwrap_or_else(|| board::fail(format_args!("main entered twice")));
     let mut modbus = RtuSlave::new(t35_us(board::MODBUS_BAUD));
     let mut scale = ScaleClient::new();
-    let door = cortex_m::singleton!(: DockDoor = DockDoor::new(0, board::now_us() / 1_000, bank))
+    let door = cortex_m::singleton!(: DockDoor = DockDoor::new(0, board::now_us() / 1_000, board::READER_BAUD, bank))
         .unwrap_or_else(|| board::fail(format_args!("main entered twice")));
     let (major, minor, patch) = FIRMWARE_VERSION;
     log!(
@@ -67,7 +67,9 @@ fn main() -> ! {
             if n == 0 {
                 break;
             }
-            door.on_bytes(at_us / 1_000, &batch[..n], bank, |b| board.reader_tx(b));
+            door.on_bytes(at_us / 1_000, &batch[..n], bank, |out| {
+                board.reader_line(out)
+            });
         }
         while let Some((byte, _)) = board.scale_rx() {
             scale.push(byte, bank);
@@ -76,7 +78,9 @@ fn main() -> ! {
         bank.uptime_ms = now_us / 1_000;
         modbus.on_time(now_us, bank, |reply| board.modbus_tx(reply));
         scale.poll(now_us / 1_000, bank, |command| board.scale_tx(command));
-        door.on_time(now_us / 1_000, rx_dropped[1], bank, |b| board.reader_tx(b));
+        door.on_time(now_us / 1_000, rx_dropped[1], bank, |out| {
+            board.reader_line(out)
+        });
         if !board.rx_pending() {
             cortex_m::asm::wfi();
         }

@@ -24,6 +24,7 @@
 //! |---|---|---|
 //! | `0x03` | version | — |
 //! | `0x04` | boot firmware (leave the bootloader) | — |
+//! | `0x06` | set baud rate, bits/s big-endian (answered at the old rate; 115200 after power-up) | `b3 b2 b1 b0` |
 //! | `0x0C` | get current program (`& 3 == 1`: bootloader) | — |
 //! | `0x22` | read tag ID multiple — arrives as the tag-read notification | — |
 //! | `0x2F` | multi-protocol tag op: start / stop continuous reading | see [`Command::StartReading`] |
@@ -61,6 +62,7 @@ pub const MAX_FRAME: usize = MAX_DATA + 7;
 pub mod opcode {
     pub const VERSION: u8 = 0x03;
     pub const BOOT_FIRMWARE: u8 = 0x04;
+    pub const SET_BAUD_RATE: u8 = 0x06;
     pub const GET_CURRENT_PROGRAM: u8 = 0x0C;
     pub const READ_TAG_ID_MULTIPLE: u8 = 0x22;
     pub const MULTI_PROTOCOL_TAG_OP: u8 = 0x2F;
@@ -450,12 +452,18 @@ impl Region {
 /// set the Universal Reader Assistant requests).
 pub const METADATA_FLAGS: u16 = 0x01FF;
 
+/// A module's serial line rate after power-up or reset (8N1).
+pub const MODULE_DEFAULT_BAUD: u32 = 115_200;
+
 /// The commands the gateway sends.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Command<'a> {
     Version,
     GetCurrentProgram,
     BootFirmware,
+    /// Switch the module's serial line to this rate (9600 to 921600); the
+    /// module answers at the old rate, then listens at the new one.
+    SetBaudRate(u32),
     SetRegion(Region),
     /// Gen2.
     SetTagProtocolGen2,
@@ -480,6 +488,7 @@ impl Command<'_> {
             Command::Version => opcode::VERSION,
             Command::GetCurrentProgram => opcode::GET_CURRENT_PROGRAM,
             Command::BootFirmware => opcode::BOOT_FIRMWARE,
+            Command::SetBaudRate(_) => opcode::SET_BAUD_RATE,
             Command::SetRegion(_) => opcode::SET_REGION,
             Command::SetTagProtocolGen2 => opcode::SET_TAG_PROTOCOL,
             Command::SetReadTxPower { .. } => opcode::SET_READ_TX_POWER,
@@ -494,6 +503,10 @@ impl Command<'_> {
         let mut data = [0u8; 16];
         let n = match *self {
             Command::Version | Command::GetCurrentProgram | Command::BootFirmware => 0,
+            Command::SetBaudRate(baud) => {
+                data[..4].copy_from_slice(&baud.to_be_bytes());
+                4
+            }
             Command::SetRegion(region) => {
                 data[0] = region.code();
                 1

@@ -7,9 +7,18 @@
 //! time at which to call again.
 //!
 //! What it does: boot the module (stop any running inventory, ask the version,
-//! leave the bootloader if the module sits in it, set region, Gen2, antennas,
-//! read power, switch the module's own read filter off), start continuous
-//! reading, and turn each tag-read notification into [`Output::TagRead`].
+//! leave the bootloader if the module sits in it, raise the line rate to
+//! [`ReaderConfig::baud`], set region, Gen2, antennas, read power, switch the
+//! module's own read filter off), start continuous reading, and turn each
+//! tag-read notification into [`Output::TagRead`].
+//!
+//! The line rate: the caller opens the UART at [`MODULE_DEFAULT_BAUD`], the
+//! rate of a module after power-up. When `baud` differs, the session asks the
+//! module to switch once it is in its application firmware and, on its
+//! answer, tells the caller to follow with [`Output::SetLineRate`]. A module
+//! may keep the fast rate while the gateway restarts, or fall back to the
+//! default when it resets alone, so a boot attempt that heard no valid frame
+//! at all switches the line to the other rate for the next attempt.
 //! It recovers on its own: a command not answered within
 //! `response_timeout_ms` or refused with a non-zero status waits
 //! `retry_delay_ms` and boots again; no frame at all for `stall_timeout_ms`
@@ -20,6 +29,7 @@
 
 use super::{
     status, tag_reads, Command, Direction, FrameDecoder, Region, TagRead, TagReads, TagReadsCursor,
+    MODULE_DEFAULT_BAUD,
 };
 
 /// Settings of one reader module.
@@ -41,11 +51,13 @@ pub struct ReaderConfig {
     pub retry_delay_ms: u32,
     /// Silence after which a partial frame counts as noise.
     pub frame_gap_ms: u32,
+    /// Line rate to read at, bits/s; [`MODULE_DEFAULT_BAUD`] never switches.
+    pub baud: u32,
 }
 
 impl Default for ReaderConfig {
     /// EU3, 27 dBm, antennas 1 (outside) and 2 (inside), 1 s answers, 3 s
-    /// stall, 1 s retry, 50 ms frame gap.
+    /// stall, 1 s retry, 50 ms frame gap, the module's default line rate.
     fn default() -> Self {
         Self {
             region: Region::Europe,
@@ -56,6 +68,7 @@ impl Default for ReaderConfig {
             stall_timeout_ms: 3000,
             retry_delay_ms: 1000,
             frame_gap_ms: 50,
+            baud: MODULE_DEFAULT_BAUD,
         }
     }
 }
@@ -116,6 +129,9 @@ pub enum Output<'a> {
     Transmit(&'a [u8]),
     /// A tag was read; `at_ms` is the `now_ms` of the input that carried it.
     TagRead { at_ms: u64, read: TagRead },
+    /// Set the UART to `baud` bits/s once every byte given to transmit
+    /// before this has left the line.
+    SetLineRate { baud: u32 },
     /// Nothing more for now: call `handle_input` when bytes arrive, or
     /// `handle_timeout` at `until_ms` at the latest.
     Wait { until_ms: u64 },
@@ -128,6 +144,7 @@ enum Step {
     Version,
     GetCurrentProgram,
     BootFirmware,
+    SetBaudRate,
     SetRegion,
     SetTagProtocol,
     SetAntennas,
@@ -163,6 +180,12 @@ pub struct ReaderSession {
     tx_len: usize,
     /// Tag records of the current notification not yet handed out.
     cursor: Option<TagReadsCursor>,
+    /// The rate the caller's UART is at (or is about to be, see `rate_change`).
+    line_baud: u32,
+    /// A line rate change the caller has not been told of yet.
+    rate_change: Option<u32>,
+    /// Whether a valid frame arrived since the current boot attempt began.
+    heard_since_boot: bool,
     version: Option<ModuleVersion>,
     stats: ReaderStats,
 }
@@ -183,6 +206,9 @@ impl ReaderSession {
             tx: [0; 32],
             tx_len: 0,
             cursor: None,
+            line_baud: MODULE_DEFAULT_BAUD,
+            rate_change: None,
+            heard_since_boot: false,
             version: None,
             stats: ReaderStats::default(),
         };
@@ -232,11 +258,15 @@ impl ReaderSession {
         self.check_timers();
     }
 
+    /// The line rate the caller's UART must be at, bits/s.
+    pub fn line_baud(&self) -> u32 {
+        self.line_baud
+    }
+
     /// The next thing to do; call until it returns [`Output::Wait`].
     pub fn poll_output(&mut self) -> Output<'_> {
-        if self.tx_len > 0 {
-            let n = core::mem::take(&mut self.tx_len);
-            return Output::Transmit(&self.tx[..n]);
+        if self.rate_change.is_some() || self.tx_len > 0 {
+            return self.take_line_output();
         }
         loop {
             if let Some(read) = self.next_buffered_read() {
@@ -258,14 +288,23 @@ impl ReaderSession {
                 head[..copy].copy_from_slice(&data[..copy]);
                 self.on_frame(opcode, status.unwrap_or(0), &head[..copy], data_len);
             }
-            if self.tx_len > 0 {
-                let n = core::mem::take(&mut self.tx_len);
-                return Output::Transmit(&self.tx[..n]);
+            if self.rate_change.is_some() || self.tx_len > 0 {
+                return self.take_line_output();
             }
         }
         Output::Wait {
             until_ms: self.deadline(),
         }
+    }
+
+    /// A pending line rate change first (the next command goes out at the
+    /// new rate), else the queued command.
+    fn take_line_output(&mut self) -> Output<'_> {
+        if let Some(baud) = self.rate_change.take() {
+            return Output::SetLineRate { baud };
+        }
+        let n = core::mem::take(&mut self.tx_len);
+        Output::Transmit(&self.tx[..n])
     }
 
     /// The next record of the current tag-read notification, if any.
@@ -328,7 +367,22 @@ impl ReaderSession {
     fn reboot(&mut self) {
         bump(&mut self.stats.restarts);
         self.cursor = None;
+        if !self.heard_since_boot && self.config.baud != MODULE_DEFAULT_BAUD {
+            // Nothing understood us: the module is at the other rate.
+            let other = if self.line_baud == MODULE_DEFAULT_BAUD {
+                self.config.baud
+            } else {
+                MODULE_DEFAULT_BAUD
+            };
+            self.set_line_baud(other);
+        }
+        self.heard_since_boot = false;
         self.send(Step::StopReading);
+    }
+
+    fn set_line_baud(&mut self, baud: u32) {
+        self.line_baud = baud;
+        self.rate_change = Some(baud);
     }
 
     fn retry_later(&mut self) {
@@ -347,6 +401,7 @@ impl ReaderSession {
             Step::Version => Command::Version,
             Step::GetCurrentProgram => Command::GetCurrentProgram,
             Step::BootFirmware => Command::BootFirmware,
+            Step::SetBaudRate => Command::SetBaudRate(c.baud),
             Step::SetRegion => Command::SetRegion(c.region),
             Step::SetTagProtocol => Command::SetTagProtocolGen2,
             Step::SetAntennas => Command::SetAntennas(antennas),
@@ -369,7 +424,10 @@ impl ReaderSession {
             Step::StopReading => Step::Version,
             Step::Version => Step::GetCurrentProgram,
             Step::GetCurrentProgram if in_bootloader => Step::BootFirmware,
-            Step::GetCurrentProgram | Step::BootFirmware => Step::SetRegion,
+            Step::GetCurrentProgram | Step::BootFirmware if self.line_baud != self.config.baud => {
+                Step::SetBaudRate
+            }
+            Step::GetCurrentProgram | Step::BootFirmware | Step::SetBaudRate => Step::SetRegion,
             Step::SetRegion => Step::SetTagProtocol,
             Step::SetTagProtocol if self.config.antenna_count > 0 => Step::SetAntennas,
             Step::SetTagProtocol | Step::SetAntennas => Step::SetReadPower,
@@ -382,6 +440,7 @@ impl ReaderSession {
     /// One valid frame: its opcode, status, first data bytes and data length.
     fn on_frame(&mut self, opcode: u8, status: u16, head: &[u8], data_len: usize) {
         bump(&mut self.stats.frames_ok);
+        self.heard_since_boot = true;
         match self.phase {
             Phase::Reading { .. } => {
                 self.phase = Phase::Reading {
@@ -430,6 +489,10 @@ impl ReaderSession {
                         firmware: q(12),
                     });
                 }
+                if step == Step::SetBaudRate {
+                    // Answered at the old rate; the module listens at the new one now.
+                    self.set_line_baud(self.config.baud);
+                }
                 // Current program: low two bits 1 = bootloader.
                 let in_bootloader =
                     step == Step::GetCurrentProgram && head.first().is_some_and(|p| p & 0x03 == 1);
@@ -453,6 +516,7 @@ impl ReaderSession {
             Step::Version => op::VERSION,
             Step::GetCurrentProgram => op::GET_CURRENT_PROGRAM,
             Step::BootFirmware => op::BOOT_FIRMWARE,
+            Step::SetBaudRate => op::SET_BAUD_RATE,
             Step::SetRegion => op::SET_REGION,
             Step::SetTagProtocol => op::SET_TAG_PROTOCOL,
             Step::SetAntennas => op::SET_ANTENNA_PORT,

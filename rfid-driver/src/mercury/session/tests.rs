@@ -15,6 +15,10 @@ struct SimModule {
     dead: bool,
     /// Refuse this opcode once with status 0x0105.
     refuse_once: Option<u8>,
+    /// The line rate it listens and answers at.
+    baud: u32,
+    /// A rate it switches to once its pending answer has gone out.
+    next_baud: Option<u32>,
     out: Vec<u8>,
     received: Vec<u8>,
 }
@@ -27,6 +31,8 @@ impl SimModule {
             reading: false,
             dead: false,
             refuse_once: None,
+            baud: MODULE_DEFAULT_BAUD,
+            next_baud: None,
             out: Vec::new(),
             received: Vec::new(),
         }
@@ -70,6 +76,11 @@ impl SimModule {
                 self.in_app = true;
                 self.respond(op, 0, &version);
             }
+            opcode::SET_BAUD_RATE => {
+                let rate = data.try_into().map(u32::from_be_bytes);
+                self.next_baud = Some(rate.expect("four bytes"));
+                self.respond(op, 0, &[]);
+            }
             _ if !self.in_app => self.respond(op, 0x0101, &[]),
             opcode::MULTI_PROTOCOL_TAG_OP => {
                 self.reading = data.get(2) == Some(&0x01);
@@ -107,10 +118,20 @@ impl SimModule {
         }
     }
 
-    /// Power glitch: back to the bootloader, silent.
+    /// Power glitch: back to the bootloader and the default rate, silent.
     fn reset(&mut self) {
         self.in_app = false;
         self.reading = false;
+        self.baud = MODULE_DEFAULT_BAUD;
+    }
+
+    /// What it sent, and the rate it sent it at; then takes up a new rate.
+    fn take_out(&mut self) -> (Vec<u8>, u32) {
+        let sent = (core::mem::take(&mut self.out), self.baud);
+        if let Some(baud) = self.next_baud.take() {
+            self.baud = baud;
+        }
+        sent
     }
 }
 
@@ -120,15 +141,28 @@ struct Bench {
     module: SimModule,
     now_ms: u64,
     reads: Vec<(u64, TagRead)>,
+    /// The host UART's rate, as the session set it.
+    line_baud: u32,
+    /// Every `SetLineRate` the session asked for.
+    rate_changes: Vec<u32>,
+    /// Bytes sent at a rate the other side was not listening at.
+    garbled_bytes: usize,
 }
 
 impl Bench {
     fn new() -> Self {
+        Self::with_config(ReaderConfig::default())
+    }
+
+    fn with_config(config: ReaderConfig) -> Self {
         Self {
-            session: ReaderSession::new(ReaderConfig::default(), 0),
+            session: ReaderSession::new(config, 0),
             module: SimModule::new(),
             now_ms: 0,
             reads: Vec::new(),
+            line_baud: MODULE_DEFAULT_BAUD,
+            rate_changes: Vec::new(),
+            garbled_bytes: 0,
         }
     }
 
@@ -136,11 +170,17 @@ impl Bench {
     fn drain(&mut self) -> u64 {
         loop {
             match self.session.poll_output() {
-                Output::Transmit(bytes) => {
+                Output::Transmit(bytes) if self.line_baud == self.module.baud => {
                     let bytes = bytes.to_vec();
                     self.module.receive(&bytes);
                 }
+                // At the wrong rate the module hears noise and ignores it.
+                Output::Transmit(bytes) => self.garbled_bytes += bytes.len(),
                 Output::TagRead { at_ms, read } => self.reads.push((at_ms, read)),
+                Output::SetLineRate { baud } => {
+                    self.line_baud = baud;
+                    self.rate_changes.push(baud);
+                }
                 Output::Wait { until_ms } => return until_ms,
             }
         }
@@ -153,7 +193,11 @@ impl Bench {
             if self.module.out.is_empty() {
                 return until;
             }
-            let bytes = core::mem::take(&mut self.module.out);
+            let (bytes, sent_at) = self.module.take_out();
+            if sent_at != self.line_baud {
+                self.garbled_bytes += bytes.len();
+                continue;
+            }
             let mut rest = &bytes[..];
             while !rest.is_empty() {
                 let n = self.session.handle_input(self.now_ms, rest);
@@ -355,4 +399,80 @@ fn wait_deadline_tracks_the_phase() {
     s.handle_timeout(650);
     assert_eq!(s.poll_output(), Output::Wait { until_ms: 1500 });
     assert!(Frame::new_checked(&frame[..n], Direction::FromModule).is_ok());
+}
+
+fn fast() -> ReaderConfig {
+    ReaderConfig {
+        baud: 921_600,
+        ..ReaderConfig::default()
+    }
+}
+
+#[test]
+fn raises_the_line_rate_once_in_the_application_and_reads_at_it() {
+    let mut b = Bench::with_config(fast());
+    b.settle();
+    let mut expected = BOOT_FROM_BOOTLOADER.to_vec();
+    expected.insert(4, opcode::SET_BAUD_RATE);
+    assert_eq!(b.module.received, expected);
+    assert_eq!(b.rate_changes, [921_600]);
+    assert_eq!((b.module.baud, b.session.line_baud()), (921_600, 921_600));
+    assert_eq!(b.session.state(), ReaderState::Reading);
+    b.module.tag(1, -45, 3);
+    b.settle();
+    assert_eq!(b.reads.len(), 1);
+    assert_eq!(b.garbled_bytes, 0);
+}
+
+#[test]
+fn the_default_rate_is_never_switched() {
+    let mut b = Bench::new();
+    b.settle();
+    b.module.reset();
+    b.run_for(10_000);
+    assert!(b.rate_changes.is_empty());
+    assert!(!b.module.received.contains(&opcode::SET_BAUD_RATE));
+}
+
+#[test]
+fn a_module_left_at_the_fast_rate_is_found_by_trying_it() {
+    // The gateway restarted; the module kept reading at 921600.
+    let mut b = Bench::with_config(fast());
+    b.module.in_app = true;
+    b.module.baud = 921_600;
+    b.run_for(5_000);
+    assert_eq!(b.session.state(), ReaderState::Reading);
+    assert_eq!(b.rate_changes, [921_600]);
+    assert!(b.garbled_bytes > 0, "the first attempt went out at 115200");
+    assert!(!b.module.received.contains(&opcode::SET_BAUD_RATE));
+    b.module.tag(2, -50, 8);
+    b.settle();
+    assert_eq!(b.reads.len(), 1);
+}
+
+#[test]
+fn a_module_that_resets_to_the_default_rate_is_found_again() {
+    let mut b = Bench::with_config(fast());
+    b.settle();
+    b.run_for(2_000);
+    b.module.reset();
+    b.module.received.clear();
+    // Stall (3 s), one silent attempt at 921600, then 115200 and a new switch.
+    b.run_for(10_000);
+    assert_eq!(b.session.state(), ReaderState::Reading);
+    assert_eq!(b.rate_changes, [921_600, 115_200, 921_600]);
+    assert_eq!(b.module.baud, 921_600);
+    assert!(b.module.received.contains(&opcode::SET_BAUD_RATE));
+    b.module.tag(1, -40, 5);
+    b.settle();
+    assert_eq!(b.reads.last().map(|(_, r)| r.epc.as_bytes()[11]), Some(5));
+}
+
+#[test]
+fn the_set_baud_rate_command_carries_the_rate_big_endian() {
+    let mut out = [0u8; 16];
+    let n = Command::SetBaudRate(921_600).emit(&mut out).expect("fits");
+    let frame = Frame::new_checked(&out[..n], Direction::ToModule).expect("valid");
+    assert_eq!(frame.opcode(), opcode::SET_BAUD_RATE);
+    assert_eq!(frame.data(), [0x00, 0x0E, 0x10, 0x00]);
 }
