@@ -125,16 +125,16 @@ impl DockDoor {
     }
 
     fn store(&self, pass: GatePass, bank: &mut RegisterBank) {
-        bank.push_event(event_record(self.index, &pass, self.gate.config()));
+        bank.push_event(event_record(self.index, &pass));
     }
 }
 
 /// The register form of a pass (its `seq` is set by the ring).
-pub fn event_record(gate_index: u16, pass: &GatePass, config: GateConfig) -> EventRecord {
-    let (direction, antenna) = match pass.direction {
-        gate::Direction::In => (Direction::In, config.inside_antenna),
-        gate::Direction::Out => (Direction::Out, config.outside_antenna),
-        gate::Direction::Unknown => (Direction::Unknown, 0),
+pub fn event_record(gate_index: u16, pass: &GatePass) -> EventRecord {
+    let direction = match pass.direction {
+        gate::Direction::In => Direction::In,
+        gate::Direction::Out => Direction::Out,
+        gate::Direction::Unknown => Direction::Unknown,
     };
     let bytes = pass.epc.as_bytes();
     let mut epc = [0u16; EPC_MAX_WORDS];
@@ -149,7 +149,7 @@ pub fn event_record(gate_index: u16, pass: &GatePass, config: GateConfig) -> Eve
         timestamp_ms: pass.last_seen_ms as u32,
         gate: gate_index,
         direction,
-        antenna: u16::from(antenna),
+        antenna: u16::from(pass.last_antenna),
         rssi_dbm: i16::from(pass.peak_rssi_dbm),
         epc_words: words,
         epc,
@@ -317,15 +317,16 @@ mod tests {
             last_seen_ms: 9,
             reads: 1,
             peak_rssi_dbm: -70,
+            last_antenna: 1,
             closed_early: false,
         };
-        let odd = event_record(1, &pass(&[0xAB, 0xCD, 0xEF]), GateConfig::default());
+        let odd = event_record(1, &pass(&[0xAB, 0xCD, 0xEF]));
         assert_eq!(
             (odd.epc_words, odd.epc[0], odd.epc[1], odd.antenna),
-            (2, 0xABCD, 0xEF00, 0)
+            (2, 0xABCD, 0xEF00, 1)
         );
         assert_eq!((odd.gate, odd.timestamp_ms), (1, 9));
-        let long = event_record(0, &pass(&[7; 40]), GateConfig::default());
+        let long = event_record(0, &pass(&[7; 40]));
         assert_eq!(long.epc_words, 15);
     }
 }

@@ -121,8 +121,8 @@ pub mod record {
     pub const GATE: usize = 4;
     /// [`crate::Direction`].
     pub const DIRECTION: usize = 5;
-    /// Antenna port of the side the tag ended on: the inside antenna for
-    /// an `in` pass, the outside one for `out`, 0 for `unknown`.
+    /// Antenna port that heard the tag last (on a tie, the stronger one):
+    /// the side it ended on, for `unknown` passes too.
     pub const ANTENNA: usize = 6;
     /// Strongest RSSI seen during the pass, dBm, i16.
     pub const RSSI_DBM: usize = 7;
@@ -274,7 +274,7 @@ pub struct EventRecord {
     pub gate: u16,
     /// Direction of travel.
     pub direction: Direction,
-    /// Antenna port of the side the tag ended on (0 for unknown).
+    /// Antenna port that heard the tag last.
     pub antenna: u16,
     /// Strongest RSSI seen, dBm.
     pub rssi_dbm: i16,
@@ -792,7 +792,7 @@ pub const RECORD_FIELDS: &[Field] = &[
         1,
         "ANTENNA",
         "u16",
-        "antenna of the side the tag ended on: inside for in, outside for out, 0 for unknown",
+        "antenna that heard the tag last (on a tie, the stronger): the side it ended on, also for unknown",
     ),
     field(
         record::RSSI_DBM as u16,

@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use gateway_registers::{holding, input, Direction, ReaderStatus, ScaleStatus, MAP_VERSION};
 use hil_tests::modbus::{frame, Answer, Master, INTER_FRAME_GAP};
-use hil_tests::reader::{Pass, Reader};
+use hil_tests::reader::{Pass, Reader, INSIDE_ANTENNA, OUTSIDE_ANTENNA};
 use hil_tests::scale::Scale;
 use hil_tests::{poll_until, repo_root, Gateway, Port, INSTALL_HINT};
 use rand::{Rng, SeedableRng};
@@ -291,12 +291,13 @@ fn tags_through_the_gate_come_out_once_each_with_their_direction() {
     for event in &events {
         let (bytes, len) = event.epc_bytes();
         let serial = u16::from_be_bytes([bytes[len - 2], bytes[len - 1]]);
-        let want = if serial > 100 {
-            Direction::Out
+        let (want, ended_at) = if serial > 100 {
+            (Direction::Out, OUTSIDE_ANTENNA)
         } else {
-            Direction::In
+            (Direction::In, INSIDE_ANTENNA)
         };
         assert_eq!(event.direction, want, "EPC serial {serial}");
+        assert_eq!(event.antenna, u16::from(ended_at), "EPC serial {serial}");
         assert_eq!(len, 12);
     }
     let mut serials: Vec<u16> = events.iter().map(|e| e.epc[5]).collect();

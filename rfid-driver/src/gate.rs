@@ -72,6 +72,9 @@ pub struct GatePass {
     pub reads: u16,
     /// Strongest RSSI seen, dBm.
     pub peak_rssi_dbm: i8,
+    /// The antenna that heard the tag last (on a tie, the one that heard it
+    /// strongest): where the tag ended up, also for an `Unknown` pass.
+    pub last_antenna: u8,
     /// Closed before its window ran out because the table was full.
     pub closed_early: bool,
 }
@@ -168,11 +171,16 @@ impl Track {
         }
     }
 
-    fn close(&self, closed_early: bool) -> GatePass {
-        let peak = match (self.outside.seen, self.inside.seen) {
-            (true, true) => self.outside.peak_rssi.max(self.inside.peak_rssi),
-            (true, false) => self.outside.peak_rssi,
-            _ => self.inside.peak_rssi,
+    fn close(&self, closed_early: bool, config: &GateConfig) -> GatePass {
+        let (o, i) = (&self.outside, &self.inside);
+        let ended_outside = match (o.seen, i.seen) {
+            (true, true) => (o.last_off, o.peak_rssi) > (i.last_off, i.peak_rssi),
+            (seen_outside, _) => seen_outside,
+        };
+        let peak = match (o.seen, i.seen) {
+            (true, true) => o.peak_rssi.max(i.peak_rssi),
+            (true, false) => o.peak_rssi,
+            _ => i.peak_rssi,
         };
         GatePass {
             epc: self.epc,
@@ -181,6 +189,11 @@ impl Track {
             last_seen_ms: self.last_ms(),
             reads: self.reads,
             peak_rssi_dbm: peak,
+            last_antenna: if ended_outside {
+                config.outside_antenna
+            } else {
+                config.inside_antenna
+            },
             closed_early,
         }
     }
@@ -305,14 +318,14 @@ impl<const N: usize> Gate<N> {
         if let Err(track) = self.tracks.push(track) {
             bump(&mut self.stats.passes);
             bump(&mut self.stats.closed_early);
-            return Some(track.close(true));
+            return Some(track.close(true, &self.config));
         }
         closed
     }
 
     fn take(&mut self, idx: usize, early: bool) -> GatePass {
         bump(&mut self.stats.passes);
-        self.tracks.swap_remove(idx).close(early)
+        self.tracks.swap_remove(idx).close(early, &self.config)
     }
 
     /// The next pass whose EPC has been silent for the window by `now_ms`,

@@ -168,6 +168,13 @@ fn pallet_in_then_out(seed: u64) {
                 "seed {seed} tag {tag}: {mine:?}"
             );
             let at = |a: u8| mine.iter().filter(|r| r.1 == a).count();
+            // The antenna of the latest read (the strongest side on a tie).
+            let latest = mine.iter().map(|r| r.0).max().expect("a pass has reads");
+            let mut ended = mine.iter().filter(|r| r.0 == latest).map(|r| r.1);
+            let first = ended.next().expect("a latest read");
+            if ended.all(|a| a == first) {
+                assert_eq!(p.last_antenna, first, "seed {seed} tag {tag}: {mine:?}");
+            }
             if at(OUTSIDE) >= 2 && at(INSIDE) >= 2 {
                 eligible += 1;
                 decided += usize::from(p.direction == expected);
@@ -239,6 +246,7 @@ fn pass_by_seen_only_outside_has_no_direction() {
     let passes = run(&mut gate, &reads);
     assert_eq!(passes.len(), 1);
     assert_eq!(passes[0].direction, Direction::Unknown);
+    assert_eq!(passes[0].last_antenna, OUTSIDE, "it never left the outside");
 }
 
 #[test]
