@@ -61,7 +61,8 @@ static SINCE_KICK_MS: AtomicU32 = AtomicU32::new(0);
 static MODBUS_RX: RxQueue<512> = Mutex::new(RefCell::new(Deque::new()));
 static READER_RX: RxQueue<1024> = Mutex::new(RefCell::new(Deque::new()));
 static SCALE_RX: RxQueue<128> = Mutex::new(RefCell::new(Deque::new()));
-/// Bytes lost because a queue was full, per UART (Modbus, reader, scale).
+/// Bytes lost because a queue was full or the USART overran, per UART
+/// (Modbus, reader, scale).
 static RX_DROPPED: [AtomicU32; 3] = [AtomicU32::new(0), AtomicU32::new(0), AtomicU32::new(0)];
 
 /// Prints to the QEMU console through semihosting; compiled out on the
@@ -189,8 +190,17 @@ fn usart(n: usize) -> &'static pac::usart1::RegisterBlock {
 fn receive<const N: usize>(n: usize, queue: &RxQueue<N>) {
     let regs = usart(n);
     // Reading SR then DR clears RXNE and any overrun flag.
-    while regs.sr.read().rxne().bit_is_set() || regs.sr.read().ore().bit_is_set() {
+    loop {
+        let sr = regs.sr.read();
+        if sr.rxne().bit_is_clear() && sr.ore().bit_is_clear() {
+            break;
+        }
         let byte = regs.dr.read().dr().bits() as u8;
+        if sr.ore().bit_is_set() {
+            // A byte came while DR was still full (the interrupt was held
+            // off, e.g. by a flash erase stalling the CPU): it is lost.
+            RX_DROPPED[n].fetch_add(1, Ordering::Relaxed);
+        }
         let at = now_us() as u32;
         let full =
             critical_section::with(|cs| queue.borrow_ref_mut(cs).push_back((byte, at)).is_err());
@@ -233,7 +243,7 @@ fn write(n: usize, bytes: &[u8]) {
 
 /// The board's UARTs once set up.
 pub struct Board {
-    _private: (),
+    flash: Option<pac::FLASH>,
 }
 
 impl Board {
@@ -278,7 +288,15 @@ impl Board {
         cp.SYST.clear_current();
         cp.SYST.enable_interrupt();
         cp.SYST.enable_counter();
-        Board { _private: () }
+        Board {
+            flash: Some(dp.FLASH),
+        }
+    }
+
+    /// The flash controller, for the settings store (`flash.rs`); `None`
+    /// once taken.
+    pub fn take_flash(&mut self) -> Option<pac::FLASH> {
+        self.flash.take()
     }
 
     /// The next Modbus byte and its arrival time.
@@ -315,7 +333,8 @@ impl Board {
         write(2, bytes);
     }
 
-    /// Bytes lost to full receive queues on (Modbus, reader, scale).
+    /// Bytes lost to full receive queues or USART overruns on (Modbus,
+    /// reader, scale).
     pub fn rx_dropped(&self) -> [u32; 3] {
         RX_DROPPED.each_ref().map(|n| n.load(Ordering::Relaxed))
     }
