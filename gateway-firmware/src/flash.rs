@@ -69,7 +69,7 @@ impl SettingsFlash {
                 return Err(FlashError::Device(self.regs.cr.read().bits()));
             }
         }
-        self.wait_idle(PROGRAM_POLLS)?;
+        self.wait_not_busy(PROGRAM_POLLS)?;
         // Stale flags from an earlier operation would block this one.
         self.clear_flags();
         Ok(())
@@ -97,9 +97,8 @@ impl SettingsFlash {
         });
     }
 
-    /// Waits for BSY to clear, at most `polls` times, then checks and clears
-    /// the error flags.
-    fn wait_idle(&mut self, polls: u32) -> Result<(), FlashError> {
+    /// Polls BSY until it clears, at most `polls` times.
+    fn wait_not_busy(&mut self, polls: u32) -> Result<(), FlashError> {
         let mut left = polls;
         while self.regs.sr.read().bsy().bit_is_set() {
             if left == 0 {
@@ -107,6 +106,13 @@ impl SettingsFlash {
             }
             left -= 1;
         }
+        Ok(())
+    }
+
+    /// Waits for the operation to end, then checks and clears the error
+    /// flags.
+    fn wait_idle(&mut self, polls: u32) -> Result<(), FlashError> {
+        self.wait_not_busy(polls)?;
         let errors = self.regs.sr.read().bits() & SR_ERRORS;
         if errors != 0 {
             self.clear_flags();
