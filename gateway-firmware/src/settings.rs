@@ -496,6 +496,13 @@ mod tests {
             if sector >= SECTORS {
                 return Err(FlashError::OutOfRange);
             }
+            // The store's invariant, checked on every erase of every test.
+            let newest = scan(&mut self.clone()).newest.map(|(_, s)| s);
+            assert_ne!(
+                newest,
+                Some(sector),
+                "erasing the sector that holds the newest valid record"
+            );
             let start = (sector * SECTOR) as usize;
             let torn = self.spend()?;
             let end = match torn {
