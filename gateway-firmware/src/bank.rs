@@ -1,14 +1,18 @@
 //! The register bank: every value the Modbus map serves, and the rules for
 //! writing holding registers.
 //!
-//! Owns counters, configuration (unit id, dedup window, scale period), the
-//! latest weight, reader and scale status and the [`EventRing`]. Addresses
-//! and encodings come from `gateway-registers`; this module must not know
-//! about frames or function codes (that is [`crate::modbus`]).
+//! Owns counters, configuration (unit id, dedup window, scale period) and
+//! its value ranges, the latest weight, reader and scale status, the
+//! settings storage state and the [`EventRing`]. Addresses and encodings
+//! come from `gateway-registers`; this module must not know about frames or
+//! function codes (that is [`crate::modbus`]) nor about flash (that is
+//! [`crate::settings`]).
+
+use core::ops::RangeInclusive;
 
 use gateway_registers::{
     holding, input, u32_from_registers, u32_to_registers, weight_flags, Counters, EventRecord,
-    ReaderStatus, ScaleStatus, EVENT_RECORD_REGS, EVENT_WINDOW_RECORDS, MAP_VERSION,
+    ReaderStatus, ScaleStatus, SettingsState, EVENT_RECORD_REGS, EVENT_WINDOW_RECORDS, MAP_VERSION,
 };
 
 use crate::ring::EventRing;
@@ -23,7 +27,8 @@ pub enum AccessError {
     IllegalValue,
 }
 
-/// Holding-register configuration.
+/// Holding-register configuration: the settings the gateway persists
+/// ([`crate::settings`]).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Config {
     /// Modbus unit id, 1..=247.
@@ -32,6 +37,31 @@ pub struct Config {
     pub dedup_window_ms: u16,
     /// Scale polling period, ms.
     pub scale_poll_ms: u16,
+}
+
+impl Config {
+    /// Unit ids a write may set.
+    pub const UNIT_IDS: RangeInclusive<u16> = 1..=247;
+    /// Dedup windows a write may set, ms.
+    pub const DEDUP_WINDOWS_MS: RangeInclusive<u16> = 1..=60_000;
+    /// Scale polling periods a write may set, ms.
+    pub const SCALE_POLLS_MS: RangeInclusive<u16> = 50..=60_000;
+
+    /// A configuration from register values, or `None` if any is outside
+    /// its range. Both a Modbus write and a settings record loaded from
+    /// flash go through here, so flash can never hold the gateway to a
+    /// value a write would have refused.
+    pub fn checked(unit_id: u16, dedup_window_ms: u16, scale_poll_ms: u16) -> Option<Self> {
+        let in_range = Self::UNIT_IDS.contains(&unit_id)
+            && Self::DEDUP_WINDOWS_MS.contains(&dedup_window_ms)
+            && Self::SCALE_POLLS_MS.contains(&scale_poll_ms);
+        Some(Self {
+            unit_id: u8::try_from(unit_id).ok()?,
+            dedup_window_ms,
+            scale_poll_ms,
+        })
+        .filter(|_| in_range)
+    }
 }
 
 impl Default for Config {
@@ -68,6 +98,11 @@ pub struct RegisterBank {
     pub scale: ScaleState,
     /// Events waiting for acknowledgement.
     pub ring: EventRing,
+    /// Where the settings came from, whether the last change was saved
+    /// (kept by [`crate::settings::SettingsStore`]).
+    pub settings_state: SettingsState,
+    /// Failed settings saves since boot, saturating.
+    pub settings_saves_failed: u16,
     config: Config,
     ack_high_word: u16,
     last_ack_seq: u32,
@@ -102,6 +137,8 @@ impl RegisterBank {
                 readings: 0,
             },
             ring: EventRing::new(),
+            settings_state: SettingsState::Defaults,
+            settings_saves_failed: 0,
             config,
             ack_high_word: 0,
             last_ack_seq: 0,
@@ -159,6 +196,8 @@ impl RegisterBank {
         };
         put(input::WEIGHT_FLAGS, flags);
         put(input::WEIGHT_READINGS, self.scale.readings);
+        put(input::SETTINGS_STATE, self.settings_state.to_register());
+        put(input::SETTINGS_SAVES_FAILED, self.settings_saves_failed);
         put(input::EVENT_COUNT, self.ring.len() as u16);
         put(input::EVENT_CAPACITY, crate::ring::EVENT_CAPACITY as u16);
         put(input::EVENT_RECORD_REGS, EVENT_RECORD_REGS);
@@ -241,7 +280,6 @@ impl RegisterBank {
         let value_at = |addr: u16| {
             (addr >= start && u32::from(addr) < end).then(|| values[usize::from(addr - start)])
         };
-        let mut next = self.config;
         let mut ack_high = self.ack_high_word;
         if let Some(v) = value_at(holding::EVENT_ACK_SEQ) {
             ack_high = v;
@@ -250,25 +288,13 @@ impl RegisterBank {
         if ack.is_some_and(|seq| seq > self.ring.newest_seq()) {
             return Err(AccessError::IllegalValue);
         }
-        if let Some(v) = value_at(holding::DEDUP_WINDOW_MS) {
-            if !(1..=60_000).contains(&v) {
-                return Err(AccessError::IllegalValue);
-            }
-            next.dedup_window_ms = v;
-        }
-        if let Some(v) = value_at(holding::UNIT_ID) {
-            next.unit_id = u8::try_from(v)
-                .ok()
-                .filter(|id| (1..=247).contains(id))
-                .ok_or(AccessError::IllegalValue)?;
-        }
-        if let Some(v) = value_at(holding::SCALE_POLL_MS) {
-            if !(50..=60_000).contains(&v) {
-                return Err(AccessError::IllegalValue);
-            }
-            next.scale_poll_ms = v;
-        }
-        self.config = next;
+        let current = self.config;
+        self.config = Config::checked(
+            value_at(holding::UNIT_ID).unwrap_or(u16::from(current.unit_id)),
+            value_at(holding::DEDUP_WINDOW_MS).unwrap_or(current.dedup_window_ms),
+            value_at(holding::SCALE_POLL_MS).unwrap_or(current.scale_poll_ms),
+        )
+        .ok_or(AccessError::IllegalValue)?;
         self.ack_high_word = ack_high;
         if let Some(seq) = ack {
             // Cannot fail: `seq` was checked against the newest above.
@@ -310,6 +336,46 @@ mod tests {
         assert_eq!(status.weight_grams, -250);
         assert!(status.weight_stable && status.weight_valid);
         assert_eq!(status.weight_readings, 3);
+        assert_eq!(status.settings_state, SettingsState::Defaults);
+        assert_eq!(status.settings_saves_failed, 0);
+    }
+
+    #[test]
+    fn settings_state_and_failed_saves_are_served() {
+        let mut bank = RegisterBank {
+            settings_state: SettingsState::SaveFailed,
+            settings_saves_failed: 3,
+            ..RegisterBank::default()
+        };
+        let regs = read_input(&bank, input::SETTINGS_STATE, 2).expect("in map");
+        assert_eq!(regs, [3, 3]);
+        bank.settings_state = SettingsState::Loaded;
+        let regs = read_input(&bank, 0, input::EVENT_COUNT).expect("in map");
+        let status = gateway_registers::GatewayStatus::from_registers(&regs).expect("decodes");
+        assert_eq!(status.settings_state, SettingsState::Loaded);
+        assert_eq!(status.settings_saves_failed, 3);
+    }
+
+    #[test]
+    fn checked_config_takes_exactly_the_writable_ranges() {
+        assert_eq!(Config::checked(1, 2_000, 200), Some(Config::default()));
+        assert!(Config::checked(247, 1, 50).is_some());
+        assert!(Config::checked(1, 60_000, 60_000).is_some());
+        for (unit, dedup, scale) in [
+            (0, 2_000, 200),
+            (248, 2_000, 200),
+            (0x0101, 2_000, 200),
+            (1, 0, 200),
+            (1, 60_001, 200),
+            (1, 2_000, 49),
+            (1, 2_000, 60_001),
+        ] {
+            assert_eq!(
+                Config::checked(unit, dedup, scale),
+                None,
+                "{unit} {dedup} {scale}"
+            );
+        }
     }
 
     #[test]
@@ -382,8 +448,12 @@ mod tests {
         assert_eq!(regs, [0, 0, 500, 9, 1_000]);
         for (addr, bad) in [
             (holding::UNIT_ID, 248),
+            (holding::UNIT_ID, 0),
+            (holding::UNIT_ID, 0x0101),
             (holding::SCALE_POLL_MS, 49),
+            (holding::SCALE_POLL_MS, 60_001),
             (holding::DEDUP_WINDOW_MS, 0),
+            (holding::DEDUP_WINDOW_MS, 60_001),
         ] {
             assert_eq!(
                 bank.write_holding(addr, &[bad]),

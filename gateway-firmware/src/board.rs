@@ -199,10 +199,23 @@ fn set_baud(n: usize, baud: u32) {
 fn receive<const N: usize>(n: usize, queue: &Rx<N>) {
     let regs = usart(n);
     // Reading SR then DR clears RXNE and any overrun flag.
-    while regs.sr.read().rxne().bit_is_set() || regs.sr.read().ore().bit_is_set() {
+    loop {
+        let sr = regs.sr.read();
+        if sr.rxne().bit_is_clear() && sr.ore().bit_is_clear() {
+            break;
+        }
         let byte = regs.dr.read().dr().bits() as u8;
+        let overran = sr.ore().bit_is_set();
         let at = now_us();
-        critical_section::with(|cs| queue.borrow_ref_mut(cs).push(byte, at));
+        critical_section::with(|cs| {
+            let mut queue = queue.borrow_ref_mut(cs);
+            if overran {
+                // A byte came while DR was still full (the interrupt was
+                // held off, e.g. by a flash erase stalling the CPU): lost.
+                queue.count_lost();
+            }
+            queue.push(byte, at);
+        });
     }
 }
 
@@ -236,7 +249,7 @@ fn write(n: usize, bytes: &[u8]) {
 
 /// The board's UARTs once set up.
 pub struct Board {
-    _private: (),
+    flash: Option<pac::FLASH>,
 }
 
 impl Board {
@@ -278,7 +291,15 @@ impl Board {
         cp.SYST.clear_current();
         cp.SYST.enable_interrupt();
         cp.SYST.enable_counter();
-        Board { _private: () }
+        Board {
+            flash: Some(dp.FLASH),
+        }
+    }
+
+    /// The flash controller, for the settings store (`flash.rs`); `None`
+    /// once taken.
+    pub fn take_flash(&mut self) -> Option<pac::FLASH> {
+        self.flash.take()
     }
 
     /// The next Modbus byte and its arrival time.
@@ -319,7 +340,8 @@ impl Board {
         write(2, bytes);
     }
 
-    /// Bytes lost to full receive queues on (Modbus, reader, scale).
+    /// Bytes lost to full receive queues or USART overruns on (Modbus,
+    /// reader, scale).
     pub fn rx_dropped(&self) -> [u32; 3] {
         critical_section::with(|cs| {
             [

@@ -1,5 +1,8 @@
-//! CRC-16/MODBUS (reflected poly 0xA001, init 0xFFFF), sent low byte first.
-//! Owns only the checksum; framing and validation live in [`crate::modbus`].
+//! Checksums: CRC-16/MODBUS (reflected poly 0xA001, init 0xFFFF, sent low
+//! byte first) for Modbus frames, and CRC-32/ISO-HDLC (the zlib/Ethernet
+//! CRC: reflected poly 0xEDB88320, init and final xor 0xFFFFFFFF) for
+//! settings records in flash. Owns only the checksums; framing and
+//! validation live in [`crate::modbus`] and [`crate::settings`].
 
 const TABLE: [u16; 256] = {
     let mut table = [0u16; 256];
@@ -28,6 +31,33 @@ pub fn crc16(bytes: &[u8]) -> u16 {
     })
 }
 
+const TABLE32: [u32; 256] = {
+    let mut table = [0u32; 256];
+    let mut i = 0;
+    while i < 256 {
+        let mut crc = i as u32;
+        let mut bit = 0;
+        while bit < 8 {
+            crc = if crc & 1 != 0 {
+                (crc >> 1) ^ 0xEDB8_8320
+            } else {
+                crc >> 1
+            };
+            bit += 1;
+        }
+        table[i] = crc;
+        i += 1;
+    }
+    table
+};
+
+/// CRC-32/ISO-HDLC of `bytes`.
+pub fn crc32(bytes: &[u8]) -> u32 {
+    !bytes.iter().fold(0xFFFF_FFFF, |crc, &b| {
+        (crc >> 8) ^ TABLE32[usize::from((crc as u8) ^ b)]
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -41,5 +71,12 @@ mod tests {
             crc16(&[0x01, 0x03, 0x00, 0x00, 0x00, 0x02]).to_le_bytes(),
             [0xC4, 0x0B]
         );
+    }
+
+    #[test]
+    fn crc32_check_values() {
+        // The catalogue check value of CRC-32/ISO-HDLC, and the empty input.
+        assert_eq!(crc32(b"123456789"), 0xCBF4_3926);
+        assert_eq!(crc32(b""), 0);
     }
 }

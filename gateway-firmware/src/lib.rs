@@ -4,8 +4,10 @@
 //! Owns the Modbus RTU slave ([`modbus`]), the RTU framer ([`rtu`]), the
 //! register bank ([`bank`]) with its event ring ([`ring`]), the receive
 //! queues between the UART interrupts and the main loop ([`rx`]), the MT-SICS
-//! scale client ([`scale`]) and the dock door ([`reader`]: the reader
-//! module's session and the gate logic, both from `rfid-driver`). Time comes in as arguments (`now_us`, `now_ms`),
+//! scale client ([`scale`]), the dock door ([`reader`]: the reader
+//! module's session and the gate logic, both from `rfid-driver`) and the
+//! settings store ([`settings`]: the configuration kept in flash across
+//! resets, behind a NOR-flash trait the board implements). Time comes in as arguments (`now_us`, `now_ms`),
 //! bytes come in and go out as slices; the board layer (`src/board.rs`,
 //! `src/bin/gateway.rs`) only moves them. Nothing here may block, allocate
 //! or panic on any input.
@@ -23,6 +25,7 @@ pub mod ring;
 pub mod rtu;
 pub mod rx;
 pub mod scale;
+pub mod settings;
 
 /// Firmware version as served in the input registers.
 pub const FIRMWARE_VERSION: (u16, u16, u16) = (

@@ -386,6 +386,19 @@ mod tests {
     }
 
     #[test]
+    fn writing_the_unit_id_is_answered_from_the_old_id() {
+        let mut bank = RegisterBank::default();
+        let request = frame(&[1, 6, 0, holding::UNIT_ID as u8, 0, 9]);
+        assert_eq!(call(&mut bank, &request), Some(request[..6].to_vec()));
+        assert_eq!(bank.config().unit_id, 9);
+        assert_eq!(call(&mut bank, &frame(&[1, 4, 0, 0, 0, 1])), None);
+        assert_eq!(
+            call(&mut bank, &frame(&[9, 3, 0, holding::UNIT_ID as u8, 0, 1])),
+            Some(vec![9, 3, 2, 0, 9])
+        );
+    }
+
+    #[test]
     fn write_multiple_count_mismatch_is_exception_03() {
         let mut bank = RegisterBank::default();
         // Count 2 but 2 data bytes.

@@ -73,7 +73,7 @@ impl DockDoor {
     }
 
     /// Time has passed to `now_ms`; `rx_dropped` is the total of reader
-    /// bytes the board lost to a full queue.
+    /// bytes the board lost to a full queue or a USART overrun.
     pub fn on_time(
         &mut self,
         now_ms: u64,

@@ -48,12 +48,18 @@ impl<const N: usize> RxQueue<N> {
         Some((byte, now_us.saturating_sub(u64::from(age_us))))
     }
 
+    /// Counts a byte the UART lost before it could be queued (an overrun).
+    pub fn count_lost(&mut self) {
+        self.dropped = self.dropped.wrapping_add(1);
+    }
+
     /// Whether no byte waits.
     pub fn is_empty(&self) -> bool {
         self.entries.is_empty()
     }
 
-    /// Bytes dropped because the queue was full, since boot (wrapping).
+    /// Bytes lost since boot, because the queue was full or the UART
+    /// overran (wrapping).
     pub fn dropped(&self) -> u32 {
         self.dropped
     }
@@ -95,5 +101,7 @@ mod tests {
         assert_eq!(queue.pop(10).map(|(b, _)| b), Some(1));
         assert_eq!(queue.pop(10).map(|(b, _)| b), Some(2));
         assert_eq!(queue.pop(10), None);
+        queue.count_lost();
+        assert_eq!(queue.dropped(), 3, "an overrun counts too");
     }
 }

@@ -18,8 +18,13 @@
 #![cfg_attr(not(test), no_std)]
 #![forbid(unsafe_code)]
 
-/// The value of input register 0. Bumped on any change to this map.
-pub const MAP_VERSION: u16 = 1;
+/// The value of input register 0. Bumped whenever an address gains, loses or
+/// changes its meaning; `REGISTERS.md` ("Map versions") lists what each
+/// version added. Version 2 gave the formerly reserved input registers 30
+/// and 31 their meaning ([`input::SETTINGS_STATE`],
+/// [`input::SETTINGS_SAVES_FAILED`]); no address moved, so a version-1
+/// master reads a version-2 gateway correctly.
+pub const MAP_VERSION: u16 = 2;
 
 /// Input register addresses (function 04, read-only).
 pub mod input {
@@ -62,6 +67,11 @@ pub mod input {
     pub const WEIGHT_FLAGS: u16 = 28;
     /// Weight readings taken since boot, wrapping u16: a change means a new reading.
     pub const WEIGHT_READINGS: u16 = 29;
+    /// [`crate::SettingsState`]: where the settings in use came from, and
+    /// whether the last change reached flash.
+    pub const SETTINGS_STATE: u16 = 30;
+    /// Settings saves that failed since boot, u16, saturating at 65535.
+    pub const SETTINGS_SAVES_FAILED: u16 = 31;
     /// Events waiting in the ring (not yet acknowledged).
     pub const EVENT_COUNT: u16 = 32;
     /// Sequence number of the oldest waiting event, u32; 0 when the ring is empty.
@@ -90,12 +100,15 @@ pub mod holding {
     /// newest stored event is refused with exception 03; a value at or below
     /// an earlier acknowledgement frees nothing. Reads back the last value.
     pub const EVENT_ACK_SEQ: u16 = 0;
-    /// Gate dedup window in milliseconds, 1..=60000 (default 2000).
+    /// Gate dedup window in milliseconds, 1..=60000 (default 2000);
+    /// persisted across resets.
     pub const DEDUP_WINDOW_MS: u16 = 2;
-    /// Modbus unit id, 1..=247 (default 1). The reply to the write still
-    /// comes from the old id; the new one applies to the next request.
+    /// Modbus unit id, 1..=247 (default 1); persisted across resets. The
+    /// reply to the write still comes from the old id; the new one applies
+    /// to the next request.
     pub const UNIT_ID: u16 = 3;
-    /// Scale polling period in milliseconds, 50..=60000 (default 200).
+    /// Scale polling period in milliseconds, 50..=60000 (default 200);
+    /// persisted across resets.
     pub const SCALE_POLL_MS: u16 = 4;
     /// Number of holding registers; an address at or past it is exception 02.
     pub const LEN: u16 = 5;
@@ -232,6 +245,40 @@ impl ScaleStatus {
             5 => Some(Self::Underload),
             6 => Some(Self::Error),
             7 => Some(Self::Timeout),
+            _ => None,
+        }
+    }
+}
+
+/// Where the settings in use (the persisted holding registers) came from,
+/// and whether the last change reached flash ([`input::SETTINGS_STATE`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum SettingsState {
+    /// No valid settings record in flash at boot: the defaults are in use
+    /// and no change has been saved since.
+    Defaults = 0,
+    /// The settings were loaded from flash at boot; unchanged since.
+    Loaded = 1,
+    /// The last change was saved to flash.
+    Saved = 2,
+    /// The last change could not be saved: it applies until the next reset,
+    /// which brings back what flash holds ([`input::SETTINGS_SAVES_FAILED`]
+    /// counts these).
+    SaveFailed = 3,
+}
+
+impl SettingsState {
+    /// The register value.
+    pub const fn to_register(self) -> u16 {
+        self as u16
+    }
+    /// Decodes a register value; `None` for values the map does not define.
+    pub const fn from_register(value: u16) -> Option<Self> {
+        match value {
+            0 => Some(Self::Defaults),
+            1 => Some(Self::Loaded),
+            2 => Some(Self::Saved),
+            3 => Some(Self::SaveFailed),
             _ => None,
         }
     }
@@ -442,6 +489,10 @@ pub struct GatewayStatus {
     pub weight_valid: bool,
     /// Readings since boot, wrapping.
     pub weight_readings: u16,
+    /// Where the settings came from, whether the last change was saved.
+    pub settings_state: SettingsState,
+    /// Failed settings saves since boot, saturating.
+    pub settings_saves_failed: u16,
 }
 
 /// The u32 counters of the status block.
@@ -509,6 +560,12 @@ impl GatewayStatus {
             weight_stable: flags & weight_flags::STABLE != 0,
             weight_valid: flags & weight_flags::VALID != 0,
             weight_readings: reg(input::WEIGHT_READINGS),
+            settings_state: SettingsState::from_register(reg(input::SETTINGS_STATE)).ok_or(
+                DecodeError::BadValue {
+                    offset: usize::from(input::SETTINGS_STATE),
+                },
+            )?,
+            settings_saves_failed: reg(input::SETTINGS_SAVES_FAILED),
         })
     }
 }
@@ -552,7 +609,7 @@ pub const INPUT_FIELDS: &[Field] = &[
         1,
         "MAP_VERSION",
         "u16",
-        "register map version (1)",
+        "register map version (2)",
     ),
     field(
         input::FIRMWARE_VERSION_MAJOR,
@@ -675,6 +732,20 @@ pub const INPUT_FIELDS: &[Field] = &[
         "weight readings since boot, wrapping",
     ),
     field(
+        input::SETTINGS_STATE,
+        1,
+        "SETTINGS_STATE",
+        "enum",
+        "settings storage: 0 defaults (no valid record at boot), 1 loaded from flash, 2 last change saved, 3 last save failed",
+    ),
+    field(
+        input::SETTINGS_SAVES_FAILED,
+        1,
+        "SETTINGS_SAVES_FAILED",
+        "u16",
+        "settings saves that failed since boot, saturating",
+    ),
+    field(
         input::EVENT_COUNT,
         1,
         "EVENT_COUNT",
@@ -739,21 +810,21 @@ pub const HOLDING_FIELDS: &[Field] = &[
         1,
         "DEDUP_WINDOW_MS",
         "u16",
-        "gate dedup window, ms, 1..=60000, default 2000",
+        "gate dedup window, ms, 1..=60000, default 2000, persisted",
     ),
     field(
         holding::UNIT_ID,
         1,
         "UNIT_ID",
         "u16",
-        "Modbus unit id, 1..=247, default 1",
+        "Modbus unit id, 1..=247, default 1, persisted",
     ),
     field(
         holding::SCALE_POLL_MS,
         1,
         "SCALE_POLL_MS",
         "u16",
-        "scale polling period, ms, 50..=60000, default 200",
+        "scale polling period, ms, 50..=60000, default 200, persisted",
     ),
 ];
 
@@ -930,12 +1001,24 @@ mod tests {
         regs[input::WEIGHT_FLAGS as usize] = weight_flags::VALID;
         regs[input::SCALE_STATUS as usize] = ScaleStatus::Dynamic.to_register();
         regs[input::FRAMES_OK as usize + 1] = 7;
+        regs[input::SETTINGS_STATE as usize] = SettingsState::SaveFailed.to_register();
+        regs[input::SETTINGS_SAVES_FAILED as usize] = 4;
         let status = GatewayStatus::from_registers(&regs).expect("valid block");
-        assert_eq!(status.map_version, 1);
+        assert_eq!(status.map_version, 2);
+        assert_eq!(status.settings_state, SettingsState::SaveFailed);
+        assert_eq!(status.settings_saves_failed, 4);
         assert_eq!(status.weight_grams, -1500);
         assert!(status.weight_valid && !status.weight_stable);
         assert_eq!(status.scale_status, ScaleStatus::Dynamic);
         assert_eq!(status.counters.frames_ok, 7);
+        regs[input::SETTINGS_STATE as usize] = 4;
+        assert_eq!(
+            GatewayStatus::from_registers(&regs),
+            Err(DecodeError::BadValue {
+                offset: usize::from(input::SETTINGS_STATE)
+            })
+        );
+        regs[input::SETTINGS_STATE as usize] = 0;
         regs[input::READER_STATUS as usize] = 9;
         assert!(GatewayStatus::from_registers(&regs).is_err());
     }
@@ -952,8 +1035,12 @@ mod tests {
             if let Some(r) = ReaderStatus::from_register(v) {
                 assert_eq!(r.to_register(), v);
             }
+            if let Some(s) = SettingsState::from_register(v) {
+                assert_eq!(s.to_register(), v);
+            }
         }
         assert_eq!(ScaleStatus::from_register(8), None);
+        assert_eq!(SettingsState::from_register(4), None);
     }
 
     fn table(fields: &[Field]) -> String {

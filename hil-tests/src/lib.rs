@@ -2,12 +2,12 @@
 //! boots it in `qemu-system-arm` (machine `netduinoplus2`) with its three
 //! UARTs on host pseudo-terminals, and talks to them.
 //!
-//! Owns the QEMU process, pty handles, a small Modbus RTU master, and the
-//! emulated MT-SICS scale. It must not reach into the firmware: everything
-//! is observed through the UARTs and the semihosting console. A missing
-//! peer (QEMU, the thumb target, Python's pymodbus) fails loudly with the
-//! install hint; nothing is skipped. Nothing sleeps to wait for a condition:
-//! waits poll with a deadline.
+//! Owns the QEMU process, pty handles, a small Modbus RTU master, the
+//! emulated MT-SICS scale, and settings records for the flash. It must not
+//! reach into the firmware: everything is observed through the UARTs and the
+//! semihosting console. A missing peer (QEMU, the thumb target, Python's
+//! pymodbus) fails loudly with the install hint; nothing is skipped. Nothing
+//! sleeps to wait for a condition: waits poll with a deadline.
 
 use std::fs::{File, OpenOptions};
 use std::io::{BufRead, BufReader, ErrorKind, Read, Write};
@@ -22,6 +22,7 @@ use std::time::{Duration, Instant};
 pub mod modbus;
 pub mod reader;
 pub mod scale;
+pub mod settings;
 
 /// How long a QEMU boot may take, including the firmware build wait.
 pub const BOOT_TIMEOUT: Duration = Duration::from_secs(30);
@@ -218,8 +219,15 @@ impl Gateway {
     /// Builds the firmware if needed and boots it; returns once the boot
     /// line is on the console.
     pub fn boot() -> Self {
+        Self::boot_with(&[])
+    }
+
+    /// [`Self::boot`] with more QEMU arguments, e.g. a loader device that
+    /// puts a settings record in flash ([`settings::loader_args`]).
+    pub fn boot_with(extra_args: &[String]) -> Self {
         let elf = firmware_elf();
         let child = qemu_command(elf)
+            .args(extra_args)
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit())

@@ -4,10 +4,13 @@
 use std::process::Command;
 use std::time::Duration;
 
-use gateway_registers::{holding, input, Direction, ReaderStatus, ScaleStatus, MAP_VERSION};
+use gateway_registers::{
+    holding, input, Direction, ReaderStatus, ScaleStatus, SettingsState, MAP_VERSION,
+};
 use hil_tests::modbus::{frame, Answer, Master, INTER_FRAME_GAP};
 use hil_tests::reader::{Pass, Reader, INSIDE_ANTENNA, OUTSIDE_ANTENNA};
 use hil_tests::scale::Scale;
+use hil_tests::settings::{self, record, Settings};
 use hil_tests::{poll_until, repo_root, Gateway, Port, INSTALL_HINT};
 use rand::{Rng, SeedableRng};
 
@@ -122,6 +125,143 @@ fn broadcast_write_applies_without_answer() {
         panic!("holding read failed");
     };
     assert_eq!(hil_tests::modbus::registers(&pdu), vec![1_000]);
+    gateway.assert_healthy();
+}
+
+/// The persisted holding registers: dedup window, unit id, scale period.
+fn settings_registers(master: &mut Master) -> Vec<u16> {
+    let Answer::Pdu(pdu) = master.transact(&[3, 0, holding::DEDUP_WINDOW_MS as u8, 0, 3]) else {
+        panic!("holding read failed");
+    };
+    hil_tests::modbus::registers(&pdu)
+}
+
+/// Boots with each `(image, address)` placed in flash by QEMU's loader.
+fn booted_with_flash(images: &[(std::path::PathBuf, u32)]) -> Gateway {
+    let args: Vec<String> = images
+        .iter()
+        .flat_map(|(image, address)| settings::loader_args(image, *address))
+        .collect();
+    let gateway = Gateway::boot_with(&args);
+    // QEMU read the images when it created the loader devices.
+    for (image, _) in images {
+        let _ = std::fs::remove_file(image);
+    }
+    gateway
+}
+
+#[test]
+fn settings_record_in_flash_is_loaded_at_boot() {
+    let stored = Settings {
+        unit_id: 7,
+        dedup_window_ms: 1_500,
+        scale_poll_ms: 250,
+    };
+    let older = Settings {
+        unit_id: 5,
+        ..stored
+    };
+    // The newer record lies in the earlier slot: the sequence number
+    // decides, not the position.
+    let image = settings::sector_image("loaded", &[record(2, stored), record(1, older)]);
+    let mut gateway = booted_with_flash(&[(image, settings::SECTOR_11)]);
+    assert!(
+        gateway.console().contains(" unit=7"),
+        "{}",
+        gateway.console()
+    );
+    let mut master = Master::open(&gateway.modbus_pty);
+    master.unit = 7;
+    master.wait_link();
+    assert_eq!(settings_registers(&mut master), [1_500, 7, 250]);
+    let status = master.status();
+    assert_eq!(status.settings_state, SettingsState::Loaded);
+    assert_eq!(status.settings_saves_failed, 0);
+    // Unit 1, the default, is another unit now.
+    master.unit = 1;
+    assert_eq!(master.transact_once(&[4, 0, 0, 0, 1]), Answer::Silence);
+    gateway.assert_healthy();
+}
+
+#[test]
+fn corrupt_settings_records_give_the_defaults_and_say_so() {
+    // One flipped bit (unit id 7 becomes 5) breaks the CRC.
+    let mut torn = record(
+        3,
+        Settings {
+            unit_id: 7,
+            dedup_window_ms: 1_500,
+            scale_poll_ms: 250,
+        },
+    );
+    torn[12] ^= 0x02;
+    // A good CRC around a unit id that a write would refuse.
+    let out_of_range = record(
+        4,
+        Settings {
+            unit_id: 0,
+            dedup_window_ms: 1_500,
+            scale_poll_ms: 250,
+        },
+    );
+    let mut gateway = booted_with_flash(&[
+        (
+            settings::sector_image("corrupt-11", &[torn]),
+            settings::SECTOR_11,
+        ),
+        (
+            settings::sector_image("corrupt-10", &[out_of_range]),
+            settings::SECTOR_10,
+        ),
+    ]);
+    let mut master = Master::open(&gateway.modbus_pty);
+    master.wait_link();
+    assert_eq!(settings_registers(&mut master), [2_000, 1, 200]);
+    let status = master.status();
+    assert_eq!(status.settings_state, SettingsState::Defaults);
+    assert_eq!(status.settings_saves_failed, 0);
+    master.unit = 5;
+    assert_eq!(master.transact_once(&[4, 0, 0, 0, 1]), Answer::Silence);
+    gateway.assert_healthy();
+}
+
+/// QEMU's flash is read-only: a change cannot be saved. The write is
+/// answered and applied, the failure is reported, nothing hangs.
+#[test]
+fn a_setting_written_on_qemu_applies_and_its_failed_save_is_reported() {
+    let (mut gateway, mut master) = booted();
+    let status = master.status();
+    assert_eq!(status.settings_state, SettingsState::Defaults);
+    assert_eq!(status.settings_saves_failed, 0);
+    // The reply echoes the write and comes from the old unit id (`Master`
+    // checks the reply's unit).
+    let write_unit_9 = [6, 0, holding::UNIT_ID as u8, 0, 9];
+    assert_eq!(
+        master.transact(&write_unit_9),
+        Answer::Pdu(write_unit_9.to_vec())
+    );
+    master.unit = 9;
+    let status = master.status();
+    assert_eq!(status.settings_state, SettingsState::SaveFailed);
+    assert_eq!(status.settings_saves_failed, 1);
+    assert_eq!(settings_registers(&mut master), [2_000, 9, 200]);
+    // Writing the value in use again is no change: nothing to save.
+    let again = [6, 0, holding::UNIT_ID as u8, 0, 9];
+    assert_eq!(master.transact(&again), Answer::Pdu(again.to_vec()));
+    assert_eq!(master.status().settings_saves_failed, 1);
+    // A broadcast change is saved (and fails) as well.
+    master.unit = 0;
+    assert_eq!(
+        master.write_holding(holding::SCALE_POLL_MS, &[400]),
+        Answer::Silence
+    );
+    master.unit = 9;
+    let status = master.status();
+    assert_eq!(status.settings_saves_failed, 2);
+    assert_eq!(status.settings_state, SettingsState::SaveFailed);
+    assert_eq!(settings_registers(&mut master), [2_000, 9, 400]);
+    master.unit = 1;
+    assert_eq!(master.transact_once(&[4, 0, 0, 0, 1]), Answer::Silence);
     gateway.assert_healthy();
 }
 

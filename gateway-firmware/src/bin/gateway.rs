@@ -1,11 +1,14 @@
 //! The gateway firmware's entry point: one loop that moves bytes between the
-//! board's UARTs and the portable core, then sleeps until the next interrupt
-//! (a received byte or the 1 ms tick).
+//! board's UARTs and the portable core, saves changed settings to flash once
+//! the reply has gone out, then sleeps until the next interrupt (a received
+//! byte or the 1 ms tick).
 #![no_std]
 #![no_main]
 
 #[path = "../board.rs"]
 mod board;
+#[path = "../flash.rs"]
+mod flash;
 
 use cortex_m_rt::entry;
 use gateway_firmware::bank::RegisterBank;
@@ -13,15 +16,22 @@ use gateway_firmware::modbus::RtuSlave;
 use gateway_firmware::reader::DockDoor;
 use gateway_firmware::rtu::t35_us;
 use gateway_firmware::scale::ScaleClient;
+use gateway_firmware::settings::SettingsStore;
 use gateway_firmware::FIRMWARE_VERSION;
 
 #[entry]
 fn main() -> ! {
     let mut board = board::Board::init();
+    let flash = board
+        .take_flash()
+        .unwrap_or_else(|| board::fail(format_args!("flash controller taken twice")));
+    let (mut settings, config, settings_state) =
+        SettingsStore::open(flash::SettingsFlash::new(flash));
     // The big state lives in statics, so the linker map shows the RAM it
     // takes (the event ring and the gate's tracks are most of it).
-    let bank = cortex_m::singleton!(: RegisterBank = RegisterBank::default())
+    let bank = cortex_m::singleton!(: RegisterBank = RegisterBank::new(config))
         .unwrap_or_else(|| board::fail(format_args!("main entered twice")));
+    bank.settings_state = settings_state;
     let mut modbus = RtuSlave::new(t35_us(board::MODBUS_BAUD));
     let mut scale = ScaleClient::new();
     let door = cortex_m::singleton!(: DockDoor = DockDoor::new(0, board::now_us() / 1_000, board::READER_BAUD, bank))
@@ -77,6 +87,10 @@ fn main() -> ! {
         let now_us = board::now_us();
         bank.uptime_ms = now_us / 1_000;
         modbus.on_time(now_us, bank, |reply| board.modbus_tx(reply));
+        // Replies have gone out (`modbus_tx` returns once the last bit has
+        // left): now a write that changed a setting is saved. The outcome
+        // is in SETTINGS_STATE and SETTINGS_SAVES_FAILED.
+        let _ = settings.sync(bank);
         scale.poll(now_us / 1_000, bank, |command| board.scale_tx(command));
         door.on_time(now_us / 1_000, rx_dropped[1], bank, |out| {
             board.reader_line(out)
