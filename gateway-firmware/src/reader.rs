@@ -138,12 +138,13 @@ pub fn event_record(gate_index: u16, pass: &GatePass) -> EventRecord {
     };
     let bytes = pass.epc.as_bytes();
     let mut epc = [0u16; EPC_MAX_WORDS];
-    // EPCs past 240 bits keep their first 240 (none of the brief's schemes is longer).
-    let mut words = 0;
+    // An EPC past 240 bits keeps its first 240; EPC_WORDS tells its real
+    // length, so the server sees it was cut (no GS1 scheme is that long).
     for (word, pair) in epc.iter_mut().zip(bytes.chunks(2)) {
         *word = u16::from_be_bytes([pair[0], pair.get(1).copied().unwrap_or(0)]);
-        words += 1;
     }
+    // At most 31 words (EpcBytes holds up to 62 bytes).
+    let words = bytes.len().div_ceil(2) as u8;
     EventRecord {
         seq: 0,
         timestamp_ms: pass.last_seen_ms as u32,
@@ -309,7 +310,7 @@ mod tests {
     }
 
     #[test]
-    fn odd_length_epcs_are_padded_and_long_ones_cut_to_fifteen_words() {
+    fn odd_length_epcs_are_padded_and_long_ones_cut_to_fifteen_words_and_marked() {
         let pass = |bytes: &[u8]| GatePass {
             epc: EpcBytes::new(bytes).expect("fits"),
             direction: gate::Direction::Unknown,
@@ -327,6 +328,7 @@ mod tests {
         );
         assert_eq!((odd.gate, odd.timestamp_ms), (1, 9));
         let long = event_record(0, &pass(&[7; 40]));
-        assert_eq!(long.epc_words, 15);
+        assert_eq!((long.epc_words, long.epc[14]), (20, 0x0707));
+        assert!(long.is_truncated(), "the record says the EPC was cut");
     }
 }

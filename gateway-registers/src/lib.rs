@@ -121,8 +121,11 @@ pub const EVENT_WINDOW_RECORDS: u16 = 4;
 // The header and the whole window must fit one read (125 registers at most).
 const _: () = assert!(input::LEN - input::EVENT_COUNT <= 125);
 
-/// Longest EPC an event record carries, in 16-bit words (240 bits).
+/// Longest EPC an event record carries, in 16-bit words (240 bits; every
+/// GS1 scheme fits, the longest, GIAI-202, takes 13).
 pub const EPC_MAX_WORDS: usize = 15;
+/// Longest EPC a Gen2 tag can hold, in words (the PC word's 5-bit length).
+pub const TAG_EPC_MAX_WORDS: usize = 31;
 
 /// Offsets inside one event record.
 pub mod record {
@@ -134,7 +137,8 @@ pub mod record {
     pub const GATE: usize = 4;
     /// [`crate::Direction`].
     pub const DIRECTION: usize = 5;
-    /// Antenna port that heard the tag last (on a tie, the stronger one):
+    /// Antenna port that heard the tag last (heard last by both at once: the
+    /// one with the stronger peak RSSI, inside if equal):
     /// the side it ended on, for `unknown` passes too.
     pub const ANTENNA: usize = 6;
     /// Strongest RSSI seen during the pass, dBm, i16.
@@ -327,18 +331,26 @@ pub struct EventRecord {
     pub rssi_dbm: i16,
     /// EPC length in words.
     pub epc_words: u8,
-    /// EPC words, most significant first; words past `epc_words` are 0.
+    /// EPC words, most significant first; words past `epc_words` are 0. An
+    /// EPC longer than [`EPC_MAX_WORDS`] has only its first words here.
     pub epc: [u16; EPC_MAX_WORDS],
 }
 
 impl EventRecord {
-    /// The EPC as bytes, most significant first (`epc_words * 2` of them).
+    /// The EPC as bytes, most significant first, and how many there are
+    /// (`epc_words * 2`, at most `EPC_MAX_WORDS * 2`: see [`Self::is_truncated`]).
     pub fn epc_bytes(&self) -> ([u8; EPC_MAX_WORDS * 2], usize) {
         let mut out = [0u8; EPC_MAX_WORDS * 2];
         for (pair, word) in out.chunks_exact_mut(2).zip(self.epc.iter()) {
             pair.copy_from_slice(&word.to_be_bytes());
         }
-        (out, usize::from(self.epc_words) * 2)
+        (out, usize::from(self.epc_words).min(EPC_MAX_WORDS) * 2)
+    }
+
+    /// Whether the tag's EPC was longer than a record holds: only its first
+    /// [`EPC_MAX_WORDS`] words are here, so it must not be taken for an item.
+    pub fn is_truncated(&self) -> bool {
+        usize::from(self.epc_words) > EPC_MAX_WORDS
     }
 
     /// Encodes the record into its registers.
@@ -370,7 +382,7 @@ impl EventRecord {
                 offset: record::DIRECTION,
             })?;
         let epc_words = regs[record::EPC_WORDS];
-        if usize::from(epc_words) > EPC_MAX_WORDS {
+        if usize::from(epc_words) > TAG_EPC_MAX_WORDS {
             return Err(DecodeError::BadValue {
                 offset: record::EPC_WORDS,
             });
@@ -863,7 +875,7 @@ pub const RECORD_FIELDS: &[Field] = &[
         1,
         "ANTENNA",
         "u16",
-        "antenna that heard the tag last (on a tie, the stronger): the side it ended on, also for unknown",
+        "antenna that heard the tag last (both at once: the stronger peak, inside if equal): the side it ended on, also for unknown passes",
     ),
     field(
         record::RSSI_DBM as u16,
@@ -877,7 +889,7 @@ pub const RECORD_FIELDS: &[Field] = &[
         1,
         "EPC_WORDS",
         "u16",
-        "EPC length in 16-bit words, 0..=15",
+        "the tag's EPC length in 16-bit words, 0..=31; over 15 the EPC was longer than a record holds and only its first 15 words are here (not an item identity)",
     ),
     field(
         record::EPC as u16,
@@ -947,7 +959,13 @@ mod tests {
             })
         );
         regs[record::DIRECTION] = 1;
-        regs[record::EPC_WORDS] = 16;
+        regs[record::EPC_WORDS] = 20;
+        let long = EventRecord::from_registers(&regs)
+            .expect("a long EPC decodes")
+            .expect("a record");
+        assert!(long.is_truncated());
+        assert_eq!(long.epc_bytes().1, 30, "only the words that are there");
+        regs[record::EPC_WORDS] = 32;
         assert_eq!(
             EventRecord::from_registers(&regs),
             Err(DecodeError::BadValue {

@@ -24,6 +24,8 @@ pub const OUTSIDE_ANTENNA: u8 = 1;
 /// Antenna facing the hall.
 pub const INSIDE_ANTENNA: u8 = 2;
 const KEEPALIVE_EVERY: Duration = Duration::from_millis(500);
+/// Status word of a refused command with a bad argument.
+const INVALID_ARGUMENT: u16 = 0x0105;
 
 /// Which way a tag population moves through the gate.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -96,6 +98,7 @@ impl Reader {
             pending.drain(..taken);
             while let Some(result) = decoder.poll() {
                 let Ok(frame) = result else { continue };
+                let mut reply_status = status::SUCCESS;
                 let data: &[u8] = match frame.opcode() {
                     // Bootloader, hardware, firmware date, firmware, protocols.
                     opcode::VERSION => &[
@@ -105,8 +108,10 @@ impl Reader {
                     // The application firmware is running.
                     opcode::GET_CURRENT_PROGRAM => &[0x02],
                     opcode::SET_BAUD_RATE => {
-                        if let Ok(rate) = frame.data().try_into().map(u32::from_be_bytes) {
-                            baud.store(rate, Ordering::SeqCst);
+                        match frame.data().try_into().map(u32::from_be_bytes) {
+                            Ok(rate) => baud.store(rate, Ordering::SeqCst),
+                            // Not four bytes: "invalid argument", as a module answers.
+                            Err(_) => reply_status = INVALID_ARGUMENT,
                         }
                         &[]
                     }
@@ -121,7 +126,7 @@ impl Reader {
                     }
                     _ => &[],
                 };
-                port.write_all(&response(frame.opcode(), status::SUCCESS, data));
+                port.write_all(&response(frame.opcode(), reply_status, data));
                 served += 1;
             }
             if on.load(Ordering::SeqCst) {

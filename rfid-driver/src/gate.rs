@@ -72,8 +72,9 @@ pub struct GatePass {
     pub reads: u16,
     /// Strongest RSSI seen, dBm.
     pub peak_rssi_dbm: i8,
-    /// The antenna that heard the tag last (on a tie, the one that heard it
-    /// strongest): where the tag ended up, also for an `Unknown` pass.
+    /// The antenna that heard the tag last (heard last by both at once: the
+    /// one with the stronger peak RSSI, inside if equal): where the tag
+    /// ended up, also for an `Unknown` pass.
     pub last_antenna: u8,
     /// Closed before its window ran out because the table was full.
     pub closed_early: bool,

@@ -411,3 +411,30 @@ proptest! {
         let _ = gate.poll(u64::MAX);
     }
 }
+
+#[test]
+fn heard_last_by_both_at_once_the_stronger_side_is_where_it_ended() {
+    let read = |at_ms, antenna, rssi| Read {
+        at_ms,
+        antenna,
+        rssi,
+        tag: 9,
+    };
+    for (outside_peak, inside_peak, ended) in
+        [(-40, -60, OUTSIDE), (-60, -40, INSIDE), (-50, -50, INSIDE)]
+    {
+        let mut gate: Gate<8> = Gate::new(GateConfig::default());
+        let reads = [
+            read(100, OUTSIDE, outside_peak),
+            read(100, INSIDE, inside_peak),
+            read(200, OUTSIDE, -70),
+            read(200, INSIDE, -70),
+        ];
+        let passes = run(&mut gate, &reads);
+        assert_eq!(passes.len(), 1);
+        assert_eq!(
+            passes[0].last_antenna, ended,
+            "{outside_peak} / {inside_peak}"
+        );
+    }
+}

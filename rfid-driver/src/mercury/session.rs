@@ -18,7 +18,12 @@
 //! answer, tells the caller to follow with [`Output::SetLineRate`]. A module
 //! may keep the fast rate while the gateway restarts, or fall back to the
 //! default when it resets alone, so a boot attempt that heard no valid frame
-//! at all switches the line to the other rate for the next attempt.
+//! at all, and a stall while reading, switch the line to the other rate for
+//! the next attempt. The fast rate is given up for the rest of the session
+//! (reading goes on at the default rate, slower but working) when the module
+//! refuses the switch, or when boots fail [`MAX_SWITCH_FAILURES`] times after
+//! a switch before reading ever started (a module that ignores the rate, or
+//! a line that cannot carry it); [`ReaderStats::fast_rate_given_up`] says so.
 //! It recovers on its own: a command not answered within
 //! `response_timeout_ms` or refused with a non-zero status waits
 //! `retry_delay_ms` and boots again; no frame at all for `stall_timeout_ms`
@@ -31,6 +36,15 @@ use super::{
     status, tag_reads, Command, Direction, FrameDecoder, Region, TagRead, TagReads, TagReadsCursor,
     MODULE_DEFAULT_BAUD,
 };
+
+/// Line rates a module can be switched to (Mercury API's list), bits/s.
+pub const SUPPORTED_BAUDS: [u32; 8] = [
+    9_600, 19_200, 38_400, 57_600, 115_200, 230_400, 460_800, 921_600,
+];
+
+/// Boots that may fail after a switch to the fast rate before the session
+/// stays at the default rate.
+pub const MAX_SWITCH_FAILURES: u8 = 3;
 
 /// Settings of one reader module.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -51,7 +65,8 @@ pub struct ReaderConfig {
     pub retry_delay_ms: u32,
     /// Silence after which a partial frame counts as noise.
     pub frame_gap_ms: u32,
-    /// Line rate to read at, bits/s; [`MODULE_DEFAULT_BAUD`] never switches.
+    /// Line rate to read at, bits/s; [`MODULE_DEFAULT_BAUD`], or a rate not
+    /// in [`SUPPORTED_BAUDS`], never switches.
     pub baud: u32,
 }
 
@@ -111,6 +126,9 @@ pub struct ReaderStats {
     pub restarts: u32,
     /// Valid frames that fit nothing the session waited for.
     pub unexpected_frames: u32,
+    /// The fast line rate was given up (refused, or boots failed after the
+    /// switch); reading goes on at [`MODULE_DEFAULT_BAUD`].
+    pub fast_rate_given_up: bool,
 }
 
 /// Version data from the module's answer to `VERSION`.
@@ -135,6 +153,17 @@ pub enum Output<'a> {
     /// Nothing more for now: call `handle_input` when bytes arrive, or
     /// `handle_timeout` at `until_ms` at the latest.
     Wait { until_ms: u64 },
+}
+
+/// Where the session stands with the fast line rate.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum FastRate {
+    /// Wanted (or reached and confirmed by reading).
+    Wanted,
+    /// Switched during a boot that has not reached reading yet.
+    Unconfirmed,
+    /// Refused or failing: stay at the default rate.
+    GivenUp,
 }
 
 /// The boot steps, in order.
@@ -184,8 +213,12 @@ pub struct ReaderSession {
     line_baud: u32,
     /// A line rate change the caller has not been told of yet.
     rate_change: Option<u32>,
-    /// Whether a valid frame arrived since the current boot attempt began.
+    /// Whether a valid frame arrived at the current rate since the current
+    /// boot attempt began.
     heard_since_boot: bool,
+    fast_rate: FastRate,
+    /// Boots that failed while a switch was unconfirmed.
+    switch_failures: u8,
     version: Option<ModuleVersion>,
     stats: ReaderStats,
 }
@@ -196,7 +229,10 @@ fn bump(counter: &mut u32) {
 
 impl ReaderSession {
     /// A session that starts booting the module at `now_ms`.
-    pub fn new(config: ReaderConfig, now_ms: u64) -> Self {
+    pub fn new(mut config: ReaderConfig, now_ms: u64) -> Self {
+        if !SUPPORTED_BAUDS.contains(&config.baud) {
+            config.baud = MODULE_DEFAULT_BAUD;
+        }
         let mut s = Self {
             config,
             decoder: FrameDecoder::new(Direction::FromModule),
@@ -209,6 +245,8 @@ impl ReaderSession {
             line_baud: MODULE_DEFAULT_BAUD,
             rate_change: None,
             heard_since_boot: false,
+            fast_rate: FastRate::Wanted,
+            switch_failures: 0,
             version: None,
             stats: ReaderStats::default(),
         };
@@ -230,6 +268,7 @@ impl ReaderSession {
         ReaderStats {
             crc_errors: self.decoder.crc_errors(),
             garbage_bytes: self.decoder.garbage_bytes(),
+            fast_rate_given_up: self.fast_rate == FastRate::GivenUp,
             ..self.stats
         }
     }
@@ -357,6 +396,8 @@ impl ReaderSession {
             }
             Phase::Reading { stall_at_ms } if now >= stall_at_ms => {
                 bump(&mut self.stats.stalls);
+                // Silence: most likely the module reset, back to its default rate.
+                self.heard_since_boot = false;
                 self.reboot();
             }
             Phase::RetryWait { until_ms } if now >= until_ms => self.reboot(),
@@ -367,7 +408,18 @@ impl ReaderSession {
     fn reboot(&mut self) {
         bump(&mut self.stats.restarts);
         self.cursor = None;
-        if !self.heard_since_boot && self.config.baud != MODULE_DEFAULT_BAUD {
+        if self.fast_rate == FastRate::Unconfirmed {
+            self.switch_failures = self.switch_failures.saturating_add(1);
+            if self.switch_failures >= MAX_SWITCH_FAILURES {
+                self.fast_rate = FastRate::GivenUp;
+            }
+        }
+        let switching = self.config.baud != MODULE_DEFAULT_BAUD;
+        if self.fast_rate == FastRate::GivenUp {
+            if self.line_baud != MODULE_DEFAULT_BAUD {
+                self.set_line_baud(MODULE_DEFAULT_BAUD);
+            }
+        } else if !self.heard_since_boot && switching {
             // Nothing understood us: the module is at the other rate.
             let other = if self.line_baud == MODULE_DEFAULT_BAUD {
                 self.config.baud
@@ -383,6 +435,7 @@ impl ReaderSession {
     fn set_line_baud(&mut self, baud: u32) {
         self.line_baud = baud;
         self.rate_change = Some(baud);
+        self.heard_since_boot = false;
     }
 
     fn retry_later(&mut self) {
@@ -424,7 +477,9 @@ impl ReaderSession {
             Step::StopReading => Step::Version,
             Step::Version => Step::GetCurrentProgram,
             Step::GetCurrentProgram if in_bootloader => Step::BootFirmware,
-            Step::GetCurrentProgram | Step::BootFirmware if self.line_baud != self.config.baud => {
+            Step::GetCurrentProgram | Step::BootFirmware
+                if self.line_baud != self.config.baud && self.fast_rate != FastRate::GivenUp =>
+            {
                 Step::SetBaudRate
             }
             Step::GetCurrentProgram | Step::BootFirmware | Step::SetBaudRate => Step::SetRegion,
@@ -475,6 +530,13 @@ impl ReaderSession {
                     }
                     return;
                 }
+                if status != status::SUCCESS && step == Step::SetBaudRate {
+                    // This module will not go faster: read at the default rate.
+                    bump(&mut self.stats.command_errors);
+                    self.fast_rate = FastRate::GivenUp;
+                    self.send(Step::SetRegion);
+                    return;
+                }
                 if status != status::SUCCESS && step != Step::StopReading {
                     bump(&mut self.stats.command_errors);
                     self.retry_later();
@@ -492,6 +554,7 @@ impl ReaderSession {
                 if step == Step::SetBaudRate {
                     // Answered at the old rate; the module listens at the new one now.
                     self.set_line_baud(self.config.baud);
+                    self.fast_rate = FastRate::Unconfirmed;
                 }
                 // Current program: low two bits 1 = bootloader.
                 let in_bootloader =
@@ -499,6 +562,10 @@ impl ReaderSession {
                 match self.step_after(step, in_bootloader) {
                     Some(next) => self.send(next),
                     None => {
+                        if self.fast_rate == FastRate::Unconfirmed {
+                            self.fast_rate = FastRate::Wanted;
+                            self.switch_failures = 0;
+                        }
                         self.phase = Phase::Reading {
                             stall_at_ms: self.now_ms + u64::from(self.config.stall_timeout_ms),
                         }

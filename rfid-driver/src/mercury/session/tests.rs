@@ -15,6 +15,10 @@ struct SimModule {
     dead: bool,
     /// Refuse this opcode once with status 0x0105.
     refuse_once: Option<u8>,
+    /// Refuse this opcode every time with status 0x0105.
+    refuse_always: Option<u8>,
+    /// Answers "set baud rate" but keeps its rate.
+    ignores_baud: bool,
     /// The line rate it listens and answers at.
     baud: u32,
     /// A rate it switches to once its pending answer has gone out.
@@ -31,6 +35,8 @@ impl SimModule {
             reading: false,
             dead: false,
             refuse_once: None,
+            refuse_always: None,
+            ignores_baud: false,
             baud: MODULE_DEFAULT_BAUD,
             next_baud: None,
             out: Vec::new(),
@@ -66,6 +72,9 @@ impl SimModule {
             self.refuse_once = None;
             return self.respond(op, 0x0105, &[]);
         }
+        if self.refuse_always == Some(op) {
+            return self.respond(op, 0x0105, &[]);
+        }
         let version = [
             1, 2, 3, 4, 0x18, 0x16, 0, 1, 0x20, 0x26, 0x01, 0x15, 1, 7, 0, 3, 0, 0, 0, 0x10,
         ];
@@ -78,7 +87,9 @@ impl SimModule {
             }
             opcode::SET_BAUD_RATE => {
                 let rate = data.try_into().map(u32::from_be_bytes);
-                self.next_baud = Some(rate.expect("four bytes"));
+                if !self.ignores_baud {
+                    self.next_baud = Some(rate.expect("four bytes"));
+                }
                 self.respond(op, 0, &[]);
             }
             _ if !self.in_app => self.respond(op, 0x0101, &[]),
@@ -135,6 +146,12 @@ impl SimModule {
     }
 }
 
+/// Whether bytes sent at `baud` arrive at a side listening at `listening`
+/// over a cable that garbles everything at `broken_at`.
+fn carries(broken_at: Option<u32>, baud: u32, listening: u32) -> bool {
+    baud == listening && broken_at != Some(baud)
+}
+
 /// Session + module + clock.
 struct Bench {
     session: ReaderSession,
@@ -147,6 +164,8 @@ struct Bench {
     rate_changes: Vec<u32>,
     /// Bytes sent at a rate the other side was not listening at.
     garbled_bytes: usize,
+    /// The cable cannot carry this rate: everything sent at it is garbled.
+    broken_at: Option<u32>,
 }
 
 impl Bench {
@@ -163,6 +182,7 @@ impl Bench {
             line_baud: MODULE_DEFAULT_BAUD,
             rate_changes: Vec::new(),
             garbled_bytes: 0,
+            broken_at: None,
         }
     }
 
@@ -170,7 +190,9 @@ impl Bench {
     fn drain(&mut self) -> u64 {
         loop {
             match self.session.poll_output() {
-                Output::Transmit(bytes) if self.line_baud == self.module.baud => {
+                Output::Transmit(bytes)
+                    if carries(self.broken_at, self.line_baud, self.module.baud) =>
+                {
                     let bytes = bytes.to_vec();
                     self.module.receive(&bytes);
                 }
@@ -194,7 +216,7 @@ impl Bench {
                 return until;
             }
             let (bytes, sent_at) = self.module.take_out();
-            if sent_at != self.line_baud {
+            if !carries(self.broken_at, sent_at, self.line_baud) {
                 self.garbled_bytes += bytes.len();
                 continue;
             }
@@ -457,9 +479,13 @@ fn a_module_that_resets_to_the_default_rate_is_found_again() {
     b.run_for(2_000);
     b.module.reset();
     b.module.received.clear();
-    // Stall (3 s), one silent attempt at 921600, then 115200 and a new switch.
-    b.run_for(10_000);
+    // The stall (3 s of silence) switches to 115200 at once, then a new switch.
+    b.run_for(3_100);
     assert_eq!(b.session.state(), ReaderState::Reading);
+    assert_eq!(
+        (b.session.stats().stalls, b.session.stats().restarts),
+        (1, 1)
+    );
     assert_eq!(b.rate_changes, [921_600, 115_200, 921_600]);
     assert_eq!(b.module.baud, 921_600);
     assert!(b.module.received.contains(&opcode::SET_BAUD_RATE));
@@ -475,4 +501,77 @@ fn the_set_baud_rate_command_carries_the_rate_big_endian() {
     let frame = Frame::new_checked(&out[..n], Direction::ToModule).expect("valid");
     assert_eq!(frame.opcode(), opcode::SET_BAUD_RATE);
     assert_eq!(frame.data(), [0x00, 0x0E, 0x10, 0x00]);
+}
+
+#[test]
+fn a_module_that_refuses_the_fast_rate_is_read_at_the_default() {
+    let mut b = Bench::with_config(fast());
+    b.module.refuse_always = Some(opcode::SET_BAUD_RATE);
+    b.settle();
+    assert_eq!(b.session.state(), ReaderState::Reading);
+    assert!(b.rate_changes.is_empty());
+    let stats = b.session.stats();
+    assert!(stats.fast_rate_given_up);
+    assert_eq!((stats.command_errors, stats.restarts), (1, 0));
+    // Not asked again when the module is booted again.
+    b.module.reset();
+    b.module.received.clear();
+    b.run_for(5_000);
+    assert_eq!(b.session.state(), ReaderState::Reading);
+    assert!(!b.module.received.contains(&opcode::SET_BAUD_RATE));
+    b.module.tag(1, -45, 4);
+    b.settle();
+    assert_eq!(b.reads.len(), 1);
+}
+
+#[test]
+fn a_module_that_ignores_the_fast_rate_is_read_at_the_default() {
+    let mut b = Bench::with_config(fast());
+    b.module.ignores_baud = true;
+    b.run_for(30_000);
+    assert_eq!(b.session.state(), ReaderState::Reading);
+    assert!(b.session.stats().fast_rate_given_up);
+    assert_eq!(b.session.line_baud(), MODULE_DEFAULT_BAUD);
+    let asked = b
+        .module
+        .received
+        .iter()
+        .filter(|&&op| op == opcode::SET_BAUD_RATE)
+        .count();
+    assert_eq!(asked, usize::from(MAX_SWITCH_FAILURES));
+    b.module.tag(2, -45, 6);
+    b.settle();
+    assert_eq!(b.reads.len(), 1);
+}
+
+#[test]
+fn a_line_that_cannot_carry_the_fast_rate_falls_back_to_the_default() {
+    let mut b = Bench::with_config(fast());
+    b.broken_at = Some(921_600);
+    b.run_for(30_000);
+    // The module switched and is unreachable until it is power-cycled;
+    // the session has given the fast rate up and waits at the default.
+    assert!(b.session.stats().fast_rate_given_up);
+    assert_eq!(b.session.line_baud(), MODULE_DEFAULT_BAUD);
+    assert_ne!(b.session.state(), ReaderState::Reading);
+    b.module.reset();
+    b.module.received.clear();
+    b.run_for(5_000);
+    assert_eq!(b.session.state(), ReaderState::Reading);
+    assert!(!b.module.received.contains(&opcode::SET_BAUD_RATE));
+    b.module.tag(1, -50, 2);
+    b.settle();
+    assert_eq!(b.reads.len(), 1);
+}
+
+#[test]
+fn an_unsupported_rate_is_never_asked_for() {
+    let mut b = Bench::with_config(ReaderConfig {
+        baud: 1_000_000,
+        ..ReaderConfig::default()
+    });
+    b.settle();
+    assert_eq!(b.session.state(), ReaderState::Reading);
+    assert!(b.rate_changes.is_empty());
+    assert!(!b.module.received.contains(&opcode::SET_BAUD_RATE));
 }
