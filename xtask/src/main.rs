@@ -19,7 +19,7 @@ fn main() -> Result<()> {
             eprintln!("  ci             fmt, clippy, workspace tests, no_std builds, firmware and QEMU tests");
             eprintln!("  qemu           boot the gateway firmware in QEMU, print its ptys as JSON, run until interrupted");
             eprintln!(
-                "  bench-gateway  Modbus poll rate, turnaround, RAM/flash of the gateway firmware"
+                "  bench-gateway  gateway firmware: Modbus poll rate, turnaround, reads/s (over QEMU and in counted instructions), RAM/flash"
             );
             std::process::exit(2);
         }
