@@ -1,7 +1,7 @@
-//! Puts `memory.x` on the linker path and asks the linker for a map file
-//! (`target/<triple>/<profile>/gateway.map`), from which the benchmarks read
-//! RAM and flash use. Only binaries get these arguments, so the portable core
-//! still builds and tests on the host.
+//! Puts `memory.x` on the linker path, adds defmt's linker script, and asks
+//! the linker for a map file (`target/<triple>/<profile>/gateway.map`), from
+//! which the benchmarks read RAM and flash use. Only binaries get these
+//! arguments, so the portable core still builds and tests on the host.
 use std::{env, fs, path::PathBuf};
 
 fn main() {
@@ -12,6 +12,10 @@ fn main() {
         // OUT_DIR is target/<triple>/<profile>/build/<pkg>-<hash>/out.
         let profile_dir = out.ancestors().nth(3).expect("OUT_DIR is deep enough");
         println!("cargo:rustc-link-arg-bins=-Tlink.x");
+        // Both boards log with defmt: `defmt.x` keeps the `.defmt` table of
+        // format strings in the ELF (not loaded into flash) for the host's
+        // decoder.
+        println!("cargo:rustc-link-arg-bins=-Tdefmt.x");
         println!(
             "cargo:rustc-link-arg-bins=-Map={}",
             profile_dir.join("gateway.map").display()

@@ -4,7 +4,9 @@
 //! Owns the Modbus RTU slave ([`modbus`]), the RTU framer ([`rtu`]), the
 //! register bank ([`bank`]) with its event ring ([`ring`]), the MT-SICS
 //! scale client ([`scale`]) and the dock door ([`reader`]: the reader
-//! module's session and the gate logic, both from `rfid-driver`). Time comes in as arguments (`now_us`, `now_ms`),
+//! module's session and the gate logic, both from `rfid-driver`), and the
+//! changes worth a log line ([`notice`], as values: the binary logs them
+//! with defmt). Time comes in as arguments (`now_us`, `now_ms`),
 //! bytes come in and go out as slices; the board layer (`src/board.rs`,
 //! `src/bin/gateway.rs`) only moves them. Nothing here may block, allocate
 //! or panic on any input.
@@ -17,6 +19,7 @@
 pub mod bank;
 pub mod crc;
 pub mod modbus;
+pub mod notice;
 pub mod reader;
 pub mod ring;
 pub mod rtu;
