@@ -4,7 +4,7 @@
 //!
 //! Owns *when* a change is worth a line: once per change, a failing reader
 //! module's repeats folded into the first report until it reads again, a
-//! flapping scale and a full ring rate-limited. [`Watch::check`] compares
+//! flapping scale and an overflowing ring rate-limited. [`Watch::check`] compares
 //! what the core shows now with what it reported last and hands each
 //! [`Notice`] to the caller as a value. It must not log, format or read a
 //! clock: the binary turns each notice into one defmt line, and the counters
@@ -18,8 +18,11 @@ use crate::bank::{Config, RegisterBank};
 use crate::reader::DockDoor;
 use crate::ring::EVENT_CAPACITY;
 
-/// A scale that changes its condition again within this is reported once
-/// this has passed, with the condition it is in then.
+/// Scale changes reported at once, in a burst; after that one more per
+/// [`SCALE_REPORT_GAP_MS`], and a change that finds no report left waits
+/// for one, reported as the condition the scale is in then.
+pub const SCALE_REPORT_BURST: u32 = 3;
+/// See [`SCALE_REPORT_BURST`].
 pub const SCALE_REPORT_GAP_MS: u64 = 1_000;
 /// While the event ring keeps overflowing, a line at most this often.
 pub const RING_REPORT_GAP_MS: u64 = 10_000;
@@ -120,7 +123,9 @@ pub struct Watch {
     reader_stats: ReaderStats,
     reader_fault: Option<ReaderFault>,
     scale: Option<ScaleCondition>,
-    scale_at_ms: Option<u64>,
+    /// Scale reports left, and when the last one came back.
+    scale_budget: u32,
+    scale_budget_at_ms: u64,
     config: Config,
     dropped: u32,
     ring_at_ms: Option<u64>,
@@ -135,7 +140,8 @@ impl Watch {
             reader_stats: session.stats(),
             reader_fault: None,
             scale: ScaleCondition::of(bank.scale.status),
-            scale_at_ms: None,
+            scale_budget: SCALE_REPORT_BURST,
+            scale_budget_at_ms: 0,
             config: bank.config(),
             dropped: bank.counters.events_overflowed,
             ring_at_ms: None,
@@ -197,16 +203,27 @@ impl Watch {
     }
 
     fn check_scale(&mut self, now_ms: u64, bank: &RegisterBank, report: &mut impl FnMut(Notice)) {
-        let Some(now) = ScaleCondition::of(bank.scale.status) else {
+        let condition = ScaleCondition::of(bank.scale.status);
+        if condition.is_none() || condition == self.scale {
             return;
-        };
-        let quiet = self
-            .scale_at_ms
-            .is_none_or(|at| now_ms.saturating_sub(at) >= SCALE_REPORT_GAP_MS);
-        if self.scale != Some(now) && quiet {
-            report(Notice::Scale(now));
-            self.scale = Some(now);
-            self.scale_at_ms = Some(now_ms);
+        }
+        let earned = now_ms.saturating_sub(self.scale_budget_at_ms) / SCALE_REPORT_GAP_MS;
+        if earned > 0 {
+            let budget = u64::from(self.scale_budget) + earned;
+            self.scale_budget = budget.min(u64::from(SCALE_REPORT_BURST)) as u32;
+            self.scale_budget_at_ms += earned * SCALE_REPORT_GAP_MS;
+        }
+        if self.scale_budget == 0 {
+            return;
+        }
+        if self.scale_budget == SCALE_REPORT_BURST {
+            // Reports come back counted from the first one spent.
+            self.scale_budget_at_ms = now_ms;
+        }
+        self.scale_budget -= 1;
+        self.scale = condition;
+        if let Some(condition) = condition {
+            report(Notice::Scale(condition));
         }
     }
 
@@ -448,7 +465,8 @@ mod tests {
     }
 
     #[test]
-    fn scale_changes_are_reported_once_and_a_flapping_scale_at_most_each_gap() {
+    fn scale_changes_are_reported_at_once_and_a_flapping_scale_rate_limited() {
+        use ScaleCondition as C;
         let mut rig = Rig::new();
         rig.run(100, 10, true, None);
         rig.take();
@@ -461,30 +479,43 @@ mod tests {
         assert_eq!(at(&mut rig, 200, ScaleStatus::Unknown), []);
         assert_eq!(
             at(&mut rig, 300, ScaleStatus::Timeout),
-            [Notice::Scale(ScaleCondition::Offline)]
+            [Notice::Scale(C::Offline)]
         );
         assert_eq!(at(&mut rig, 400, ScaleStatus::Timeout), []);
-        // Back within the gap: reported once the gap has passed.
-        assert_eq!(at(&mut rig, 900, ScaleStatus::Stable), []);
+        // Stable, dynamic and busy are all online: one change.
         assert_eq!(
-            at(&mut rig, 1_300, ScaleStatus::Dynamic),
-            [Notice::Scale(ScaleCondition::Online)]
+            at(&mut rig, 500, ScaleStatus::Stable),
+            [Notice::Scale(C::Online)]
         );
-        // Stable, dynamic and busy are all online.
-        assert_eq!(at(&mut rig, 5_000, ScaleStatus::Stable), []);
-        assert_eq!(at(&mut rig, 6_000, ScaleStatus::Busy), []);
+        assert_eq!(at(&mut rig, 550, ScaleStatus::Dynamic), []);
+        assert_eq!(at(&mut rig, 560, ScaleStatus::Busy), []);
+        // A burst of three changes is reported at once; the fourth within
+        // the second waits, and what the scale shows then is reported.
         assert_eq!(
-            at(&mut rig, 7_000, ScaleStatus::Overload),
-            [Notice::Scale(ScaleCondition::Overload)]
+            at(&mut rig, 600, ScaleStatus::Overload),
+            [Notice::Scale(C::Overload)]
         );
-        // Overload, online, overload within one gap: no news in the end.
-        assert_eq!(at(&mut rig, 7_100, ScaleStatus::Stable), []);
-        assert_eq!(at(&mut rig, 7_200, ScaleStatus::Overload), []);
-        assert_eq!(at(&mut rig, 9_000, ScaleStatus::Overload), []);
+        assert_eq!(at(&mut rig, 700, ScaleStatus::Stable), []);
+        assert_eq!(at(&mut rig, 800, ScaleStatus::Error), []);
         assert_eq!(
-            at(&mut rig, 9_100, ScaleStatus::Error),
-            [Notice::Scale(ScaleCondition::Error)]
+            at(&mut rig, 1_300, ScaleStatus::Error),
+            [Notice::Scale(C::Error)]
         );
+        assert_eq!(at(&mut rig, 1_400, ScaleStatus::Stable), []);
+        assert_eq!(at(&mut rig, 2_200, ScaleStatus::Dynamic), []);
+        assert_eq!(
+            at(&mut rig, 2_300, ScaleStatus::Dynamic),
+            [Notice::Scale(C::Online)]
+        );
+        // After a quiet while the burst is back.
+        for (now_ms, status, want) in [
+            (10_000, ScaleStatus::Underload, C::Underload),
+            (10_010, ScaleStatus::Stable, C::Online),
+            (10_020, ScaleStatus::Timeout, C::Offline),
+        ] {
+            assert_eq!(at(&mut rig, now_ms, status), [Notice::Scale(want)]);
+        }
+        assert_eq!(at(&mut rig, 10_030, ScaleStatus::Stable), []);
     }
 
     #[test]
