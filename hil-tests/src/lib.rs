@@ -298,6 +298,17 @@ pub fn qemu_command(elf: &Path) -> Command {
 /// returns its exit status and decoded console. Panics if it has not exited
 /// within `timeout`: the firmware must never hang.
 pub fn run_until_exit(args: &[&str], timeout: Duration) -> (std::process::ExitStatus, Console) {
+    let (status, stdout) = run_to_exit(args, "null", timeout);
+    (status, decode_console(&stdout))
+}
+
+/// [`run_until_exit`] with each UART on `serial` (`null`, `pty`), returning
+/// QEMU's stdout as it came.
+fn run_to_exit(
+    args: &[&str],
+    serial: &str,
+    timeout: Duration,
+) -> (std::process::ExitStatus, Vec<u8>) {
     let mut semihosting = String::from("enable=on,target=native,arg=gateway");
     for arg in args {
         semihosting.push_str(",arg=");
@@ -312,7 +323,7 @@ pub fn run_until_exit(args: &[&str], timeout: Duration) -> (std::process::ExitSt
             "none",
         ])
         .args(["-semihosting-config", &semihosting])
-        .args(["-serial", "null", "-serial", "null", "-serial", "null"])
+        .args(["-serial", serial, "-serial", serial, "-serial", serial])
         .arg("-kernel")
         .arg(firmware_elf())
         .stdin(Stdio::null())
@@ -327,7 +338,7 @@ pub fn run_until_exit(args: &[&str], timeout: Duration) -> (std::process::ExitSt
     if let Some(mut pipe) = child.stdout.take() {
         let _ = pipe.read_to_end(&mut stdout);
     }
-    (status, decode_console(&stdout))
+    (status, stdout)
 }
 
 /// A booted gateway in QEMU. Killed on drop.
@@ -605,5 +616,54 @@ pub fn poll_until<T>(timeout: Duration, what: &str, mut probe: impl FnMut() -> O
             "timed out after {timeout:?} waiting for {what}"
         );
         thread::sleep(Duration::from_millis(2));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A run that panics right after boot: QEMU's lines (with ptys), then
+    /// the boot line and the failure.
+    #[test]
+    fn console_splits_qemu_lines_from_the_log_in_any_chunking() {
+        let (status, stdout) = run_to_exit(&["fault=panic"], "pty", BOOT_TIMEOUT);
+        assert_eq!(status.code(), Some(1));
+        let whole = decode_console(&stdout);
+        assert_eq!(whole.qemu_lines.len(), 3, "{whole}");
+        assert!(
+            whole.qemu_lines.iter().all(|l| pty_of(l).is_some()),
+            "{whole}"
+        );
+        let levels: Vec<&str> = whole.log.iter().map(|l| l.level.as_str()).collect();
+        assert_eq!(levels, ["INFO", "ERROR"], "{whole}");
+        // 1 byte at a time, a cut inside the QEMU prefix, one line, all at once.
+        for size in [1, 2, 7, 53, 54, 4096] {
+            let mut console = Console::new(defmt_table());
+            for chunk in stdout.chunks(size) {
+                console.push(chunk);
+            }
+            assert_eq!(console.qemu_lines, whole.qemu_lines, "chunks of {size}");
+            assert_eq!(console.log, whole.log, "chunks of {size}");
+        }
+    }
+
+    #[test]
+    fn a_broken_frame_is_one_malformed_line_and_decoding_goes_on() {
+        let (_, mut stdout) = run_to_exit(&["fault=panic"], "null", BOOT_TIMEOUT);
+        // Without ptys QEMU prints no line of its own: the log starts at
+        // once, each frame ended by a zero byte. Break the first frame.
+        let start = stdout.iter().position(|&b| b != 0).expect("a frame");
+        let end = start
+            + stdout[start..]
+                .iter()
+                .position(|&b| b == 0)
+                .expect("an ended frame");
+        stdout.splice(start..end, [0x01]);
+        let console = decode_console(&stdout);
+        assert!(console.qemu_lines.is_empty(), "{console}");
+        let levels: Vec<&str> = console.log.iter().map(|l| l.level.as_str()).collect();
+        assert_eq!(levels, ["?", "ERROR"], "{console}");
+        assert!(console.log[1].message.starts_with("FAILED: panic at "));
     }
 }

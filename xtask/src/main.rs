@@ -17,7 +17,7 @@ fn main() -> Result<()> {
         _ => {
             eprintln!("usage: cargo xtask ci | qemu [--reader] [--scale] | bench-gateway");
             eprintln!("  ci             fmt, clippy, workspace tests, no_std builds, firmware and QEMU tests");
-            eprintln!("  qemu           boot the gateway firmware in QEMU, print its ptys as JSON, run until interrupted");
+            eprintln!("  qemu           boot the gateway firmware in QEMU, print its ptys as JSON and its decoded log on stderr, run until interrupted");
             eprintln!(
                 "  bench-gateway  Modbus poll rate, turnaround, RAM/flash of the gateway firmware"
             );
