@@ -4,12 +4,12 @@
 //!
 //! Owns *when* a change is worth a line: once per change, a failing reader
 //! module's repeats folded into the first report until it reads again, a
-//! flapping scale and an overflowing ring rate-limited. [`Watch::check`] compares
-//! what the core shows now with what it reported last and hands each
-//! [`Notice`] to the caller as a value. It must not log, format or read a
-//! clock: the binary turns each notice into one defmt line, and the counters
-//! in the register map stay the complete record (a notice never replaces a
-//! counter).
+//! flapping scale and an overflowing ring rate-limited. [`Watch::check`]
+//! compares what the core shows now with what it reported last and hands
+//! each [`Notice`] to the caller as a value. It must not log, format or read
+//! a clock: the binary turns each notice into one defmt line, and the
+//! counters in the register map stay the complete record (a notice never
+//! replaces a counter).
 
 use gateway_registers::ScaleStatus;
 use rfid_driver::mercury::session::{ModuleVersion, ReaderState, ReaderStats};
@@ -148,7 +148,8 @@ impl Watch {
         }
     }
 
-    /// Hands each change since the last call to `report`, oldest first.
+    /// Hands each change since the last call to `report`: the reader
+    /// module's, then the scale's, the settings', the ring's.
     pub fn check(
         &mut self,
         now_ms: u64,
