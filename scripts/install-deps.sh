@@ -26,6 +26,9 @@ fi
 # Modbus master.
 python3 -m pip install --quiet --root-user-action=ignore pymodbus==3.16.1 pyserial==3.5
 
+# The gateway firmware's defmt log is decoded by the tests' own Rust code
+# (the defmt-decoder crate), so no decoding tool is installed. Reading a real
+# board's log needs a debug probe and probe-rs (gateway-firmware/README.md).
 rustup component add rustfmt clippy >/dev/null
 rustup target add thumbv7em-none-eabihf >/dev/null
 

@@ -14,14 +14,14 @@
 //! in microseconds, and queued for the main loop. QEMU models neither the
 //! RCC, the GPIOs nor the independent watchdog, so the `board-qemu` build
 //! leaves clocks at reset (QEMU's core clock is 168 MHz regardless) and
-//! relies on the software watchdog alone; a failure there is reported
-//! through semihosting and ends QEMU with exit status 1. On the real board a
-//! failure resets the chip and the independent watchdog backs the software
-//! one up.
+//! relies on the software watchdog alone; a failure there is logged (defmt,
+//! through semihosting) and ends QEMU with exit status 1. On the real board a
+//! failure is logged to RTT and resets the chip, and the independent
+//! watchdog backs the software one up.
 #![allow(unsafe_code)] // register access through the PAC, on the one core
 
 use core::cell::RefCell;
-use core::sync::atomic::{AtomicU32, Ordering};
+use core::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 
 use cortex_m::peripheral::syst::SystClkSource;
 use cortex_m::peripheral::{NVIC, SCB, SYST};
@@ -63,40 +63,63 @@ static MODBUS_RX: Rx<512> = Mutex::new(RefCell::new(RxQueue::new()));
 static READER_RX: Rx<1024> = Mutex::new(RefCell::new(RxQueue::new()));
 static SCALE_RX: Rx<128> = Mutex::new(RefCell::new(RxQueue::new()));
 
-/// Prints to the QEMU console through semihosting; compiled out on the
-/// real board, where semihosting without a debugger would fault.
-#[macro_export]
-macro_rules! log {
-    ($($arg:tt)*) => {
-        #[cfg(not(feature = "board-f405"))]
-        cortex_m_semihosting::hprintln!($($arg)*);
-        #[cfg(feature = "board-f405")]
-        let _ = format_args!($($arg)*);
-    };
+/// Set by the first failure, so that a failure while reporting one (a
+/// panic inside the logger, a fault in a handler) ends the run at once
+/// instead of recursing.
+static FAILING: AtomicBool = AtomicBool::new(false);
+
+/// Ends the run with a reason: logs it at error level as `FAILED: …` (the
+/// arguments are those of `defmt::error!`), then on QEMU exits with status 1
+/// and on the real board resets the chip. Only the first failure is logged.
+macro_rules! fail {
+    ($($arg:tt)*) => {{
+        if $crate::board::first_failure() {
+            defmt::error!($($arg)*);
+            $crate::board::flush_log();
+        }
+        $crate::board::end_run()
+    }};
+}
+pub(crate) use fail;
+
+/// Whether this is the first failure of the run (see [`FAILING`]).
+pub fn first_failure() -> bool {
+    !FAILING.swap(true, Ordering::Relaxed)
 }
 
-/// Ends the run: on QEMU prints `why` and exits with status 1; on the real
-/// board resets the chip.
-pub fn fail(why: core::fmt::Arguments<'_>) -> ! {
-    #[cfg(not(feature = "board-f405"))]
-    {
-        cortex_m_semihosting::hprintln!("gateway: FAILED: {}", why);
-        cortex_m_semihosting::debug::exit(cortex_m_semihosting::debug::EXIT_FAILURE);
-    }
+/// Lets the failure's log line out before the run ends. On the real board
+/// it waits until an attached probe has read the RTT buffer (at once when
+/// none is attached; if a probe attached and then went away, the
+/// independent watchdog ends the wait). Semihosting hands each byte to QEMU
+/// as it is written, so there is nothing to wait for there.
+pub fn flush_log() {
     #[cfg(feature = "board-f405")]
-    let _ = why;
+    defmt::flush();
+}
+
+/// The end of [`fail!`]: on QEMU exits with status 1; on the real board
+/// resets the chip.
+pub fn end_run() -> ! {
+    #[cfg(not(feature = "board-f405"))]
+    cortex_m_semihosting::debug::exit(cortex_m_semihosting::debug::EXIT_FAILURE);
     SCB::sys_reset()
 }
 
 #[panic_handler]
 fn panic(info: &core::panic::PanicInfo<'_>) -> ! {
     cortex_m::interrupt::disable();
-    fail(format_args!("panic: {info}"))
+    let (file, line) = info.location().map_or(("?", 0), |l| (l.file(), l.line()));
+    fail!(
+        "FAILED: panic at {=str}:{=u32}: {}",
+        file,
+        line,
+        defmt::Display2Format(&info.message())
+    )
 }
 
 #[exception]
 unsafe fn HardFault(frame: &cortex_m_rt::ExceptionFrame) -> ! {
-    fail(format_args!("HardFault at pc={:#010x}", frame.pc()))
+    fail!("FAILED: HardFault at pc={=u32:#010x}", frame.pc())
 }
 
 #[exception]
@@ -104,7 +127,7 @@ fn SysTick() {
     critical_section::with(|cs| *MILLIS.borrow_ref_mut(cs) += 1);
     let since = SINCE_KICK_MS.fetch_add(1, Ordering::Relaxed);
     if since >= WATCHDOG_MS {
-        fail(format_args!("watchdog: main loop stalled for {since} ms"));
+        fail!("FAILED: watchdog: main loop stalled for {=u32} ms", since);
     }
 }
 
@@ -255,10 +278,10 @@ pub struct Board {
 impl Board {
     /// Sets up clocks, pins, the three USARTs, the tick and the watchdog.
     pub fn init() -> Self {
-        let dp = pac::Peripherals::take()
-            .unwrap_or_else(|| fail(format_args!("peripherals taken twice")));
+        let dp =
+            pac::Peripherals::take().unwrap_or_else(|| fail!("FAILED: peripherals taken twice"));
         let mut cp = cortex_m::Peripherals::take()
-            .unwrap_or_else(|| fail(format_args!("core peripherals taken twice")));
+            .unwrap_or_else(|| fail!("FAILED: core peripherals taken twice"));
         #[cfg(feature = "board-f405")]
         f405::clocks_pins_watchdog(&dp);
         dp.RCC.apb2enr.modify(|_, w| w.usart1en().set_bit());

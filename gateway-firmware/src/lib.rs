@@ -5,9 +5,11 @@
 //! register bank ([`bank`]) with its event ring ([`ring`]), the receive
 //! queues between the UART interrupts and the main loop ([`rx`]), the MT-SICS
 //! scale client ([`scale`]), the dock door ([`reader`]: the reader
-//! module's session and the gate logic, both from `rfid-driver`) and the
+//! module's session and the gate logic, both from `rfid-driver`), the
 //! settings store ([`settings`]: the configuration kept in flash across
-//! resets, behind a NOR-flash trait the board implements). Time comes in as arguments (`now_us`, `now_ms`),
+//! resets, behind a NOR-flash trait the board implements), and the changes
+//! worth a log line ([`notice`], as values: the binary logs them with
+//! defmt). Time comes in as arguments (`now_us`, `now_ms`),
 //! bytes come in and go out as slices; the board layer (`src/board.rs`,
 //! `src/bin/gateway.rs`) only moves them. Nothing here may block, allocate
 //! or panic on any input.
@@ -20,6 +22,7 @@
 pub mod bank;
 pub mod crc;
 pub mod modbus;
+pub mod notice;
 pub mod reader;
 pub mod ring;
 pub mod rtu;

@@ -57,6 +57,11 @@ impl DockDoor {
         }
     }
 
+    /// The reader module's session: its state, counters and version.
+    pub fn session(&self) -> &ReaderSession {
+        &self.session
+    }
+
     /// Bytes from the reader module that arrived at `now_ms`.
     pub fn on_bytes(
         &mut self,

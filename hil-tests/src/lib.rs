@@ -2,15 +2,18 @@
 //! boots it in `qemu-system-arm` (machine `netduinoplus2`) with its three
 //! UARTs on host pseudo-terminals, and talks to them.
 //!
-//! Owns the QEMU process, pty handles, a small Modbus RTU master, the
-//! emulated MT-SICS scale, and settings records for the flash. It must not
-//! reach into the firmware: everything is observed through the UARTs and the
-//! semihosting console. A missing peer (QEMU, the thumb target, Python's
-//! pymodbus) fails loudly with the install hint; nothing is skipped. Nothing
-//! sleeps to wait for a condition: waits poll with a deadline.
+//! Owns the QEMU process, pty handles, the console decoder (QEMU's own
+//! lines, then the firmware's defmt log, decoded with the `.defmt` table of
+//! its ELF), a small Modbus RTU master, the emulated MT-SICS scale, and
+//! settings records for the flash. It must not reach into the firmware:
+//! everything is observed through the UARTs and the semihosting console. A
+//! missing peer (QEMU, the thumb target, Python's pymodbus) fails loudly with
+//! the install hint; nothing is skipped. Nothing sleeps to wait for a
+//! condition: waits poll with a deadline.
 
+use std::fmt;
 use std::fs::{File, OpenOptions};
-use std::io::{BufRead, BufReader, ErrorKind, Read, Write};
+use std::io::{ErrorKind, Read, Write};
 use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -18,6 +21,8 @@ use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 use std::sync::{Arc, Mutex, OnceLock};
 use std::thread::{self, JoinHandle};
 use std::time::{Duration, Instant};
+
+use defmt_decoder::{DecodeError, Frame, StreamDecoder, Table};
 
 pub mod modbus;
 pub mod reader;
@@ -56,13 +61,15 @@ fn firmware_binaries() -> &'static Path {
     DIR.get_or_init(|| {
         let dir = repo_root().join("gateway-firmware");
         // Run in the firmware's directory so its .cargo/config.toml (thumb
-        // target) applies, with its own target directory.
+        // target) applies, with its own target directory. The log level is
+        // the default one whatever the shell says: the golden log depends on it.
         let output = Command::new(env!("CARGO"))
             .args(["build", "--release", "--bins"])
             .current_dir(&dir)
             .env_remove("CARGO_TARGET_DIR")
             .env_remove("CARGO_BUILD_TARGET")
             .env_remove("RUSTFLAGS")
+            .env("DEFMT_LOG", "info")
             .output()
             .expect("cargo runs");
         assert!(
@@ -72,6 +79,173 @@ fn firmware_binaries() -> &'static Path {
         );
         dir.join("target/thumbv7em-none-eabihf/release")
     })
+}
+
+/// The defmt table (format strings and levels) of [`firmware_elf`], read
+/// once per process.
+pub fn defmt_table() -> &'static Table {
+    static TABLE: OnceLock<Table> = OnceLock::new();
+    TABLE.get_or_init(|| {
+        let elf = firmware_elf();
+        let bytes = std::fs::read(elf).unwrap_or_else(|e| panic!("read {}: {e}", elf.display()));
+        Table::parse(&bytes)
+            .unwrap_or_else(|e| panic!("defmt table of {}: {e}", elf.display()))
+            .unwrap_or_else(|| panic!("{} has no .defmt section", elf.display()))
+    })
+}
+
+/// One line of the firmware's log, decoded.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LogLine {
+    /// Seconds since the firmware booted, by its own clock (`1.234`).
+    pub timestamp: Option<String>,
+    /// `ERROR`, `WARN`, `INFO`, `DEBUG` or `TRACE`; empty for a frame
+    /// without a level, `?` for one that did not decode.
+    pub level: String,
+    /// The message, arguments filled in.
+    pub message: String,
+}
+
+impl LogLine {
+    fn of(frame: &Frame<'_>) -> Self {
+        Self {
+            timestamp: frame.display_timestamp().map(|t| t.to_string()),
+            level: frame
+                .level()
+                .map_or_else(String::new, |l| l.as_str().to_uppercase()),
+            message: frame.display_message().to_string(),
+        }
+    }
+
+    fn malformed() -> Self {
+        Self {
+            timestamp: None,
+            level: "?".into(),
+            message: "malformed defmt frame".into(),
+        }
+    }
+}
+
+/// Level and message, without the timestamp: the form golden logs keep.
+impl fmt::Display for LogLine {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{:<5} {}", self.level, self.message)
+    }
+}
+
+/// QEMU's stdout, taken apart. QEMU writes its own lines first, one per
+/// `-serial pty` ("char device redirected to /dev/pts/N (label serialN)"),
+/// before the guest runs; everything after them is the firmware's defmt
+/// frames through semihosting. QEMU's warnings go to stderr.
+pub struct Console {
+    decoder: Box<dyn StreamDecoder + Send + Sync>,
+    recovers: bool,
+    /// Bytes not yet known to be QEMU text or log.
+    head: Vec<u8>,
+    in_log: bool,
+    /// QEMU's own lines, without their line ends.
+    pub qemu_lines: Vec<String>,
+    /// The firmware's log so far.
+    pub log: Vec<LogLine>,
+}
+
+impl Console {
+    /// The start of each line QEMU prints before the guest runs.
+    const QEMU_LINE: &'static [u8] = b"char device redirected to ";
+
+    /// An empty console for firmware whose defmt table is `table`.
+    pub fn new(table: &'static Table) -> Self {
+        Self {
+            decoder: table.new_stream_decoder(),
+            recovers: table.encoding().can_recover(),
+            head: Vec::new(),
+            in_log: false,
+            qemu_lines: Vec::new(),
+            log: Vec::new(),
+        }
+    }
+
+    /// Takes the next bytes of QEMU's stdout, in any chunking.
+    pub fn push(&mut self, bytes: &[u8]) {
+        if self.in_log {
+            self.decoder.received(bytes);
+        } else {
+            self.head.extend_from_slice(bytes);
+            self.split_qemu_lines();
+        }
+        self.decode();
+    }
+
+    fn split_qemu_lines(&mut self) {
+        while !self.in_log {
+            let n = self.head.len().min(Self::QEMU_LINE.len());
+            if self.head[..n] != Self::QEMU_LINE[..n] {
+                // Not QEMU's text: the log starts here.
+                self.in_log = true;
+                self.decoder.received(&std::mem::take(&mut self.head));
+            } else if let (true, Some(end)) = (
+                n == Self::QEMU_LINE.len(),
+                self.head.iter().position(|&b| b == b'\n'),
+            ) {
+                let line: Vec<u8> = self.head.drain(..=end).collect();
+                self.qemu_lines
+                    .push(String::from_utf8_lossy(&line[..end]).into_owned());
+            } else {
+                return; // A QEMU line, or the start of one, not yet whole.
+            }
+        }
+    }
+
+    fn decode(&mut self) {
+        loop {
+            match self.decoder.decode() {
+                Ok(frame) => {
+                    let line = LogLine::of(&frame);
+                    self.log.push(line);
+                }
+                Err(DecodeError::UnexpectedEof) => return,
+                Err(DecodeError::Malformed) => {
+                    self.log.push(LogLine::malformed());
+                    if !self.recovers {
+                        // A raw stream cannot find the next frame: stop here.
+                        self.decoder = Box::new(Ignore);
+                        return;
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// QEMU's lines, then each log line (level and message).
+impl fmt::Display for Console {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        for line in &self.qemu_lines {
+            writeln!(f, "{line}")?;
+        }
+        for line in &self.log {
+            writeln!(f, "{line}")?;
+        }
+        Ok(())
+    }
+}
+
+/// The decoder of a stream that can no longer be decoded.
+struct Ignore;
+
+impl StreamDecoder for Ignore {
+    fn received(&mut self, _: &[u8]) {}
+
+    fn decode(&mut self) -> Result<Frame<'_>, DecodeError> {
+        Err(DecodeError::UnexpectedEof)
+    }
+}
+
+/// Decodes a whole captured stdout of QEMU running [`firmware_elf`].
+pub fn decode_console(stdout: &[u8]) -> Console {
+    let mut console = Console::new(defmt_table());
+    console.push(stdout);
+    console
 }
 
 /// Flash and static RAM of the firmware, from the linker map.
@@ -133,32 +307,38 @@ pub fn qemu_command(elf: &Path) -> Command {
 
 /// Boots the firmware with its UARTs unconnected and semihosting arguments
 /// `args` (e.g. `fault=panic`), and waits for QEMU to exit by itself;
-/// returns its exit status and console. Panics if it has not exited within
-/// `timeout`: the firmware must never hang.
-pub fn run_until_exit(args: &[&str], timeout: Duration) -> (std::process::ExitStatus, String) {
-    run_elf_until_exit(firmware_elf(), args, &[], timeout)
+/// returns its exit status and decoded console. Panics if it has not exited
+/// within `timeout`: the firmware must never hang.
+pub fn run_until_exit(args: &[&str], timeout: Duration) -> (std::process::ExitStatus, Console) {
+    let (status, stdout) = run_to_exit(firmware_elf(), args, "null", &[], timeout);
+    (status, decode_console(&stdout))
 }
 
 /// Runs the reads benchmark with QEMU counting instructions (`-icount
 /// shift=0`: its clock advances 1 ns an executed instruction) and returns
-/// its exit status and console (one `bench-reads:` line).
+/// its exit status and console (one `bench-reads:` line of text).
 pub fn run_reads_bench() -> (std::process::ExitStatus, String) {
-    run_elf_until_exit(
+    let (status, stdout) = run_to_exit(
         &bench_reads_elf(),
         &[],
+        "null",
         &["-icount", "shift=0"],
         Duration::from_secs(120),
-    )
+    );
+    (status, String::from_utf8_lossy(&stdout).into_owned())
 }
 
-/// [`run_until_exit`] for any of the firmware's QEMU binaries, with more
-/// QEMU arguments.
-fn run_elf_until_exit(
+/// Runs `elf` (one of the firmware's QEMU binaries) with semihosting
+/// arguments `args`, each UART on `serial` (`null`, `pty`) and more QEMU
+/// arguments `qemu_args`, until it exits by itself; returns QEMU's stdout as
+/// it came.
+fn run_to_exit(
     elf: &Path,
     args: &[&str],
+    serial: &str,
     qemu_args: &[&str],
     timeout: Duration,
-) -> (std::process::ExitStatus, String) {
+) -> (std::process::ExitStatus, Vec<u8>) {
     let mut semihosting = String::from("enable=on,target=native,arg=gateway");
     for arg in args {
         semihosting.push_str(",arg=");
@@ -173,7 +353,7 @@ fn run_elf_until_exit(
             "none",
         ])
         .args(["-semihosting-config", &semihosting])
-        .args(["-serial", "null", "-serial", "null", "-serial", "null"])
+        .args(["-serial", serial, "-serial", serial, "-serial", serial])
         .args(qemu_args)
         .arg("-kernel")
         .arg(elf)
@@ -185,17 +365,19 @@ fn run_elf_until_exit(
     let status = poll_until(timeout, "QEMU to exit by itself", || {
         child.try_wait().ok().flatten()
     });
-    let mut console = String::new();
-    if let Some(mut stdout) = child.stdout.take() {
-        let _ = stdout.read_to_string(&mut console);
+    let mut stdout = Vec::new();
+    if let Some(mut pipe) = child.stdout.take() {
+        let _ = pipe.read_to_end(&mut stdout);
     }
-    (status, console)
+    (status, stdout)
 }
 
 /// A booted gateway in QEMU. Killed on drop.
 pub struct Gateway {
     child: Child,
-    console: Arc<Mutex<String>>,
+    console: Arc<Mutex<Console>>,
+    /// Reads QEMU's stdout into `console` until QEMU closes it.
+    console_reader: Option<JoinHandle<()>>,
     /// Pty of USART1 (Modbus RTU).
     pub modbus_pty: String,
     /// Pty of USART2 (reader module).
@@ -217,7 +399,7 @@ fn pty_of(line: &str) -> Option<(usize, String)> {
 
 impl Gateway {
     /// Builds the firmware if needed and boots it; returns once the boot
-    /// line is on the console.
+    /// line is in the log.
     pub fn boot() -> Self {
         Self::boot_with(&[])
     }
@@ -237,29 +419,33 @@ impl Gateway {
     }
 
     /// Waits for the ptys and the boot line of an already spawned QEMU
-    /// whose stdout is piped.
+    /// (running [`firmware_elf`]) whose stdout is piped.
     pub fn attach(mut child: Child) -> Self {
-        let stdout = child.stdout.take().expect("stdout is piped");
-        let console = Arc::new(Mutex::new(String::new()));
+        let mut stdout = child.stdout.take().expect("stdout is piped");
+        let console = Arc::new(Mutex::new(Console::new(defmt_table())));
         let sink = Arc::clone(&console);
-        thread::spawn(move || {
-            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
-                let mut text = sink.lock().expect("console lock");
-                text.push_str(&line);
-                text.push('\n');
+        let console_reader = thread::spawn(move || {
+            let mut chunk = [0u8; 4096];
+            while let Ok(n @ 1..) = stdout.read(&mut chunk) {
+                sink.lock().expect("console lock").push(&chunk[..n]);
             }
         });
         let mut gateway = Self {
             child,
             console,
+            console_reader: Some(console_reader),
             modbus_pty: String::new(),
             reader_pty: String::new(),
             scale_pty: String::new(),
             _keepers: Vec::new(),
         };
         let deadline = Instant::now() + BOOT_TIMEOUT;
-        let ptys = gateway.wait_console(deadline, |text| {
-            let ptys: Vec<_> = text.lines().filter_map(pty_of).collect();
+        let ptys = gateway.wait(deadline, |console| {
+            let ptys: Vec<_> = console
+                .qemu_lines
+                .iter()
+                .filter_map(|l| pty_of(l))
+                .collect();
             (ptys.len() == 3).then_some(ptys)
         });
         for (index, path) in ptys {
@@ -270,20 +456,26 @@ impl Gateway {
                 _ => gateway.scale_pty = path,
             }
         }
-        gateway.wait_console(deadline, |text| {
-            text.contains("gateway: boot").then_some(())
+        gateway.wait_log(deadline, |log| {
+            log.iter()
+                .any(|l| l.level == "INFO" && l.message.starts_with("boot v"))
+                .then_some(())
         });
         gateway
     }
 
-    /// Polls the console until `found` returns something; panics at the
-    /// deadline or if QEMU exits first.
-    pub fn wait_console<T>(&mut self, deadline: Instant, found: impl Fn(&str) -> Option<T>) -> T {
+    /// Polls the decoded log until `found` returns something; panics at
+    /// the deadline or if QEMU exits first.
+    pub fn wait_log<T>(&mut self, deadline: Instant, found: impl Fn(&[LogLine]) -> Option<T>) -> T {
+        self.wait(deadline, |console| found(&console.log))
+    }
+
+    fn wait<T>(&mut self, deadline: Instant, found: impl Fn(&Console) -> Option<T>) -> T {
         loop {
-            if let Some(value) = found(&self.console()) {
+            if let Some(value) = found(&self.console.lock().expect("console lock")) {
                 return value;
             }
-            if let Ok(Some(status)) = self.child.try_wait() {
+            if let Some(status) = self.exited() {
                 panic!("QEMU exited ({status}) early; console:\n{}", self.console());
             }
             assert!(
@@ -295,23 +487,39 @@ impl Gateway {
         }
     }
 
-    /// Everything QEMU printed so far (pty lines and semihosting output).
+    /// Everything QEMU printed so far: its pty lines, then the firmware's
+    /// log lines (level and message).
     pub fn console(&self) -> String {
-        self.console.lock().expect("console lock").clone()
+        self.console.lock().expect("console lock").to_string()
+    }
+
+    /// The firmware's log so far, decoded.
+    pub fn log(&self) -> Vec<LogLine> {
+        self.console.lock().expect("console lock").log.clone()
     }
 
     /// QEMU's exit status once it has exited (interrupt, or a firmware
     /// failure).
     pub fn exited(&mut self) -> Option<std::process::ExitStatus> {
-        self.child.try_wait().ok().flatten()
+        let status = self.child.try_wait().ok().flatten()?;
+        // QEMU has closed its stdout: the console is complete once read.
+        if let Some(reader) = self.console_reader.take() {
+            let _ = reader.join();
+        }
+        Some(status)
     }
 
-    /// Panics if QEMU has exited or the firmware reported a failure
-    /// (panic, HardFault, watchdog).
+    /// Panics if QEMU has exited, the firmware reported a failure (panic,
+    /// HardFault, watchdog), or a log frame did not decode.
     pub fn assert_healthy(&mut self) {
+        let exited = self.exited();
         let console = self.console();
-        assert!(!console.contains("FAILED"), "firmware failed:\n{console}");
-        if let Ok(Some(status)) = self.child.try_wait() {
+        let bad = self
+            .log()
+            .into_iter()
+            .find(|l| l.level == "ERROR" || l.level == "?" || l.message.starts_with("FAILED"));
+        assert!(bad.is_none(), "firmware failed ({bad:?}):\n{console}");
+        if let Some(status) = exited {
             panic!("QEMU exited ({status}); console:\n{console}");
         }
     }
@@ -446,5 +654,56 @@ pub fn poll_until<T>(timeout: Duration, what: &str, mut probe: impl FnMut() -> O
             "timed out after {timeout:?} waiting for {what}"
         );
         thread::sleep(Duration::from_millis(2));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A run that panics right after boot: QEMU's lines (with ptys), then
+    /// the boot line and the failure.
+    #[test]
+    fn console_splits_qemu_lines_from_the_log_in_any_chunking() {
+        let (status, stdout) =
+            run_to_exit(firmware_elf(), &["fault=panic"], "pty", &[], BOOT_TIMEOUT);
+        assert_eq!(status.code(), Some(1));
+        let whole = decode_console(&stdout);
+        assert_eq!(whole.qemu_lines.len(), 3, "{whole}");
+        assert!(
+            whole.qemu_lines.iter().all(|l| pty_of(l).is_some()),
+            "{whole}"
+        );
+        let levels: Vec<&str> = whole.log.iter().map(|l| l.level.as_str()).collect();
+        assert_eq!(levels, ["INFO", "ERROR"], "{whole}");
+        // 1 byte at a time, a cut inside the QEMU prefix, one line, all at once.
+        for size in [1, 2, 7, 53, 54, 4096] {
+            let mut console = Console::new(defmt_table());
+            for chunk in stdout.chunks(size) {
+                console.push(chunk);
+            }
+            assert_eq!(console.qemu_lines, whole.qemu_lines, "chunks of {size}");
+            assert_eq!(console.log, whole.log, "chunks of {size}");
+        }
+    }
+
+    #[test]
+    fn a_broken_frame_is_one_malformed_line_and_decoding_goes_on() {
+        let (_, mut stdout) =
+            run_to_exit(firmware_elf(), &["fault=panic"], "null", &[], BOOT_TIMEOUT);
+        // Without ptys QEMU prints no line of its own: the log starts at
+        // once, each frame ended by a zero byte. Break the first frame.
+        let start = stdout.iter().position(|&b| b != 0).expect("a frame");
+        let end = start
+            + stdout[start..]
+                .iter()
+                .position(|&b| b == 0)
+                .expect("an ended frame");
+        stdout.splice(start..end, [0x01]);
+        let console = decode_console(&stdout);
+        assert!(console.qemu_lines.is_empty(), "{console}");
+        let levels: Vec<&str> = console.log.iter().map(|l| l.level.as_str()).collect();
+        assert_eq!(levels, ["?", "ERROR"], "{console}");
+        assert!(console.log[1].message.starts_with("FAILED: panic at "));
     }
 }

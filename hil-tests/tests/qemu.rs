@@ -2,13 +2,13 @@
 //! boots its own QEMU, so they run in parallel.
 
 use std::process::Command;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use gateway_registers::{
     holding, input, Direction, ReaderStatus, ScaleStatus, SettingsState, MAP_VERSION,
 };
 use hil_tests::modbus::{frame, Answer, Master, INTER_FRAME_GAP};
-use hil_tests::reader::{Pass, Reader, INSIDE_ANTENNA, OUTSIDE_ANTENNA};
+use hil_tests::reader::{tag_read_frame, Pass, Reader, INSIDE_ANTENNA, OUTSIDE_ANTENNA};
 use hil_tests::scale::Scale;
 use hil_tests::settings::{self, record, Settings};
 use hil_tests::{poll_until, repo_root, Gateway, Port, INSTALL_HINT};
@@ -21,18 +21,39 @@ fn booted() -> (Gateway, Master) {
     (gateway, master)
 }
 
+/// Waits until the decoded log holds, in this order (other lines between
+/// them allowed), a line starting with each of `wanted` (as level and
+/// message, e.g. `"WARN  scale Offline"`).
+fn wait_lines(gateway: &mut Gateway, wanted: &[&str], timeout: Duration) {
+    gateway.wait_log(Instant::now() + timeout, |log| {
+        let mut wanted = wanted.iter().peekable();
+        for line in log.iter().map(ToString::to_string) {
+            if wanted.peek().is_some_and(|w| line.starts_with(*w)) {
+                wanted.next();
+            }
+        }
+        wanted.peek().is_none().then_some(())
+    });
+}
+
+/// The decoded log of a boot with nothing on the UARTs: the boot line, then
+/// the scale's and the reader module's silence, each once; nothing more
+/// comes while they stay silent.
 #[test]
 fn boot_log_matches_golden() {
-    let gateway = Gateway::boot();
-    let semihosting: String = gateway
-        .console()
-        .lines()
-        .filter(|l| !l.starts_with("char device redirected"))
-        .map(|l| format!("{l}\n"))
-        .collect();
     let golden = std::fs::read_to_string(repo_root().join("hil-tests/golden/boot.run"))
         .expect("golden boot log");
-    assert_eq!(semihosting, golden);
+    let mut gateway = Gateway::boot();
+    let lines = golden.lines().count();
+    let log = gateway.wait_log(Instant::now() + Duration::from_secs(30), |log| {
+        (log.len() >= lines).then(|| log.to_vec())
+    });
+    let decoded: String = log.iter().map(|l| format!("{l}\n")).collect();
+    assert_eq!(decoded, golden);
+    assert!(
+        log.iter().all(|l| l.timestamp.is_some()),
+        "every line carries the firmware's uptime: {log:?}"
+    );
 }
 
 #[test]
@@ -303,6 +324,16 @@ fn scale_weights_appear() {
     wait(&mut master, "a timeout once the scale is gone", &|s| {
         s.scale_status == ScaleStatus::Timeout
     });
+    // Stable and dynamic weights are no news; the overload and the silence are.
+    wait_lines(
+        &mut gateway,
+        &[
+            "INFO  scale Online",
+            "WARN  scale Overload",
+            "WARN  scale Offline",
+        ],
+        Duration::from_secs(10),
+    );
     gateway.assert_healthy();
 }
 
@@ -418,6 +449,61 @@ fn booted_with_reader() -> (Gateway, Master, Reader) {
 }
 
 #[test]
+fn reader_module_and_settings_show_in_the_log() {
+    let (mut gateway, mut master, _reader) = booted_with_reader();
+    assert!(matches!(
+        master.write_holding(holding::SCALE_POLL_MS, &[500]),
+        Answer::Pdu(_)
+    ));
+    // The emulated module's VERSION answer, as the Mercury API shows it.
+    wait_lines(
+        &mut gateway,
+        &[
+            "INFO  boot v0.1.0 board=qemu-netduinoplus2 unit=1",
+            "INFO  reader module reading at 921600 baud: firmware 01.09.00.00 hardware 18.00.00.00 bootloader 01.02.03.04; ",
+        ],
+        Duration::from_secs(10),
+    );
+    wait_lines(
+        &mut gateway,
+        &[
+            "INFO  setting written: DedupWindowMs(1500)",
+            "INFO  setting written: ScalePollMs(500)",
+        ],
+        Duration::from_secs(10),
+    );
+    gateway.assert_healthy();
+}
+
+#[test]
+fn a_full_event_ring_drops_passes_counts_them_and_says_so() {
+    let (mut gateway, mut master, reader) = booted_with_reader();
+    let capacity = master.poll_events().expect("poll").header.capacity;
+    let extra = 4;
+    // One read of each tag: one pass each, whatever the window and however
+    // slowly QEMU hands the reads over.
+    for serial in 1..=capacity + extra {
+        let epc = hil_tests::reader::test_epc(serial);
+        reader.send_after(
+            Duration::ZERO,
+            tag_read_frame(&epc, hil_tests::reader::OUTSIDE_ANTENNA, -50),
+        );
+    }
+    let passes = u32::from(capacity + extra);
+    poll_until(Duration::from_secs(120), "the passes to close", || {
+        let c = master.status().counters;
+        (c.reads_seen == passes && c.events_overflowed == u32::from(extra)).then_some(())
+    });
+    let full = format!("WARN  event ring full ({capacity} events wait for acknowledgement): ");
+    wait_lines(&mut gateway, &[&full], Duration::from_secs(10));
+    // Nothing was overwritten: the oldest events are still the first passes.
+    let poll = master.poll_events().expect("poll");
+    assert_eq!(poll.header.count, capacity);
+    assert_eq!(poll.events().next().map(|e| e.seq), Some(1));
+    gateway.assert_healthy();
+}
+
+#[test]
 fn tags_through_the_gate_come_out_once_each_with_their_direction() {
     let (mut gateway, mut master, reader) = booted_with_reader();
     let inbound: Vec<Vec<u8>> = (1..=12).map(epc).collect();
@@ -490,17 +576,34 @@ fn a_lost_poll_loses_no_event() {
 
 #[test]
 fn panic_hardfault_and_stall_end_the_run_with_a_report() {
-    for (fault, report) in [
-        ("fault=panic", "gateway: FAILED: panic: "),
-        ("fault=hardfault", "gateway: FAILED: HardFault at pc="),
+    for (fault, start, end) in [
+        (
+            "fault=panic",
+            "FAILED: panic at src/",
+            ": fault injected from the command line",
+        ),
+        ("fault=hardfault", "FAILED: HardFault at pc=0x", ""),
         (
             "fault=stall",
-            "gateway: FAILED: watchdog: main loop stalled",
+            "FAILED: watchdog: main loop stalled for ",
+            " ms",
         ),
     ] {
         let (status, console) = hil_tests::run_until_exit(&[fault], Duration::from_secs(30));
         assert_eq!(status.code(), Some(1), "{fault}: {console}");
-        assert!(console.contains(report), "{fault}: {console}");
+        let first = console.log.first().map(|l| l.message.as_str());
+        assert!(
+            first.is_some_and(|m| m.starts_with("boot v")),
+            "{fault}: {console}"
+        );
+        // The reason is the last line, at error level.
+        let last = console.log.last();
+        assert!(
+            last.is_some_and(|l| l.level == "ERROR"
+                && l.message.starts_with(start)
+                && l.message.ends_with(end)),
+            "{fault}: {console}"
+        );
     }
 }
 

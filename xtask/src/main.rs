@@ -17,7 +17,7 @@ fn main() -> Result<()> {
         _ => {
             eprintln!("usage: cargo xtask ci | qemu [--reader] [--scale] | bench-gateway");
             eprintln!("  ci             fmt, clippy, workspace tests, no_std builds, firmware and QEMU tests");
-            eprintln!("  qemu           boot the gateway firmware in QEMU, print its ptys as JSON, run until interrupted");
+            eprintln!("  qemu           boot the gateway firmware in QEMU, print its ptys as JSON and its decoded log on stderr, run until interrupted");
             eprintln!(
                 "  bench-gateway  gateway firmware: Modbus poll rate, turnaround, reads/s (over QEMU and in counted instructions), RAM/flash"
             );
@@ -160,9 +160,12 @@ fn gateway_tool(bin: &str, args: &[String]) -> Result<()> {
 fn step(dir: &Path, heading: &str, program: &str, args: &[&str]) -> Result<()> {
     println!("\n== {heading} ==\n$ {program} {}", args.join(" "));
     let started = Instant::now();
+    // The firmware's defmt log level is fixed at build time; CI checks the
+    // default one (as `.cargo/config.toml` sets it), whatever the shell says.
     let status = Command::new(program)
         .args(args)
         .current_dir(dir)
+        .env("DEFMT_LOG", "info")
         .status()
         .with_context(|| format!("could not start {program}"))?;
     if !status.success() {

@@ -22,6 +22,10 @@
 #[allow(dead_code)]
 #[path = "../board.rs"]
 mod board;
+// The failure path logs with defmt.
+#[allow(dead_code)]
+#[path = "../logging.rs"]
+mod logging;
 
 use core::cell::RefCell;
 
@@ -57,9 +61,9 @@ static READER_RX: Mutex<RefCell<RxQueue<1024>>> = Mutex::new(RefCell::new(RxQueu
 fn main() -> ! {
     let _board = board::Board::init();
     let bank = cortex_m::singleton!(: RegisterBank = RegisterBank::default())
-        .unwrap_or_else(|| board::fail(format_args!("main entered twice")));
+        .unwrap_or_else(|| board::fail!("FAILED: main entered twice"));
     let door = cortex_m::singleton!(: DockDoor = DockDoor::new(0, 0, board::READER_BAUD, bank))
-        .unwrap_or_else(|| board::fail(format_args!("main entered twice")));
+        .unwrap_or_else(|| board::fail!("FAILED: main entered twice"));
     let start_ms = boot_reader(door, bank);
     let frame_len = build_frames();
 
@@ -131,7 +135,7 @@ fn boot_reader(door: &mut DockDoor, bank: &mut RegisterBank) -> u64 {
     let mut now_ms = 0;
     while bank.reader_status != ReaderStatus::Reading {
         if now_ms > 100 {
-            board::fail(format_args!("bench: the reader session did not boot"));
+            board::fail!("FAILED: bench: the reader session did not boot");
         }
         replies.clear();
         while let Some(Ok(frame)) = decoder.poll() {
@@ -141,8 +145,10 @@ fn boot_reader(door: &mut DockDoor, bank: &mut RegisterBank) -> u64 {
                 _ => &[],
             };
             let mut buf = [0u8; 64];
-            let n = emit(frame.opcode(), Some(status::SUCCESS), data, &mut buf)
-                .unwrap_or_else(|e| board::fail(format_args!("bench: reply: {e:?}")));
+            let n =
+                emit(frame.opcode(), Some(status::SUCCESS), data, &mut buf).unwrap_or_else(|e| {
+                    board::fail!("FAILED: bench: reply: {}", defmt::Debug2Format(&e))
+                });
             let _ = replies.extend_from_slice(&buf[..n]);
         }
         now_ms += 1;
@@ -172,12 +178,12 @@ fn build_frames() -> usize {
                     phase_deg: 0,
                     read_count: 1,
                     pc: 0x3000,
-                    epc: EpcBytes::new(&epc)
-                        .unwrap_or_else(|| board::fail(format_args!("bench: EPC"))),
+                    epc: EpcBytes::new(&epc).unwrap_or_else(|| board::fail!("FAILED: bench: EPC")),
                 };
                 let frame = &mut frames[2 * usize::from(serial) + usize::from(antenna) - 1];
-                len = emit_tag_read(&read, frame)
-                    .unwrap_or_else(|e| board::fail(format_args!("bench: frame: {e:?}")));
+                len = emit_tag_read(&read, frame).unwrap_or_else(|e| {
+                    board::fail!("FAILED: bench: frame: {}", defmt::Debug2Format(&e))
+                });
             }
         }
     });

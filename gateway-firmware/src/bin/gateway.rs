@@ -9,10 +9,13 @@
 mod board;
 #[path = "../flash.rs"]
 mod flash;
+#[path = "../logging.rs"]
+mod logging;
 
 use cortex_m_rt::entry;
 use gateway_firmware::bank::RegisterBank;
 use gateway_firmware::modbus::RtuSlave;
+use gateway_firmware::notice::Watch;
 use gateway_firmware::reader::DockDoor;
 use gateway_firmware::rtu::t35_us;
 use gateway_firmware::scale::ScaleClient;
@@ -24,21 +27,21 @@ fn main() -> ! {
     let mut board = board::Board::init();
     let flash = board
         .take_flash()
-        .unwrap_or_else(|| board::fail(format_args!("flash controller taken twice")));
+        .unwrap_or_else(|| board::fail!("FAILED: flash controller taken twice"));
     let (mut settings, config, settings_state) =
         SettingsStore::open(flash::SettingsFlash::new(flash));
     // The big state lives in statics, so the linker map shows the RAM it
     // takes (the event ring and the gate's tracks are most of it).
     let bank = cortex_m::singleton!(: RegisterBank = RegisterBank::new(config))
-        .unwrap_or_else(|| board::fail(format_args!("main entered twice")));
+        .unwrap_or_else(|| board::fail!("FAILED: main entered twice"));
     bank.settings_state = settings_state;
     let mut modbus = RtuSlave::new(t35_us(board::MODBUS_BAUD));
     let mut scale = ScaleClient::new();
     let door = cortex_m::singleton!(: DockDoor = DockDoor::new(0, board::now_us() / 1_000, board::READER_BAUD, bank))
-        .unwrap_or_else(|| board::fail(format_args!("main entered twice")));
+        .unwrap_or_else(|| board::fail!("FAILED: main entered twice"));
     let (major, minor, patch) = FIRMWARE_VERSION;
-    log!(
-        "gateway: boot v{}.{}.{} board={} unit={}",
+    defmt::info!(
+        "boot v{=u16}.{=u16}.{=u16} board={=str} unit={=u8}",
         major,
         minor,
         patch,
@@ -46,6 +49,7 @@ fn main() -> ! {
         bank.config().unit_id
     );
     board::fail_if_asked();
+    let mut watch = Watch::new(door, bank);
     let mut rx_dropped_seen = [0u32; 3];
     loop {
         board::kick_watchdog();
@@ -95,6 +99,7 @@ fn main() -> ! {
         door.on_time(now_us / 1_000, rx_dropped[1], bank, |out| {
             board.reader_line(out)
         });
+        watch.check(now_us / 1_000, door, bank, logging::notice);
         if !board.rx_pending() {
             cortex_m::asm::wfi();
         }

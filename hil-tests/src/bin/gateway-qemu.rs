@@ -1,6 +1,7 @@
 //! `cargo xtask qemu`: boots the gateway firmware in QEMU for a person to
-//! play with, prints one JSON line with the pty of each UART, and runs until
-//! interrupted (or until the firmware fails).
+//! play with, prints one JSON line with the pty of each UART on stdout, and
+//! runs until interrupted (or until the firmware fails). The firmware's log
+//! goes to stderr as it comes, decoded: uptime in seconds, level, message.
 //!
 //! `--scale` answers the scale's `SI` polls with a steady 12.345 kg.
 //! `--reader` emulates the reader module and passes one tag through the
@@ -41,7 +42,16 @@ fn main() {
     let reader = reader.then(|| Reader::start(&gateway.reader_pty));
     let mut serial: u16 = 0;
     let mut next_tag = Instant::now() + TAG_EVERY;
+    let mut printed = 0;
+    let mut print_log = |gateway: &Gateway| {
+        let log = gateway.log();
+        for line in &log[printed..] {
+            eprintln!("{:>9} {line}", line.timestamp.as_deref().unwrap_or(""));
+        }
+        printed = log.len();
+    };
     let status = loop {
+        print_log(&gateway);
         if let Some(status) = gateway.exited() {
             break status;
         }
@@ -57,7 +67,7 @@ fn main() {
         // A tool's idle loop, not a test's wait.
         std::thread::sleep(Duration::from_millis(50));
     };
-    eprint!("{}", gateway.console());
+    print_log(&gateway);
     eprintln!("QEMU exited: {status}");
     std::process::exit(status.code().unwrap_or(1));
 }
