@@ -103,6 +103,9 @@ pub struct RegisterBank {
     pub settings_state: SettingsState,
     /// Failed settings saves since boot, saturating.
     pub settings_saves_failed: u16,
+    /// Last and longest Modbus turnaround since boot, µs (see
+    /// [`Self::note_turnaround`]).
+    pub turnaround_us: (u32, u32),
     config: Config,
     ack_high_word: u16,
     last_ack_seq: u32,
@@ -139,6 +142,7 @@ impl RegisterBank {
             ring: EventRing::new(),
             settings_state: SettingsState::Defaults,
             settings_saves_failed: 0,
+            turnaround_us: (0, 0),
             config,
             ack_high_word: 0,
             last_ack_seq: 0,
@@ -148,6 +152,12 @@ impl RegisterBank {
     /// The configuration as last written.
     pub fn config(&self) -> Config {
         self.config
+    }
+
+    /// A reply goes out `us` after the last byte of its request.
+    pub fn note_turnaround(&mut self, us: u64) {
+        let us = u32::try_from(us).unwrap_or(u32::MAX);
+        self.turnaround_us = (us, self.turnaround_us.1.max(us));
     }
 
     /// Stores a gate event, or counts it as overflowed when the ring is full.
@@ -219,9 +229,18 @@ impl RegisterBank {
         }
         let head = self.head_registers();
         let mut record: Option<(usize, [u16; EVENT_RECORD_REGS as usize])> = None;
+        let saturated = |us: u32| u16::try_from(us).unwrap_or(u16::MAX);
         for addr in start..end as u16 {
             if addr < input::EVENT_WINDOW {
                 emit(head[usize::from(addr)]);
+                continue;
+            }
+            if addr == input::MODBUS_TURNAROUND_LAST_US {
+                emit(saturated(self.turnaround_us.0));
+                continue;
+            }
+            if addr == input::MODBUS_TURNAROUND_MAX_US {
+                emit(saturated(self.turnaround_us.1));
                 continue;
             }
             let offset = usize::from(addr - input::EVENT_WINDOW);
@@ -309,6 +328,7 @@ impl RegisterBank {
 mod tests {
     use super::*;
     use crate::ring::tests::event;
+    use gateway_registers::EventBlock;
 
     fn read_input(bank: &RegisterBank, start: u16, count: u16) -> Result<Vec<u16>, AccessError> {
         let mut out = Vec::new();
@@ -384,7 +404,7 @@ mod tests {
         for tag in 1..=5 {
             bank.push_event(event(tag));
         }
-        let regs = read_input(&bank, input::EVENT_COUNT, input::LEN - input::EVENT_COUNT)
+        let regs = read_input(&bank, EventBlock::START, EventBlock::LEN)
             .expect("header and window are in the map");
         let header = gateway_registers::EventHeader::from_registers(&regs).expect("header");
         assert_eq!(

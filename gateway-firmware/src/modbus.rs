@@ -250,6 +250,7 @@ impl RtuSlave {
             Some(Received::Frame(frame))
                 if handle_request(frame, bank, &mut self.out) == Reply::Send =>
             {
+                bank.note_turnaround(now_us.saturating_sub(self.framer.last_byte_us()));
                 send(&self.out);
             }
             Some(Received::Overrun) => {
@@ -501,6 +502,33 @@ mod tests {
         }
         slave.on_time(20_000, &mut bank, |r| replies.push(r.to_vec()));
         assert_eq!((replies.len(), bank.counters.frames_malformed), (1, 1));
+    }
+
+    #[test]
+    fn the_turnaround_of_each_reply_is_measured_and_served() {
+        let mut bank = RegisterBank::default();
+        let mut slave = RtuSlave::new(1_750);
+        let mut replies = 0;
+        let request = frame(&[1, 4, 0, 0, 0, 1]);
+        // Answered 1,750 µs after the last byte, then 2,600 µs after.
+        for (start, answer_after) in [(0u64, 1_750u64), (100_000, 2_600)] {
+            for (i, &b) in request.iter().enumerate() {
+                slave.on_byte(b, start + i as u64 * 90, &mut bank, |_| replies += 1);
+            }
+            let last = start + (request.len() as u64 - 1) * 90;
+            slave.on_time(last + answer_after, &mut bank, |_| replies += 1);
+        }
+        assert_eq!(replies, 2);
+        assert_eq!(bank.turnaround_us, (2_600, 2_600));
+        let read = frame(&[1, 4, 0, 136, 0, 2]);
+        let reply = call(&mut bank, &read).expect("a reply");
+        assert_eq!(&reply[..7], &[1, 4, 4, 0x0A, 0x28, 0x0A, 0x28]);
+        // Saturates at 65535 µs in the register, not in the bank.
+        bank.note_turnaround(70_000);
+        bank.note_turnaround(1_800);
+        assert_eq!(bank.turnaround_us, (1_800, 70_000));
+        let reply = call(&mut bank, &read).expect("a reply");
+        assert_eq!(&reply[..7], &[1, 4, 4, 0x07, 0x08, 0xFF, 0xFF]);
     }
 
     #[test]

@@ -92,6 +92,11 @@ impl RtuFramer {
         })
     }
 
+    /// When the last byte of the current (or last handed-over) frame arrived.
+    pub fn last_byte_us(&self) -> u64 {
+        self.last_byte_us
+    }
+
     /// When [`Self::poll`] will next have something, if bytes are pending.
     pub fn deadline_us(&self) -> Option<u64> {
         (!self.handed_over && !self.buf.is_empty())

@@ -22,8 +22,9 @@
 /// changes its meaning; `REGISTERS.md` ("Map versions") lists what each
 /// version added. Version 2 gave the formerly reserved input registers 30
 /// and 31 their meaning ([`input::SETTINGS_STATE`],
-/// [`input::SETTINGS_SAVES_FAILED`]); no address moved, so a version-1
-/// master reads a version-2 gateway correctly.
+/// [`input::SETTINGS_SAVES_FAILED`]) and added the turnaround registers
+/// past the event window; no address moved, so a version-1 master reads a
+/// version-2 gateway correctly.
 pub const MAP_VERSION: u16 = 2;
 
 /// Input register addresses (function 04, read-only).
@@ -87,8 +88,17 @@ pub mod input {
     /// The event window: the oldest waiting events, oldest first, as
     /// [`crate::EventRecord`]s; slots past [`EVENT_COUNT`] read as zeros.
     pub const EVENT_WINDOW: u16 = 40;
+    /// First address past the event window.
+    pub const EVENT_WINDOW_END: u16 =
+        EVENT_WINDOW + crate::EVENT_WINDOW_RECORDS * crate::EVENT_RECORD_REGS;
+    /// Microseconds from the last byte of the latest answered request to the
+    /// start of its reply, as the gateway's clock measured it; u16,
+    /// saturating at 65535. At least the 3.5-character silence.
+    pub const MODBUS_TURNAROUND_LAST_US: u16 = EVENT_WINDOW_END;
+    /// The longest such turnaround since boot, µs; u16, saturating.
+    pub const MODBUS_TURNAROUND_MAX_US: u16 = MODBUS_TURNAROUND_LAST_US + 1;
     /// Number of input registers; an address at or past it is exception 02.
-    pub const LEN: u16 = EVENT_WINDOW + crate::EVENT_WINDOW_RECORDS * crate::EVENT_RECORD_REGS;
+    pub const LEN: u16 = MODBUS_TURNAROUND_MAX_US + 1;
 }
 
 /// Holding register addresses (functions 03, 06, 16).
@@ -119,7 +129,7 @@ pub const EVENT_RECORD_REGS: u16 = 24;
 /// Records in the event window: header plus window fit one 104-register read.
 pub const EVENT_WINDOW_RECORDS: u16 = 4;
 // The header and the whole window must fit one read (125 registers at most).
-const _: () = assert!(input::LEN - input::EVENT_COUNT <= 125);
+const _: () = assert!(input::EVENT_WINDOW_END - input::EVENT_COUNT <= 125);
 
 /// Longest EPC an event record carries, in 16-bit words (240 bits; every
 /// GS1 scheme fits, the longest, GIAI-202, takes 13).
@@ -447,7 +457,7 @@ impl EventBlock {
     /// First register of the block.
     pub const START: u16 = input::EVENT_COUNT;
     /// Registers in the block (104): one function-04 read.
-    pub const LEN: u16 = input::LEN - input::EVENT_COUNT;
+    pub const LEN: u16 = input::EVENT_WINDOW_END - input::EVENT_COUNT;
 
     /// Decodes a block read from [`Self::START`].
     pub fn from_registers(regs: &[u16]) -> Result<Self, DecodeError> {
@@ -805,6 +815,20 @@ pub const INPUT_FIELDS: &[Field] = &[
         "EVENT_WINDOW",
         "records",
         "the oldest waiting events, oldest first; empty slots are 0",
+    ),
+    field(
+        input::MODBUS_TURNAROUND_LAST_US,
+        1,
+        "MODBUS_TURNAROUND_LAST_US",
+        "u16",
+        "µs from the last byte of the latest answered request to its reply, gateway clock, saturating",
+    ),
+    field(
+        input::MODBUS_TURNAROUND_MAX_US,
+        1,
+        "MODBUS_TURNAROUND_MAX_US",
+        "u16",
+        "the longest such turnaround since boot, µs, saturating",
     ),
 ];
 

@@ -57,6 +57,22 @@ fn boot_log_matches_golden() {
 }
 
 #[test]
+fn replies_never_come_before_the_silence_and_their_turnaround_is_served() {
+    let (mut gateway, mut master) = booted();
+    for _ in 0..20 {
+        assert!(master.status().counters.frames_ok > 0);
+    }
+    let turnaround = master
+        .read_input(input::MODBUS_TURNAROUND_LAST_US, 2)
+        .expect("turnaround registers");
+    let (last, max) = (turnaround[0], turnaround[1]);
+    // t3.5 at 115200 is 1,750 µs: an answer sooner would break the RTU rule.
+    assert!(last >= 1_750, "answered {last} µs after the request");
+    assert!(max >= last, "max {max} < last {last}");
+    gateway.assert_healthy();
+}
+
+#[test]
 fn pymodbus_reads_map_and_counters_and_gets_exceptions() {
     let (mut gateway, _master) = booted();
     let script = repo_root().join("hil-tests/py/pymodbus_master.py");
