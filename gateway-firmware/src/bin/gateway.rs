@@ -1,7 +1,8 @@
 //! The gateway firmware's entry point: one loop that moves bytes between the
 //! board's UARTs and the portable core, saves changed settings to flash once
 //! the reply has gone out, then sleeps until the next interrupt (a received
-//! byte or the 1 ms tick).
+//! byte or the 1 ms tick). The reader's part of the loop is
+//! `DockDoor::turn`, which `bench-reads` runs and measures as well.
 #![no_std]
 #![no_main]
 
@@ -13,7 +14,7 @@ mod flash;
 use cortex_m_rt::entry;
 use gateway_firmware::bank::RegisterBank;
 use gateway_firmware::modbus::RtuSlave;
-use gateway_firmware::reader::DockDoor;
+use gateway_firmware::reader::{DockDoor, TURN_BATCH};
 use gateway_firmware::rtu::t35_us;
 use gateway_firmware::scale::ScaleClient;
 use gateway_firmware::settings::SettingsStore;
@@ -60,27 +61,6 @@ fn main() -> ! {
         while let Some((byte, at_us)) = board.modbus_rx() {
             modbus.on_byte(byte, at_us, bank, |reply| board.modbus_tx(reply));
         }
-        // Reader bytes go to the session in batches, stamped with the
-        // arrival of the batch's last byte.
-        let mut batch = [0u8; 64];
-        loop {
-            let mut n = 0;
-            let mut at_us = 0;
-            while n < batch.len() {
-                let Some((byte, at)) = board.reader_rx() else {
-                    break;
-                };
-                batch[n] = byte;
-                at_us = at;
-                n += 1;
-            }
-            if n == 0 {
-                break;
-            }
-            door.on_bytes(at_us / 1_000, &batch[..n], bank, |out| {
-                board.reader_line(out)
-            });
-        }
         while let Some((byte, _)) = board.scale_rx() {
             scale.push(byte, bank);
         }
@@ -92,10 +72,16 @@ fn main() -> ! {
         // is in SETTINGS_STATE and SETTINGS_SAVES_FAILED.
         let _ = settings.sync(bank);
         scale.poll(now_us / 1_000, bank, |command| board.scale_tx(command));
-        door.on_time(now_us / 1_000, rx_dropped[1], bank, |out| {
-            board.reader_line(out)
-        });
-        if !board.rx_pending() {
+        // The reader's part: shared with bench-reads, which measures it.
+        door.turn(
+            now_us,
+            board.reader_waiting(),
+            || board.reader_rx(),
+            rx_dropped[1],
+            bank,
+            |out| board.reader_line(out),
+        );
+        if !board.rx_pending(TURN_BATCH) {
             cortex_m::asm::wfi();
         }
     }
