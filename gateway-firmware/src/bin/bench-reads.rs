@@ -445,12 +445,17 @@ fn main() -> ! {
     }
 }
 
-/// The board's pop: a critical section, with the clock read inside it as
-/// the board does; the time restored is the simulated `now_us`.
+/// The board's pop (`board.rs`, `pop`): a critical section, with the
+/// clock read inside it when a byte waits, as the board does; the time
+/// restored is the simulated `now_us`.
 fn pop<const N: usize>(queue: &Rx<N>, now_us: u64) -> Option<(u8, u64)> {
     critical_section::with(|cs| {
+        let mut queue = queue.borrow_ref_mut(cs);
+        if queue.is_empty() {
+            return None;
+        }
         let _ = board::now_us();
-        queue.borrow_ref_mut(cs).pop(now_us)
+        queue.pop(now_us)
     })
 }
 
