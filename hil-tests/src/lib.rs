@@ -136,30 +136,43 @@ pub fn qemu_command(elf: &Path) -> Command {
 /// returns its exit status and console. Panics if it has not exited within
 /// `timeout`: the firmware must never hang.
 pub fn run_until_exit(args: &[&str], timeout: Duration) -> (std::process::ExitStatus, String) {
-    run_elf_until_exit(firmware_elf(), args, &[], timeout)
+    run_elf_until_exit(firmware_elf(), "gateway", args, &[], timeout)
 }
 
 /// Runs the reads benchmark with QEMU counting instructions (`-icount
-/// shift=0`: its clock advances 1 ns an executed instruction) and returns
-/// its exit status and console (one `bench-reads:` line).
-pub fn run_reads_bench() -> (std::process::ExitStatus, String) {
+/// shift=0`: its clock advances 1 ns an executed instruction) at `rate`
+/// reads/s with `cpi` cycles an instruction (e.g. "1.5"), and returns its
+/// exit status and console (one `bench-reads:` line).
+pub fn run_reads_bench(cpi: &str, rate: u32) -> (std::process::ExitStatus, String) {
+    let cpi = format!("cpi={cpi}");
+    let rate = format!("rate={rate}");
     run_elf_until_exit(
         &bench_reads_elf(),
-        &[],
+        "bench-reads",
+        &[&cpi, &rate],
         &["-icount", "shift=0"],
         Duration::from_secs(120),
     )
 }
 
-/// [`run_until_exit`] for any of the firmware's QEMU binaries, with more
-/// QEMU arguments.
+/// A numeric `name=value` field of a `bench-reads:` line.
+pub fn bench_field(line: &str, name: &str) -> Option<u64> {
+    line.split_whitespace()
+        .find_map(|w| w.strip_prefix(name)?.strip_prefix('='))
+        .and_then(|v| v.parse().ok())
+}
+
+/// [`run_until_exit`] for any of the firmware's QEMU binaries, with its
+/// name as the first word of the semihosting command line and more QEMU
+/// arguments.
 fn run_elf_until_exit(
     elf: &Path,
+    name: &str,
     args: &[&str],
     qemu_args: &[&str],
     timeout: Duration,
 ) -> (std::process::ExitStatus, String) {
-    let mut semihosting = String::from("enable=on,target=native,arg=gateway");
+    let mut semihosting = format!("enable=on,target=native,arg={name}");
     for arg in args {
         semihosting.push_str(",arg=");
         semihosting.push_str(arg);
