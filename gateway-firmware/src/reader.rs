@@ -109,15 +109,20 @@ impl DockDoor {
             // carries the millisecond its last byte arrived in, however
             // long it waited.
             let mut batch = [0u8; TURN_BATCH];
-            let (mut n, mut batch_ms) = (0, 0);
+            let (mut n, mut batch_ms, mut batch_end_us) = (0, 0, 0);
             while let Some((byte, at_us)) = pop() {
-                let at_ms = at_us / 1_000;
-                if n == batch.len() || (n > 0 && at_ms != batch_ms) {
+                // Compared with the batch's millisecond, not divided: a
+                // 64-bit division is a library call on the Cortex-M4.
+                let same_ms = n > 0 && at_us < batch_end_us && at_us + 1_000 >= batch_end_us;
+                if n == batch.len() || (n > 0 && !same_ms) {
                     self.on_bytes(batch_ms, &batch[..n], bank, &mut line);
                     n = 0;
                 }
+                if !same_ms {
+                    batch_ms = at_us / 1_000;
+                    batch_end_us = (batch_ms + 1) * 1_000;
+                }
                 batch[n] = byte;
-                batch_ms = at_ms;
                 n += 1;
             }
             if n > 0 {

@@ -363,9 +363,10 @@ fn main() -> ! {
             }
             // The board's clock is read; the simulated one is used.
             let _ = board::now_us();
-            bank.uptime_ms = now_us / 1_000;
+            let now_ms = now_us / 1_000;
+            bank.uptime_ms = now_ms;
             modbus.on_time(now_us, bank, |_| {});
-            scale.poll(now_us / 1_000, bank, |command| scale_bytes = command.len());
+            scale.poll(now_ms, bank, |command| scale_bytes = command.len());
             let waiting = critical_section::with(|cs| READER_RX.borrow_ref(cs).len());
             door.turn(
                 now_us,

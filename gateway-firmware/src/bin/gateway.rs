@@ -65,13 +65,14 @@ fn main() -> ! {
             scale.push(byte, bank);
         }
         let now_us = board::now_us();
-        bank.uptime_ms = now_us / 1_000;
+        let now_ms = now_us / 1_000;
+        bank.uptime_ms = now_ms;
         modbus.on_time(now_us, bank, |reply| board.modbus_tx(reply));
         // Replies have gone out (`modbus_tx` returns once the last bit has
         // left): now a write that changed a setting is saved. The outcome
         // is in SETTINGS_STATE and SETTINGS_SAVES_FAILED.
         let _ = settings.sync(bank);
-        scale.poll(now_us / 1_000, bank, |command| board.scale_tx(command));
+        scale.poll(now_ms, bank, |command| board.scale_tx(command));
         // The reader's part: shared with bench-reads, which measures it.
         door.turn(
             now_us,
