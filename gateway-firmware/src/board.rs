@@ -391,16 +391,40 @@ impl Board {
         })
     }
 
-    /// Whether received bytes wait for the main loop: any Modbus or scale
-    /// byte, or at least `reader_batch` reader bytes (fewer wait for the
-    /// next millisecond tick, see `DockDoor::turn`).
-    pub fn rx_pending(&self, reader_batch: usize) -> bool {
-        critical_section::with(|cs| {
-            !MODBUS_RX.borrow_ref(cs).is_empty()
-                || READER_RX.borrow_ref(cs).len() >= reader_batch
-                || !SCALE_RX.borrow_ref(cs).is_empty()
-        })
+    /// Sleeps until the main loop has work: a Modbus or scale byte, at
+    /// least `reader_batch` reader bytes (fewer wait for the next
+    /// millisecond, see `DockDoor::turn`), or a tick since `tick` (from
+    /// [`ticks`]). A reader byte alone wakes the core for its interrupt
+    /// only. The check runs with interrupts masked and WFI still wakes on
+    /// one pending then, so no wake-up is missed between the look and the
+    /// sleep.
+    pub fn sleep_until_work(&self, reader_batch: usize, tick: u64) {
+        loop {
+            let work = critical_section::with(|cs| {
+                let work = work_waits(cs, reader_batch, tick);
+                if !work {
+                    cortex_m::asm::wfi();
+                }
+                work
+            });
+            if work {
+                return;
+            }
+        }
     }
+}
+
+/// Whether the main loop has work (see [`Board::sleep_until_work`]).
+fn work_waits(cs: critical_section::CriticalSection<'_>, reader_batch: usize, tick: u64) -> bool {
+    *MILLIS.borrow_ref(cs) != tick
+        || !MODBUS_RX.borrow_ref(cs).is_empty()
+        || READER_RX.borrow_ref(cs).len() >= reader_batch
+        || !SCALE_RX.borrow_ref(cs).is_empty()
+}
+
+/// Milliseconds ticked since boot (the SysTick handler's count).
+pub fn ticks() -> u64 {
+    critical_section::with(|cs| *MILLIS.borrow_ref(cs))
 }
 
 /// The real board: 12 MHz crystal, PLL to 168 MHz, pins, RS-485 enable,

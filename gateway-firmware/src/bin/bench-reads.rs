@@ -17,7 +17,8 @@
 //! pass as `src/bin/gateway.rs` — watchdog kick, lost-byte counts, the
 //! Modbus and scale queues (idle here), [`RtuSlave::on_time`],
 //! [`ScaleClient::poll`] and the shared [`DockDoor::turn`] — then sleeps
-//! until the next byte or 1 ms tick unless a batch of reader bytes waits.
+//! as `board.sleep_until_work` does: until a tick or a batch of reader
+//! bytes, each byte in between costing its interrupt and one look.
 //! Each pass and interrupt body is timed on the SysTick; the simulated
 //! clock advances by its instructions × `cpi` cycles at 168 MHz, plus
 //! fixed cycles per interrupt the code does not show:
@@ -261,6 +262,8 @@ struct Sim {
     next_tick_ps: u64,
     /// The next byte of the run to arrive.
     next_byte: usize,
+    /// SysTick interrupts so far (the board's `ticks`).
+    ticks: u64,
     passes: u64,
     loop_instructions: u64,
     isr_instructions: u64,
@@ -306,6 +309,7 @@ fn main() -> ! {
     // Interrupts due by `now_ps`: each costs time, which may let more come.
     let interrupts = |t: &mut Sim| loop {
         if t.now_ps >= t.next_tick_ps {
+            t.ticks += 1;
             t.now_ps += systick_ps;
             t.busy_ps += systick_ps;
             t.next_tick_ps += PS_PER_MS;
@@ -338,6 +342,7 @@ fn main() -> ! {
     while t.now_ps < end_ps {
         interrupts(&mut t);
         board::kick_watchdog();
+        let tick = t.ticks;
         let now_us = core::hint::black_box(t.now_ps / 1_000_000);
         let mut scale_bytes = 0;
         // One pass of the main loop, as in src/bin/gateway.rs.
@@ -387,13 +392,28 @@ fn main() -> ! {
         t.now_ps += cost;
         t.busy_ps += cost;
         interrupts(&mut t);
-        let pending = critical_section::with(|cs| {
-            !MODBUS_RX.borrow_ref(cs).is_empty()
-                || READER_RX.borrow_ref(cs).len() >= TURN_BATCH
-                || !SCALE_RX.borrow_ref(cs).is_empty()
-        });
-        if !pending {
-            // WFI: until the next byte or tick.
+        // `board.sleep_until_work`: look (timed), sleep until the next
+        // byte or tick, look again.
+        loop {
+            interrupts(&mut t);
+            let ticks = core::hint::black_box(t.ticks);
+            let mut work = false;
+            let cycles = cycles_of(|| {
+                work = critical_section::with(|cs| {
+                    ticks != tick
+                        || !MODBUS_RX.borrow_ref(cs).is_empty()
+                        || READER_RX.borrow_ref(cs).len() >= TURN_BATCH
+                        || !SCALE_RX.borrow_ref(cs).is_empty()
+                });
+            });
+            let n = instructions(cycles, overhead);
+            t.loop_instructions += n;
+            let cost = cycles_ps(n * settings.cpi_milli);
+            t.now_ps += cost;
+            t.busy_ps += cost;
+            if work || t.now_ps >= end_ps {
+                break;
+            }
             let next_arrival = if t.next_byte < line.total {
                 line.arrival_ps(t.next_byte)
             } else {

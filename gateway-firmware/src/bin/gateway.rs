@@ -1,8 +1,9 @@
 //! The gateway firmware's entry point: one loop that moves bytes between the
 //! board's UARTs and the portable core, saves changed settings to flash once
-//! the reply has gone out, then sleeps until the next interrupt (a received
-//! byte or the 1 ms tick). The reader's part of the loop is
-//! `DockDoor::turn`, which `bench-reads` runs and measures as well.
+//! the reply has gone out, then sleeps until there is work: a Modbus or
+//! scale byte, a batch of reader bytes, or the 1 ms tick (a reader byte
+//! alone wakes the core for its interrupt only). The reader's part of the
+//! loop is `DockDoor::turn`, which `bench-reads` runs and measures as well.
 #![no_std]
 #![no_main]
 
@@ -49,6 +50,7 @@ fn main() -> ! {
     board::fail_if_asked();
     let mut rx_dropped_seen = [0u32; 3];
     loop {
+        let tick = board::ticks();
         board::kick_watchdog();
         // Bytes lost to full receive queues are never a silent loss: each
         // counts as an error of the line it was lost on.
@@ -82,8 +84,7 @@ fn main() -> ! {
             bank,
             |out| board.reader_line(out),
         );
-        if !board.rx_pending(TURN_BATCH) {
-            cortex_m::asm::wfi();
-        }
+        // A reader byte alone costs only its interrupt, not a pass.
+        board.sleep_until_work(TURN_BATCH, tick);
     }
 }
