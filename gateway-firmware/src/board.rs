@@ -42,6 +42,9 @@ pub const MODBUS_BAUD: u32 = 115_200;
 pub const READER_BAUD: u32 = 921_600;
 /// Scale line speed (MT-SICS default is 9600 8N1).
 pub const SCALE_BAUD: u32 = 9_600;
+/// Bytes the reader's receive queue holds: at 921600 baud, ~11 ms of the
+/// line, so the main loop may be held up for that long without a loss.
+pub const READER_RX_LEN: usize = 1024;
 /// The main loop must come round within this, or the board fails.
 pub const WATCHDOG_MS: u32 = 2_000;
 /// Which board this build is for, as logged at boot.
@@ -60,7 +63,7 @@ type Rx<const N: usize> = Mutex<RefCell<RxQueue<N>>>;
 static MILLIS: Mutex<RefCell<u64>> = Mutex::new(RefCell::new(0));
 static SINCE_KICK_MS: AtomicU32 = AtomicU32::new(0);
 static MODBUS_RX: Rx<512> = Mutex::new(RefCell::new(RxQueue::new()));
-static READER_RX: Rx<1024> = Mutex::new(RefCell::new(RxQueue::new()));
+static READER_RX: Rx<READER_RX_LEN> = Mutex::new(RefCell::new(RxQueue::new()));
 static SCALE_RX: Rx<128> = Mutex::new(RefCell::new(RxQueue::new()));
 
 /// Set by the first failure, so that a failure while reporting one (a
@@ -131,6 +134,23 @@ fn SysTick() {
     }
 }
 
+/// On QEMU only: the semihosting command line (`-semihosting-config
+/// …,arg=gateway,arg=fault=panic`: "gateway fault=panic") read into `buf`;
+/// empty when there is none or it does not fit.
+#[cfg(not(feature = "board-f405"))]
+pub fn command_line(buf: &mut [u8]) -> &str {
+    let block = [buf.as_mut_ptr() as usize, buf.len()];
+    // SAFETY: SYS_GET_CMDLINE writes at most `buf.len()` bytes into
+    // `buf`, NUL-terminated.
+    let status =
+        unsafe { cortex_m_semihosting::syscall(cortex_m_semihosting::nr::GET_CMDLINE, &block) };
+    if status != 0 {
+        return "";
+    }
+    let len = buf.iter().position(|&b| b == 0).unwrap_or(buf.len());
+    core::str::from_utf8(&buf[..len]).unwrap_or("")
+}
+
 /// On QEMU only: fails on purpose when the semihosting command line asks for
 /// it (`-semihosting-config …,arg=gateway,arg=fault=panic|hardfault|stall`),
 /// so the tests can see that a panic, a HardFault and a stalled main loop
@@ -140,17 +160,7 @@ pub fn fail_if_asked() {
     #[cfg(not(feature = "board-f405"))]
     {
         let mut buf = [0u8; 96];
-        let block = [buf.as_mut_ptr() as usize, buf.len()];
-        // SAFETY: SYS_GET_CMDLINE writes at most `buf.len()` bytes into
-        // `buf`, NUL-terminated.
-        let status =
-            unsafe { cortex_m_semihosting::syscall(cortex_m_semihosting::nr::GET_CMDLINE, &block) };
-        if status != 0 {
-            return;
-        }
-        let len = buf.iter().position(|&b| b == 0).unwrap_or(buf.len());
-        let words = core::str::from_utf8(&buf[..len]).unwrap_or("");
-        for word in words.split(' ') {
+        for word in command_line(&mut buf).split(' ') {
             match word {
                 "fault=panic" => panic!("fault injected from the command line"),
                 "fault=hardfault" => {
@@ -170,6 +180,21 @@ pub fn fail_if_asked() {
 /// Microseconds since boot. Safe to call from interrupts: a SysTick wrap
 /// whose interrupt is still pending is accounted for.
 pub fn now_us() -> u64 {
+    let (ms, cycles) = now_ms_cycles();
+    ms * 1_000 + u64::from(cycles / CYCLES_PER_US)
+}
+
+/// Core clock cycles since boot, as the SysTick counts them (the reads
+/// benchmark's clock; under QEMU's `-icount shift=0` 168 of them pass in
+/// 1,000 executed instructions).
+#[allow(dead_code)] // used by bench-reads only
+pub fn now_cycles() -> u64 {
+    let (ms, cycles) = now_ms_cycles();
+    ms * u64::from(CYCLES_PER_MS) + u64::from(cycles)
+}
+
+/// Whole milliseconds since boot and the core cycles into the current one.
+fn now_ms_cycles() -> (u64, u32) {
     critical_section::with(|cs| {
         // The tick interrupt cannot run in here, so a wrap shows only as a
         // pending SysTick; if it happens between the two looks, read again.
@@ -182,7 +207,7 @@ pub fn now_us() -> u64 {
             current = SYST::get_current();
             ms += 1;
         }
-        ms * 1_000 + u64::from((CYCLES_PER_MS - 1 - current) / CYCLES_PER_US)
+        (ms, CYCLES_PER_MS - 1 - current)
     })
 }
 
@@ -258,7 +283,15 @@ fn USART3() {
 }
 
 fn pop<const N: usize>(queue: &Rx<N>) -> Option<(u8, u64)> {
-    critical_section::with(|cs| queue.borrow_ref_mut(cs).pop(now_us()))
+    critical_section::with(|cs| {
+        let mut queue = queue.borrow_ref_mut(cs);
+        // The main loop looks at every queue on every pass: an empty one
+        // must not cost a clock read.
+        if queue.is_empty() {
+            return None;
+        }
+        queue.pop(now_us())
+    })
 }
 
 fn write(n: usize, bytes: &[u8]) {
@@ -330,9 +363,15 @@ impl Board {
         pop(&MODBUS_RX)
     }
 
-    /// The next reader byte and its arrival time.
-    pub fn reader_rx(&mut self) -> Option<(u8, u64)> {
+    /// The next reader byte and its arrival time (`&self`, unlike the
+    /// other lines: the main loop pops it while the door may send).
+    pub fn reader_rx(&self) -> Option<(u8, u64)> {
         pop(&READER_RX)
+    }
+
+    /// Reader bytes waiting.
+    pub fn reader_waiting(&self) -> usize {
+        critical_section::with(|cs| READER_RX.borrow_ref(cs).len())
     }
 
     /// The next scale byte and its arrival time.
@@ -351,7 +390,7 @@ impl Board {
 
     /// Does what the dock door asks of the reader's line. A rate change
     /// comes after the last send, which returns only once its bytes are out.
-    pub fn reader_line(&mut self, out: ToReader<'_>) {
+    pub fn reader_line(&self, out: ToReader<'_>) {
         match out {
             ToReader::Send(bytes) => write(1, bytes),
             ToReader::SetBaud(baud) => set_baud(1, baud),
@@ -375,14 +414,40 @@ impl Board {
         })
     }
 
-    /// Whether received bytes wait in any queue.
-    pub fn rx_pending(&self) -> bool {
-        critical_section::with(|cs| {
-            !MODBUS_RX.borrow_ref(cs).is_empty()
-                || !READER_RX.borrow_ref(cs).is_empty()
-                || !SCALE_RX.borrow_ref(cs).is_empty()
-        })
+    /// Sleeps until the main loop has work: a Modbus or scale byte, at
+    /// least `reader_batch` reader bytes (fewer wait for the next
+    /// millisecond, see `DockDoor::turn`), or a tick since `tick` (from
+    /// [`ticks`]). A reader byte alone wakes the core for its interrupt
+    /// only. The check runs with interrupts masked and WFI still wakes on
+    /// one pending then, so no wake-up is missed between the look and the
+    /// sleep.
+    pub fn sleep_until_work(&self, reader_batch: usize, tick: u64) {
+        loop {
+            let work = critical_section::with(|cs| {
+                let work = work_waits(cs, reader_batch, tick);
+                if !work {
+                    cortex_m::asm::wfi();
+                }
+                work
+            });
+            if work {
+                return;
+            }
+        }
     }
+}
+
+/// Whether the main loop has work (see [`Board::sleep_until_work`]).
+fn work_waits(cs: critical_section::CriticalSection<'_>, reader_batch: usize, tick: u64) -> bool {
+    *MILLIS.borrow_ref(cs) != tick
+        || !MODBUS_RX.borrow_ref(cs).is_empty()
+        || READER_RX.borrow_ref(cs).len() >= reader_batch
+        || !SCALE_RX.borrow_ref(cs).is_empty()
+}
+
+/// Milliseconds ticked since boot (the SysTick handler's count).
+pub fn ticks() -> u64 {
+    critical_section::with(|cs| *MILLIS.borrow_ref(cs))
 }
 
 /// The real board: 12 MHz crystal, PLL to 168 MHz, pins, RS-485 enable,

@@ -58,6 +58,11 @@ impl<const N: usize> RxQueue<N> {
         self.entries.is_empty()
     }
 
+    /// Bytes waiting.
+    pub fn len(&self) -> usize {
+        self.entries.len()
+    }
+
     /// Bytes lost since boot, because the queue was full or the UART
     /// overran (wrapping).
     pub fn dropped(&self) -> u32 {
@@ -74,7 +79,9 @@ mod tests {
         let mut queue = RxQueue::<4>::new();
         queue.push(0x11, 1_000);
         queue.push(0x22, 1_250);
+        assert_eq!(queue.len(), 2);
         assert_eq!(queue.pop(2_000), Some((0x11, 1_000)));
+        assert_eq!(queue.len(), 1);
         assert_eq!(queue.pop(2_000), Some((0x22, 1_250)));
         assert_eq!(queue.pop(2_000), None);
         assert!(queue.is_empty());

@@ -310,17 +310,21 @@ pub fn qemu_command(elf: &Path) -> Command {
 /// returns its exit status and decoded console. Panics if it has not exited
 /// within `timeout`: the firmware must never hang.
 pub fn run_until_exit(args: &[&str], timeout: Duration) -> (std::process::ExitStatus, Console) {
-    let (status, stdout) = run_to_exit(firmware_elf(), args, "null", &[], timeout);
+    let (status, stdout) = run_to_exit(firmware_elf(), "gateway", args, "null", &[], timeout);
     (status, decode_console(&stdout))
 }
 
 /// Runs the reads benchmark with QEMU counting instructions (`-icount
-/// shift=0`: its clock advances 1 ns an executed instruction) and returns
-/// its exit status and console (one `bench-reads:` line of text).
-pub fn run_reads_bench() -> (std::process::ExitStatus, String) {
+/// shift=0`: its clock advances 1 ns an executed instruction) at `rate`
+/// reads/s with `cpi` cycles an instruction (e.g. "1.5"), and returns its
+/// exit status and console (one `bench-reads:` line of text).
+pub fn run_reads_bench(cpi: &str, rate: u32) -> (std::process::ExitStatus, String) {
+    let cpi = format!("cpi={cpi}");
+    let rate = format!("rate={rate}");
     let (status, stdout) = run_to_exit(
         &bench_reads_elf(),
-        &[],
+        "bench-reads",
+        &[&cpi, &rate],
         "null",
         &["-icount", "shift=0"],
         Duration::from_secs(120),
@@ -328,18 +332,26 @@ pub fn run_reads_bench() -> (std::process::ExitStatus, String) {
     (status, String::from_utf8_lossy(&stdout).into_owned())
 }
 
-/// Runs `elf` (one of the firmware's QEMU binaries) with semihosting
-/// arguments `args`, each UART on `serial` (`null`, `pty`) and more QEMU
-/// arguments `qemu_args`, until it exits by itself; returns QEMU's stdout as
-/// it came.
+/// A numeric `name=value` field of a `bench-reads:` line.
+pub fn bench_field(line: &str, name: &str) -> Option<u64> {
+    line.split_whitespace()
+        .find_map(|w| w.strip_prefix(name)?.strip_prefix('='))
+        .and_then(|v| v.parse().ok())
+}
+
+/// Runs `elf` (one of the firmware's QEMU binaries) with `name` as the
+/// first word of its semihosting command line and `args` after it, each
+/// UART on `serial` (`null`, `pty`) and more QEMU arguments `qemu_args`,
+/// until it exits by itself; returns QEMU's stdout as it came.
 fn run_to_exit(
     elf: &Path,
+    name: &str,
     args: &[&str],
     serial: &str,
     qemu_args: &[&str],
     timeout: Duration,
 ) -> (std::process::ExitStatus, Vec<u8>) {
-    let mut semihosting = String::from("enable=on,target=native,arg=gateway");
+    let mut semihosting = format!("enable=on,target=native,arg={name}");
     for arg in args {
         semihosting.push_str(",arg=");
         semihosting.push_str(arg);
@@ -665,8 +677,14 @@ mod tests {
     /// the boot line and the failure.
     #[test]
     fn console_splits_qemu_lines_from_the_log_in_any_chunking() {
-        let (status, stdout) =
-            run_to_exit(firmware_elf(), &["fault=panic"], "pty", &[], BOOT_TIMEOUT);
+        let (status, stdout) = run_to_exit(
+            firmware_elf(),
+            "gateway",
+            &["fault=panic"],
+            "pty",
+            &[],
+            BOOT_TIMEOUT,
+        );
         assert_eq!(status.code(), Some(1));
         let whole = decode_console(&stdout);
         assert_eq!(whole.qemu_lines.len(), 3, "{whole}");
@@ -689,8 +707,14 @@ mod tests {
 
     #[test]
     fn a_broken_frame_is_one_malformed_line_and_decoding_goes_on() {
-        let (_, mut stdout) =
-            run_to_exit(firmware_elf(), &["fault=panic"], "null", &[], BOOT_TIMEOUT);
+        let (_, mut stdout) = run_to_exit(
+            firmware_elf(),
+            "gateway",
+            &["fault=panic"],
+            "null",
+            &[],
+            BOOT_TIMEOUT,
+        );
         // Without ptys QEMU prints no line of its own: the log starts at
         // once, each frame ended by a zero byte. Break the first frame.
         let start = stdout.iter().position(|&b| b != 0).expect("a frame");

@@ -1,7 +1,9 @@
 //! The gateway firmware's entry point: one loop that moves bytes between the
 //! board's UARTs and the portable core, saves changed settings to flash once
-//! the reply has gone out, then sleeps until the next interrupt (a received
-//! byte or the 1 ms tick).
+//! the reply has gone out, then sleeps until there is work: a Modbus or
+//! scale byte, a batch of reader bytes, or the 1 ms tick (a reader byte
+//! alone wakes the core for its interrupt only). The reader's part of the
+//! loop is `DockDoor::turn`, which `bench-reads` runs and measures as well.
 #![no_std]
 #![no_main]
 
@@ -16,7 +18,7 @@ use cortex_m_rt::entry;
 use gateway_firmware::bank::RegisterBank;
 use gateway_firmware::modbus::RtuSlave;
 use gateway_firmware::notice::Watch;
-use gateway_firmware::reader::DockDoor;
+use gateway_firmware::reader::{DockDoor, TURN_BATCH};
 use gateway_firmware::rtu::t35_us;
 use gateway_firmware::scale::ScaleClient;
 use gateway_firmware::settings::SettingsStore;
@@ -52,6 +54,7 @@ fn main() -> ! {
     let mut watch = Watch::new(door, bank);
     let mut rx_dropped_seen = [0u32; 3];
     loop {
+        let tick = board::ticks();
         board::kick_watchdog();
         // Bytes lost to full receive queues are never a silent loss: each
         // counts as an error of the line it was lost on.
@@ -64,44 +67,29 @@ fn main() -> ! {
         while let Some((byte, at_us)) = board.modbus_rx() {
             modbus.on_byte(byte, at_us, bank, |reply| board.modbus_tx(reply));
         }
-        // Reader bytes go to the session in batches, stamped with the
-        // arrival of the batch's last byte.
-        let mut batch = [0u8; 64];
-        loop {
-            let mut n = 0;
-            let mut at_us = 0;
-            while n < batch.len() {
-                let Some((byte, at)) = board.reader_rx() else {
-                    break;
-                };
-                batch[n] = byte;
-                at_us = at;
-                n += 1;
-            }
-            if n == 0 {
-                break;
-            }
-            door.on_bytes(at_us / 1_000, &batch[..n], bank, |out| {
-                board.reader_line(out)
-            });
-        }
         while let Some((byte, _)) = board.scale_rx() {
             scale.push(byte, bank);
         }
         let now_us = board::now_us();
-        bank.uptime_ms = now_us / 1_000;
+        let now_ms = now_us / 1_000;
+        bank.uptime_ms = now_ms;
         modbus.on_time(now_us, bank, |reply| board.modbus_tx(reply));
         // Replies have gone out (`modbus_tx` returns once the last bit has
         // left): now a write that changed a setting is saved. The outcome
         // is in SETTINGS_STATE and SETTINGS_SAVES_FAILED.
         let _ = settings.sync(bank);
-        scale.poll(now_us / 1_000, bank, |command| board.scale_tx(command));
-        door.on_time(now_us / 1_000, rx_dropped[1], bank, |out| {
-            board.reader_line(out)
-        });
-        watch.check(now_us / 1_000, door, bank, logging::notice);
-        if !board.rx_pending() {
-            cortex_m::asm::wfi();
-        }
+        scale.poll(now_ms, bank, |command| board.scale_tx(command));
+        // The reader's part: shared with bench-reads, which measures it.
+        door.turn(
+            now_us,
+            board.reader_waiting(),
+            || board.reader_rx(),
+            rx_dropped[1],
+            bank,
+            |out| board.reader_line(out),
+        );
+        watch.check(now_ms, door, bank, logging::notice);
+        // A reader byte alone costs only its interrupt, not a pass.
+        board.sleep_until_work(TURN_BATCH, tick);
     }
 }
