@@ -20,7 +20,7 @@
 //! watchdog backs the software one up.
 #![allow(unsafe_code)] // register access through the PAC, on the one core
 
-use core::cell::RefCell;
+use core::cell::{Cell, RefCell};
 use core::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 
 use cortex_m::peripheral::syst::SystClkSource;
@@ -177,11 +177,23 @@ pub fn fail_if_asked() {
     }
 }
 
-/// Microseconds since boot. Safe to call from interrupts: a SysTick wrap
-/// whose interrupt is still pending is accounted for.
+/// The latest time [`now_us`] returned. QEMU reloads the SysTick counter a
+/// little before its interrupt shows as pending, so for a few instructions
+/// the time read would step back by a millisecond; it never goes back.
+static LAST_US: Mutex<Cell<u64>> = Mutex::new(Cell::new(0));
+
+/// Microseconds since boot, never less than the time it returned before.
+/// Safe to call from interrupts: a SysTick wrap whose interrupt is still
+/// pending is accounted for.
 pub fn now_us() -> u64 {
-    let (ms, cycles) = now_ms_cycles();
-    ms * 1_000 + u64::from(cycles / CYCLES_PER_US)
+    critical_section::with(|cs| {
+        let (ms, cycles) = now_ms_cycles();
+        let read = ms * 1_000 + u64::from(cycles / CYCLES_PER_US);
+        let last = LAST_US.borrow(cs);
+        let now = read.max(last.get());
+        last.set(now);
+        now
+    })
 }
 
 /// Core clock cycles since boot, as the SysTick counts them (the reads

@@ -11,7 +11,7 @@ use heapless::Deque;
 ///
 /// An entry keeps only the low 32 bits of its arrival time in microseconds
 /// (8 bytes rather than 16); [`RxQueue::pop`] restores the full time, which
-/// holds as long as a byte is popped within 71 minutes (2^32 µs) of arriving.
+/// holds as long as a byte is popped within 35 minutes (2^31 µs) of arriving.
 #[derive(Debug)]
 pub struct RxQueue<const N: usize> {
     entries: Deque<(u8, u32), N>,
@@ -41,10 +41,13 @@ impl<const N: usize> RxQueue<N> {
         }
     }
 
-    /// The oldest byte and its arrival time, given the time now.
+    /// The oldest byte and its arrival time, given the time now. A byte
+    /// stamped after `now_us` (a clock read that stepped back) arrived now:
+    /// never over an hour ago, which would look like a long silence.
     pub fn pop(&mut self, now_us: u64) -> Option<(u8, u64)> {
         let (byte, at_low) = self.entries.pop_front()?;
         let age_us = (now_us as u32).wrapping_sub(at_low);
+        let age_us = if age_us > u32::MAX / 2 { 0 } else { age_us };
         Some((byte, now_us.saturating_sub(u64::from(age_us))))
     }
 
@@ -93,9 +96,16 @@ mod tests {
         let at = (5u64 << 32) - 3; // 3 µs before the low half wraps
         queue.push(0xAB, at);
         assert_eq!(queue.pop(at + 10), Some((0xAB, at)));
-        // Popped much later (but within 2^32 µs) the time is still exact.
+        // Popped much later (but within 2^31 µs) the time is still exact.
         queue.push(0xCD, at);
-        assert_eq!(queue.pop(at + 3_000_000_000), Some((0xCD, at)));
+        assert_eq!(queue.pop(at + 2_000_000_000), Some((0xCD, at)));
+    }
+
+    #[test]
+    fn a_byte_stamped_after_now_arrived_now() {
+        let mut queue = RxQueue::<4>::new();
+        queue.push(0x42, 10_500);
+        assert_eq!(queue.pop(10_000), Some((0x42, 10_000)));
     }
 
     #[test]
