@@ -41,9 +41,10 @@ impl<const N: usize> RxQueue<N> {
         }
     }
 
-    /// The oldest byte and its arrival time, given the time now. A byte
-    /// stamped after `now_us` (a clock read that stepped back) arrived now:
-    /// never over an hour ago, which would look like a long silence.
+    /// The oldest byte and its arrival time, given the time now (or a time
+    /// read once for a batch). A byte stamped after `now_us` (it came after
+    /// that read) counts as arrived at `now_us`: never half an hour ago,
+    /// which would look like a long silence.
     pub fn pop(&mut self, now_us: u64) -> Option<(u8, u64)> {
         let (byte, at_low) = self.entries.pop_front()?;
         let age_us = (now_us as u32).wrapping_sub(at_low);

@@ -470,18 +470,10 @@ fn main() -> ! {
     }
 }
 
-/// The board's pop (`board.rs`, `pop`): a critical section, with the
-/// clock read inside it when a byte waits, as the board does; the time
-/// restored is the simulated `now_us`.
+/// The board's reader pop (`board.rs`, `pop_at`): a critical section, with
+/// the time read once per pass by the caller (here the simulated `now_us`).
 fn pop<const N: usize>(queue: &Rx<N>, now_us: u64) -> Option<(u8, u64)> {
-    critical_section::with(|cs| {
-        let mut queue = queue.borrow_ref_mut(cs);
-        if queue.is_empty() {
-            return None;
-        }
-        let _ = board::now_us();
-        queue.pop(now_us)
-    })
+    critical_section::with(|cs| queue.borrow_ref_mut(cs).pop(now_us))
 }
 
 /// Answers every command the door's session sends as a module in its

@@ -83,7 +83,7 @@ fn main() -> ! {
         door.turn(
             now_us,
             board.reader_waiting(),
-            || board.reader_rx(),
+            || board.reader_rx(now_us),
             rx_dropped[1],
             bank,
             |out| board.reader_line(out),
