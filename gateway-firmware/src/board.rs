@@ -28,6 +28,7 @@ use cortex_m::peripheral::{NVIC, SCB, SYST};
 use cortex_m_rt::exception;
 use critical_section::Mutex;
 use gateway_firmware::reader::ToReader;
+use gateway_firmware::rs485::Rs485;
 use gateway_firmware::rx::RxQueue;
 use pac::{interrupt, Interrupt};
 use rfid_driver::mercury::MODULE_DEFAULT_BAUD;
@@ -323,7 +324,15 @@ fn write(n: usize, bytes: &[u8]) {
 /// The board's UARTs once set up.
 pub struct Board {
     flash: Option<pac::FLASH>,
+    modbus_line: Rs485<ModbusDe>,
 }
+
+/// The Modbus line's driver-enable pin: PA8 on the real board; QEMU's
+/// USART has no transceiver.
+#[cfg(feature = "board-f405")]
+type ModbusDe = f405::DriverEnable;
+#[cfg(not(feature = "board-f405"))]
+type ModbusDe = gateway_firmware::rs485::NoTransceiver;
 
 impl Board {
     /// Sets up clocks, pins, the three USARTs, the tick and the watchdog.
@@ -364,8 +373,13 @@ impl Board {
         cp.SYST.clear_current();
         cp.SYST.enable_interrupt();
         cp.SYST.enable_counter();
+        #[cfg(feature = "board-f405")]
+        let driver_enable = f405::DriverEnable;
+        #[cfg(not(feature = "board-f405"))]
+        let driver_enable = gateway_firmware::rs485::NoTransceiver;
         Board {
             flash: Some(dp.FLASH),
+            modbus_line: Rs485::new(driver_enable),
         }
     }
 
@@ -401,11 +415,7 @@ impl Board {
 
     /// Sends a Modbus reply, driving the RS-485 transmitter while it goes out.
     pub fn modbus_tx(&mut self, bytes: &[u8]) {
-        #[cfg(feature = "board-f405")]
-        f405::driver_enable(true);
-        write(0, bytes);
-        #[cfg(feature = "board-f405")]
-        f405::driver_enable(false);
+        self.modbus_line.send(bytes, |bytes| write(0, bytes));
     }
 
     /// Does what the dock door asks of the reader's line. A rate change
@@ -549,15 +559,29 @@ mod f405 {
         iwdg.rlr.write(|w| unsafe { w.bits(1_500) });
     }
 
-    pub fn driver_enable(on: bool) {
-        // SAFETY: BSRR is write-only and atomic per pin.
-        let gpioa = unsafe { &*pac::GPIOA::ptr() };
-        gpioa.bsrr.write(|w| {
-            if on {
-                w.bs8().set_bit()
-            } else {
-                w.br8().set_bit()
-            }
-        });
+    /// PA8, which drives the RS-485 transceiver's DE and /RE.
+    #[derive(Debug)]
+    pub struct DriverEnable;
+
+    impl embedded_hal::digital::ErrorType for DriverEnable {
+        type Error = core::convert::Infallible;
+    }
+
+    impl embedded_hal::digital::OutputPin for DriverEnable {
+        fn set_low(&mut self) -> Result<(), Self::Error> {
+            // SAFETY: BSRR is write-only and atomic per pin.
+            unsafe { &*pac::GPIOA::ptr() }
+                .bsrr
+                .write(|w| w.br8().set_bit());
+            Ok(())
+        }
+
+        fn set_high(&mut self) -> Result<(), Self::Error> {
+            // SAFETY: as above.
+            unsafe { &*pac::GPIOA::ptr() }
+                .bsrr
+                .write(|w| w.bs8().set_bit());
+            Ok(())
+        }
     }
 }

@@ -9,7 +9,8 @@
 //! settings store ([`settings`]: the configuration kept in flash across
 //! resets, behind a NOR-flash trait the board implements), and the changes
 //! worth a log line ([`notice`], as values: the binary logs them with
-//! defmt). Time comes in as arguments (`now_us`, `now_ms`),
+//! defmt), and the RS-485 transmit sequence ([`rs485`], over an
+//! `embedded-hal` output pin). Time comes in as arguments (`now_us`, `now_ms`),
 //! bytes come in and go out as slices; the board layer (`src/board.rs`,
 //! `src/bin/gateway.rs`) only moves them. Nothing here may block, allocate
 //! or panic on any input.
@@ -25,6 +26,7 @@ pub mod modbus;
 pub mod notice;
 pub mod reader;
 pub mod ring;
+pub mod rs485;
 pub mod rtu;
 pub mod rx;
 pub mod scale;
