@@ -61,7 +61,7 @@ pub fn notice(notice: Notice) {
             restarts
         ),
         Notice::ReaderFastRateGivenUp { baud } => defmt::warn!(
-            "reader module refused or failed the fast line rate: reading at {=u32} baud from now on, fewer reads/s",
+            "reader module refused or failed the fast line rate: not asked for it again; reading at the rate it answers at ({=u32} baud now)",
             baud
         ),
         Notice::ReaderFault(fault) => defmt::warn!(

@@ -94,10 +94,11 @@ pub enum Notice {
         /// The line rate it reads at, bits/s.
         baud: u32,
     },
-    /// The module refused the fast line rate, or failed at it: it is read at
-    /// its default rate from now on (fewer reads/s).
+    /// The module refused the fast line rate, or failed at it: it is not
+    /// asked for it again and is read at the rate it answers at (its
+    /// default one unless it was left fast; fewer reads/s).
     ReaderFastRateGivenUp {
-        /// The rate it is read at instead, bits/s.
+        /// The line rate now, bits/s.
         baud: u32,
     },
     /// Booting the module failed and is retried; further failures of the

@@ -20,10 +20,13 @@
 //! default when it resets alone, so a boot attempt that heard no valid frame
 //! at all, and a stall while reading, switch the line to the other rate for
 //! the next attempt. The fast rate is given up for the rest of the session
-//! (reading goes on at the default rate, slower but working) when the module
-//! refuses the switch, or when boots fail [`MAX_SWITCH_FAILURES`] times after
-//! a switch before reading ever started (a module that ignores the rate, or
-//! a line that cannot carry it); [`ReaderStats::fast_rate_given_up`] says so.
+//! (it is not asked for again; reading goes on at the rate the module
+//! answers at, the default one unless it was left fast) when the module
+//! refuses the switch, or when [`MAX_SWITCH_FAILURES`] boots after a switch
+//! heard nothing before reading ever started (a module that ignores the
+//! rate, or a line that cannot carry it: then the module is found again at
+//! the default rate once it resets); [`ReaderStats::fast_rate_given_up`]
+//! says so.
 //! It recovers on its own: a command not answered within
 //! `response_timeout_ms` or refused with a non-zero status waits
 //! `retry_delay_ms` and boots again; no frame at all for `stall_timeout_ms`
@@ -397,30 +400,34 @@ impl ReaderSession {
             Phase::Reading { stall_at_ms } if now >= stall_at_ms => {
                 bump(&mut self.stats.stalls);
                 // Silence: most likely the module reset, back to its default rate.
-                self.heard_since_boot = false;
-                self.reboot();
+                self.reboot(Some(MODULE_DEFAULT_BAUD));
             }
-            Phase::RetryWait { until_ms } if now >= until_ms => self.reboot(),
+            Phase::RetryWait { until_ms } if now >= until_ms => self.reboot(None),
             _ => {}
         }
     }
 
-    fn reboot(&mut self) {
+    /// Boots the module again, at `rate` if given, else at the current
+    /// rate or, after a boot that heard nothing, the other one.
+    fn reboot(&mut self, rate: Option<u32>) {
         bump(&mut self.stats.restarts);
         self.cursor = None;
-        if self.fast_rate == FastRate::Unconfirmed {
+        // Only a boot that heard nothing counts against a switch: a refused
+        // or lost answer at the new rate shows the rate works.
+        if self.fast_rate == FastRate::Unconfirmed && !self.heard_since_boot {
             self.switch_failures = self.switch_failures.saturating_add(1);
             if self.switch_failures >= MAX_SWITCH_FAILURES {
                 self.fast_rate = FastRate::GivenUp;
             }
         }
-        let switching = self.config.baud != MODULE_DEFAULT_BAUD;
-        if self.fast_rate == FastRate::GivenUp {
-            if self.line_baud != MODULE_DEFAULT_BAUD {
-                self.set_line_baud(MODULE_DEFAULT_BAUD);
+        if let Some(baud) = rate {
+            if self.line_baud != baud {
+                self.set_line_baud(baud);
             }
-        } else if !self.heard_since_boot && switching {
-            // Nothing understood us: the module is at the other rate.
+        } else if !self.heard_since_boot && self.config.baud != MODULE_DEFAULT_BAUD {
+            // Nothing understood us: the module is at the other rate. Also
+            // once the fast rate is given up: a module left at it is still
+            // found there (it is only not asked for it again).
             let other = if self.line_baud == MODULE_DEFAULT_BAUD {
                 self.config.baud
             } else {

@@ -17,6 +17,8 @@ struct SimModule {
     refuse_once: Option<u8>,
     /// Refuse this opcode every time with status 0x0105.
     refuse_always: Option<u8>,
+    /// Refuse this opcode the next n times with status 0x0105.
+    refuse_times: Option<(u8, u32)>,
     /// Answers "set baud rate" but keeps its rate.
     ignores_baud: bool,
     /// The line rate it listens and answers at.
@@ -36,6 +38,7 @@ impl SimModule {
             dead: false,
             refuse_once: None,
             refuse_always: None,
+            refuse_times: None,
             ignores_baud: false,
             baud: MODULE_DEFAULT_BAUD,
             next_baud: None,
@@ -74,6 +77,12 @@ impl SimModule {
         }
         if self.refuse_always == Some(op) {
             return self.respond(op, 0x0105, &[]);
+        }
+        if let Some((refused, n)) = self.refuse_times {
+            if refused == op && n > 0 {
+                self.refuse_times = Some((refused, n - 1));
+                return self.respond(op, 0x0105, &[]);
+            }
         }
         let version = [
             1, 2, 3, 4, 0x18, 0x16, 0, 1, 0x20, 0x26, 0x01, 0x15, 1, 7, 0, 3, 0, 0, 0, 0x10,
@@ -549,17 +558,47 @@ fn a_line_that_cannot_carry_the_fast_rate_falls_back_to_the_default() {
     let mut b = Bench::with_config(fast());
     b.broken_at = Some(921_600);
     b.run_for(30_000);
-    // The module switched and is unreachable until it is power-cycled;
-    // the session has given the fast rate up and waits at the default.
+    // The module switched and is unreachable until it resets; the session
+    // has given the fast rate up and keeps trying both rates.
     assert!(b.session.stats().fast_rate_given_up);
-    assert_eq!(b.session.line_baud(), MODULE_DEFAULT_BAUD);
     assert_ne!(b.session.state(), ReaderState::Reading);
     b.module.reset();
     b.module.received.clear();
     b.run_for(5_000);
     assert_eq!(b.session.state(), ReaderState::Reading);
+    assert_eq!(b.session.line_baud(), MODULE_DEFAULT_BAUD);
     assert!(!b.module.received.contains(&opcode::SET_BAUD_RATE));
     b.module.tag(1, -50, 2);
+    b.settle();
+    assert_eq!(b.reads.len(), 1);
+}
+
+#[test]
+fn refusals_at_the_fast_rate_do_not_give_it_up() {
+    // The module answers at 921600 but refuses the next command in one
+    // boot after another: the rate works, so it is kept.
+    let mut b = Bench::with_config(fast());
+    b.module.refuse_times = Some((opcode::SET_REGION, u32::from(MAX_SWITCH_FAILURES) + 1));
+    b.run_for(10_000);
+    assert!(b.session.stats().command_errors > u32::from(MAX_SWITCH_FAILURES));
+    assert_eq!(b.session.state(), ReaderState::Reading);
+    assert!(!b.session.stats().fast_rate_given_up);
+    assert_eq!((b.session.line_baud(), b.module.baud), (921_600, 921_600));
+}
+
+#[test]
+fn a_module_left_fast_is_still_found_after_the_rate_was_given_up() {
+    // Given up (refused once), then the module is found at 921600 after
+    // a silent boot: the session reads there rather than never again.
+    let mut b = Bench::with_config(fast());
+    b.module.refuse_once = Some(opcode::SET_BAUD_RATE);
+    b.settle();
+    assert!(b.session.stats().fast_rate_given_up);
+    b.module.baud = 921_600;
+    b.run_for(10_000);
+    assert_eq!(b.session.state(), ReaderState::Reading);
+    assert_eq!(b.session.line_baud(), 921_600);
+    b.module.tag(2, -50, 3);
     b.settle();
     assert_eq!(b.reads.len(), 1);
 }
