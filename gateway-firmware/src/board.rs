@@ -43,9 +43,11 @@ pub const MODBUS_BAUD: u32 = 115_200;
 pub const READER_BAUD: u32 = 921_600;
 /// Scale line speed (MT-SICS default is 9600 8N1).
 pub const SCALE_BAUD: u32 = 9_600;
-/// Bytes the reader's receive queue holds: at 921600 baud, ~11 ms of the
-/// line, so the main loop may be held up for that long without a loss.
-pub const READER_RX_LEN: usize = 1024;
+/// Bytes the reader's receive queue holds: at 921600 baud ~33 ms of the
+/// line, so the main loop may be held up that long without a loss: the
+/// longest Modbus reply (255 bytes, 22 ms at 115200) and a scale command
+/// (4.2 ms at 9600) are written while it waits.
+pub const READER_RX_LEN: usize = 3072;
 /// The main loop must come round within this, or the board fails.
 pub const WATCHDOG_MS: u32 = 2_000;
 /// Which board this build is for, as logged at boot.
@@ -551,11 +553,14 @@ mod f405 {
             .moder
             .modify(|_, w| w.moder10().bits(0b10).moder11().bits(0b10));
 
-        // Independent watchdog: LSI ~32 kHz / 64 = 500 Hz, 1500 counts = 3 s.
+        // Independent watchdog: LSI ~32 kHz / 128 = 250 Hz, 1500 counts =
+        // 6 s nominal, at least 4.08 s at the fastest LSI (47 kHz): above a
+        // flash sector erase (2 s at most). The software watchdog (2 s)
+        // catches a stalled loop first.
         let iwdg = &dp.IWDG;
         iwdg.kr.write(|w| unsafe { w.bits(0xCCCC) });
         iwdg.kr.write(|w| unsafe { w.bits(0x5555) });
-        iwdg.pr.write(|w| unsafe { w.bits(0b100) });
+        iwdg.pr.write(|w| unsafe { w.bits(0b101) });
         iwdg.rlr.write(|w| unsafe { w.bits(1_500) });
     }
 

@@ -13,8 +13,8 @@
 //! read of flash stalls the CPU: code and vectors are in flash, so the main
 //! loop and every interrupt wait. The watchdogs are kicked just before and
 //! just after the erase (the software one's 2 s cannot elapse: its SysTick
-//! handler is stalled too; the independent one's 3 s nominal is at least
-//! 2.04 s at the fastest LSI the datasheet allows). A UART byte arriving
+//! handler is stalled too; the independent one's 6 s nominal is at least
+//! 4.08 s at the fastest LSI the datasheet allows). A UART byte arriving
 //! during the stall overruns the USART; the receive interrupt counts each
 //! overrun as a lost byte of its line, and the uptime falls behind by the
 //! stall. An erase happens once every 4,096 saves.

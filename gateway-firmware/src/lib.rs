@@ -12,8 +12,9 @@
 //! defmt), and the RS-485 transmit sequence ([`rs485`], over an
 //! `embedded-hal` output pin). Time comes in as arguments (`now_us`, `now_ms`),
 //! bytes come in and go out as slices; the board layer (`src/board.rs`,
-//! `src/bin/gateway.rs`) only moves them. Nothing here may block, allocate
-//! or panic on any input.
+//! `src/bin/gateway.rs`) only moves them. Nothing here may allocate or panic
+//! on any input, nor block, except a settings save that must erase a flash
+//! sector (once every 4,096 saves; see [`settings`]).
 //!
 //! Built `no_std` for the target; its tests run on the host with
 //! `cargo test-host` (an alias for `cargo test --lib --target x86_64-unknown-linux-gnu`).

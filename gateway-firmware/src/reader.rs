@@ -111,7 +111,11 @@ impl DockDoor {
             // long it waited.
             let mut batch = [0u8; TURN_BATCH];
             let (mut n, mut batch_ms, mut batch_end_us) = (0, 0, 0);
-            while let Some((byte, at_us)) = pop() {
+            // At most the bytes that were waiting: what comes meanwhile is
+            // the next pass's, so an overloaded line cannot hold the loop.
+            let mut popped = 0;
+            while let Some((byte, at_us)) = (popped < waiting).then(&mut pop).flatten() {
+                popped += 1;
                 // Compared with the batch's millisecond, not divided: a
                 // 64-bit division is a library call on the Cortex-M4.
                 let same_ms = n > 0 && at_us < batch_end_us && at_us + 1_000 >= batch_end_us;

@@ -23,8 +23,10 @@
 /// version added. Version 2 gave the formerly reserved input registers 30
 /// and 31 their meaning ([`input::SETTINGS_STATE`],
 /// [`input::SETTINGS_SAVES_FAILED`]) and added the turnaround registers
-/// past the event window; no address moved, so a version-1 master reads a
-/// version-2 gateway correctly.
+/// past the event window, and changed two event fields: `ANTENNA` (the
+/// antenna that heard the tag last) and `EPC_WORDS` (up to 31: over 15 the
+/// EPC was cut). No address moved, but a master must check the version: a
+/// version-1 decoder refuses an event with `EPC_WORDS` over 15.
 pub const MAP_VERSION: u16 = 2;
 
 /// Input register addresses (function 04, read-only).

@@ -316,15 +316,17 @@ pub fn run_until_exit(args: &[&str], timeout: Duration) -> (std::process::ExitSt
 
 /// Runs the reads benchmark with QEMU counting instructions (`-icount
 /// shift=0`: its clock advances 1 ns an executed instruction) at `rate`
-/// reads/s with `cpi` cycles an instruction (e.g. "1.5"), and returns its
+/// reads/s with `cpi` cycles an instruction (e.g. "1.5"), with a Modbus
+/// master polling back to back meanwhile or not (`modbus`), and returns its
 /// exit status and console (one `bench-reads:` line of text).
-pub fn run_reads_bench(cpi: &str, rate: u32) -> (std::process::ExitStatus, String) {
+pub fn run_reads_bench(cpi: &str, rate: u32, modbus: bool) -> (std::process::ExitStatus, String) {
     let cpi = format!("cpi={cpi}");
     let rate = format!("rate={rate}");
+    let modbus = format!("modbus={}", u8::from(modbus));
     let (status, stdout) = run_to_exit(
         &bench_reads_elf(),
         "bench-reads",
-        &[&cpi, &rate],
+        &[&cpi, &rate, &modbus],
         "null",
         &["-icount", "shift=0"],
         Duration::from_secs(120),

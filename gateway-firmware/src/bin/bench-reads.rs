@@ -94,6 +94,13 @@ const PS_PER_MS: u64 = 1_000_000_000;
 const LINE_BYTE_PS: u64 = 10 * 1_000_000_000_000 / 921_600;
 /// A byte on the scale line: 10 bits at 9600 baud.
 const SCALE_BYTE_PS: u64 = 10 * 1_000_000_000_000 / 9_600;
+/// One byte (8N1) at the Modbus line's 115200 baud, in picoseconds.
+const MODBUS_BYTE_PS: u64 = 10 * 1_000_000_000_000 / 115_200;
+/// The master's poll: read the 125 input registers from 0 (the longest
+/// reply, 255 bytes), CRC appended when the bench starts.
+const POLL: [u8; 6] = [1, 4, 0, 0, 0, 125];
+/// What a master waits after a reply before its next request (t3.5).
+const MASTER_GAP_PS: u64 = 1_750 * 1_000_000;
 /// Core clock, MHz.
 const CORE_MHZ: u64 = 168;
 /// Exception entry and exit, cycles (Cortex-M4 TRM: 12 in, 10 out).
@@ -121,14 +128,18 @@ struct Settings {
     cpi_milli: u64,
     /// Reads a second.
     rate: u64,
+    /// Whether a Modbus master polls back to back meanwhile (`modbus=1`;
+    /// `modbus=0` leaves the line idle).
+    modbus: bool,
 }
 
-/// `cpi=` and `rate=` from the semihosting command line.
+/// `cpi=`, `rate=` and `modbus=` from the semihosting command line.
 fn settings() -> Settings {
     let mut buf = [0u8; 96];
     let mut settings = Settings {
         cpi_milli: 2_000,
         rate: 1_500,
+        modbus: true,
     };
     for word in board::command_line(&mut buf).split(' ') {
         if let Some(cpi) = word.strip_prefix("cpi=") {
@@ -141,6 +152,12 @@ fn settings() -> Settings {
                 .ok()
                 .filter(|&r| r > 0)
                 .unwrap_or_else(|| board::fail!("FAILED: bench: bad {=str}", word));
+        } else if let Some(on) = word.strip_prefix("modbus=") {
+            settings.modbus = match on {
+                "1" => true,
+                "0" => false,
+                _ => board::fail!("FAILED: bench: bad {=str}", word),
+            };
         }
     }
     settings
@@ -274,6 +291,12 @@ struct Sim {
     busy_stream_ps: u64,
     scale_wait_ps: u64,
     max_queue: usize,
+    /// When the master's current request starts, and how many of its
+    /// bytes have arrived.
+    poll_at_ps: u64,
+    poll_bytes_in: usize,
+    polls_answered: u64,
+    modbus_wait_ps: u64,
 }
 
 #[entry]
@@ -304,7 +327,20 @@ fn main() -> ! {
     let mut t = Sim {
         now_ps: line.start_ps,
         next_tick_ps: (line.start_ps / PS_PER_MS + 1) * PS_PER_MS,
+        poll_at_ps: if settings.modbus {
+            line.start_ps
+        } else {
+            u64::MAX
+        },
         ..Sim::default()
+    };
+    let mut request = [0u8; POLL.len() + 2];
+    request[..POLL.len()].copy_from_slice(&POLL);
+    request[POLL.len()..].copy_from_slice(&gateway_firmware::crc::crc16(&POLL).to_le_bytes());
+    // `poll_at_ps` is u64::MAX without a master: never due.
+    let request_byte_at = |t: &Sim| {
+        t.poll_at_ps
+            .saturating_add((t.poll_bytes_in as u64 + 1) * MODBUS_BYTE_PS)
     };
     let mut rx_dropped_seen = [0u32; 3];
 
@@ -315,6 +351,19 @@ fn main() -> ! {
             t.now_ps += systick_ps;
             t.busy_ps += systick_ps;
             t.next_tick_ps += PS_PER_MS;
+        } else if t.poll_bytes_in < request.len() && request_byte_at(t) <= t.now_ps {
+            // A byte of the master's request: USART1's interrupt body.
+            let byte = core::hint::black_box(request[t.poll_bytes_in]);
+            let at_us = core::hint::black_box(request_byte_at(t) / 1_000_000);
+            let cycles = cycles_of(|| {
+                let _ = board::now_us();
+                critical_section::with(|cs| MODBUS_RX.borrow_ref_mut(cs).push(byte, at_us));
+            });
+            let cost =
+                isr_fixed_ps + cycles_ps(instructions(cycles, overhead) * settings.cpi_milli);
+            t.now_ps += cost;
+            t.busy_ps += cost;
+            t.poll_bytes_in += 1;
         } else if t.next_byte < line.total && line.arrival_ps(t.next_byte) <= t.now_ps {
             // Computed before the timing starts (`black_box`: the compiler
             // must not sink the simulation's own arithmetic into it).
@@ -347,6 +396,7 @@ fn main() -> ! {
         let tick = t.ticks;
         let now_us = core::hint::black_box(t.now_ps / 1_000_000);
         let mut scale_bytes = 0;
+        let mut reply_bytes = 0;
         // One pass of the main loop, as in src/bin/gateway.rs.
         let cycles = cycles_of(|| {
             board::kick_watchdog();
@@ -363,7 +413,7 @@ fn main() -> ! {
             c.scale_line_errors = c.scale_line_errors.wrapping_add(lost(2));
             rx_dropped_seen = rx_dropped;
             while let Some((byte, at_us)) = pop(&MODBUS_RX, now_us) {
-                modbus.on_byte(byte, at_us, bank, |_| {});
+                modbus.on_byte(byte, at_us, bank, |reply| reply_bytes = reply.len());
             }
             while let Some((byte, _)) = pop(&SCALE_RX, now_us) {
                 scale.push(byte, bank);
@@ -372,7 +422,7 @@ fn main() -> ! {
             let _ = board::now_us();
             let now_ms = now_us / 1_000;
             bank.uptime_ms = now_ms;
-            modbus.on_time(now_us, bank, |_| {});
+            modbus.on_time(now_us, bank, |reply| reply_bytes = reply.len());
             scale.poll(now_ms, bank, |command| scale_bytes = command.len());
             let waiting = critical_section::with(|cs| READER_RX.borrow_ref(cs).len());
             door.turn(
@@ -387,12 +437,21 @@ fn main() -> ! {
         let n = instructions(cycles, overhead);
         t.passes += 1;
         t.loop_instructions += n;
-        // `scale_tx` returns once its bytes have left the line.
+        // `modbus_tx` and `scale_tx` return once their bytes have left the
+        // line; the loop waits meanwhile (interrupts go on).
         let scale_wait_ps = scale_bytes as u64 * SCALE_BYTE_PS;
         t.scale_wait_ps += scale_wait_ps;
-        let cost = cycles_ps(n * settings.cpi_milli) + scale_wait_ps;
+        let modbus_wait_ps = reply_bytes as u64 * MODBUS_BYTE_PS;
+        t.modbus_wait_ps += modbus_wait_ps;
+        let cost = cycles_ps(n * settings.cpi_milli) + scale_wait_ps + modbus_wait_ps;
         t.now_ps += cost;
         t.busy_ps += cost;
+        if reply_bytes > 0 {
+            // The master polls again t3.5 after the reply's end.
+            t.polls_answered += 1;
+            t.poll_at_ps = t.now_ps + MASTER_GAP_PS;
+            t.poll_bytes_in = 0;
+        }
         interrupts(&mut t);
         // `board.sleep_until_work`: look (timed), sleep until the next
         // byte or tick, look again.
@@ -416,11 +475,17 @@ fn main() -> ! {
             if work || t.now_ps >= end_ps {
                 break;
             }
-            let next_arrival = if t.next_byte < line.total {
+            let next_reader = if t.next_byte < line.total {
                 line.arrival_ps(t.next_byte)
             } else {
                 u64::MAX
             };
+            let next_request = if t.poll_bytes_in < request.len() {
+                request_byte_at(&t)
+            } else {
+                u64::MAX
+            };
+            let next_arrival = next_reader.min(next_request);
             t.now_ps = t.now_ps.max(next_arrival.min(t.next_tick_ps));
         }
     }
@@ -437,7 +502,7 @@ fn main() -> ! {
         && reading;
     let stream_ps = last_ps - line.start_ps;
     hprintln!(
-        "bench-reads: rate={} cpi={}.{:03} reads={} bytes={} events={} inbound={} distinct_epcs={} reads_seen={} dropped={} max_queue={} busy_permille={} passes={} loop_instructions={} instructions_per_read={} isr_instructions_per_byte={} scale_wait_us={} reader={:?} calib_instructions={} calib_ns={} ok={}",
+        "bench-reads: rate={} cpi={}.{:03} reads={} bytes={} events={} inbound={} distinct_epcs={} reads_seen={} dropped={} max_queue={} busy_permille={} passes={} loop_instructions={} instructions_per_read={} isr_instructions_per_byte={} scale_wait_us={} modbus_polls={} modbus_wait_us={} reader={:?} calib_instructions={} calib_ns={} ok={}",
         settings.rate,
         settings.cpi_milli / 1_000,
         settings.cpi_milli % 1_000,
@@ -455,6 +520,8 @@ fn main() -> ! {
         t.loop_instructions / reads,
         t.isr_instructions / line.total as u64,
         t.scale_wait_ps / 1_000_000,
+        t.polls_answered,
+        t.modbus_wait_ps / 1_000_000,
         bank.reader_status,
         calib_instructions,
         calib_ns,

@@ -79,7 +79,10 @@ fn main() -> ! {
         // is in SETTINGS_STATE and SETTINGS_SAVES_FAILED.
         let _ = settings.sync(bank);
         scale.poll(now_ms, bank, |command| board.scale_tx(command));
-        // The reader's part: shared with bench-reads, which measures it.
+        // The reader's part: shared with bench-reads, which measures it. The
+        // clock is read again: a Modbus reply or scale command written
+        // above may have held the loop for up to ~26 ms.
+        let now_us = board::now_us();
         door.turn(
             now_us,
             board.reader_waiting(),
