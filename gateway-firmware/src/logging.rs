@@ -11,6 +11,7 @@
 //! compiled out.
 
 use gateway_firmware::notice::{Notice, ScaleCondition};
+use gateway_registers::SettingsState;
 
 #[cfg(all(feature = "board-qemu", feature = "board-f405"))]
 compile_error!("one board at a time: board-f405 needs --no-default-features");
@@ -79,6 +80,14 @@ pub fn notice(notice: Notice) {
         }
         Notice::Scale(condition) => defmt::warn!("scale {}", condition),
         Notice::Setting(setting) => defmt::info!("setting written: {}", setting),
+        Notice::SettingsSave {
+            state: SettingsState::SaveFailed,
+            failed,
+        } => defmt::warn!(
+            "settings save to flash failed ({=u16} since boot): the change holds until reset",
+            failed
+        ),
+        Notice::SettingsSave { .. } => defmt::info!("settings saved to flash"),
         Notice::RingOverflow { waiting, dropped } => defmt::warn!(
             "event ring full ({=u16} events wait for acknowledgement): {=u32} gate passes dropped since boot",
             waiting,

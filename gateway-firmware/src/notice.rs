@@ -11,7 +11,7 @@
 //! counters in the register map stay the complete record (a notice never
 //! replaces a counter).
 
-use gateway_registers::ScaleStatus;
+use gateway_registers::{ScaleStatus, SettingsState};
 use rfid_driver::mercury::session::{ModuleVersion, ReaderState, ReaderStats};
 
 use crate::bank::{Config, RegisterBank};
@@ -116,6 +116,13 @@ pub enum Notice {
     Scale(ScaleCondition),
     /// A setting changed.
     Setting(Setting),
+    /// Saving the settings to flash succeeded, or failed once more.
+    SettingsSave {
+        /// [`SettingsState::Saved`] or [`SettingsState::SaveFailed`].
+        state: SettingsState,
+        /// Failed saves since boot (`SETTINGS_SAVES_FAILED`).
+        failed: u16,
+    },
     /// Gate passes were dropped because the event ring was full.
     RingOverflow {
         /// Events waiting for the server's acknowledgement.
@@ -136,6 +143,8 @@ pub struct Watch {
     scale_budget: u32,
     scale_budget_at_ms: u64,
     config: Config,
+    settings_state: SettingsState,
+    settings_saves_failed: u16,
     dropped: u32,
     ring_at_ms: Option<u64>,
 }
@@ -152,6 +161,8 @@ impl Watch {
             scale_budget: SCALE_REPORT_BURST,
             scale_budget_at_ms: 0,
             config: bank.config(),
+            settings_state: bank.settings_state,
+            settings_saves_failed: bank.settings_saves_failed,
             dropped: bank.counters.events_overflowed,
             ring_at_ms: None,
         }
@@ -256,6 +267,12 @@ impl Watch {
             report(Notice::Setting(Setting::ScalePollMs(new.scale_poll_ms)));
         }
         self.config = new;
+        let (state, failed) = (bank.settings_state, bank.settings_saves_failed);
+        let saved = state == SettingsState::Saved && self.settings_state != SettingsState::Saved;
+        if saved || failed != self.settings_saves_failed {
+            report(Notice::SettingsSave { state, failed });
+        }
+        (self.settings_state, self.settings_saves_failed) = (state, failed);
     }
 
     fn check_ring(&mut self, now_ms: u64, bank: &RegisterBank, report: &mut impl FnMut(Notice)) {
@@ -578,6 +595,43 @@ mod tests {
         assert_eq!(
             rig.take_only(|n| matches!(n, Notice::Setting(_))),
             [Notice::Setting(Setting::ScalePollMs(1_000))]
+        );
+    }
+
+    #[test]
+    fn a_first_save_and_each_failed_one_are_reported() {
+        let mut rig = Rig::new();
+        rig.run(100, 10, true, None);
+        rig.take();
+        let save = |n: &Notice| matches!(n, Notice::SettingsSave { .. });
+        rig.bank.settings_state = SettingsState::Saved;
+        rig.turn(110, &[]);
+        rig.turn(120, &[]);
+        assert_eq!(
+            rig.take_only(save),
+            [Notice::SettingsSave {
+                state: SettingsState::Saved,
+                failed: 0
+            }],
+            "once, not every turn"
+        );
+        for failed in 1..=2 {
+            rig.bank.settings_state = SettingsState::SaveFailed;
+            rig.bank.settings_saves_failed = failed;
+            rig.turn(120 + u64::from(failed) * 10, &[]);
+        }
+        assert_eq!(
+            rig.take_only(save),
+            [
+                Notice::SettingsSave {
+                    state: SettingsState::SaveFailed,
+                    failed: 1
+                },
+                Notice::SettingsSave {
+                    state: SettingsState::SaveFailed,
+                    failed: 2
+                }
+            ]
         );
     }
 

@@ -141,8 +141,18 @@ fn bad_crc_truncated_and_other_units_get_no_answer() {
         );
     }
     let after = master.status().counters;
-    assert_eq!(after.frames_crc_error - before.frames_crc_error, 2);
-    assert_eq!(after.frames_malformed - before.frames_malformed, 1);
+    // Two bad CRCs (the broken frame, the 5-byte cut) and one malformed
+    // frame (a good CRC, a body too short) are counted. At least: on a
+    // loaded host QEMU may deliver a request with a gap over t3.5, and
+    // each piece of the split counts too, as line noise would.
+    assert!(
+        after.frames_crc_error - before.frames_crc_error >= 2,
+        "{before:?} -> {after:?}"
+    );
+    assert!(
+        after.frames_malformed - before.frames_malformed >= 1,
+        "{before:?} -> {after:?}"
+    );
     assert_eq!(master.transact(&[0x2B, 0x0E, 1, 0]), Answer::Exception(1));
     // pymodbus refuses to send a count over 125; this master does.
     assert_eq!(master.transact(&[4, 0, 0, 0, 126]), Answer::Exception(3));
@@ -203,7 +213,7 @@ fn settings_record_in_flash_is_loaded_at_boot() {
     let image = settings::sector_image("loaded", &[record(2, stored), record(1, older)]);
     let mut gateway = booted_with_flash(&[(image, settings::SECTOR_11)]);
     assert!(
-        gateway.console().contains(" unit=7"),
+        gateway.console().contains(" unit=7 settings=flash"),
         "{}",
         gateway.console()
     );
@@ -299,6 +309,15 @@ fn a_setting_written_on_qemu_applies_and_its_failed_save_is_reported() {
     assert_eq!(settings_registers(&mut master), [2_000, 9, 400]);
     master.unit = 1;
     assert_eq!(master.transact_once(&[4, 0, 0, 0, 1]), Answer::Silence);
+    // Each failed save is in the log too.
+    wait_lines(
+        &mut gateway,
+        &[
+            "WARN  settings save to flash failed (1 since boot)",
+            "WARN  settings save to flash failed (2 since boot)",
+        ],
+        Duration::from_secs(10),
+    );
     gateway.assert_healthy();
 }
 

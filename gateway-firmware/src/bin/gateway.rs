@@ -23,6 +23,7 @@ use gateway_firmware::rtu::t35_us;
 use gateway_firmware::scale::ScaleClient;
 use gateway_firmware::settings::SettingsStore;
 use gateway_firmware::FIRMWARE_VERSION;
+use gateway_registers::SettingsState;
 
 #[entry]
 fn main() -> ! {
@@ -42,13 +43,18 @@ fn main() -> ! {
     let door = cortex_m::singleton!(: DockDoor = DockDoor::new(0, board::now_us() / 1_000, board::READER_BAUD, bank))
         .unwrap_or_else(|| board::fail!("FAILED: main entered twice"));
     let (major, minor, patch) = FIRMWARE_VERSION;
+    let settings_from = match settings_state {
+        SettingsState::Loaded => "flash",
+        _ => "defaults",
+    };
     defmt::info!(
-        "boot v{=u16}.{=u16}.{=u16} board={=str} unit={=u8}",
+        "boot v{=u16}.{=u16}.{=u16} board={=str} unit={=u8} settings={=str}",
         major,
         minor,
         patch,
         board::BOARD_NAME,
-        bank.config().unit_id
+        bank.config().unit_id,
+        settings_from
     );
     board::fail_if_asked();
     let mut watch = Watch::new(door, bank);
