@@ -4,24 +4,41 @@
 use std::future::Future;
 use std::net::SocketAddr;
 use std::sync::Arc;
+use std::time::Duration;
 
 use anyhow::Context;
 use tokio::net::TcpListener;
 
 use crate::config::Config;
-use crate::depot::Depot;
+use crate::depot::{Depot, DepotOptions, StoreOptions, Writer};
 use crate::http::{self, AppState, StaticStatus};
 use crate::metrics::Metrics;
-use crate::store::StoreOptions;
 
 /// The database options the configuration asks for.
-pub fn store_options(config: &Config) -> StoreOptions {
-    StoreOptions {
-        busy_timeout_ms: config.busy_timeout_ms,
-        // SQLite's default page size is 4 KiB.
-        max_page_count: config.max_db_size_kib.map(|kib| kib / 4),
-        ..StoreOptions::default()
+pub fn depot_options(config: &Config) -> DepotOptions {
+    DepotOptions {
+        store: StoreOptions {
+            busy_timeout_ms: config.busy_timeout_ms,
+            // SQLite's default page size is 4 KiB.
+            max_page_count: config.max_db_size_kib.map(|kib| kib / 4),
+            ..StoreOptions::default()
+        },
+        idempotency_retention: Duration::from_secs(
+            u64::from(config.idempotency_retention_days) * 24 * 3_600,
+        ),
     }
+}
+
+/// Opens the depot (migrating the database) with a fresh set of counters,
+/// for the commands that do one thing and exit.
+pub async fn open_depot(config: &Config) -> anyhow::Result<(Depot, Writer)> {
+    Depot::open(
+        &config.db,
+        &depot_options(config),
+        Arc::new(Metrics::default()),
+    )
+    .await
+    .with_context(|| format!("cannot open the database {}", config.db.display()))
 }
 
 /// A server that is bound and about to serve.
@@ -29,19 +46,13 @@ pub struct Bound {
     pub address: SocketAddr,
     listener: TcpListener,
     depot: Depot,
-    writer: crate::depot::Writer,
+    writer: Writer,
     config: Config,
 }
 
 /// Opens the database and binds the listener (port 0 picks a free port).
 pub async fn bind(config: Config) -> anyhow::Result<Bound> {
-    let (depot, writer) = Depot::open(
-        &config.db,
-        &store_options(&config),
-        Arc::new(Metrics::default()),
-    )
-    .await
-    .with_context(|| format!("cannot open the database {}", config.db.display()))?;
+    let (depot, writer) = open_depot(&config).await?;
     let listener = TcpListener::bind(config.listen)
         .await
         .with_context(|| format!("cannot listen on {}", config.listen))?;

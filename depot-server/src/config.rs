@@ -28,6 +28,8 @@ pub struct Config {
     /// The largest the database may grow, in KiB; unset = until the disk is full.
     /// Keeps room on a shared SD card: past it, bookings are refused with 503.
     pub max_db_size_kib: Option<u64>,
+    /// How long a booking's Idempotency-Key is remembered, in days. Default 30.
+    pub idempotency_retention_days: u32,
 }
 
 impl Default for Config {
@@ -42,6 +44,7 @@ impl Default for Config {
             max_body_bytes: 1024 * 1024,
             log: "info".into(),
             max_db_size_kib: None,
+            idempotency_retention_days: 30,
         }
     }
 }

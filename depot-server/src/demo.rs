@@ -5,16 +5,13 @@
 
 use std::path::{Path, PathBuf};
 
-use anyhow::{bail, Context};
-use time::OffsetDateTime;
-
-use crate::depot::{BookingInput, Depot, Submission};
-use crate::domain::access::{Caller, Role};
+use crate::depot::{self, BookingInput, Depot, StoreOptions, Submission};
+use crate::domain::access::Role;
 use crate::domain::article::{Article, Classification, Gtin, Nsn, Sku, SupplyClass, Unit};
 use crate::domain::booking::{BookingRequest, MovementKind, Source};
 use crate::domain::location::{Capacity, Location, LocationCode, LocationKind};
 use crate::domain::quantity::{Lot, Quantity};
-use crate::store::{self, StoreOptions};
+use anyhow::{bail, Context};
 
 const DEMO_MARK: &str = "demo";
 
@@ -25,10 +22,7 @@ pub async fn prepare(path: &Path, options: &StoreOptions) -> anyhow::Result<()> 
         return Ok(());
     }
     // Read the mark without migrating: never write to a file before knowing it is ours.
-    let is_demo = store::read_only_meta(path, options, DEMO_MARK)
-        .await
-        .as_deref()
-        == Some("true");
+    let is_demo = depot::peek_meta(path, options, DEMO_MARK).await.as_deref() == Some("true");
     if !is_demo {
         bail!(
             "{} is not a demo depot database; refusing to overwrite it. \
@@ -56,16 +50,10 @@ pub struct DemoUsers(pub Vec<(String, Role, String)>);
 
 /// Fills a fresh database: locations, articles, users, and stock booked through the ledger.
 pub async fn seed(depot: &Depot) -> anyhow::Result<DemoUsers> {
-    let mut conn = depot.pool().acquire().await?;
-    let now = OffsetDateTime::now_utc();
-    for location in locations()? {
-        store::locations::upsert(&mut conn, &location, now).await?;
-    }
-    for article in articles()? {
-        store::articles::upsert(&mut conn, &article, now).await?;
-    }
-    store::set_meta(&mut conn, DEMO_MARK, "true").await?;
-    drop(conn);
+    let operator = depot::operator("demo-import");
+    depot.import_locations(&operator, locations()?).await?;
+    depot.import_articles(&operator, articles()?).await?;
+    depot.set_meta(DEMO_MARK, "true").await?;
 
     let mut users = Vec::new();
     for (name, role, restricted) in [
@@ -73,15 +61,10 @@ pub async fn seed(depot: &Depot) -> anyhow::Result<DemoUsers> {
         ("demo-manager", Role::Manager, true),
         ("demo-auditor", Role::Auditor, true),
     ] {
-        let token = crate::users::add(depot.pool(), name, role, restricted).await?;
+        let token = crate::users::add(depot, name, role, restricted).await?;
         users.push((name.to_owned(), role, token));
     }
 
-    let importer = Caller {
-        name: "demo-import".into(),
-        role: Role::Manager,
-        restricted: true,
-    };
     for (sku, location, quantity, lot) in stock() {
         let request = BookingRequest {
             kind: MovementKind::Receive,
@@ -94,18 +77,13 @@ pub async fn seed(depot: &Depot) -> anyhow::Result<DemoUsers> {
             reason: None,
         };
         let submission = Submission {
-            caller: importer.clone(),
+            caller: operator.clone(),
             source: Source::Import,
             idempotency: None,
             input: BookingInput::Count(request),
-            render: |outcome| match outcome {
-                Ok(_) => (201, String::new()),
-                Err(refusal) => (409, refusal.to_string()),
-            },
         };
-        let answer = depot.book(submission).await?;
-        if answer.status != 201 {
-            bail!("demo stock {sku} at {location} refused: {}", answer.body);
+        if let Err(refusal) = depot.book(submission).await?.outcome {
+            bail!("demo stock {sku} at {location} refused: {refusal}");
         }
     }
     Ok(DemoUsers(users))

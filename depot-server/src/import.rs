@@ -6,12 +6,11 @@
 
 use std::path::Path;
 
-use sqlx::SqlitePool;
-use time::OffsetDateTime;
+use serde::Deserialize;
 
-use crate::http::articles::ArticleBody;
-use crate::http::locations::LocationBody;
-use crate::store;
+use crate::depot::{self, Depot, DepotError};
+use crate::domain::article::ArticleDraft;
+use crate::domain::location::LocationDraft;
 
 /// What an import did or why it did nothing.
 #[derive(Debug, thiserror::Error)]
@@ -20,32 +19,87 @@ pub enum ImportError {
     Read { path: String, cause: String },
     #[error("nothing imported; {} bad row(s):\n{}", .0.len(), .0.join("\n"))]
     BadRows(Vec<String>),
-    #[error("database: {0}")]
-    Store(#[from] sqlx::Error),
+    #[error("nothing imported: {0}")]
+    Depot(#[from] DepotError),
 }
 
-/// Imports articles; returns how many rows were written.
-pub async fn articles(pool: &SqlitePool, path: &Path) -> Result<usize, ImportError> {
-    let articles = read_rows(path, |body: ArticleBody| body.into_article(None))?;
-    let mut tx = pool.begin_with("BEGIN IMMEDIATE").await?;
-    let now = OffsetDateTime::now_utc();
-    for article in &articles {
-        store::articles::upsert(&mut tx, article, now).await?;
-    }
-    tx.commit().await?;
-    Ok(articles.len())
+/// One row of an article CSV file; the columns are the API's JSON fields.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ArticleRow {
+    sku: String,
+    name: String,
+    unit: String,
+    #[serde(default)]
+    gtin: Option<String>,
+    #[serde(default)]
+    nsn: Option<String>,
+    #[serde(default)]
+    supply_class: Option<String>,
+    #[serde(default)]
+    classification: Option<String>,
+    #[serde(default)]
+    unit_weight_g: Option<i64>,
+    #[serde(default)]
+    unit_volume_ml: Option<i64>,
+    #[serde(default)]
+    lot_tracked: Option<bool>,
+    #[serde(default)]
+    expiry_tracked: Option<bool>,
 }
 
-/// Imports locations; returns how many rows were written.
-pub async fn locations(pool: &SqlitePool, path: &Path) -> Result<usize, ImportError> {
-    let locations = read_rows(path, |body: LocationBody| body.into_location(None))?;
-    let mut tx = pool.begin_with("BEGIN IMMEDIATE").await?;
-    let now = OffsetDateTime::now_utc();
-    for location in &locations {
-        store::locations::upsert(&mut tx, location, now).await?;
-    }
-    tx.commit().await?;
-    Ok(locations.len())
+/// One row of a location CSV file.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct LocationRow {
+    code: String,
+    zone: String,
+    kind: String,
+    #[serde(default)]
+    capacity_volume_l: Option<i64>,
+    #[serde(default)]
+    capacity_weight_kg: Option<i64>,
+    #[serde(default)]
+    capacity_pallets: Option<i64>,
+}
+
+/// Imports articles through the depot's writer; returns how many rows were written.
+pub async fn articles(depot: &Depot, path: &Path) -> Result<usize, ImportError> {
+    let articles = read_rows(path, |row: ArticleRow| {
+        ArticleDraft {
+            sku: Some(row.sku),
+            name: row.name,
+            unit: row.unit,
+            gtin: row.gtin,
+            nsn: row.nsn,
+            supply_class: row.supply_class,
+            classification: row.classification,
+            unit_weight_g: row.unit_weight_g,
+            unit_volume_ml: row.unit_volume_ml,
+            lot_tracked: row.lot_tracked,
+            expiry_tracked: row.expiry_tracked,
+        }
+        .parse(None)
+    })?;
+    let operator = depot::operator("import");
+    Ok(depot.import_articles(&operator, articles).await?)
+}
+
+/// Imports locations through the depot's writer; returns how many rows were written.
+pub async fn locations(depot: &Depot, path: &Path) -> Result<usize, ImportError> {
+    let locations = read_rows(path, |row: LocationRow| {
+        LocationDraft {
+            code: Some(row.code),
+            zone: row.zone,
+            kind: row.kind,
+            capacity_volume_l: row.capacity_volume_l,
+            capacity_weight_kg: row.capacity_weight_kg,
+            capacity_pallets: row.capacity_pallets,
+        }
+        .parse(None)
+    })?;
+    let operator = depot::operator("import");
+    Ok(depot.import_locations(&operator, locations).await?)
 }
 
 /// Reads and validates every row; collects every failure with its line number.

@@ -11,6 +11,7 @@ pub mod epc;
 pub mod http;
 pub mod import;
 pub mod metrics;
+pub mod repeat_log;
 pub mod store;
 pub mod tokens;
 pub mod users;

@@ -8,7 +8,7 @@ use anyhow::Context;
 use clap::{Parser, Subcommand};
 use depot_server::config::{Config, Overrides};
 use depot_server::domain::access::Role;
-use depot_server::{app, demo, epc, import, store, users};
+use depot_server::{app, demo, epc, import, users};
 
 /// Depot Edge depot server: inventory ledger, handheld API, gateway and hub feed.
 #[derive(Debug, Parser)]
@@ -57,8 +57,8 @@ enum UserCommand {
     Add {
         name: String,
         /// staff, manager, auditor or hub.
-        #[arg(long)]
-        role: String,
+        #[arg(long, value_parser = parse_role)]
+        role: Role,
         /// Clear the user for restricted articles.
         #[arg(long)]
         restricted: bool,
@@ -131,6 +131,10 @@ fn main() -> ExitCode {
     }
 }
 
+fn parse_role(text: &str) -> Result<Role, String> {
+    Role::parse(text).map_err(|e| e.reason)
+}
+
 fn init_tracing(filter: &str) {
     let filter = tracing_subscriber::EnvFilter::try_new(filter)
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
@@ -185,8 +189,15 @@ fn run_epc(command: EpcCommand) -> ExitCode {
     }
 }
 
+/// Lets the writer finish what it was given, then closes the database.
+async fn close(depot: depot_server::depot::Depot, writer: depot_server::depot::Writer) {
+    depot.close().await;
+    drop(depot);
+    writer.finished().await;
+}
+
 async fn run(command: Command, config: Config) -> anyhow::Result<ExitCode> {
-    let options = app::store_options(&config);
+    let options = app::depot_options(&config).store;
     match command {
         Command::Epc(command) => return Ok(run_epc(command)),
         Command::Run => {
@@ -219,44 +230,44 @@ async fn run(command: Command, config: Config) -> anyhow::Result<ExitCode> {
             bound.serve(app::shutdown_signal()).await?;
         }
         Command::Migrate => {
-            let pool = store::open_pool(&config.db, &options).await?;
-            pool.close().await;
+            let (depot, writer) = app::open_depot(&config).await?;
+            close(depot, writer).await;
             eprintln!("database {} is at the newest schema", config.db.display());
         }
         Command::User(command) => {
-            let pool = store::open_pool(&config.db, &options).await?;
-            match command {
+            let (depot, writer) = app::open_depot(&config).await?;
+            let result = match command {
                 UserCommand::Add {
                     name,
                     role,
                     restricted,
-                } => {
-                    let role = Role::parse(&role).map_err(anyhow::Error::msg)?;
-                    println!("{}", users::add(&pool, &name, role, restricted).await?);
-                }
-                UserCommand::List => {
-                    for line in users::list(&pool).await? {
+                } => users::add(&depot, &name, role, restricted)
+                    .await
+                    .map(|token| println!("{token}")),
+                UserCommand::List => users::list(&depot).await.map(|lines| {
+                    for line in lines {
                         println!("{line}");
                     }
-                }
-                UserCommand::Revoke { name } => {
-                    users::revoke(&pool, &name).await?;
-                    eprintln!("revoked {name}");
-                }
-            }
-            pool.close().await;
+                }),
+                UserCommand::Revoke { name } => users::revoke(&depot, &name)
+                    .await
+                    .map(|()| eprintln!("revoked {name}")),
+            };
+            close(depot, writer).await;
+            result?;
         }
         Command::Import(command) => {
-            let pool = store::open_pool(&config.db, &options).await?;
-            let (what, count) = match command {
-                ImportCommand::Articles { file } => {
-                    ("articles", import::articles(&pool, &file).await?)
-                }
-                ImportCommand::Locations { file } => {
-                    ("locations", import::locations(&pool, &file).await?)
-                }
+            let (depot, writer) = app::open_depot(&config).await?;
+            let result = match command {
+                ImportCommand::Articles { file } => import::articles(&depot, &file)
+                    .await
+                    .map(|count| ("articles", count)),
+                ImportCommand::Locations { file } => import::locations(&depot, &file)
+                    .await
+                    .map(|count| ("locations", count)),
             };
-            pool.close().await;
+            close(depot, writer).await;
+            let (what, count) = result?;
             eprintln!("imported {count} {what}");
         }
         Command::Backup { path } => {
@@ -266,13 +277,10 @@ async fn run(command: Command, config: Config) -> anyhow::Result<ExitCode> {
                     path.display()
                 );
             }
-            let pool = store::open_pool(&config.db, &options).await?;
-            sqlx::query("VACUUM INTO ?")
-                .bind(path.to_string_lossy().into_owned())
-                .execute(&pool)
-                .await
-                .with_context(|| format!("cannot write the backup to {}", path.display()))?;
-            pool.close().await;
+            let (depot, writer) = app::open_depot(&config).await?;
+            let result = depot.backup(&path).await;
+            close(depot, writer).await;
+            result.with_context(|| format!("cannot write the backup to {}", path.display()))?;
             eprintln!("backup written to {}", path.display());
         }
     }

@@ -1,11 +1,8 @@
 //! The `user` commands: add (prints only the new token), list, revoke.
+//! Every change goes through the depot's writer.
 
-use sqlx::SqlitePool;
-use time::OffsetDateTime;
-
+use crate::depot::{Depot, DepotError};
 use crate::domain::access::Role;
-use crate::store;
-use crate::tokens;
 
 /// Why a user command failed.
 #[derive(Debug, thiserror::Error)]
@@ -16,14 +13,14 @@ pub enum UserError {
     Exists(String),
     #[error("no active user '{0}'")]
     NoSuchUser(String),
-    #[error("database: {0}")]
-    Store(#[from] sqlx::Error),
+    #[error("{0}")]
+    Depot(DepotError),
 }
 
 /// Adds a user (or re-activates a revoked one) and returns the new API token
 /// (shown once, stored hashed).
 pub async fn add(
-    pool: &SqlitePool,
+    depot: &Depot,
     name: &str,
     role: Role,
     restricted: bool,
@@ -31,29 +28,21 @@ pub async fn add(
     if !crate::domain::article::is_key(name) {
         return Err(UserError::BadName);
     }
-    let token = tokens::generate();
-    let mut conn = pool.acquire().await?;
-    let added = store::users::add(
-        &mut conn,
-        name,
-        role,
-        restricted,
-        &tokens::hash(&token),
-        OffsetDateTime::now_utc(),
-    )
-    .await?;
-    if added {
-        Ok(token)
-    } else {
-        Err(UserError::Exists(name.to_owned()))
-    }
+    depot
+        .add_user(name, role, restricted)
+        .await
+        .map_err(|error| match error {
+            DepotError::Exists { .. } => UserError::Exists(name.to_owned()),
+            other => UserError::Depot(other),
+        })
 }
 
 /// Lists users as text lines: name, role, clearance, state.
-pub async fn list(pool: &SqlitePool) -> Result<Vec<String>, UserError> {
-    let mut conn = pool.acquire().await?;
-    Ok(store::users::list(&mut conn)
-        .await?
+pub async fn list(depot: &Depot) -> Result<Vec<String>, UserError> {
+    Ok(depot
+        .users()
+        .await
+        .map_err(UserError::Depot)?
         .into_iter()
         .map(|u| {
             let clearance = if u.restricted { "restricted" } else { "open" };
@@ -67,11 +56,9 @@ pub async fn list(pool: &SqlitePool) -> Result<Vec<String>, UserError> {
 }
 
 /// Revokes a user's token.
-pub async fn revoke(pool: &SqlitePool, name: &str) -> Result<(), UserError> {
-    let mut conn = pool.acquire().await?;
-    if store::users::revoke(&mut conn, name, OffsetDateTime::now_utc()).await? {
-        Ok(())
-    } else {
-        Err(UserError::NoSuchUser(name.to_owned()))
-    }
+pub async fn revoke(depot: &Depot, name: &str) -> Result<(), UserError> {
+    depot.revoke_user(name).await.map_err(|error| match error {
+        DepotError::NotFound { .. } => UserError::NoSuchUser(name.to_owned()),
+        other => UserError::Depot(other),
+    })
 }

@@ -59,6 +59,18 @@ impl Caller {
     }
 }
 
+/// A user as `user list` shows it (never with a token).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct User {
+    pub name: String,
+    pub role: Role,
+    pub restricted: bool,
+    /// RFC 3339.
+    pub created_at: String,
+    /// RFC 3339, when the token was revoked.
+    pub revoked_at: Option<String>,
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -219,6 +219,86 @@ pub fn check_unit_measure(field: &'static str, value: Option<i64>) -> Result<(),
     }
 }
 
+/// An article as typed or sent, before any check: what the JSON API, the
+/// pages' forms and the CSV import all hand over.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ArticleDraft {
+    pub sku: Option<String>,
+    pub name: String,
+    pub unit: String,
+    pub gtin: Option<String>,
+    pub nsn: Option<String>,
+    pub supply_class: Option<String>,
+    /// `open` when absent.
+    pub classification: Option<String>,
+    pub unit_weight_g: Option<i64>,
+    pub unit_volume_ml: Option<i64>,
+    pub lot_tracked: Option<bool>,
+    pub expiry_tracked: Option<bool>,
+}
+
+impl ArticleDraft {
+    /// Checks every field, reporting every failure at once. `path_sku` is the
+    /// SKU a request's address names, if any: the draft's own must match it.
+    pub fn parse(self, path_sku: Option<&str>) -> Result<Article, Vec<FieldError>> {
+        let mut errors = Vec::new();
+        let sku_text = match (path_sku, self.sku.as_deref()) {
+            (Some(path), Some(body)) if path != body => {
+                errors.push(FieldError::new("sku", "differs from the SKU in the path"));
+                path
+            }
+            (Some(path), _) => path,
+            (None, Some(body)) => body,
+            (None, None) => {
+                errors.push(FieldError::new("sku", "is required"));
+                ""
+            }
+        };
+        let sku = Sku::parse(sku_text);
+        let unit = Unit::parse(&self.unit);
+        let gtin = self.gtin.as_deref().map(Gtin::parse).transpose();
+        let nsn = self.nsn.as_deref().map(Nsn::parse).transpose();
+        let supply_class = self
+            .supply_class
+            .as_deref()
+            .map(SupplyClass::parse)
+            .transpose();
+        let classification =
+            Classification::parse(self.classification.as_deref().unwrap_or("open"));
+        errors.extend(check_name(&self.name).err());
+        errors.extend(check_unit_measure("unit_weight_g", self.unit_weight_g).err());
+        errors.extend(check_unit_measure("unit_volume_ml", self.unit_volume_ml).err());
+        match (sku, unit, gtin, nsn, supply_class, classification) {
+            (Ok(sku), Ok(unit), Ok(gtin), Ok(nsn), Ok(supply_class), Ok(classification))
+                if errors.is_empty() =>
+            {
+                Ok(Article {
+                    sku,
+                    name: self.name,
+                    unit,
+                    gtin,
+                    nsn,
+                    supply_class,
+                    classification,
+                    unit_weight_g: self.unit_weight_g,
+                    unit_volume_ml: self.unit_volume_ml,
+                    lot_tracked: self.lot_tracked.unwrap_or(false),
+                    expiry_tracked: self.expiry_tracked.unwrap_or(false),
+                })
+            }
+            (sku, unit, gtin, nsn, supply_class, classification) => {
+                errors.extend(sku.err());
+                errors.extend(unit.err());
+                errors.extend(gtin.err());
+                errors.extend(nsn.err());
+                errors.extend(supply_class.err());
+                errors.extend(classification.err());
+                Err(errors)
+            }
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -228,6 +228,45 @@ impl std::fmt::Display for BookingError {
     }
 }
 
+/// Why a booking was refused, with what a user needs to fix it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Refusal {
+    /// A domain rule refused it.
+    Rule(BookingError),
+    /// No visible article has this SKU.
+    UnknownArticle { sku: String },
+    /// No location has this code.
+    UnknownLocation { field: &'static str, code: String },
+    /// The EPC is neither a known item nor an SGTIN of a known article.
+    UnknownEpc { epc: String },
+    /// The same EPC appears twice in one booking.
+    DuplicateEpc { epc: String },
+    /// A refusal recorded by schema 1 as an HTTP problem (status and body),
+    /// replayed as it was; only a retry of a booking made before the upgrade
+    /// and within the retention period meets one.
+    Recorded { status: u16, body: String },
+}
+
+impl std::fmt::Display for Refusal {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Refusal::Rule(e) => e.fmt(f),
+            Refusal::UnknownArticle { sku } => write!(f, "no article '{sku}'"),
+            Refusal::UnknownLocation { field, code } => write!(f, "{field}: no location '{code}'"),
+            Refusal::DuplicateEpc { epc } => write!(f, "EPC {epc} appears more than once"),
+            Refusal::UnknownEpc { epc } => {
+                write!(
+                    f,
+                    "EPC {epc} is neither a known item nor an SGTIN of a known article"
+                )
+            }
+            Refusal::Recorded { status, .. } => {
+                write!(f, "refused before the upgrade (HTTP status {status})")
+            }
+        }
+    }
+}
+
 /// Checks which locations and fields a kind needs, before any facts are loaded.
 pub fn check_shape(request: &BookingRequest) -> Result<(), BookingError> {
     use MovementKind::*;

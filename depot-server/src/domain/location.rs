@@ -75,3 +75,68 @@ pub struct Location {
     pub kind: LocationKind,
     pub capacity: Capacity,
 }
+
+/// A location as typed or sent, before any check: what the JSON API, the
+/// pages' forms and the CSV import all hand over.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct LocationDraft {
+    pub code: Option<String>,
+    pub zone: String,
+    pub kind: String,
+    pub capacity_volume_l: Option<i64>,
+    pub capacity_weight_kg: Option<i64>,
+    pub capacity_pallets: Option<i64>,
+}
+
+impl LocationDraft {
+    /// Checks every field, reporting every failure at once. `path_code` is
+    /// the code a request's address names, if any: the draft's own must match it.
+    pub fn parse(self, path_code: Option<&str>) -> Result<Location, Vec<FieldError>> {
+        let mut errors = Vec::new();
+        let code_text = match (path_code, self.code.as_deref()) {
+            (Some(path), Some(body)) if path != body => {
+                errors.push(FieldError::new("code", "differs from the code in the path"));
+                path
+            }
+            (Some(path), _) => path,
+            (None, Some(body)) => body,
+            (None, None) => {
+                errors.push(FieldError::new("code", "is required"));
+                ""
+            }
+        };
+        let code = LocationCode::parse(code_text);
+        let kind = LocationKind::parse(&self.kind);
+        let capacities = [
+            ("capacity_volume_l", self.capacity_volume_l),
+            ("capacity_weight_kg", self.capacity_weight_kg),
+            ("capacity_pallets", self.capacity_pallets),
+        ];
+        for (field, value) in capacities {
+            if let Some(v) = value.filter(|v| *v < 0) {
+                errors.push(FieldError::new(
+                    field,
+                    format!("must not be negative, got {v}"),
+                ));
+            }
+        }
+        errors.extend(check_zone(&self.zone).err());
+        match (code, kind) {
+            (Ok(code), Ok(kind)) if errors.is_empty() => Ok(Location {
+                code,
+                zone: self.zone,
+                kind,
+                capacity: Capacity {
+                    volume_l: self.capacity_volume_l,
+                    weight_kg: self.capacity_weight_kg,
+                    pallets: self.capacity_pallets,
+                },
+            }),
+            (code, kind) => {
+                errors.extend(code.err());
+                errors.extend(kind.err());
+                Err(errors)
+            }
+        }
+    }
+}

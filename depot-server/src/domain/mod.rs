@@ -10,6 +10,7 @@ pub mod booking;
 pub mod ledger;
 pub mod location;
 pub mod quantity;
+pub mod stock;
 pub mod utilization;
 
 /// A value that failed validation: which field and why, in words a user can act on.

@@ -10,10 +10,7 @@ use utoipa::{IntoParams, ToSchema};
 use super::error::{ApiError, Problem};
 use super::extract::{Authenticated, JsonBody};
 use super::{page_limit, AppState};
-use crate::domain::article::{
-    check_name, check_unit_measure, Article, Classification, Gtin, Nsn, Sku, SupplyClass, Unit,
-};
-use crate::domain::FieldError;
+use crate::domain::article::{Article, ArticleDraft};
 
 /// An article as sent and answered.
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
@@ -65,71 +62,20 @@ impl ArticleBody {
         }
     }
 
-    /// Validates every field, reporting all failures at once.
-    pub fn into_article(self, path_sku: Option<&str>) -> Result<Article, Vec<FieldError>> {
-        let mut errors = Vec::new();
-        let mut check = |result: Result<(), FieldError>| {
-            if let Err(e) = result {
-                errors.push(e);
-            }
-        };
-        let sku_text = match (path_sku, self.sku.as_deref()) {
-            (Some(path), Some(body)) if path != body => {
-                check(Err(FieldError::new(
-                    "sku",
-                    "differs from the SKU in the path",
-                )));
-                path
-            }
-            (Some(path), _) => path,
-            (None, Some(body)) => body,
-            (None, None) => {
-                check(Err(FieldError::new("sku", "is required")));
-                ""
-            }
-        };
-        let sku = Sku::parse(sku_text);
-        let unit = Unit::parse(&self.unit);
-        let gtin = self.gtin.as_deref().map(Gtin::parse).transpose();
-        let nsn = self.nsn.as_deref().map(Nsn::parse).transpose();
-        let supply_class = self
-            .supply_class
-            .as_deref()
-            .map(SupplyClass::parse)
-            .transpose();
-        let classification =
-            Classification::parse(self.classification.as_deref().unwrap_or("open"));
-        check(check_name(&self.name));
-        check(check_unit_measure("unit_weight_g", self.unit_weight_g));
-        check(check_unit_measure("unit_volume_ml", self.unit_volume_ml));
-        let parsed = (|| {
-            Ok::<_, FieldError>(Article {
-                sku: sku.clone()?,
-                name: self.name.clone(),
-                unit: unit.clone()?,
-                gtin: gtin.clone()?,
-                nsn: nsn.clone()?,
-                supply_class: supply_class.clone()?,
-                classification: classification.clone()?,
-                unit_weight_g: self.unit_weight_g,
-                unit_volume_ml: self.unit_volume_ml,
-                lot_tracked: self.lot_tracked.unwrap_or(false),
-                expiry_tracked: self.expiry_tracked.unwrap_or(false),
-            })
-        })();
-        for result in [
-            sku.err(),
-            unit.err(),
-            gtin.err(),
-            nsn.err(),
-            supply_class.err(),
-            classification.err(),
-        ] {
-            errors.extend(result);
-        }
-        match parsed {
-            Ok(article) if errors.is_empty() => Ok(article),
-            _ => Err(errors),
+    /// The draft the façade's parsing checks.
+    pub fn into_draft(self) -> ArticleDraft {
+        ArticleDraft {
+            sku: self.sku,
+            name: self.name,
+            unit: self.unit,
+            gtin: self.gtin,
+            nsn: self.nsn,
+            supply_class: self.supply_class,
+            classification: self.classification,
+            unit_weight_g: self.unit_weight_g,
+            unit_volume_ml: self.unit_volume_ml,
+            lot_tracked: self.lot_tracked,
+            expiry_tracked: self.expiry_tracked,
         }
     }
 }
@@ -195,21 +141,8 @@ pub async fn create(
     Authenticated(caller): Authenticated,
     body: JsonBody<ArticleBody>,
 ) -> Result<Response, ApiError> {
-    let article = body.value.into_article(None)?;
-    if state
-        .depot
-        .article(&caller, article.sku.as_str())
-        .await
-        .is_ok()
-    {
-        return Ok(Problem::new(
-            StatusCode::CONFLICT,
-            "exists",
-            format!("article '{}' exists; use PUT to change it", article.sku),
-        )
-        .into_response());
-    }
-    state.depot.put_article(&caller, &article).await?;
+    let article = body.value.into_draft().parse(None)?;
+    state.depot.create_article(&caller, article.clone()).await?;
     Ok((
         StatusCode::CREATED,
         Json(ArticleBody::from_article(&article)),
@@ -226,8 +159,8 @@ pub async fn replace(
     Path(sku): Path<String>,
     body: JsonBody<ArticleBody>,
 ) -> Result<Response, ApiError> {
-    let article = body.value.into_article(Some(&sku))?;
-    let created = state.depot.put_article(&caller, &article).await?;
+    let article = body.value.into_draft().parse(Some(&sku))?;
+    let created = state.depot.put_article(&caller, article.clone()).await?;
     let status = if created {
         StatusCode::CREATED
     } else {

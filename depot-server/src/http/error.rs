@@ -2,6 +2,9 @@
 //! `application/problem+json` body (RFC 9457). A 5xx is logged; internals
 //! never reach the client.
 
+use std::sync::LazyLock;
+use std::time::Duration;
+
 use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use serde::Serialize;
@@ -10,6 +13,10 @@ use utoipa::ToSchema;
 use crate::depot::{DepotError, Refusal};
 use crate::domain::booking::BookingError;
 use crate::domain::FieldError;
+use crate::repeat_log::RepeatLog;
+
+/// Failures that repeat per request are logged once a minute, with a count.
+static REPEATS: LazyLock<RepeatLog> = LazyLock::new(|| RepeatLog::new(Duration::from_secs(60)));
 
 /// The media type of problem details.
 pub const PROBLEM_JSON: &str = "application/problem+json";
@@ -170,6 +177,11 @@ fn depot_problem(error: &DepotError) -> Problem {
         DepotError::NotFound { .. } => {
             Problem::new(StatusCode::NOT_FOUND, "not-found", error.to_string())
         }
+        DepotError::Exists { what, key } => Problem::new(
+            StatusCode::CONFLICT,
+            "exists",
+            format!("{what} '{key}' exists; use PUT to change it"),
+        ),
         DepotError::NeedsClearance => {
             Problem::new(StatusCode::FORBIDDEN, "needs-clearance", error.to_string())
         }
@@ -185,11 +197,26 @@ fn depot_problem(error: &DepotError) -> Problem {
             error.to_string(),
         ),
         DepotError::Unavailable(cause) => {
-            tracing::warn!(error = %cause, "storage unavailable");
+            if let Some(repeats) = REPEATS.note("storage unavailable") {
+                tracing::warn!(error = %cause, repeats, "storage unavailable; requests answered 503");
+            }
             Problem::new(
                 StatusCode::SERVICE_UNAVAILABLE,
                 "storage-unavailable",
                 "the database cannot take this now (disk full or busy); nothing was written, retry later",
+            )
+        }
+        DepotError::WriterStopped => {
+            if let Some(repeats) = REPEATS.note("writer stopped") {
+                tracing::warn!(
+                    repeats,
+                    "the writer cannot reach the database; requests answered 503"
+                );
+            }
+            Problem::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "storage-unavailable",
+                "the database cannot be written now; nothing was written, retry later",
             )
         }
         DepotError::ShuttingDown => Problem::new(
@@ -267,6 +294,11 @@ pub fn refusal_problem(refusal: &Refusal) -> Problem {
         Refusal::UnknownArticle { .. } => field_problem("sku", detail),
         Refusal::UnknownLocation { field, .. } => field_problem(field, detail),
         Refusal::UnknownEpc { .. } | Refusal::DuplicateEpc { .. } => field_problem("epcs", detail),
+        Refusal::Recorded { status, .. } => Problem::new(
+            StatusCode::from_u16(*status).unwrap_or(StatusCode::CONFLICT),
+            "recorded-refusal",
+            detail,
+        ),
     }
 }
 

@@ -5,6 +5,7 @@ use axum::http::{header, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use serde::Serialize;
+use time::format_description::well_known::Rfc3339;
 use utoipa::ToSchema;
 
 use super::AppState;
@@ -12,36 +13,71 @@ use super::AppState;
 /// Liveness and the state of each part.
 #[derive(Debug, Serialize, ToSchema)]
 pub struct Health {
-    /// `ok` or `degraded`.
+    /// `ok`, or `failing` when any part below is not ok (then the status is 503).
     pub status: &'static str,
     pub depot: String,
-    /// `ok`, or the error.
-    pub database: String,
+    /// `ok`, `full` (the last write failed for lack of space: disk or
+    /// `max_db_size_kib`), or `unavailable` (the database does not answer).
+    pub database: &'static str,
+    /// `ok`, or `stopped` when the writer cannot open the database (bookings get 503).
+    pub writer: &'static str,
+    /// Times the writer recovered from a panic since the start.
+    pub writer_restarts: u64,
+    /// The writer's last failure, if any: RFC 3339 time and what.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub last_failure: Option<Failure>,
     /// The newest ledger seq.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub last_seq: Option<i64>,
+    /// Pages in use, in KiB.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub database_size_kib: Option<u64>,
+    /// The configured cap (`max_db_size_kib`), if any.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub max_db_size_kib: Option<u64>,
     /// The configured gateway (`sim`, `rtu:…`, `tcp:…`); polling comes with gate ingest.
     pub gateway: String,
     /// The configured uplink, or `none`; replication comes with the hub feed.
     pub uplink: String,
 }
 
-/// Liveness plus database, gateway and uplink state; 503 when the database does not answer.
+/// A failure as `/healthz` reports it.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct Failure {
+    pub at: String,
+    pub what: String,
+}
+
+/// Liveness plus database, writer, gateway and uplink state; 503 when any is not ok.
 #[utoipa::path(get, path = "/healthz", responses((status = 200, body = Health), (status = 503, body = Health)))]
 pub async fn healthz(State(state): State<AppState>) -> Response {
-    let (database, last_seq) = match state.depot.last_seq().await {
-        Ok(seq) => ("ok".to_owned(), Some(seq)),
+    let writer = state.depot.writer_health();
+    let (answers, last_seq, size) = match state.depot.storage_status().await {
+        Ok((seq, size)) => (true, Some(seq), Some(size)),
         Err(error) => {
-            tracing::warn!(%error, "health check: database does not answer");
-            ("unavailable".to_owned(), None)
+            tracing::debug!(%error, "health check: database does not answer");
+            (false, None, None)
         }
     };
-    let healthy = last_seq.is_some();
+    let database = match (answers, writer.database_full) {
+        (false, _) => "unavailable",
+        (true, true) => "full",
+        (true, false) => "ok",
+    };
+    let healthy = database == "ok" && !writer.stopped;
     let body = Health {
-        status: if healthy { "ok" } else { "degraded" },
+        status: if healthy { "ok" } else { "failing" },
         depot: state.status.depot_id.clone(),
         database,
+        writer: if writer.stopped { "stopped" } else { "ok" },
+        writer_restarts: writer.restarts,
+        last_failure: writer.last_failure.map(|(at, what)| Failure {
+            at: at.format(&Rfc3339).unwrap_or_default(),
+            what,
+        }),
         last_seq,
+        database_size_kib: size.map(|(used, _)| used),
+        max_db_size_kib: size.and_then(|(_, cap)| cap),
         gateway: state.status.gateway.clone(),
         uplink: state.status.uplink.clone().unwrap_or_else(|| "none".into()),
     };
@@ -56,7 +92,6 @@ pub async fn healthz(State(state): State<AppState>) -> Response {
 /// Prometheus text exposition.
 #[utoipa::path(get, path = "/metrics", responses((status = 200, description = "Prometheus text format", content_type = "text/plain")))]
 pub async fn metrics(State(state): State<AppState>) -> Response {
-    let last_seq = state.depot.last_seq().await.unwrap_or(-1);
-    let text = state.depot.metrics().render(last_seq);
+    let text = state.depot.metrics().render();
     ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], text).into_response()
 }

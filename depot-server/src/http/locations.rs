@@ -10,8 +10,7 @@ use utoipa::{IntoParams, ToSchema};
 use super::error::{ApiError, Problem};
 use super::extract::{Authenticated, JsonBody};
 use super::{page_limit, AppState};
-use crate::domain::location::{check_zone, Capacity, Location, LocationCode, LocationKind};
-use crate::domain::FieldError;
+use crate::domain::location::{Location, LocationDraft};
 
 /// A location as sent and answered.
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
@@ -44,53 +43,15 @@ impl LocationBody {
         }
     }
 
-    /// Validates every field, reporting all failures at once.
-    pub fn into_location(self, path_code: Option<&str>) -> Result<Location, Vec<FieldError>> {
-        let mut errors = Vec::new();
-        let code_text = match (path_code, self.code.as_deref()) {
-            (Some(path), Some(body)) if path != body => {
-                errors.push(FieldError::new("code", "differs from the code in the path"));
-                path
-            }
-            (Some(path), _) => path,
-            (None, Some(body)) => body,
-            (None, None) => {
-                errors.push(FieldError::new("code", "is required"));
-                ""
-            }
-        };
-        let code = LocationCode::parse(code_text);
-        let kind = LocationKind::parse(&self.kind);
-        let capacities = [
-            ("capacity_volume_l", self.capacity_volume_l),
-            ("capacity_weight_kg", self.capacity_weight_kg),
-            ("capacity_pallets", self.capacity_pallets),
-        ];
-        for (field, value) in capacities {
-            if let Some(v) = value.filter(|v| *v < 0) {
-                errors.push(FieldError::new(
-                    field,
-                    format!("must not be negative, got {v}"),
-                ));
-            }
-        }
-        errors.extend(check_zone(&self.zone).err());
-        match (code, kind) {
-            (Ok(code), Ok(kind)) if errors.is_empty() => Ok(Location {
-                code,
-                zone: self.zone,
-                kind,
-                capacity: Capacity {
-                    volume_l: self.capacity_volume_l,
-                    weight_kg: self.capacity_weight_kg,
-                    pallets: self.capacity_pallets,
-                },
-            }),
-            (code, kind) => {
-                errors.extend(code.err());
-                errors.extend(kind.err());
-                Err(errors)
-            }
+    /// The draft the façade's parsing checks.
+    pub fn into_draft(self) -> LocationDraft {
+        LocationDraft {
+            code: self.code,
+            zone: self.zone,
+            kind: self.kind,
+            capacity_volume_l: self.capacity_volume_l,
+            capacity_weight_kg: self.capacity_weight_kg,
+            capacity_pallets: self.capacity_pallets,
         }
     }
 }
@@ -159,21 +120,11 @@ pub async fn create(
     Authenticated(caller): Authenticated,
     body: JsonBody<LocationBody>,
 ) -> Result<Response, ApiError> {
-    let location = body.value.into_location(None)?;
-    if state
+    let location = body.value.into_draft().parse(None)?;
+    state
         .depot
-        .location(&caller, location.code.as_str())
-        .await
-        .is_ok()
-    {
-        return Ok(Problem::new(
-            StatusCode::CONFLICT,
-            "exists",
-            format!("location '{}' exists; use PUT to change it", location.code),
-        )
-        .into_response());
-    }
-    state.depot.put_location(&caller, &location).await?;
+        .create_location(&caller, location.clone())
+        .await?;
     Ok((
         StatusCode::CREATED,
         Json(LocationBody::from_location(&location)),
@@ -190,8 +141,8 @@ pub async fn replace(
     Path(code): Path<String>,
     body: JsonBody<LocationBody>,
 ) -> Result<Response, ApiError> {
-    let location = body.value.into_location(Some(&code))?;
-    let created = state.depot.put_location(&caller, &location).await?;
+    let location = body.value.into_draft().parse(Some(&code))?;
+    let created = state.depot.put_location(&caller, location.clone()).await?;
     let status = if created {
         StatusCode::CREATED
     } else {

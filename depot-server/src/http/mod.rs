@@ -98,11 +98,16 @@ async fn problems_and_metrics(
     let response = next.run(request).await;
     let status = response.status();
     state.depot.metrics().count_response(status.as_u16());
-    let is_problem = response
+    // Our own errors are problem+json already, and `/healthz` answers its
+    // 503 with its JSON report; only axum's plain-text errors are rewritten.
+    let is_ours = response
         .headers()
         .get(header::CONTENT_TYPE)
-        .is_some_and(|v| v.as_bytes().starts_with(PROBLEM_JSON.as_bytes()));
-    if !(status.is_client_error() || status.is_server_error()) || is_problem {
+        .is_some_and(|v| {
+            let v = v.as_bytes();
+            v.starts_with(PROBLEM_JSON.as_bytes()) || v.starts_with(b"application/json")
+        });
+    if !(status.is_client_error() || status.is_server_error()) || is_ours {
         return response;
     }
     let (parts, body) = response.into_parts();

@@ -2,7 +2,7 @@
 
 use axum::extract::{Query, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode};
-use axum::response::Response;
+use axum::response::{IntoResponse, Response};
 use axum::Json;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
@@ -12,17 +12,11 @@ use utoipa::{IntoParams, ToSchema};
 use super::error::{refusal_problem, ApiError, Problem, PROBLEM_JSON};
 use super::extract::{parse_json, Authenticated, JsonBody};
 use super::{json_response, AppState};
-use crate::depot::{BookingInput, BookingOutcome, Submission};
-use crate::domain::article::Sku;
-use crate::domain::booking::{BookingRequest, MovementKind, Source};
+use crate::depot::input::BookingDraft;
+use crate::depot::{BookingOutcome, Refusal, Submission};
+use crate::domain::booking::Source;
 use crate::domain::ledger::Movement;
-use crate::domain::location::LocationCode;
-use crate::domain::quantity::{Lot, Quantity};
 use crate::domain::FieldError;
-use crate::epc;
-
-/// The most EPCs one booking may carry.
-const MAX_EPCS: usize = 10_000;
 
 /// One booking: by `sku` + `quantity`, or by `epcs`.
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
@@ -50,6 +44,22 @@ pub struct BookingBody {
     /// `handheld` (default for bookings with an Idempotency-Key), `web` or `api`.
     #[serde(default)]
     pub source: Option<String>,
+}
+
+impl BookingBody {
+    /// The draft the façade's parsing checks (`source` is the adapter's own).
+    pub fn into_draft(self) -> BookingDraft {
+        BookingDraft {
+            kind: self.kind,
+            sku: self.sku,
+            quantity: self.quantity,
+            epcs: self.epcs,
+            from: self.from,
+            to: self.to,
+            lot: self.lot,
+            reason: self.reason,
+        }
+    }
 }
 
 /// A ledger movement as answered.
@@ -131,23 +141,16 @@ pub async fn book(
     if !matches!(source, Source::Handheld | Source::Web | Source::Api) {
         return Err(FieldError::new("source", "must be handheld, web or api").into());
     }
-    let input = booking_input(body.value)?;
+    let input = body.value.into_draft().parse()?;
     let idempotency = key.map(|key| (key, request_hash(&body.raw)));
     let submission = Submission {
         caller,
         source,
         idempotency,
         input,
-        render,
     };
     let answer = state.depot.book(submission).await?;
-    let status = StatusCode::from_u16(answer.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
-    let mut response = json_response(status, answer.body);
-    if !status.is_success() {
-        response
-            .headers_mut()
-            .insert("content-type", HeaderValue::from_static(PROBLEM_JSON));
-    }
+    let mut response = render(&answer.outcome);
     if answer.replayed {
         response
             .headers_mut()
@@ -156,19 +159,29 @@ pub async fn book(
     Ok(response)
 }
 
-/// Renders a booking outcome; this is also what a retry gets back.
-fn render(outcome: &BookingOutcome) -> (u16, String) {
+/// Renders a booking outcome, first or replayed: 201 with the movements, or
+/// the refusal as a problem.
+fn render(outcome: &BookingOutcome) -> Response {
     match outcome {
         Ok(movements) => {
             let body = Movements {
                 movements: movements.iter().map(MovementView::from_movement).collect(),
             };
-            (201, serde_json::to_string(&body).unwrap_or_default())
+            json_response(
+                StatusCode::CREATED,
+                serde_json::to_string(&body).unwrap_or_default(),
+            )
         }
-        Err(refusal) => {
-            let problem = refusal_problem(refusal);
-            (problem.status, problem.to_json())
+        // Recorded by schema 1 as a problem: answered as it was.
+        Err(Refusal::Recorded { status, body }) => {
+            let status = StatusCode::from_u16(*status).unwrap_or(StatusCode::CONFLICT);
+            let mut response = json_response(status, body.clone());
+            response
+                .headers_mut()
+                .insert("content-type", HeaderValue::from_static(PROBLEM_JSON));
+            response
         }
+        Err(refusal) => refusal_problem(refusal).into_response(),
     }
 }
 
@@ -203,116 +216,6 @@ fn request_hash(raw: &[u8]) -> String {
         })
         .unwrap_or_else(|_| String::from_utf8_lossy(raw).into_owned());
     hex::encode(Sha256::digest(canonical.as_bytes()))
-}
-
-/// Validates a booking body into a façade input, reporting every bad field.
-fn booking_input(body: BookingBody) -> Result<BookingInput, ApiError> {
-    let mut errors: Vec<FieldError> = Vec::new();
-    let kind = MovementKind::parse(&body.kind)
-        .map_err(|e| errors.push(e))
-        .ok();
-    let from = body
-        .from
-        .as_deref()
-        .map(|c| LocationCode::parse_field("from", c))
-        .transpose()
-        .map_err(|e| errors.push(e))
-        .ok()
-        .flatten();
-    let to = body
-        .to
-        .as_deref()
-        .map(|c| LocationCode::parse_field("to", c))
-        .transpose()
-        .map_err(|e| errors.push(e))
-        .ok()
-        .flatten();
-    let lot = match body.lot.as_deref() {
-        Some(text) => Lot::parse(text)
-            .map_err(|e| errors.push(e))
-            .unwrap_or_default(),
-        None => Lot::none(),
-    };
-    if let Some(reason) = &body.reason {
-        if reason.chars().count() > 500 {
-            errors.push(FieldError::new("reason", "must be at most 500 characters"));
-        }
-    }
-    let input = match (body.epcs, body.sku, body.quantity) {
-        (Some(epcs), None, None) => {
-            if epcs.is_empty() || epcs.len() > MAX_EPCS {
-                errors.push(FieldError::new(
-                    "epcs",
-                    format!("must hold 1 to {MAX_EPCS} EPCs"),
-                ));
-            }
-            let mut refs = Vec::with_capacity(epcs.len());
-            for text in &epcs {
-                match epc::parse(text) {
-                    Ok(r)
-                        if refs
-                            .iter()
-                            .any(|seen: &crate::depot::EpcRef| seen.id == r.id) =>
-                    {
-                        errors.push(FieldError::new(
-                            "epcs",
-                            format!("EPC {} appears more than once", r.id),
-                        ));
-                    }
-                    Ok(r) => refs.push(r),
-                    Err(reason) => {
-                        errors.push(FieldError::new("epcs", format!("'{text}': {reason}")))
-                    }
-                }
-            }
-            kind.map(|kind| BookingInput::Items {
-                kind,
-                epcs: refs,
-                from: from.clone(),
-                to: to.clone(),
-                lot: lot.clone(),
-                reason: body.reason.clone(),
-            })
-        }
-        (None, Some(sku), Some(quantity)) => {
-            let sku = Sku::parse(&sku).map_err(|e| errors.push(e)).ok();
-            let quantity = Quantity::new(quantity).map_err(|e| errors.push(e)).ok();
-            match (kind, sku, quantity) {
-                (Some(kind), Some(sku), Some(quantity)) => {
-                    Some(BookingInput::Count(BookingRequest {
-                        kind,
-                        sku,
-                        quantity,
-                        from,
-                        to,
-                        lot,
-                        epcs: Vec::new(),
-                        reason: body.reason,
-                    }))
-                }
-                _ => None,
-            }
-        }
-        (Some(_), _, _) => {
-            errors.push(FieldError::new(
-                "epcs",
-                "give either 'epcs' or 'sku' with 'quantity', not both",
-            ));
-            None
-        }
-        (None, None, _) => {
-            errors.push(FieldError::new("sku", "is required (or give 'epcs')"));
-            None
-        }
-        (None, Some(_), None) => {
-            errors.push(FieldError::new("quantity", "is required with 'sku'"));
-            None
-        }
-    };
-    match input {
-        Some(input) if errors.is_empty() => Ok(input),
-        _ => Err(ApiError::Invalid(errors)),
-    }
 }
 
 /// Ledger paging.

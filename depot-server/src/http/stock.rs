@@ -10,8 +10,8 @@ use utoipa::{IntoParams, ToSchema};
 use super::error::{ApiError, Problem};
 use super::extract::Authenticated;
 use super::AppState;
+use crate::domain::stock::StockFilter;
 use crate::domain::utilization::{Fill, Utilization};
-use crate::store::ledger::StockFilter;
 
 /// Stock filters; all optional.
 #[derive(Debug, Deserialize, IntoParams)]
@@ -54,9 +54,8 @@ pub async fn stock(
         sku: query.sku,
         location: query.location,
         zone: query.zone,
-        restricted: false,
     };
-    let lines = state.depot.stock(&caller, filter, limit).await?;
+    let lines = state.depot.stock(&caller, &filter, limit).await?;
     let items = lines
         .into_iter()
         .map(|l| StockItem {

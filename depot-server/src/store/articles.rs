@@ -4,38 +4,34 @@ use sqlx::sqlite::SqliteRow;
 use sqlx::{Row, SqliteConnection};
 use time::OffsetDateTime;
 
-use super::{corrupt, timestamp};
+use super::{checked, timestamp};
 use crate::domain::article::{Article, Classification, Gtin, Nsn, Sku, SupplyClass, Unit};
-use crate::domain::FieldError;
 
 const COLUMNS: &str = "sku, name, unit, gtin, nsn, supply_class, classification, unit_weight_g, unit_volume_ml, lot_tracked, expiry_tracked";
 
 fn from_row(row: &SqliteRow) -> Result<Article, sqlx::Error> {
-    let parse = || -> Result<Article, FieldError> {
-        Ok(Article {
-            sku: Sku::parse(row.get("sku"))?,
-            name: row.get("name"),
-            unit: Unit::parse(row.get("unit"))?,
-            gtin: row
-                .get::<Option<&str>, _>("gtin")
-                .map(Gtin::parse)
-                .transpose()?,
-            nsn: row
-                .get::<Option<&str>, _>("nsn")
-                .map(Nsn::parse)
-                .transpose()?,
-            supply_class: row
-                .get::<Option<&str>, _>("supply_class")
+    let optional = |name: &str| row.try_get::<Option<&str>, _>(name);
+    Ok(Article {
+        sku: checked("articles", Sku::parse(row.try_get("sku")?))?,
+        name: row.try_get("name")?,
+        unit: checked("articles", Unit::parse(row.try_get("unit")?))?,
+        gtin: checked("articles", optional("gtin")?.map(Gtin::parse).transpose())?,
+        nsn: checked("articles", optional("nsn")?.map(Nsn::parse).transpose())?,
+        supply_class: checked(
+            "articles",
+            optional("supply_class")?
                 .map(SupplyClass::parse)
-                .transpose()?,
-            classification: Classification::parse(row.get("classification"))?,
-            unit_weight_g: row.get("unit_weight_g"),
-            unit_volume_ml: row.get("unit_volume_ml"),
-            lot_tracked: row.get("lot_tracked"),
-            expiry_tracked: row.get("expiry_tracked"),
-        })
-    };
-    parse().map_err(|e| corrupt("articles", e))
+                .transpose(),
+        )?,
+        classification: checked(
+            "articles",
+            Classification::parse(row.try_get("classification")?),
+        )?,
+        unit_weight_g: row.try_get("unit_weight_g")?,
+        unit_volume_ml: row.try_get("unit_volume_ml")?,
+        lot_tracked: row.try_get("lot_tracked")?,
+        expiry_tracked: row.try_get("expiry_tracked")?,
+    })
 }
 
 /// One article by SKU.

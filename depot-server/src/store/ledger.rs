@@ -4,12 +4,13 @@ use sqlx::sqlite::SqliteRow;
 use sqlx::{Row, SqliteConnection};
 use time::OffsetDateTime;
 
-use super::{corrupt, timestamp};
+use super::{checked, timestamp};
 use crate::domain::article::Sku;
 use crate::domain::booking::{ItemFacts, ItemState, MovementKind, Source};
 use crate::domain::ledger::Movement;
 use crate::domain::location::LocationCode;
 use crate::domain::quantity::Lot;
+use crate::domain::stock::{Item, StockFilter, StockLine};
 use crate::domain::utilization::Usage;
 use crate::domain::FieldError;
 
@@ -159,17 +160,8 @@ fn usage_from_row(row: &SqliteRow) -> Usage {
     }
 }
 
-/// A serialised item with the article it belongs to.
-#[derive(Debug, Clone)]
-pub struct ItemRow {
-    pub facts: ItemFacts,
-    pub sku: Sku,
-    pub lot: Lot,
-    pub last_seq: i64,
-}
-
 /// One item by its pure-identity URI.
-pub async fn item(conn: &mut SqliteConnection, epc: &str) -> Result<Option<ItemRow>, sqlx::Error> {
+pub async fn item(conn: &mut SqliteConnection, epc: &str) -> Result<Option<Item>, sqlx::Error> {
     let Some(row) =
         sqlx::query("SELECT epc, sku, lot, state, location, last_seq FROM items WHERE epc = ?")
             .bind(epc)
@@ -178,65 +170,66 @@ pub async fn item(conn: &mut SqliteConnection, epc: &str) -> Result<Option<ItemR
     else {
         return Ok(None);
     };
-    let parse = || -> Result<ItemRow, FieldError> {
-        let lot: &str = row.get("lot");
-        Ok(ItemRow {
-            facts: ItemFacts {
-                epc: row.get("epc"),
-                state: ItemState::parse(row.get("state"))?,
-                location: row
-                    .get::<Option<&str>, _>("location")
+    Ok(Some(Item {
+        facts: ItemFacts {
+            epc: row.try_get("epc")?,
+            state: checked("items", ItemState::parse(row.try_get("state")?))?,
+            location: checked(
+                "items",
+                row.try_get::<Option<&str>, _>("location")?
                     .map(LocationCode::parse)
-                    .transpose()?,
-            },
-            sku: Sku::parse(row.get("sku"))?,
-            lot: if lot.is_empty() {
-                Lot::none()
-            } else {
-                Lot::parse(lot)?
-            },
-            last_seq: row.get("last_seq"),
-        })
-    };
-    parse().map(Some).map_err(|e| corrupt("items", e))
+                    .transpose(),
+            )?,
+        },
+        sku: checked("items", Sku::parse(row.try_get("sku")?))?,
+        lot: checked("items", lot(row.try_get("lot")?))?,
+        last_seq: row.try_get("last_seq")?,
+    }))
+}
+
+/// A stored lot: `''` is "no lot".
+fn lot(text: &str) -> Result<Lot, FieldError> {
+    if text.is_empty() {
+        Ok(Lot::none())
+    } else {
+        Lot::parse(text)
+    }
 }
 
 fn movement_from_row(row: &SqliteRow) -> Result<Movement, sqlx::Error> {
-    let parse = || -> Result<Movement, FieldError> {
-        let lot: &str = row.get("lot");
-        let recorded_at: &str = row.get("recorded_at");
-        Ok(Movement {
-            seq: row.get("seq"),
-            kind: MovementKind::parse(row.get("kind"))?,
-            sku: Sku::parse(row.get("sku"))?,
-            quantity: row.get("quantity"),
-            from: row
-                .get::<Option<&str>, _>("from_location")
-                .map(|c| LocationCode::parse_field("from", c))
-                .transpose()?,
-            to: row
-                .get::<Option<&str>, _>("to_location")
-                .map(|c| LocationCode::parse_field("to", c))
-                .transpose()?,
-            lot: if lot.is_empty() {
-                Lot::none()
-            } else {
-                Lot::parse(lot)?
-            },
-            epcs: serde_json::from_str(row.get("epcs"))
-                .map_err(|e| FieldError::new("epcs", e.to_string()))?,
-            actor: row.get("actor"),
-            source: Source::parse(row.get("source"))?,
-            idempotency_key: row.get("idempotency_key"),
-            reason: row.get("reason"),
-            recorded_at: OffsetDateTime::parse(
-                recorded_at,
-                &time::format_description::well_known::Rfc3339,
+    let side = |field: &'static str, column: &str| {
+        row.try_get::<Option<&str>, _>(column).and_then(|code| {
+            checked(
+                "movements",
+                code.map(|c| LocationCode::parse_field(field, c))
+                    .transpose(),
             )
-            .map_err(|e| FieldError::new("recorded_at", e.to_string()))?,
         })
     };
-    parse().map_err(|e| corrupt("movements", e))
+    let epcs: &str = row.try_get("epcs")?;
+    let recorded_at: &str = row.try_get("recorded_at")?;
+    Ok(Movement {
+        seq: row.try_get("seq")?,
+        kind: checked("movements", MovementKind::parse(row.try_get("kind")?))?,
+        sku: checked("movements", Sku::parse(row.try_get("sku")?))?,
+        quantity: row.try_get("quantity")?,
+        from: side("from", "from_location")?,
+        to: side("to", "to_location")?,
+        lot: checked("movements", lot(row.try_get("lot")?))?,
+        epcs: checked(
+            "movements",
+            serde_json::from_str(epcs).map_err(|e| FieldError::new("epcs", e.to_string())),
+        )?,
+        actor: row.try_get("actor")?,
+        source: checked("movements", Source::parse(row.try_get("source")?))?,
+        idempotency_key: row.try_get("idempotency_key")?,
+        reason: row.try_get("reason")?,
+        recorded_at: checked(
+            "movements",
+            OffsetDateTime::parse(recorded_at, &time::format_description::well_known::Rfc3339)
+                .map_err(|e| FieldError::new("recorded_at", e.to_string())),
+        )?,
+    })
 }
 
 /// Movements with seq > `after_seq`, in seq order, at most `limit`;
@@ -259,29 +252,37 @@ pub async fn movements_after(
     rows.iter().map(movement_from_row).collect()
 }
 
-/// One line of a stock report.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct StockLine {
-    pub sku: String,
-    pub location: String,
-    pub zone: String,
-    pub lot: String,
-    pub quantity: i64,
+/// The movements with the given seqs, in the order given (a replayed
+/// booking's movements; the ledger never changes them).
+pub async fn movements_by_seq(
+    conn: &mut SqliteConnection,
+    seqs: &[i64],
+) -> Result<Vec<Movement>, sqlx::Error> {
+    let list = serde_json::to_string(seqs).map_err(|e| sqlx::Error::Encode(e.into()))?;
+    let rows = sqlx::query(
+        "SELECT m.* FROM json_each(?) AS j JOIN movements m ON m.seq = j.value ORDER BY j.key",
+    )
+    .bind(list)
+    .fetch_all(conn)
+    .await?;
+    if rows.len() != seqs.len() {
+        return Err(sqlx::Error::Decode(
+            format!(
+                "idempotency record names movements {seqs:?}, the ledger has {} of them",
+                rows.len()
+            )
+            .into(),
+        ));
+    }
+    rows.iter().map(movement_from_row).collect()
 }
 
-/// A filter on the stock report; `None` matches everything.
-#[derive(Debug, Clone, Default)]
-pub struct StockFilter {
-    pub sku: Option<String>,
-    pub location: Option<String>,
-    pub zone: Option<String>,
-    pub restricted: bool,
-}
-
-/// Stock levels matching the filter, ordered by SKU, location, lot.
+/// Stock levels matching the filter, ordered by SKU, location, lot;
+/// restricted articles only if `restricted`.
 pub async fn stock(
     conn: &mut SqliteConnection,
     filter: &StockFilter,
+    restricted: bool,
     limit: i64,
 ) -> Result<Vec<StockLine>, sqlx::Error> {
     let rows = sqlx::query(
@@ -294,20 +295,21 @@ pub async fn stock(
     .bind(filter.sku.as_deref())
     .bind(filter.location.as_deref())
     .bind(filter.zone.as_deref())
-    .bind(filter.restricted)
+    .bind(restricted)
     .bind(limit)
     .fetch_all(conn)
     .await?;
-    Ok(rows
-        .iter()
-        .map(|row| StockLine {
-            sku: row.get("sku"),
-            location: row.get("location"),
-            zone: row.get("zone"),
-            lot: row.get("lot"),
-            quantity: row.get("quantity"),
+    rows.iter()
+        .map(|row| {
+            Ok(StockLine {
+                sku: row.try_get("sku")?,
+                location: row.try_get("location")?,
+                zone: row.try_get("zone")?,
+                lot: row.try_get("lot")?,
+                quantity: row.try_get("quantity")?,
+            })
         })
-        .collect())
+        .collect()
 }
 
 /// Every location with what lies there, for the utilisation report.
@@ -354,10 +356,17 @@ pub async fn ledger_mismatches(
     )
     .fetch_all(conn)
     .await?;
-    Ok(rows
-        .iter()
-        .map(|r| (r.get(0), r.get(1), r.get(2), r.get(3), r.get(4)))
-        .collect())
+    rows.iter()
+        .map(|r| {
+            Ok((
+                r.try_get(0)?,
+                r.try_get(1)?,
+                r.try_get(2)?,
+                r.try_get(3)?,
+                r.try_get(4)?,
+            ))
+        })
+        .collect()
 }
 
 #[cfg(test)]

@@ -4,26 +4,22 @@ use sqlx::sqlite::SqliteRow;
 use sqlx::{Row, SqliteConnection};
 use time::OffsetDateTime;
 
-use super::{corrupt, timestamp};
+use super::{checked, timestamp};
 use crate::domain::location::{Capacity, Location, LocationCode, LocationKind};
-use crate::domain::FieldError;
 
 const COLUMNS: &str = "code, zone, kind, capacity_volume_l, capacity_weight_kg, capacity_pallets";
 
 pub(crate) fn from_row(row: &SqliteRow) -> Result<Location, sqlx::Error> {
-    let parse = || -> Result<Location, FieldError> {
-        Ok(Location {
-            code: LocationCode::parse(row.get("code"))?,
-            zone: row.get("zone"),
-            kind: LocationKind::parse(row.get("kind"))?,
-            capacity: Capacity {
-                volume_l: row.get("capacity_volume_l"),
-                weight_kg: row.get("capacity_weight_kg"),
-                pallets: row.get("capacity_pallets"),
-            },
-        })
-    };
-    parse().map_err(|e| corrupt("locations", e))
+    Ok(Location {
+        code: checked("locations", LocationCode::parse(row.try_get("code")?))?,
+        zone: row.try_get("zone")?,
+        kind: checked("locations", LocationKind::parse(row.try_get("kind")?))?,
+        capacity: Capacity {
+            volume_l: row.try_get("capacity_volume_l")?,
+            weight_kg: row.try_get("capacity_weight_kg")?,
+            pallets: row.try_get("capacity_pallets")?,
+        },
+    })
 }
 
 /// One location by code.

@@ -89,10 +89,27 @@ pub fn is_unavailable(error: &sqlx::Error) -> bool {
     }
 }
 
+/// Whether a database error means the database is full (the disk, or the
+/// `max_db_size_kib` cap).
+pub fn is_full(error: &sqlx::Error) -> bool {
+    match error {
+        sqlx::Error::Database(db) => db
+            .code()
+            .and_then(|code| i64::from_str(&code).ok())
+            .is_some_and(|code| code & 0xff == 13),
+        _ => false,
+    }
+}
+
 /// A row that does not parse back into a domain value: the database was
 /// changed behind the server's back.
 pub(crate) fn corrupt(table: &str, error: FieldError) -> sqlx::Error {
     sqlx::Error::Decode(format!("{table}: {error}").into())
+}
+
+/// A column value that does not parse back into a domain value is a corrupt row.
+pub(crate) fn checked<T>(table: &str, result: Result<T, FieldError>) -> Result<T, sqlx::Error> {
+    result.map_err(|e| corrupt(table, e))
 }
 
 /// Reads one metadata value.
@@ -127,6 +144,23 @@ pub async fn set_meta(
         .execute(conn)
         .await?;
     Ok(())
+}
+
+/// How big the database is: used and allowed, in KiB (`None` = no cap).
+pub async fn size_kib(conn: &mut SqliteConnection) -> Result<(u64, Option<u64>), sqlx::Error> {
+    let pragma = |name: &'static str| sqlx::query_scalar::<_, i64>(name);
+    let pages = pragma("PRAGMA page_count").fetch_one(&mut *conn).await?;
+    let free = pragma("PRAGMA freelist_count")
+        .fetch_one(&mut *conn)
+        .await?;
+    let page_size = pragma("PRAGMA page_size").fetch_one(&mut *conn).await?;
+    let max_pages = pragma("PRAGMA max_page_count")
+        .fetch_one(&mut *conn)
+        .await?;
+    let kib = |pages: i64| u64::try_from(pages.max(0) * page_size / 1024).unwrap_or(0);
+    // SQLite's default cap (4294967294 pages) counts as none.
+    let cap = (max_pages < 4_294_967_294).then(|| kib(max_pages));
+    Ok((kib(pages - free), cap))
 }
 
 /// The current time as the database stores it (RFC 3339, UTC).

@@ -4,17 +4,7 @@ use sqlx::{Row, SqliteConnection};
 use time::OffsetDateTime;
 
 use super::{corrupt, timestamp};
-use crate::domain::access::{Caller, Role};
-
-/// A user as listed by `user list` (never with the token).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct UserRow {
-    pub name: String,
-    pub role: Role,
-    pub restricted: bool,
-    pub created_at: String,
-    pub revoked_at: Option<String>,
-}
+use crate::domain::access::{Caller, Role, User};
 
 /// Adds a user with the given token hash, or re-activates a revoked user of
 /// that name with a new role and token. Returns `false` if an active user has the name.
@@ -43,7 +33,7 @@ pub async fn add(
 }
 
 /// All users by name.
-pub async fn list(conn: &mut SqliteConnection) -> Result<Vec<UserRow>, sqlx::Error> {
+pub async fn list(conn: &mut SqliteConnection) -> Result<Vec<User>, sqlx::Error> {
     let rows = sqlx::query(
         "SELECT name, role, restricted, created_at, revoked_at FROM users ORDER BY name",
     )
@@ -51,12 +41,12 @@ pub async fn list(conn: &mut SqliteConnection) -> Result<Vec<UserRow>, sqlx::Err
     .await?;
     rows.iter()
         .map(|row| {
-            Ok(UserRow {
-                name: row.get("name"),
-                role: Role::parse(row.get("role")).map_err(|e| corrupt("users", e))?,
-                restricted: row.get("restricted"),
-                created_at: row.get("created_at"),
-                revoked_at: row.get("revoked_at"),
+            Ok(User {
+                name: row.try_get("name")?,
+                role: Role::parse(row.try_get("role")?).map_err(|e| corrupt("users", e))?,
+                restricted: row.try_get("restricted")?,
+                created_at: row.try_get("created_at")?,
+                revoked_at: row.try_get("revoked_at")?,
             })
         })
         .collect()
@@ -90,9 +80,9 @@ pub async fn by_token_hash(
         return Ok(None);
     };
     let caller = Caller {
-        name: row.get("name"),
-        role: Role::parse(row.get("role")).map_err(|e| corrupt("users", e))?,
-        restricted: row.get("restricted"),
+        name: row.try_get("name")?,
+        role: Role::parse(row.try_get("role")?).map_err(|e| corrupt("users", e))?,
+        restricted: row.try_get("restricted")?,
     };
-    Ok(Some((caller, row.get("token_hash"))))
+    Ok(Some((caller, row.try_get("token_hash")?)))
 }

@@ -94,6 +94,46 @@ async fn a_retried_request_books_once_even_across_a_restart() {
     app.assert_ledger_consistent().await;
 }
 
+/// Idempotency records expire after the retention period (30 days by
+/// default); a retry after that is a new booking.
+#[tokio::test]
+async fn an_expired_idempotency_key_books_anew() {
+    let app = spawn_app().await;
+    let body = json!({"kind":"receive","sku":"ART-1","quantity":2,"to":"B-1"});
+    assert_eq!(app.book(&app.staff, "old-key", &body).await.status(), 201);
+    let replay = app.book(&app.staff, "old-key", &body).await;
+    assert_eq!(
+        replay.headers().get("idempotency-replayed").unwrap(),
+        "true"
+    );
+    let mut app = app.restart().await;
+    app.shutdown().await;
+    // 31 days later, as the clock sees it.
+    let pool = depot_server::store::open_pool(&app.db, &Default::default())
+        .await
+        .unwrap();
+    let aged = sqlx::query(
+        "UPDATE idempotency_records SET created_at = strftime('%Y-%m-%dT%H:%M:%SZ', 'now', '-31 days')",
+    )
+    .execute(&pool)
+    .await
+    .unwrap();
+    assert_eq!(aged.rows_affected(), 1);
+    pool.close().await;
+    let app = app.restart().await;
+    let after = app.book(&app.staff, "old-key", &body).await;
+    assert_eq!(after.status(), 201);
+    assert!(after.headers().get("idempotency-replayed").is_none());
+    assert_eq!(
+        app.stock_of("ART-1", "B-1").await,
+        4,
+        "booked a second time"
+    );
+    let again = app.book(&app.staff, "old-key", &body).await;
+    assert_eq!(again.headers().get("idempotency-replayed").unwrap(), "true");
+    assert_eq!(app.stock_of("ART-1", "B-1").await, 4);
+}
+
 #[tokio::test]
 async fn a_refused_booking_is_replayed_as_refused() {
     let app = spawn_app().await;

@@ -3,8 +3,12 @@
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 
+use std::sync::Arc;
+
 use depot_server::config::Config;
+use depot_server::depot::{Depot, DepotOptions};
 use depot_server::domain::access::Role;
+use depot_server::metrics::Metrics;
 use reqwest::{Client, Response};
 use serde_json::{json, Value};
 use tokio::sync::oneshot;
@@ -29,7 +33,7 @@ pub struct TestApp {
 pub async fn spawn_app() -> TestApp {
     let dir = tempfile::tempdir().expect("temp dir");
     let db = dir.path().join("depot.db");
-    let pool = depot_server::store::open_pool(&db, &Default::default())
+    let (depot, writer) = Depot::open(&db, &DepotOptions::default(), Arc::new(Metrics::default()))
         .await
         .expect("open db");
     let mut tokens = Vec::new();
@@ -40,12 +44,14 @@ pub async fn spawn_app() -> TestApp {
         ("cleared-staff", Role::Staff, true),
     ] {
         tokens.push(
-            depot_server::users::add(&pool, name, role, restricted)
+            depot_server::users::add(&depot, name, role, restricted)
                 .await
                 .expect("add user"),
         );
     }
-    pool.close().await;
+    depot.close().await;
+    drop(depot);
+    writer.finished().await;
     let mut app = start(&db, tokens).await;
     app._dir = Some(dir);
     app.seed().await;
@@ -107,6 +113,25 @@ impl TestApp {
         let mut app = start_with(&self.db, tokens, max_db_size_kib).await;
         app._dir = self._dir.take();
         app
+    }
+
+    /// Adds a user as the `user add` command does, from a second process's
+    /// view: its own depot on the same database file. Returns the token.
+    pub async fn add_user(&self, name: &str, role: Role, restricted: bool) -> String {
+        let (depot, writer) = Depot::open(
+            &self.db,
+            &DepotOptions::default(),
+            Arc::new(Metrics::default()),
+        )
+        .await
+        .expect("open db");
+        let token = depot_server::users::add(&depot, name, role, restricted)
+            .await
+            .expect("add user");
+        depot.close().await;
+        drop(depot);
+        writer.finished().await;
+        token
     }
 
     /// Stops the server and waits until every booking is answered.

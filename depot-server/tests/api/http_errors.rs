@@ -269,6 +269,31 @@ async fn a_full_disk_is_503_and_writes_nothing() {
         }
     }
     assert!(saw_503, "the capped database never filled");
+    // An operator's probe sees it too: not ok, with a status it can act on.
+    let health = capped
+        .client
+        .get(capped.url("/healthz"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(health.status().as_u16(), 503);
+    let health: Value = health.json().await.unwrap();
+    assert_eq!(health["status"], "failing", "{health}");
+    assert_eq!(health["database"], "full", "{health}");
+    assert!(health["max_db_size_kib"].as_u64().is_some(), "{health}");
+    let metrics = capped
+        .client
+        .get(capped.url("/metrics"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        !metrics.contains("depot_storage_errors_total 0"),
+        "the failed commit is counted: {metrics}"
+    );
     capped.shutdown().await;
     capped.assert_ledger_consistent().await;
 }

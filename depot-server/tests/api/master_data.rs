@@ -245,18 +245,13 @@ async fn health_metrics_and_openapi() {
 #[tokio::test]
 async fn article_writes_need_clearance_and_a_free_gtin() {
     let app = spawn_app().await;
-    let pool = depot_server::store::open_pool(&app.db, &Default::default())
-        .await
-        .unwrap();
-    let uncleared = depot_server::users::add(
-        &pool,
-        "plain-manager",
-        depot_server::domain::access::Role::Manager,
-        false,
-    )
-    .await
-    .unwrap();
-    pool.close().await;
+    let uncleared = app
+        .add_user(
+            "plain-manager",
+            depot_server::domain::access::Role::Manager,
+            false,
+        )
+        .await;
     // Whether SECRET-1 exists must not show: an uncleared manager is refused before any lookup.
     for sku in ["SECRET-1", "FREE-SKU"] {
         let body = json!({"name":"x","unit":"piece"});
@@ -299,4 +294,59 @@ async fn article_writes_need_clearance_and_a_free_gtin() {
     let huge =
         json!({"sku":"HEAVY","name":"Heavy","unit":"piece","unit_weight_g":1_000_000_001i64});
     expect_problem(app.post(&app.manager, "/api/v1/articles", &huge).await, 422).await;
+}
+
+/// Regression: a create read, then upserted, so two concurrent creates of one
+/// key both answered 201 and the second silently replaced the first.
+#[tokio::test]
+async fn concurrent_creates_of_one_key_have_one_winner() {
+    let app = spawn_app().await;
+    let creates = (0..16).map(|i| {
+        let app = &app;
+        async move {
+            let article = app
+                .post(
+                    &app.manager,
+                    "/api/v1/articles",
+                    &json!({"sku":"RACE-1","name":format!("Racer {i}"),"unit":"piece"}),
+                )
+                .await;
+            let location = app
+                .post(
+                    &app.manager,
+                    "/api/v1/locations",
+                    &json!({"code":"RACE-LOC","zone":format!("Z{i}"),"kind":"bin"}),
+                )
+                .await;
+            let article_status = article.status().as_u16();
+            let article: Value = article.json().await.unwrap();
+            (article_status, article, location.status().as_u16())
+        }
+    });
+    let results = futures_util::future::join_all(creates).await;
+    let winners: Vec<&Value> = results
+        .iter()
+        .filter(|(status, _, _)| *status == 201)
+        .map(|(_, body, _)| body)
+        .collect();
+    assert_eq!(winners.len(), 1, "{results:?}");
+    for (status, body, _) in &results {
+        if *status != 201 {
+            assert_eq!(*status, 409, "{body}");
+            assert_eq!(body["type"], "urn:depot-edge:problem:exists");
+        }
+    }
+    let stored: Value = app
+        .get(&app.staff, "/api/v1/articles/RACE-1")
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(
+        stored["name"], winners[0]["name"],
+        "the winner's article stays"
+    );
+    let location_wins = results.iter().filter(|(_, _, s)| *s == 201).count();
+    let location_conflicts = results.iter().filter(|(_, _, s)| *s == 409).count();
+    assert_eq!((location_wins, location_conflicts), (1, 15));
 }

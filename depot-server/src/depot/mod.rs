@@ -1,0 +1,522 @@
+//! The `Depot` façade: one method per use case, spoken in domain values, for
+//! every adapter (HTTP, the command line, the demo; the gate poller, the feed
+//! and the pages next).
+//!
+//! Reads go through a small pool of read connections (WAL lets them run
+//! beside the writer). Every change goes to the writer (`writer.rs`): one
+//! task, the only write connection, group commits, answers only after COMMIT,
+//! and a broadcast of what each commit changed. Bookings are assembled inside
+//! the writer's transaction (`booking.rs`) and come back as typed outcomes
+//! (movements, or a refusal with its figures) that each adapter renders.
+//! Input parsing shared by every adapter lives in `input.rs`.
+
+mod booking;
+pub mod input;
+mod writer;
+
+use std::path::Path;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use sqlx::SqlitePool;
+use tokio::sync::{broadcast, mpsc, oneshot};
+use tokio::task::JoinHandle;
+
+pub use self::booking::{BookingAnswer, BookingInput, BookingOutcome, EpcRef, Submission};
+use self::writer::{Command, Done, Job, WriterContext};
+pub use self::writer::{Committed, WriterHealth, MAX_BATCH};
+use crate::domain::access::{Action, Caller, Role, User};
+use crate::domain::article::Article;
+pub use crate::domain::booking::Refusal;
+use crate::domain::ledger::Movement;
+use crate::domain::location::Location;
+use crate::domain::stock::{Item, StockFilter, StockLine};
+use crate::domain::utilization::Utilization;
+use crate::metrics::Metrics;
+use crate::store;
+pub use crate::store::StoreOptions;
+use crate::tokens;
+
+/// Why a use case did not run; adapters map each to their own error form.
+#[derive(Debug, thiserror::Error)]
+pub enum DepotError {
+    /// Nothing visible to the caller has this key.
+    #[error("{what} '{key}' not found")]
+    NotFound { what: &'static str, key: String },
+    /// A create found the key taken.
+    #[error("{what} '{key}' exists")]
+    Exists { what: &'static str, key: String },
+    /// The caller's role does not allow the action.
+    #[error("role {role} may not do this")]
+    Forbidden { role: Role },
+    /// Writing articles needs restricted clearance (one namespace for all articles).
+    #[error("writing articles needs clearance for restricted articles")]
+    NeedsClearance,
+    /// The request conflicts with what the depot holds (e.g. a GTIN in use).
+    #[error("{0}")]
+    Conflict(String),
+    /// The same Idempotency-Key came with another request.
+    #[error("Idempotency-Key '{0}' was already used for a different request")]
+    IdempotencyKeyReused(String),
+    /// The storage cannot take this now (disk full, locked, I/O): retry later.
+    #[error("storage unavailable: {0}")]
+    Unavailable(sqlx::Error),
+    /// Any other storage failure: a bug or a damaged database.
+    #[error("storage failure: {0}")]
+    Storage(sqlx::Error),
+    /// The writer has no working database connection (it keeps trying).
+    #[error("the writer cannot reach the database")]
+    WriterStopped,
+    /// The writer has stopped (shutdown).
+    #[error("the depot is shutting down")]
+    ShuttingDown,
+}
+
+impl From<sqlx::Error> for DepotError {
+    fn from(error: sqlx::Error) -> Self {
+        if store::is_unavailable(&error) {
+            DepotError::Unavailable(error)
+        } else {
+            DepotError::Storage(error)
+        }
+    }
+}
+
+/// How the depot is opened.
+#[derive(Debug, Clone)]
+pub struct DepotOptions {
+    pub store: StoreOptions,
+    /// How long a booking's idempotency record is kept; a retry after that books anew.
+    pub idempotency_retention: Duration,
+}
+
+impl Default for DepotOptions {
+    fn default() -> Self {
+        Self {
+            store: StoreOptions::default(),
+            idempotency_retention: Duration::from_secs(30 * 24 * 3_600),
+        }
+    }
+}
+
+/// The depot's use cases. Cheap to clone.
+#[derive(Clone)]
+pub struct Depot {
+    pool: SqlitePool,
+    writer: mpsc::Sender<Job>,
+    metrics: Arc<Metrics>,
+    health: Arc<Mutex<WriterHealth>>,
+    committed: broadcast::Sender<Arc<Committed>>,
+}
+
+/// The running writer; await it after the last `Depot` clone is dropped
+/// to be sure every accepted change has been answered.
+pub struct Writer(JoinHandle<()>);
+
+impl Writer {
+    /// Waits until the writer has answered everything and stopped.
+    pub async fn finished(self) {
+        if let Err(error) = self.0.await {
+            tracing::error!(%error, "writer task failed");
+        }
+    }
+}
+
+/// Reads one metadata value of the database at `path` without opening the
+/// depot (no migration, read-only); `None` if the file is not a depot
+/// database or has no such key. For deciding whether a file is ours before
+/// writing to it.
+pub async fn peek_meta(path: &Path, options: &StoreOptions, key: &str) -> Option<String> {
+    store::read_only_meta(path, options, key).await
+}
+
+/// The local operator at the box's console (command line, demo seeding): a
+/// cleared manager.
+pub fn operator(name: &str) -> Caller {
+    Caller {
+        name: name.to_owned(),
+        role: Role::Manager,
+        restricted: true,
+    }
+}
+
+impl Depot {
+    /// Opens the database at `path` (migrating it) and starts the writer.
+    pub async fn open(
+        path: &Path,
+        options: &DepotOptions,
+        metrics: Arc<Metrics>,
+    ) -> Result<(Depot, Writer), sqlx::Error> {
+        let pool = store::open_pool(path, &options.store).await?;
+        let conn = store::open_writer(path, &options.store).await?;
+        {
+            let mut read = pool.acquire().await?;
+            metrics
+                .ledger_last_seq
+                .set(store::ledger::last_seq(&mut read).await?);
+        }
+        let (tx, rx) = mpsc::channel(4 * MAX_BATCH);
+        let (committed, _) = broadcast::channel(1_024);
+        let health = Arc::new(Mutex::new(WriterHealth::default()));
+        let context = WriterContext {
+            path: path.to_owned(),
+            options: options.store.clone(),
+            idempotency_retention: options.idempotency_retention,
+            metrics: metrics.clone(),
+            health: health.clone(),
+            committed: committed.clone(),
+        };
+        let handle = tokio::spawn(writer::run(Some(conn), rx, context));
+        Ok((
+            Depot {
+                pool,
+                writer: tx,
+                metrics,
+                health,
+                committed,
+            },
+            Writer(handle),
+        ))
+    }
+
+    /// The process's counters.
+    pub fn metrics(&self) -> &Metrics {
+        &self.metrics
+    }
+
+    /// The writer's health.
+    pub fn writer_health(&self) -> WriterHealth {
+        self.health
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
+    }
+
+    /// What each group commit changed, from now on, after its COMMIT. A
+    /// receiver that falls more than 1,024 commits behind is told it lagged
+    /// and must catch up from the ledger.
+    pub fn subscribe(&self) -> broadcast::Receiver<Arc<Committed>> {
+        self.committed.subscribe()
+    }
+
+    async fn submit(&self, command: Command) -> Result<Done, DepotError> {
+        let (reply, answer) = oneshot::channel();
+        self.writer
+            .send(Job { command, reply })
+            .await
+            .map_err(|_| DepotError::ShuttingDown)?;
+        answer.await.map_err(|_| DepotError::ShuttingDown)?
+    }
+
+    /// The active user holding `token`, if any.
+    pub async fn authenticate(&self, token: &str) -> Result<Option<Caller>, DepotError> {
+        let hash = tokens::hash(token);
+        let mut conn = self.pool.acquire().await?;
+        Ok(store::users::by_token_hash(&mut conn, &hash)
+            .await?
+            .filter(|(_, stored)| tokens::hashes_match(stored, &hash))
+            .map(|(caller, _)| caller))
+    }
+
+    /// Books one movement (or one set of items) through the writer.
+    pub async fn book(&self, submission: Submission) -> Result<BookingAnswer, DepotError> {
+        require(&submission.caller, Action::Book)?;
+        match self.submit(Command::Book(submission)).await? {
+            Done::Booked(answer) => Ok(answer),
+            other => Err(unexpected(other)),
+        }
+    }
+
+    /// One article the caller may see.
+    pub async fn article(&self, caller: &Caller, sku: &str) -> Result<Article, DepotError> {
+        require(caller, Action::ReadStock)?;
+        let mut conn = self.pool.acquire().await?;
+        store::articles::get(&mut conn, sku)
+            .await?
+            .filter(|a| caller.sees(a.classification))
+            .ok_or_else(|| not_found("article", sku))
+    }
+
+    /// A page of the articles the caller may see, in SKU order after `after`.
+    pub async fn articles(
+        &self,
+        caller: &Caller,
+        after: &str,
+        limit: i64,
+    ) -> Result<Vec<Article>, DepotError> {
+        require(caller, Action::ReadStock)?;
+        let mut conn = self.pool.acquire().await?;
+        Ok(store::articles::list(&mut conn, after, limit, caller.restricted).await?)
+    }
+
+    /// Creates an article; [`DepotError::Exists`] if its SKU is taken.
+    ///
+    /// SKUs and GTINs are one namespace across open and restricted articles,
+    /// so writing articles needs restricted clearance: an uncleared manager
+    /// could otherwise learn from the answer that a restricted SKU exists.
+    pub async fn create_article(
+        &self,
+        caller: &Caller,
+        article: Article,
+    ) -> Result<(), DepotError> {
+        require_article_writer(caller)?;
+        self.submit(Command::CreateArticle(article)).await?;
+        Ok(())
+    }
+
+    /// Creates or replaces an article; returns whether it was new.
+    pub async fn put_article(&self, caller: &Caller, article: Article) -> Result<bool, DepotError> {
+        require_article_writer(caller)?;
+        applied(self.submit(Command::PutArticle(article)).await?)
+    }
+
+    /// Creates or replaces many articles in one transaction, all or none;
+    /// returns how many.
+    pub async fn import_articles(
+        &self,
+        caller: &Caller,
+        articles: Vec<Article>,
+    ) -> Result<usize, DepotError> {
+        require_article_writer(caller)?;
+        counted(self.submit(Command::ImportArticles(articles)).await?)
+    }
+
+    /// One location.
+    pub async fn location(&self, caller: &Caller, code: &str) -> Result<Location, DepotError> {
+        require(caller, Action::ReadStock)?;
+        let mut conn = self.pool.acquire().await?;
+        store::locations::get(&mut conn, code)
+            .await?
+            .ok_or_else(|| not_found("location", code))
+    }
+
+    /// A page of locations in code order after `after`, optionally of one zone.
+    pub async fn locations(
+        &self,
+        caller: &Caller,
+        after: &str,
+        limit: i64,
+        zone: Option<&str>,
+    ) -> Result<Vec<Location>, DepotError> {
+        require(caller, Action::ReadStock)?;
+        let mut conn = self.pool.acquire().await?;
+        Ok(store::locations::list(&mut conn, after, limit, zone).await?)
+    }
+
+    /// Creates a location; [`DepotError::Exists`] if its code is taken.
+    pub async fn create_location(
+        &self,
+        caller: &Caller,
+        location: Location,
+    ) -> Result<(), DepotError> {
+        require(caller, Action::KeepMasterData)?;
+        self.submit(Command::CreateLocation(location)).await?;
+        Ok(())
+    }
+
+    /// Creates or replaces a location; returns whether it was new.
+    pub async fn put_location(
+        &self,
+        caller: &Caller,
+        location: Location,
+    ) -> Result<bool, DepotError> {
+        require(caller, Action::KeepMasterData)?;
+        applied(self.submit(Command::PutLocation(location)).await?)
+    }
+
+    /// Creates or replaces many locations in one transaction, all or none;
+    /// returns how many.
+    pub async fn import_locations(
+        &self,
+        caller: &Caller,
+        locations: Vec<Location>,
+    ) -> Result<usize, DepotError> {
+        require(caller, Action::KeepMasterData)?;
+        counted(self.submit(Command::ImportLocations(locations)).await?)
+    }
+
+    /// Adds a user (or re-activates a revoked one) and returns the new API
+    /// token, shown once and stored hashed; [`DepotError::Exists`] if an
+    /// active user has the name.
+    pub async fn add_user(
+        &self,
+        name: &str,
+        role: Role,
+        restricted: bool,
+    ) -> Result<String, DepotError> {
+        let token = tokens::generate();
+        let command = Command::AddUser {
+            name: name.to_owned(),
+            role,
+            restricted,
+            token_hash: tokens::hash(&token),
+        };
+        if applied(self.submit(command).await?)? {
+            Ok(token)
+        } else {
+            Err(DepotError::Exists {
+                what: "user",
+                key: name.to_owned(),
+            })
+        }
+    }
+
+    /// Revokes a user's token; [`DepotError::NotFound`] if no active user has the name.
+    pub async fn revoke_user(&self, name: &str) -> Result<(), DepotError> {
+        let command = Command::RevokeUser {
+            name: name.to_owned(),
+        };
+        if applied(self.submit(command).await?)? {
+            Ok(())
+        } else {
+            Err(not_found("active user", name))
+        }
+    }
+
+    /// Every user by name (never with a token).
+    pub async fn users(&self) -> Result<Vec<User>, DepotError> {
+        let mut conn = self.pool.acquire().await?;
+        Ok(store::users::list(&mut conn).await?)
+    }
+
+    /// Writes one database metadata value.
+    pub async fn set_meta(&self, key: &str, value: &str) -> Result<(), DepotError> {
+        let command = Command::SetMeta {
+            key: key.to_owned(),
+            value: value.to_owned(),
+        };
+        self.submit(command).await?;
+        Ok(())
+    }
+
+    /// Stock levels the caller may see, filtered.
+    pub async fn stock(
+        &self,
+        caller: &Caller,
+        filter: &StockFilter,
+        limit: i64,
+    ) -> Result<Vec<StockLine>, DepotError> {
+        require(caller, Action::ReadStock)?;
+        let mut conn = self.pool.acquire().await?;
+        Ok(store::ledger::stock(&mut conn, filter, caller.restricted, limit).await?)
+    }
+
+    /// Ledger movements after `after_seq`, in seq order.
+    pub async fn movements(
+        &self,
+        caller: &Caller,
+        after_seq: i64,
+        limit: i64,
+    ) -> Result<Vec<Movement>, DepotError> {
+        require(caller, Action::ReadLedger)?;
+        let mut conn = self.pool.acquire().await?;
+        Ok(store::ledger::movements_after(&mut conn, after_seq, limit, caller.restricted).await?)
+    }
+
+    /// Utilisation per location.
+    pub async fn utilization(
+        &self,
+        caller: &Caller,
+    ) -> Result<Vec<(Location, Utilization)>, DepotError> {
+        require(caller, Action::ReadStock)?;
+        let mut conn = self.pool.acquire().await?;
+        let rows = store::ledger::usage_by_location(&mut conn).await?;
+        Ok(rows
+            .into_iter()
+            .map(|(location, used)| {
+                let fill = Utilization::of(location.capacity, used);
+                (location, fill)
+            })
+            .collect())
+    }
+
+    /// One serialised item, if the caller may see its article.
+    pub async fn item(&self, caller: &Caller, epc_id: &str) -> Result<Item, DepotError> {
+        require(caller, Action::ReadLedger)?;
+        let mut conn = self.pool.acquire().await?;
+        let item = store::ledger::item(&mut conn, epc_id)
+            .await?
+            .ok_or_else(|| not_found("item", epc_id))?;
+        let visible = store::articles::get(&mut conn, item.sku.as_str())
+            .await?
+            .is_some_and(|a| caller.sees(a.classification));
+        if visible {
+            Ok(item)
+        } else {
+            Err(not_found("item", epc_id))
+        }
+    }
+
+    /// The newest ledger seq; also proves the database answers.
+    pub async fn last_seq(&self) -> Result<i64, DepotError> {
+        let mut conn = self.pool.acquire().await?;
+        Ok(store::ledger::last_seq(&mut conn).await?)
+    }
+
+    /// The newest ledger seq and the database's size and cap in KiB; also
+    /// proves the database answers.
+    pub async fn storage_status(&self) -> Result<(i64, (u64, Option<u64>)), DepotError> {
+        let mut conn = self.pool.acquire().await?;
+        let seq = store::ledger::last_seq(&mut conn).await?;
+        Ok((seq, store::size_kib(&mut conn).await?))
+    }
+
+    /// Writes an online, consistent copy of the database to `path` (which must not exist).
+    pub async fn backup(&self, path: &Path) -> Result<(), DepotError> {
+        sqlx::query("VACUUM INTO ?")
+            .bind(path.to_string_lossy().into_owned())
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
+    /// Closes the read connections.
+    pub async fn close(&self) {
+        self.pool.close().await;
+    }
+}
+
+fn require(caller: &Caller, action: Action) -> Result<(), DepotError> {
+    if caller.role.may(action) {
+        Ok(())
+    } else {
+        Err(DepotError::Forbidden { role: caller.role })
+    }
+}
+
+fn require_article_writer(caller: &Caller) -> Result<(), DepotError> {
+    require(caller, Action::KeepMasterData)?;
+    if caller.restricted {
+        Ok(())
+    } else {
+        Err(DepotError::NeedsClearance)
+    }
+}
+
+fn not_found(what: &'static str, key: &str) -> DepotError {
+    DepotError::NotFound {
+        what,
+        key: key.to_owned(),
+    }
+}
+
+fn applied(done: Done) -> Result<bool, DepotError> {
+    match done {
+        Done::Applied(applied) => Ok(applied),
+        other => Err(unexpected(other)),
+    }
+}
+
+fn counted(done: Done) -> Result<usize, DepotError> {
+    match done {
+        Done::Count(count) => Ok(count),
+        other => Err(unexpected(other)),
+    }
+}
+
+/// The writer answered a command with another command's kind of answer: a bug.
+fn unexpected(done: Done) -> DepotError {
+    DepotError::Storage(sqlx::Error::Protocol(format!(
+        "the writer answered {done:?} to another command"
+    )))
+}
