@@ -13,6 +13,10 @@
 //! 5. The binary's size.
 //!
 //! Client and server share the machine's cores; the figures are for both together.
+//!
+//! `BENCH_SERVER=/path/to/depot-server` benchmarks another build of the
+//! server (e.g. the previous commit's release binary) with the same load, so
+//! two versions can be compared in one sitting on one machine.
 
 use std::io::{BufRead, BufReader, Write};
 use std::path::Path;
@@ -34,8 +38,13 @@ fn env_number(name: &str, default: u64) -> u64 {
         .unwrap_or(default)
 }
 
+/// The server binary under test: `BENCH_SERVER`, or the one built with this bench.
+fn server() -> String {
+    std::env::var("BENCH_SERVER").unwrap_or_else(|_| env!("CARGO_BIN_EXE_depot-server").to_owned())
+}
+
 fn cli(db: &Path, args: &[&str]) -> String {
-    let out = Command::new(env!("CARGO_BIN_EXE_depot-server"))
+    let out = Command::new(server())
         .arg("--db")
         .arg(db)
         .args(args)
@@ -98,7 +107,7 @@ async fn main() {
     );
 
     let started = Instant::now();
-    let mut child = Command::new(env!("CARGO_BIN_EXE_depot-server"))
+    let mut child = Command::new(server())
         .args(["run", "--listen", "127.0.0.1:0", "--db"])
         .arg(&db)
         .env("DEPOT_LOG", "warn,depot_server::app=info")
@@ -213,12 +222,10 @@ async fn main() {
 
     let bulk = bulk_append(dir.path()).await;
     println!("== bulk ledger append ==\n{bulk}");
-    let size = std::fs::metadata(env!("CARGO_BIN_EXE_depot-server"))
-        .map(|m| m.len())
-        .unwrap_or(0);
+    let binary = server();
+    let size = std::fs::metadata(&binary).map(|m| m.len()).unwrap_or(0);
     println!(
-        "== binary ==\n{}: {:.1} MiB",
-        env!("CARGO_BIN_EXE_depot-server"),
+        "== binary ==\n{binary}: {:.1} MiB",
         size as f64 / 1048576.0
     );
 }
