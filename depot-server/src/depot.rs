@@ -193,7 +193,11 @@ impl Depot {
         metrics: Arc<Metrics>,
     ) -> Result<(Depot, Writer), sqlx::Error> {
         let pool = store::open_pool(path, options).await?;
-        let conn = store::open_writer(path, options).await?;
+        let mut conn = store::open_writer(path, options).await?;
+        // From here on only the writer appends, and it keeps the gauge current.
+        metrics
+            .ledger_last_seq
+            .set(store::ledger::last_seq(&mut conn).await?);
         let (tx, rx) = mpsc::channel(4 * MAX_BATCH);
         let handle = tokio::spawn(run_writer(conn, rx, metrics.clone()));
         Ok((
@@ -417,16 +421,24 @@ async fn run_writer(
     let mut batch = Vec::with_capacity(MAX_BATCH);
     while jobs.recv_many(&mut batch, MAX_BATCH).await > 0 {
         let answers = commit_batch(&mut conn, &batch, &metrics).await;
-        Metrics::inc(&metrics.booking_batches);
+        metrics.booking_batches.inc();
+        // Bookings per commit; at most MAX_BATCH, exact in f64.
+        metrics.booking_batch_size.observe(batch.len() as f64);
         match answers {
             Ok(answers) => {
+                match store::ledger::last_seq(&mut conn).await {
+                    Ok(seq) => {
+                        metrics.ledger_last_seq.set(seq);
+                    }
+                    Err(error) => tracing::warn!(%error, "cannot read the ledger's last seq"),
+                }
                 for (job, answer) in batch.drain(..).zip(answers) {
                     // A caller that went away (client hung up) still has its booking made.
                     let _ = job.reply.send(answer);
                 }
             }
             Err(error) => {
-                Metrics::inc(&metrics.storage_errors);
+                metrics.storage_errors.inc();
                 tracing::error!(%error, bookings = batch.len(), "group commit failed; nothing of it was written");
                 let unavailable = store::is_unavailable(&error);
                 for job in batch.drain(..) {
@@ -482,7 +494,7 @@ async fn book_one(
             if &stored.request_hash != hash {
                 return Ok(Err(DepotError::IdempotencyKeyReused(key.clone())));
             }
-            Metrics::inc(&metrics.bookings_replayed);
+            metrics.bookings_replayed.inc();
             return Ok(Ok(Answer {
                 status: stored.status,
                 body: stored.body,
@@ -493,10 +505,10 @@ async fn book_one(
     sqlx::query("SAVEPOINT booking").execute(&mut *conn).await?;
     let outcome = apply(conn, submission, now).await?;
     if outcome.is_ok() {
-        Metrics::inc(&metrics.bookings_committed);
+        metrics.bookings_committed.inc();
         sqlx::query("RELEASE booking").execute(&mut *conn).await?;
     } else {
-        Metrics::inc(&metrics.bookings_refused);
+        metrics.bookings_refused.inc();
         sqlx::query("ROLLBACK TO booking")
             .execute(&mut *conn)
             .await?;

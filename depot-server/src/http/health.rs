@@ -56,7 +56,6 @@ pub async fn healthz(State(state): State<AppState>) -> Response {
 /// Prometheus text exposition.
 #[utoipa::path(get, path = "/metrics", responses((status = 200, description = "Prometheus text format", content_type = "text/plain")))]
 pub async fn metrics(State(state): State<AppState>) -> Response {
-    let last_seq = state.depot.last_seq().await.unwrap_or(-1);
-    let text = state.depot.metrics().render(last_seq);
-    ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], text).into_response()
+    let text = state.depot.metrics().render();
+    ([(header::CONTENT_TYPE, crate::metrics::CONTENT_TYPE)], text).into_response()
 }
