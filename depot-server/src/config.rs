@@ -356,7 +356,7 @@ fn from_figment(figment: &Figment, error: figment::Error) -> ConfigError {
         return ConfigError {
             key: "config".to_owned(),
             source_name: source_name(metadata),
-            reason: format!("cannot read: {}", error.kind),
+            reason: format!("cannot read or parse: {}", error.kind),
         };
     }
     let shown = match figment.find_value(&key) {
