@@ -224,10 +224,7 @@ async fn main() {
     println!("== bulk ledger append ==\n{bulk}");
     let binary = server();
     let size = std::fs::metadata(&binary).map(|m| m.len()).unwrap_or(0);
-    println!(
-        "== binary ==\n{binary}: {:.1} MiB",
-        size as f64 / 1048576.0
-    );
+    println!("== binary ==\n{binary}: {:.1} MiB", size as f64 / 1048576.0);
 }
 
 /// Appends movements through `store::ledger::append_all` in transactions of 10,000.

@@ -1,21 +1,37 @@
 //! Configuration: defaults → config file → `DEPOT_*` environment → command
-//! line, then `resolve()` checks every value and names the key that is wrong.
+//! line, layered by figment; then `resolve()` checks every range and names the
+//! key that is wrong and where its value came from.
+//!
+//! Each key is declared once, as a field of [`Config`] (its doc comment says
+//! unit, range and default; [`Config::default`] holds the default). Its file
+//! key is the field name, its environment variable [`env_name`] of it. This
+//! module reads no process state itself: `main` hands it the environment.
 
+use std::fmt::Display;
 use std::net::SocketAddr;
+use std::ops::RangeInclusive;
 use std::path::{Path, PathBuf};
 
-use serde::Deserialize;
+use figment::providers::{Format, Toml};
+use figment::value::{Dict, Map, Value};
+use figment::{Figment, Metadata, Profile, Provider, Source};
+use serde::{Deserialize, Serialize};
 
-/// The effective configuration.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// The effective configuration. Serialising it gives the form that is logged:
+/// broker credentials hidden.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(default, deny_unknown_fields)]
 pub struct Config {
     /// This depot's id in topics and feeds: `[a-z0-9-]{1,32}`. Default `depot-1`.
+    /// Its variable is `DEPOT_ID`, not `DEPOT_DEPOT_ID`.
     pub depot_id: String,
     /// The SQLite database file. Default `depot.db`.
     pub db: PathBuf,
     /// Where the HTTP server listens. Default `127.0.0.1:8080`.
     pub listen: SocketAddr,
-    /// The regional hub's broker, `mqtt://host:1883` or `mqtts://host:8883`; unset = no uplink.
+    /// The regional hub's broker, `mqtt://host:1883` or `mqtts://host:8883`;
+    /// unset or empty = no uplink.
+    #[serde(serialize_with = "serialize_redacted_url")]
     pub mqtt_url: Option<String>,
     /// The gateway: `sim`, `rtu:/dev/ttyUSB0?baud=115200` or `tcp:HOST:PORT`. Default `sim`.
     pub gateway: String,
@@ -25,10 +41,11 @@ pub struct Config {
     pub max_body_bytes: usize,
     /// Log filter (`tracing` env-filter syntax). Default `info`.
     pub log: String,
-    /// The largest the database may grow, in KiB; unset = until the disk is full.
+    /// The largest the database may grow, in KiB (at least 64); unset = until the disk is full.
     /// Keeps room on a shared SD card: past it, bookings are refused with 503.
     pub max_db_size_kib: Option<u64>,
-    /// How long a booking's Idempotency-Key is remembered, in days. Default 30.
+    /// How long a booking's Idempotency-Key is remembered, in days (1–3650). Default 30.
+    /// A retry within it gets the first answer; a replay after it books anew.
     pub idempotency_retention_days: u32,
 }
 
@@ -53,32 +70,12 @@ impl Default for Config {
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
 #[error("configuration: {key} ({source_name}): {reason}")]
 pub struct ConfigError {
+    /// The key, or for an unknown environment variable the variable's name,
+    /// or `config` when the file itself cannot be read or parsed.
     pub key: String,
+    /// `file PATH`, `environment DEPOT_…`, `--db`/`--listen`, `environment` or `default`.
     pub source_name: String,
     pub reason: String,
-}
-
-fn error(key: &str, source_name: &str, reason: impl Into<String>) -> ConfigError {
-    ConfigError {
-        key: key.to_owned(),
-        source_name: source_name.to_owned(),
-        reason: reason.into(),
-    }
-}
-
-/// The keys of the config file; every one optional, unknown ones refused.
-#[derive(Debug, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
-struct FileConfig {
-    depot_id: Option<String>,
-    db: Option<PathBuf>,
-    listen: Option<String>,
-    mqtt_url: Option<String>,
-    gateway: Option<String>,
-    busy_timeout_ms: Option<u64>,
-    max_body_bytes: Option<usize>,
-    log: Option<String>,
-    max_db_size_kib: Option<u64>,
 }
 
 /// Values given on the command line, which win over everything else.
@@ -89,91 +86,319 @@ pub struct Overrides {
     pub listen: Option<String>,
 }
 
-/// Raw values before checking, with where each came from.
-#[derive(Debug, Default)]
-struct Layered {
-    values: std::collections::BTreeMap<&'static str, (String, String)>,
-}
+/// Names the variable that chooses the config file; it is not a key.
+const CONFIG_VARIABLE: &str = "DEPOT_CONFIG";
+/// What the metadata of an environment layer is named; its source is the variable.
+const ENVIRONMENT: &str = "environment";
+/// What the metadata of a command-line layer is named; its source is the option.
+const COMMAND_LINE: &str = "command line";
 
-impl Layered {
-    fn set(&mut self, key: &'static str, value: impl Into<String>, source_name: &str) {
-        self.values
-            .insert(key, (value.into(), source_name.to_owned()));
+/// The environment variable that sets `key`.
+pub fn env_name(key: &str) -> String {
+    match key {
+        "depot_id" => "DEPOT_ID".to_owned(),
+        _ => format!("DEPOT_{}", key.to_ascii_uppercase()),
     }
 }
 
-/// The environment variables read, and the key each sets.
-const ENV_KEYS: &[(&str, &str)] = &[
-    ("DEPOT_ID", "depot_id"),
-    ("DEPOT_DB", "db"),
-    ("DEPOT_LISTEN", "listen"),
-    ("DEPOT_MQTT_URL", "mqtt_url"),
-    ("DEPOT_GATEWAY", "gateway"),
-    ("DEPOT_BUSY_TIMEOUT_MS", "busy_timeout_ms"),
-    ("DEPOT_MAX_BODY_BYTES", "max_body_bytes"),
-    ("DEPOT_LOG", "log"),
-    ("DEPOT_MAX_DB_SIZE_KIB", "max_db_size_kib"),
-    ("DEPOT_CONFIG", "config"),
-];
+/// The key an environment variable sets: the inverse of [`env_name`]. A name
+/// that no key could have (lower case, `DEPOT_DEPOT_ID`) is kept as it is, so
+/// that it is refused as unknown. `None` for variables that are not keys.
+fn key_of_env(name: &str) -> Option<String> {
+    let rest = name.strip_prefix("DEPOT_")?;
+    if name == CONFIG_VARIABLE {
+        return None;
+    }
+    let key = match rest {
+        "ID" => "depot_id".to_owned(),
+        _ => rest.to_ascii_lowercase(),
+    };
+    if env_name(&key) == name {
+        Some(key)
+    } else {
+        Some(name.to_owned())
+    }
+}
+
+/// One value from the environment or the command line, as a figment layer
+/// whose metadata says exactly where it came from.
+struct Setting {
+    key: String,
+    value: String,
+    metadata: Metadata,
+}
+
+impl Setting {
+    fn new(
+        key: impl Into<String>,
+        value: impl Into<String>,
+        kind: &'static str,
+        origin: &str,
+    ) -> Self {
+        Self {
+            key: key.into(),
+            value: value.into(),
+            metadata: Metadata::from(kind, Source::Custom(origin.to_owned())),
+        }
+    }
+}
+
+impl Provider for Setting {
+    fn metadata(&self) -> Metadata {
+        self.metadata.clone()
+    }
+
+    fn data(&self) -> Result<Map<Profile, Dict>, figment::Error> {
+        let mut dict = Dict::new();
+        dict.insert(self.key.clone(), Value::from(self.value.clone()));
+        Ok(Profile::Default.collect(dict))
+    }
+}
+
+/// How a source is named in errors.
+fn source_name(metadata: Option<&Metadata>) -> String {
+    let Some(metadata) = metadata else {
+        return "default".to_owned();
+    };
+    match (&metadata.source, metadata.name.as_ref()) {
+        (Some(Source::File(path)), _) => format!("file {}", path.display()),
+        (Some(Source::Custom(variable)), ENVIRONMENT) => format!("environment {variable}"),
+        (Some(Source::Custom(option)), _) => option.clone(),
+        _ => metadata.name.to_string(),
+    }
+}
+
+/// The environment variable behind `metadata`, if it is an environment layer.
+fn variable_of(metadata: Option<&Metadata>) -> Option<&str> {
+    match metadata {
+        Some(Metadata {
+            name,
+            source: Some(Source::Custom(variable)),
+            ..
+        }) if name == ENVIRONMENT => Some(variable),
+        _ => None,
+    }
+}
 
 impl Config {
     /// Loads the configuration from the file (`--config`, `DEPOT_CONFIG`, or
     /// `depot.toml` in the working directory if present), the environment and
     /// the command line.
     pub fn load(overrides: &Overrides, env: &[(String, String)]) -> Result<Config, ConfigError> {
-        let mut layered = Layered::default();
-        let env_config = env
-            .iter()
-            .find(|(k, _)| k == "DEPOT_CONFIG")
-            .map(|(_, v)| PathBuf::from(v));
-        let file = overrides.config.clone().or(env_config);
-        let (path, required) = match file {
-            Some(path) => (path, true),
-            None => (PathBuf::from("depot.toml"), false),
-        };
-        if required || path.exists() {
-            read_file(&path, &mut layered)?;
-        }
-        for (name, value) in env.iter().filter(|(k, _)| k.starts_with("DEPOT_")) {
-            let Some((_, key)) = ENV_KEYS.iter().find(|(env_name, _)| env_name == name) else {
-                let known: Vec<&str> = ENV_KEYS.iter().map(|(n, _)| *n).collect();
-                return Err(error(
-                    name,
-                    "environment",
-                    format!("unknown variable; known are {}", known.join(", ")),
-                ));
-            };
-            if *key != "config" {
-                layered.set(key, value.clone(), &format!("environment {name}"));
-            }
-        }
-        if let Some(db) = &overrides.db {
-            layered.set("db", db.to_string_lossy(), "--db");
-        }
-        if let Some(listen) = &overrides.listen {
-            layered.set("listen", listen.clone(), "--listen");
-        }
-        resolve(layered)
+        let figment = layers(overrides, env);
+        let config: Config = figment
+            .extract_lossy()
+            .map_err(|error| from_figment(&figment, error))?;
+        config.resolve().map_err(|invalid| ConfigError {
+            source_name: source_name(figment.find_metadata(invalid.key)),
+            key: invalid.key.to_owned(),
+            reason: invalid.reason,
+        })
     }
 
-    /// The configuration as logged at start (no secrets: credentials in the broker URL are hidden).
+    /// The configuration as logged at start: every key, broker credentials hidden.
     pub fn redacted(&self) -> String {
-        let uplink = self
-            .mqtt_url
-            .as_deref()
-            .map(redact_url)
-            .unwrap_or_else(|| "none".into());
-        format!(
-            "depot_id={} db={} listen={} mqtt_url={} gateway={} busy_timeout_ms={} max_body_bytes={} max_db_size_kib={}",
-            self.depot_id,
-            self.db.display(),
-            self.listen,
-            uplink,
-            self.gateway,
+        let Ok(serde_json::Value::Object(fields)) = serde_json::to_value(self) else {
+            // Serialising plain strings and numbers cannot fail.
+            return String::new();
+        };
+        let fields: Vec<String> = fields
+            .iter()
+            .map(|(key, value)| match value {
+                serde_json::Value::String(text) => format!("{key}={text}"),
+                serde_json::Value::Null => format!("{key}=none"),
+                other => format!("{key}={other}"),
+            })
+            .collect();
+        fields.join(" ")
+    }
+
+    /// Checks what the types cannot: ranges and shapes. The first bad key is named.
+    fn resolve(mut self) -> Result<Config, Invalid> {
+        let id_ok = (1..=32).contains(&self.depot_id.len())
+            && self
+                .depot_id
+                .bytes()
+                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-');
+        if !id_ok {
+            return Err(Invalid::new(
+                "depot_id",
+                &self.depot_id,
+                "must be 1 to 32 characters of a-z, 0-9 and '-'",
+            ));
+        }
+        if self.db.as_os_str().is_empty() {
+            return Err(Invalid::new("db", "", "must name a file"));
+        }
+        self.mqtt_url = self.mqtt_url.filter(|url| !url.is_empty());
+        if let Some(url) = &self.mqtt_url {
+            if !(url.starts_with("mqtt://") || url.starts_with("mqtts://")) {
+                return Err(Invalid::new(
+                    "mqtt_url",
+                    url,
+                    "must start with mqtt:// or mqtts://",
+                ));
+            }
+        }
+        let gateway = self.gateway.as_str();
+        let gateway_ok = gateway == "sim"
+            || gateway
+                .strip_prefix("rtu:")
+                .is_some_and(|rest| !rest.is_empty())
+            || gateway.strip_prefix("tcp:").is_some_and(|rest| {
+                rest.rsplit_once(':')
+                    .is_some_and(|(h, p)| !h.is_empty() && p.parse::<u16>().is_ok())
+            });
+        if !gateway_ok {
+            return Err(Invalid::new(
+                "gateway",
+                gateway,
+                "must be sim, rtu:/dev/PORT?baud=N or tcp:HOST:PORT",
+            ));
+        }
+        in_range(
+            "busy_timeout_ms",
             self.busy_timeout_ms,
+            1..=600_000,
+            "must be 1 to 600000",
+        )?;
+        in_range(
+            "max_body_bytes",
             self.max_body_bytes,
-            self.max_db_size_kib.map_or_else(|| "none".to_owned(), |v| v.to_string())
-        )
+            1024..=64 * 1024 * 1024,
+            "must be 1024 to 67108864",
+        )?;
+        if let Some(kib) = self.max_db_size_kib {
+            in_range(
+                "max_db_size_kib",
+                kib,
+                64..=u64::MAX,
+                "must be a whole number of KiB, at least 64",
+            )?;
+        }
+        in_range(
+            "idempotency_retention_days",
+            self.idempotency_retention_days,
+            1..=3650,
+            "must be 1 to 3650",
+        )?;
+        Ok(self)
+    }
+}
+
+/// The layers, lowest first: the file, each `DEPOT_*` variable, each option.
+/// The defaults are `Config::default()` through `#[serde(default)]`.
+fn layers(overrides: &Overrides, env: &[(String, String)]) -> Figment {
+    let env_config = env
+        .iter()
+        .find(|(name, _)| name == CONFIG_VARIABLE)
+        .map(|(_, path)| PathBuf::from(path));
+    let mut figment = Figment::new();
+    match overrides.config.clone().or(env_config) {
+        // A named file must exist; reading it fails otherwise.
+        Some(path) => figment = figment.merge(Toml::file_exact(path)),
+        None if Path::new("depot.toml").exists() => {
+            figment = figment.merge(Toml::file_exact("depot.toml"));
+        }
+        None => {}
+    }
+    for (name, value) in env {
+        if let Some(key) = key_of_env(name) {
+            figment = figment.merge(Setting::new(key, value.as_str(), ENVIRONMENT, name));
+        }
+    }
+    if let Some(db) = &overrides.db {
+        figment = figment.merge(Setting::new(
+            "db",
+            db.to_string_lossy(),
+            COMMAND_LINE,
+            "--db",
+        ));
+    }
+    if let Some(listen) = &overrides.listen {
+        figment = figment.merge(Setting::new(
+            "listen",
+            listen.as_str(),
+            COMMAND_LINE,
+            "--listen",
+        ));
+    }
+    figment
+}
+
+/// A figment error (unreadable file, unknown key, value of the wrong type) as
+/// a `ConfigError` that names the key and its source.
+fn from_figment(figment: &Figment, error: figment::Error) -> ConfigError {
+    let metadata = error.metadata.as_ref();
+    if let figment::error::Kind::UnknownField(field, known) = &error.kind {
+        return match variable_of(metadata) {
+            Some(variable) => ConfigError {
+                key: variable.to_owned(),
+                source_name: ENVIRONMENT.to_owned(),
+                reason: format!(
+                    "unknown variable; known are {}, {CONFIG_VARIABLE}",
+                    known
+                        .iter()
+                        .map(|k| env_name(k))
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                ),
+            },
+            None => ConfigError {
+                key: field.clone(),
+                source_name: source_name(metadata),
+                reason: format!("unknown key; known are {}", known.join(", ")),
+            },
+        };
+    }
+    let key = error.path.join(".");
+    if key.is_empty() {
+        return ConfigError {
+            key: "config".to_owned(),
+            source_name: source_name(metadata),
+            reason: format!("cannot read or parse: {}", error.kind),
+        };
+    }
+    let shown = match figment.find_value(&key) {
+        Ok(Value::String(_, text)) => format!("'{text}': "),
+        Ok(value) => serde_json::to_string(&value)
+            .map(|json| format!("'{json}': "))
+            .unwrap_or_default(),
+        Err(_) => String::new(),
+    };
+    ConfigError {
+        reason: format!("{shown}{}", error.kind),
+        source_name: source_name(metadata),
+        key,
+    }
+}
+
+/// A value out of range, before its source is looked up.
+#[derive(Debug)]
+struct Invalid {
+    key: &'static str,
+    reason: String,
+}
+
+impl Invalid {
+    fn new(key: &'static str, value: impl Display, reason: &str) -> Self {
+        Self {
+            key,
+            reason: format!("'{value}': {reason}"),
+        }
+    }
+}
+
+fn in_range<T: PartialOrd + Display>(
+    key: &'static str,
+    value: T,
+    range: RangeInclusive<T>,
+    reason: &str,
+) -> Result<(), Invalid> {
+    if range.contains(&value) {
+        Ok(())
+    } else {
+        Err(Invalid::new(key, value, reason))
     }
 }
 
@@ -187,121 +412,11 @@ pub fn redact_url(url: &str) -> String {
     }
 }
 
-fn read_file(path: &Path, layered: &mut Layered) -> Result<(), ConfigError> {
-    let shown = path.display().to_string();
-    let text = std::fs::read_to_string(path)
-        .map_err(|e| error("config", &shown, format!("cannot read: {e}")))?;
-    let file: FileConfig = toml::from_str(&text).map_err(|e| {
-        let reason = e.message().to_owned();
-        let key = reason
-            .strip_prefix("unknown field `")
-            .and_then(|rest| rest.split('`').next())
-            .unwrap_or("config")
-            .to_owned();
-        error(&key, &shown, reason)
-    })?;
-    let source_name = format!("file {shown}");
-    let mut set = |key: &'static str, value: Option<String>| {
-        if let Some(value) = value {
-            layered.set(key, value, &source_name);
-        }
-    };
-    set("depot_id", file.depot_id);
-    set("db", file.db.map(|p| p.to_string_lossy().into_owned()));
-    set("listen", file.listen);
-    set("mqtt_url", file.mqtt_url);
-    set("gateway", file.gateway);
-    set(
-        "busy_timeout_ms",
-        file.busy_timeout_ms.map(|v| v.to_string()),
-    );
-    set("max_body_bytes", file.max_body_bytes.map(|v| v.to_string()));
-    set("log", file.log);
-    set(
-        "max_db_size_kib",
-        file.max_db_size_kib.map(|v| v.to_string()),
-    );
-    Ok(())
-}
-
-/// Checks every value; the first bad one is named with its source.
-fn resolve(layered: Layered) -> Result<Config, ConfigError> {
-    let mut config = Config::default();
-    for (key, (value, source_name)) in &layered.values {
-        let fail = |reason: &str| error(key, source_name, format!("'{value}': {reason}"));
-        match *key {
-            "depot_id" => {
-                let ok = (1..=32).contains(&value.len())
-                    && value
-                        .bytes()
-                        .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-');
-                if !ok {
-                    return Err(fail("must be 1 to 32 characters of a-z, 0-9 and '-'"));
-                }
-                config.depot_id = value.clone();
-            }
-            "db" => {
-                if value.is_empty() {
-                    return Err(fail("must name a file"));
-                }
-                config.db = PathBuf::from(value);
-            }
-            "listen" => {
-                config.listen = value
-                    .parse()
-                    .map_err(|_| fail("must be an address like 127.0.0.1:8080"))?
-            }
-            "mqtt_url" => {
-                if value.is_empty() {
-                    config.mqtt_url = None;
-                } else if value.starts_with("mqtt://") || value.starts_with("mqtts://") {
-                    config.mqtt_url = Some(value.clone());
-                } else {
-                    return Err(fail("must start with mqtt:// or mqtts://"));
-                }
-            }
-            "gateway" => {
-                let ok = value == "sim"
-                    || value
-                        .strip_prefix("rtu:")
-                        .is_some_and(|rest| !rest.is_empty())
-                    || value.strip_prefix("tcp:").is_some_and(|rest| {
-                        rest.rsplit_once(':')
-                            .is_some_and(|(h, p)| !h.is_empty() && p.parse::<u16>().is_ok())
-                    });
-                if !ok {
-                    return Err(fail("must be sim, rtu:/dev/PORT?baud=N or tcp:HOST:PORT"));
-                }
-                config.gateway = value.clone();
-            }
-            "busy_timeout_ms" => {
-                config.busy_timeout_ms = value
-                    .parse()
-                    .ok()
-                    .filter(|v| (1..=600_000).contains(v))
-                    .ok_or_else(|| fail("must be 1 to 600000"))?;
-            }
-            "max_body_bytes" => {
-                config.max_body_bytes = value
-                    .parse()
-                    .ok()
-                    .filter(|v| (1024..=64 * 1024 * 1024).contains(v))
-                    .ok_or_else(|| fail("must be 1024 to 67108864"))?;
-            }
-            "log" => config.log = value.clone(),
-            "max_db_size_kib" => {
-                config.max_db_size_kib = Some(
-                    value
-                        .parse()
-                        .ok()
-                        .filter(|v| *v >= 64)
-                        .ok_or_else(|| fail("must be a whole number of KiB, at least 64"))?,
-                );
-            }
-            _ => return Err(fail("unknown key")),
-        }
-    }
-    Ok(config)
+fn serialize_redacted_url<S: serde::Serializer>(
+    url: &Option<String>,
+    serializer: S,
+) -> Result<S::Ok, S::Error> {
+    url.as_deref().map(redact_url).serialize(serializer)
 }
 
 #[cfg(test)]
@@ -315,6 +430,26 @@ mod tests {
             .collect()
     }
 
+    /// Loads with `text` as the config file, `pairs` as the environment and `cli` as options.
+    fn load_with(
+        text: &str,
+        pairs: &[(&str, &str)],
+        cli: Overrides,
+    ) -> (Result<Config, ConfigError>, tempfile::TempDir) {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("depot.toml");
+        std::fs::write(&path, text).unwrap();
+        let overrides = Overrides {
+            config: Some(path),
+            ..cli
+        };
+        (Config::load(&overrides, &env(pairs)), dir)
+    }
+
+    fn load_env(pairs: &[(&str, &str)]) -> Result<Config, ConfigError> {
+        load_with("", pairs, Overrides::default()).0
+    }
+
     #[test]
     fn defaults_run_a_demo() {
         let config = Config::load(
@@ -324,99 +459,268 @@ mod tests {
             },
             &[],
         );
-        assert_eq!(config.unwrap_err().key, "config");
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("depot.toml");
-        std::fs::write(&path, "").unwrap();
-        let config = Config::load(
-            &Overrides {
-                config: Some(path),
-                ..Default::default()
-            },
-            &[],
-        )
-        .unwrap();
-        assert_eq!(config, Config::default());
+        let err = config.unwrap_err();
+        assert_eq!(err.key, "config");
+        assert_eq!(err.source_name, "file /nonexistent/never");
+        let (config, _dir) = load_with("", &[], Overrides::default());
+        assert_eq!(config.unwrap(), Config::default());
     }
 
     #[test]
     fn file_then_env_then_command_line() {
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("depot.toml");
-        std::fs::write(
-            &path,
-            "depot_id = \"north-7\"\nlisten = \"0.0.0.0:9000\"\ndb = \"file.db\"\n",
-        )
-        .unwrap();
-        let overrides = Overrides {
-            config: Some(path),
-            db: Some("cli.db".into()),
-            listen: None,
-        };
-        let config = Config::load(
-            &overrides,
-            &env(&[("DEPOT_LISTEN", "127.0.0.1:9001"), ("PATH", "/bin")]),
-        )
-        .unwrap();
-        assert_eq!(config.depot_id, "north-7");
-        assert_eq!(config.listen.port(), 9001);
-        assert_eq!(config.db, PathBuf::from("cli.db"));
+        let (config, _dir) = load_with(
+            "depot_id = \"north-7\"\nlisten = \"0.0.0.0:9000\"\ndb = \"file.db\"\nbusy_timeout_ms = 700\n",
+            &[
+                ("DEPOT_LISTEN", "127.0.0.1:9001"),
+                ("DEPOT_BUSY_TIMEOUT_MS", "800"),
+                ("PATH", "/bin"),
+            ],
+            Overrides {
+                db: Some("cli.db".into()),
+                ..Default::default()
+            },
+        );
+        let config = config.unwrap();
+        assert_eq!(config.depot_id, "north-7", "file over default");
+        assert_eq!(config.listen.port(), 9001, "environment over file");
+        assert_eq!(config.busy_timeout_ms, 800, "environment over file");
+        assert_eq!(config.db, PathBuf::from("cli.db"), "command line over file");
+        assert_eq!(config.gateway, "sim", "default where nothing is set");
+
+        let (config, _dir) = load_with(
+            "listen = \"0.0.0.0:9000\"\n",
+            &[("DEPOT_LISTEN", "127.0.0.1:9001"), ("DEPOT_DB", "env.db")],
+            Overrides {
+                listen: Some("127.0.0.1:9002".into()),
+                ..Default::default()
+            },
+        );
+        let config = config.unwrap();
+        assert_eq!(config.listen.port(), 9002, "command line over environment");
+        assert_eq!(
+            config.db,
+            PathBuf::from("env.db"),
+            "environment over default"
+        );
     }
 
     #[test]
-    fn unknown_keys_are_named() {
+    fn depot_config_names_the_file_and_is_not_a_key() {
         let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("depot.toml");
-        std::fs::write(&path, "depot_idd = \"x\"\n").unwrap();
+        let path = dir.path().join("elsewhere.toml");
+        std::fs::write(&path, "depot_id = \"south-2\"\n").unwrap();
+        let config = Config::load(
+            &Overrides::default(),
+            &env(&[("DEPOT_CONFIG", path.to_str().unwrap())]),
+        )
+        .unwrap();
+        assert_eq!(config.depot_id, "south-2");
+        // --config wins over DEPOT_CONFIG.
         let err = Config::load(
             &Overrides {
-                config: Some(path),
+                config: Some("/nonexistent/never".into()),
                 ..Default::default()
             },
-            &[],
+            &env(&[("DEPOT_CONFIG", path.to_str().unwrap())]),
         )
         .unwrap_err();
+        assert_eq!(err.key, "config");
+        // `config` is no key of the file.
+        let (err, _dir) = load_with("config = \"x.toml\"\n", &[], Overrides::default());
+        assert_eq!(err.unwrap_err().key, "config");
+    }
+
+    #[test]
+    fn unknown_keys_are_named_with_their_source() {
+        let (err, dir) = load_with("depot_idd = \"x\"\n", &[], Overrides::default());
+        let err = err.unwrap_err();
         assert_eq!(err.key, "depot_idd");
-        let err = Config::load(
-            &Overrides {
-                config: Some("/dev/null".into()),
-                ..Default::default()
-            },
-            &env(&[("DEPOT_LISTN", "x")]),
-        )
-        .unwrap_err();
+        assert_eq!(
+            err.source_name,
+            format!("file {}", dir.path().join("depot.toml").display())
+        );
+        assert!(err.reason.contains("depot_id"), "{err}");
+
+        let (err, _dir) = load_with("[server]\nlisten = \"x\"\n", &[], Overrides::default());
+        assert_eq!(err.unwrap_err().key, "server");
+
+        let err = load_env(&[("DEPOT_LISTN", "x")]).unwrap_err();
         assert_eq!(err.key, "DEPOT_LISTN");
+        assert_eq!(err.source_name, "environment");
+        assert!(err.reason.contains("DEPOT_LISTEN"), "{err}");
+        assert!(err.reason.contains("DEPOT_ID,"), "{err}");
+        assert!(
+            err.reason.contains("DEPOT_IDEMPOTENCY_RETENTION_DAYS"),
+            "{err}"
+        );
+        // The variable of `depot_id` is DEPOT_ID only; names no key has are unknown.
+        assert_eq!(
+            load_env(&[("DEPOT_DEPOT_ID", "x")]).unwrap_err().key,
+            "DEPOT_DEPOT_ID"
+        );
+        assert_eq!(
+            load_env(&[("DEPOT_listen", "x")]).unwrap_err().key,
+            "DEPOT_listen"
+        );
+        assert!(load_env(&[("DEPOTS", "x"), ("HOME", "/root")]).is_ok());
+    }
+
+    #[test]
+    fn a_file_that_is_not_toml_is_named() {
+        let (err, dir) = load_with("listen = \n", &[], Overrides::default());
+        let err = err.unwrap_err();
+        assert_eq!(err.key, "config");
+        assert_eq!(
+            err.source_name,
+            format!("file {}", dir.path().join("depot.toml").display())
+        );
     }
 
     #[test]
     fn bad_values_name_key_and_source() {
-        let load = |pairs: &[(&str, &str)]| {
-            Config::load(
-                &Overrides {
-                    config: Some("/dev/null".into()),
-                    ..Default::default()
-                },
-                &env(pairs),
-            )
-        };
-        let err = load(&[("DEPOT_ID", "North")]).unwrap_err();
+        let cases: &[(&str, &str, &str)] = &[
+            ("DEPOT_ID", "North", "depot_id"),
+            ("DEPOT_ID", "", "depot_id"),
+            ("DEPOT_ID", "a-very-long-depot-identifier-of-33", "depot_id"),
+            ("DEPOT_DB", "", "db"),
+            ("DEPOT_LISTEN", "nowhere", "listen"),
+            ("DEPOT_MQTT_URL", "http://x", "mqtt_url"),
+            ("DEPOT_GATEWAY", "tcp:host", "gateway"),
+            ("DEPOT_GATEWAY", "rtu:", "gateway"),
+            ("DEPOT_GATEWAY", "modbus", "gateway"),
+            ("DEPOT_BUSY_TIMEOUT_MS", "0", "busy_timeout_ms"),
+            ("DEPOT_BUSY_TIMEOUT_MS", "600001", "busy_timeout_ms"),
+            ("DEPOT_BUSY_TIMEOUT_MS", "soon", "busy_timeout_ms"),
+            ("DEPOT_BUSY_TIMEOUT_MS", "-1", "busy_timeout_ms"),
+            ("DEPOT_MAX_BODY_BYTES", "1023", "max_body_bytes"),
+            ("DEPOT_MAX_BODY_BYTES", "67108865", "max_body_bytes"),
+            ("DEPOT_MAX_DB_SIZE_KIB", "63", "max_db_size_kib"),
+            ("DEPOT_MAX_DB_SIZE_KIB", "", "max_db_size_kib"),
+            (
+                "DEPOT_IDEMPOTENCY_RETENTION_DAYS",
+                "0",
+                "idempotency_retention_days",
+            ),
+            (
+                "DEPOT_IDEMPOTENCY_RETENTION_DAYS",
+                "3651",
+                "idempotency_retention_days",
+            ),
+            (
+                "DEPOT_IDEMPOTENCY_RETENTION_DAYS",
+                "1.5",
+                "idempotency_retention_days",
+            ),
+        ];
+        for (variable, value, key) in cases {
+            let err = load_env(&[(variable, value)]).unwrap_err();
+            assert_eq!(
+                (err.key.as_str(), err.source_name.as_str()),
+                (*key, format!("environment {variable}").as_str()),
+                "{variable}={value}: {err}"
+            );
+            assert!(err.reason.contains(&format!("'{value}'")), "{err}");
+        }
+        let err = load_env(&[("DEPOT_BUSY_TIMEOUT_MS", "0")]).unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "configuration: busy_timeout_ms (environment DEPOT_BUSY_TIMEOUT_MS): '0': must be 1 to 600000"
+        );
+
+        let good: &[(&str, &str)] = &[
+            ("DEPOT_GATEWAY", "tcp:10.0.0.5:502"),
+            ("DEPOT_GATEWAY", "rtu:/dev/ttyUSB0?baud=115200"),
+            ("DEPOT_MQTT_URL", "mqtts://depot:secret@hub:8883"),
+            ("DEPOT_BUSY_TIMEOUT_MS", "600000"),
+            ("DEPOT_MAX_BODY_BYTES", "1024"),
+            ("DEPOT_MAX_DB_SIZE_KIB", "64"),
+            ("DEPOT_ID", "123"),
+        ];
+        for (variable, value) in good {
+            assert!(load_env(&[(variable, value)]).is_ok(), "{variable}={value}");
+        }
+        assert_eq!(
+            load_env(&[("DEPOT_MQTT_URL", "")]).unwrap().mqtt_url,
+            None,
+            "empty means no uplink"
+        );
+    }
+
+    #[test]
+    fn bad_values_in_the_file_and_on_the_command_line() {
+        let (err, dir) = load_with("max_body_bytes = 10\n", &[], Overrides::default());
+        let err = err.unwrap_err();
+        assert_eq!(err.key, "max_body_bytes");
+        assert_eq!(
+            err.source_name,
+            format!("file {}", dir.path().join("depot.toml").display())
+        );
+        assert!(
+            err.reason.ends_with("'10': must be 1024 to 67108864"),
+            "{err}"
+        );
+
+        let (err, _dir) = load_with("busy_timeout_ms = \"soon\"\n", &[], Overrides::default());
+        assert_eq!(err.unwrap_err().key, "busy_timeout_ms");
+        let (err, _dir) = load_with("depot_id = 7\n", &[], Overrides::default());
+        assert_eq!(err.unwrap_err().key, "depot_id");
+
+        // Only the value that wins is checked: a later layer may correct an earlier one.
+        let (config, _dir) = load_with(
+            "busy_timeout_ms = 0\n",
+            &[("DEPOT_BUSY_TIMEOUT_MS", "10")],
+            Overrides::default(),
+        );
+        assert_eq!(config.unwrap().busy_timeout_ms, 10);
+
+        let (err, _dir) = load_with(
+            "",
+            &[],
+            Overrides {
+                listen: Some("8080".into()),
+                ..Default::default()
+            },
+        );
+        let err = err.unwrap_err();
         assert_eq!(
             (err.key.as_str(), err.source_name.as_str()),
-            ("depot_id", "environment DEPOT_ID")
+            ("listen", "--listen")
         );
-        assert_eq!(
-            load(&[("DEPOT_MQTT_URL", "http://x")]).unwrap_err().key,
-            "mqtt_url"
+        let (err, _dir) = load_with(
+            "",
+            &[],
+            Overrides {
+                db: Some("".into()),
+                ..Default::default()
+            },
         );
-        assert_eq!(
-            load(&[("DEPOT_GATEWAY", "tcp:host")]).unwrap_err().key,
-            "gateway"
+        let err = err.unwrap_err();
+        assert_eq!((err.key.as_str(), err.source_name.as_str()), ("db", "--db"));
+    }
+
+    #[test]
+    fn idempotency_retention_days_from_each_source() {
+        assert_eq!(Config::default().idempotency_retention_days, 30);
+        let (config, _dir) = load_with(
+            "idempotency_retention_days = 7\n",
+            &[],
+            Overrides::default(),
         );
-        assert!(load(&[("DEPOT_GATEWAY", "tcp:10.0.0.5:502")]).is_ok());
-        assert_eq!(
-            load(&[("DEPOT_BUSY_TIMEOUT_MS", "0")]).unwrap_err().key,
-            "busy_timeout_ms"
+        assert_eq!(config.unwrap().idempotency_retention_days, 7);
+        let (config, _dir) = load_with(
+            "idempotency_retention_days = 7\n",
+            &[("DEPOT_IDEMPOTENCY_RETENTION_DAYS", "3650")],
+            Overrides::default(),
         );
+        assert_eq!(config.unwrap().idempotency_retention_days, 3650);
+        let (err, _dir) = load_with(
+            "idempotency_retention_days = 0\n",
+            &[],
+            Overrides::default(),
+        );
+        let err = err.unwrap_err();
+        assert_eq!(err.key, "idempotency_retention_days");
+        assert!(err.reason.ends_with("'0': must be 1 to 3650"), "{err}");
     }
 
     #[test]
@@ -426,5 +730,28 @@ mod tests {
             "mqtts://***@hub:8883"
         );
         assert_eq!(redact_url("mqtt://hub:1883"), "mqtt://hub:1883");
+        let config = load_env(&[("DEPOT_MQTT_URL", "mqtts://depot:secret@hub:8883")]).unwrap();
+        assert_eq!(
+            config.mqtt_url.as_deref(),
+            Some("mqtts://depot:secret@hub:8883"),
+            "the server still gets the credentials"
+        );
+        let logged = config.redacted();
+        assert!(!logged.contains("secret"), "{logged}");
+        assert!(logged.contains("mqtt_url=mqtts://***@hub:8883"), "{logged}");
+        let logged = Config::default().redacted();
+        for field in [
+            "depot_id=depot-1",
+            "db=depot.db",
+            "listen=127.0.0.1:8080",
+            "mqtt_url=none",
+            "gateway=sim",
+            "busy_timeout_ms=5000",
+            "max_body_bytes=1048576",
+            "max_db_size_kib=none",
+            "idempotency_retention_days=30",
+        ] {
+            assert!(logged.contains(field), "{field} missing from {logged}");
+        }
     }
 }

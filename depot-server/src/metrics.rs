@@ -1,199 +1,177 @@
-//! Process-wide counters, exposed at `/metrics` in the Prometheus text format.
+//! Process-wide metrics, registered once with `prometheus-client` and exposed
+//! at `/metrics` in the Prometheus text format (version 0.0.4). It owns no
+//! logic: the booking writer and the HTTP middleware count, this renders.
 
-use std::fmt::Write;
-use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
+use prometheus_client::encoding::prometheus_text;
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::metrics::histogram::{exponential_buckets, Histogram};
+use prometheus_client::registry::Registry;
 
-/// A monotonic counter.
-#[derive(Debug, Default)]
-pub struct Counter(AtomicU64);
+/// The `Content-Type` of [`Metrics::render`]'s text.
+pub const CONTENT_TYPE: &str = prometheus_text::CONTENT_TYPE;
 
-impl Counter {
-    /// Adds one.
-    pub fn inc(&self) {
-        self.inc_by(1);
-    }
+/// HTTP status classes, in the order of `count_response`'s index.
+const CLASSES: [&str; 5] = ["1xx", "2xx", "3xx", "4xx", "5xx"];
 
-    /// Adds `n`.
-    pub fn inc_by(&self, n: u64) {
-        self.0.fetch_add(n, Ordering::Relaxed);
-    }
-
-    /// The current value.
-    pub fn get(&self) -> u64 {
-        self.0.load(Ordering::Relaxed)
-    }
-}
-
-/// A value that goes up and down.
-#[derive(Debug, Default)]
-pub struct Gauge(AtomicI64);
-
-impl Gauge {
-    /// Sets the value.
-    pub fn set(&self, value: i64) {
-        self.0.store(value, Ordering::Relaxed);
-    }
-
-    /// The current value.
-    pub fn get(&self) -> i64 {
-        self.0.load(Ordering::Relaxed)
-    }
-}
-
-/// A histogram of observations over fixed buckets.
-#[derive(Debug)]
-pub struct Histogram {
-    bounds: &'static [f64],
-    buckets: Vec<AtomicU64>,
-    count: AtomicU64,
-    sum_milli: AtomicU64,
-}
-
-impl Histogram {
-    fn new(bounds: &'static [f64]) -> Self {
-        Self {
-            bounds,
-            buckets: bounds.iter().map(|_| AtomicU64::new(0)).collect(),
-            count: AtomicU64::new(0),
-            sum_milli: AtomicU64::new(0),
-        }
-    }
-
-    /// Records one observation.
-    pub fn observe(&self, value: f64) {
-        for (bound, bucket) in self.bounds.iter().zip(&self.buckets) {
-            if value <= *bound {
-                bucket.fetch_add(1, Ordering::Relaxed);
-            }
-        }
-        self.count.fetch_add(1, Ordering::Relaxed);
-        self.sum_milli
-            .fetch_add((value * 1000.0) as u64, Ordering::Relaxed);
-    }
-}
-
-/// The process's metrics.
+/// The metrics. Each field is a handle on a metric in the registry (cloning a
+/// handle shares the value), so counting is one atomic add.
 #[derive(Debug)]
 pub struct Metrics {
+    /// `depot_bookings_committed_total`.
     pub bookings_committed: Counter,
+    /// `depot_bookings_refused_total`.
     pub bookings_refused: Counter,
+    /// `depot_bookings_replayed_total`.
     pub bookings_replayed: Counter,
+    /// `depot_booking_batches_total`.
     pub booking_batches: Counter,
+    /// `depot_storage_errors_total`.
     pub storage_errors: Counter,
+    /// `depot_writer_restarts_total`.
     pub writer_restarts: Counter,
+    /// `depot_idempotency_expired_total`.
     pub idempotency_expired: Counter,
+    /// `depot_ledger_last_seq`, set by the booking writer after each commit.
     pub ledger_last_seq: Gauge,
+    /// `depot_booking_batch_size`: bookings per group commit.
     pub booking_batch_size: Histogram,
-    /// HTTP responses by status class 1xx..5xx (index 0..4).
+    /// `depot_http_responses_total{class}`, one handle per class 1xx..5xx.
     http_responses: [Counter; 5],
+    registry: Registry,
 }
 
 impl Default for Metrics {
     fn default() -> Self {
+        // prometheus-client adds `_total` to counter names and `.` to help texts.
+        let mut registry = Registry::with_prefix("depot");
+        let mut counter = |name: &str, help: &str| {
+            let counter = Counter::default();
+            registry.register(name, help, counter.clone());
+            counter
+        };
+        let bookings_committed = counter("bookings_committed", "Bookings written to the ledger");
+        let bookings_refused = counter("bookings_refused", "Bookings refused by a domain rule");
+        let bookings_replayed = counter(
+            "bookings_replayed",
+            "Retried bookings answered from the idempotency record",
+        );
+        let booking_batches = counter(
+            "booking_batches",
+            "Write transactions (group commits) of the booking writer",
+        );
+        let storage_errors = counter("storage_errors", "Database errors (disk full, locked, I/O)");
+        let writer_restarts = counter(
+            "writer_restarts",
+            "Times the booking writer was restarted after it failed",
+        );
+        let idempotency_expired = counter(
+            "idempotency_expired",
+            "Idempotency records removed after the retention period",
+        );
+        let ledger_last_seq = Gauge::default();
+        registry.register(
+            "ledger_last_seq",
+            "The seq of the newest ledger movement",
+            ledger_last_seq.clone(),
+        );
+        // 1, 2, 4, … 256: the writer takes at most 256 bookings per commit.
+        let booking_batch_size = Histogram::new(exponential_buckets(1.0, 2.0, 9));
+        registry.register(
+            "booking_batch_size",
+            "Bookings per group commit of the booking writer",
+            booking_batch_size.clone(),
+        );
+        let family = Family::<[(&'static str, &'static str); 1], Counter>::default();
+        registry.register(
+            "http_responses",
+            "HTTP responses by status class",
+            family.clone(),
+        );
+        // Every class is created up front, so each is shown from the start, at 0.
+        let http_responses = CLASSES.map(|class| family.get_or_create(&[("class", class)]).clone());
         Self {
-            bookings_committed: Counter::default(),
-            bookings_refused: Counter::default(),
-            bookings_replayed: Counter::default(),
-            booking_batches: Counter::default(),
-            storage_errors: Counter::default(),
-            writer_restarts: Counter::default(),
-            idempotency_expired: Counter::default(),
-            ledger_last_seq: Gauge::default(),
-            booking_batch_size: Histogram::new(&[
-                1.0, 2.0, 4.0, 8.0, 16.0, 32.0, 64.0, 128.0, 256.0,
-            ]),
-            http_responses: Default::default(),
+            bookings_committed,
+            bookings_refused,
+            bookings_replayed,
+            booking_batches,
+            storage_errors,
+            writer_restarts,
+            idempotency_expired,
+            ledger_last_seq,
+            booking_batch_size,
+            http_responses,
+            registry,
         }
     }
 }
 
 impl Metrics {
-    /// Counts one HTTP response.
+    /// Counts one HTTP response by its status class (below 100 counts as 1xx, above 599 as 5xx).
     pub fn count_response(&self, status: u16) {
         let class = usize::from(status / 100).clamp(1, 5) - 1;
         self.http_responses[class].inc();
     }
 
-    /// Renders the Prometheus exposition text.
+    /// Renders the Prometheus exposition text (see [`CONTENT_TYPE`]).
     pub fn render(&self) -> String {
-        let mut out = String::new();
-        let counters = [
-            (
-                "depot_bookings_committed_total",
-                "Bookings written to the ledger.",
-                &self.bookings_committed,
-            ),
-            (
-                "depot_bookings_refused_total",
-                "Bookings refused by a domain rule.",
-                &self.bookings_refused,
-            ),
-            (
-                "depot_bookings_replayed_total",
-                "Retried bookings answered from the idempotency record.",
-                &self.bookings_replayed,
-            ),
-            (
-                "depot_booking_batches_total",
-                "Write transactions (group commits) of the writer.",
-                &self.booking_batches,
-            ),
-            (
-                "depot_storage_errors_total",
-                "Group commits that failed (disk full, locked, I/O).",
-                &self.storage_errors,
-            ),
-            (
-                "depot_writer_restarts_total",
-                "Times the writer recovered from a panic.",
-                &self.writer_restarts,
-            ),
-            (
-                "depot_idempotency_expired_total",
-                "Idempotency records deleted after the retention period.",
-                &self.idempotency_expired,
-            ),
-        ];
-        for (name, help, value) in counters {
-            let _ = writeln!(
-                out,
-                "# HELP {name} {help}\n# TYPE {name} counter\n{name} {}",
-                value.get()
-            );
+        let mut text = String::new();
+        if let Err(error) = prometheus_text::encode(&mut text, &self.registry) {
+            // Writing to a String fails only if an encoder reports an error of its own.
+            tracing::error!(%error, "cannot render the metrics");
         }
-        let name = "depot_http_responses_total";
-        let _ = writeln!(
-            out,
-            "# HELP {name} HTTP responses by status class.\n# TYPE {name} counter"
-        );
-        for (i, value) in self.http_responses.iter().enumerate() {
-            let _ = writeln!(out, "{name}{{class=\"{}xx\"}} {}", i + 1, value.get());
+        text
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn renders_every_metric_under_its_old_name() {
+        let metrics = Metrics::default();
+        metrics.bookings_committed.inc();
+        metrics.bookings_refused.inc_by(2);
+        metrics.ledger_last_seq.set(41);
+        metrics.booking_batch_size.observe(3.0);
+        metrics.count_response(201);
+        metrics.count_response(409);
+        metrics.count_response(409);
+        metrics.count_response(999);
+        let text = metrics.render();
+        for line in [
+            "# HELP depot_bookings_committed_total Bookings written to the ledger.\n",
+            "# TYPE depot_bookings_committed_total counter\n",
+            "depot_bookings_committed_total 1\n",
+            "depot_bookings_refused_total 2\n",
+            "depot_bookings_replayed_total 0\n",
+            "depot_booking_batches_total 0\n",
+            "# HELP depot_storage_errors_total Database errors (disk full, locked, I/O).\n",
+            "depot_storage_errors_total 0\n",
+            "depot_writer_restarts_total 0\n",
+            "depot_idempotency_expired_total 0\n",
+            "# HELP depot_http_responses_total HTTP responses by status class.\n",
+            "depot_http_responses_total{class=\"1xx\"} 0\n",
+            "depot_http_responses_total{class=\"2xx\"} 1\n",
+            "depot_http_responses_total{class=\"4xx\"} 2\n",
+            "depot_http_responses_total{class=\"5xx\"} 1\n",
+            "# TYPE depot_ledger_last_seq gauge\n",
+            "depot_ledger_last_seq 41\n",
+            "# TYPE depot_booking_batch_size histogram\n",
+            "depot_booking_batch_size_bucket{le=\"2\"} 0\n",
+            "depot_booking_batch_size_bucket{le=\"4\"} 1\n",
+            "depot_booking_batch_size_bucket{le=\"256\"} 1\n",
+            "depot_booking_batch_size_bucket{le=\"+Inf\"} 1\n",
+            "depot_booking_batch_size_count 1\n",
+        ] {
+            assert!(text.contains(line), "{line:?} missing from\n{text}");
         }
-        let name = "depot_ledger_last_seq";
-        let _ = writeln!(
-            out,
-            "# HELP {name} The seq of the newest ledger movement.\n# TYPE {name} gauge\n{name} {}",
-            self.ledger_last_seq.get()
+        assert!(!text.contains("_total_total"), "{text}");
+        assert!(
+            !text.contains(".."),
+            "help texts end with one period: {text}"
         );
-        let name = "depot_booking_batch_size";
-        let h = &self.booking_batch_size;
-        let _ = writeln!(
-            out,
-            "# HELP {name} Commands per group commit.\n# TYPE {name} histogram"
-        );
-        for (bound, bucket) in h.bounds.iter().zip(&h.buckets) {
-            let _ = writeln!(
-                out,
-                "{name}_bucket{{le=\"{bound}\"}} {}",
-                bucket.load(Ordering::Relaxed)
-            );
-        }
-        let count = h.count.load(Ordering::Relaxed);
-        let _ = writeln!(
-            out,
-            "{name}_bucket{{le=\"+Inf\"}} {count}\n{name}_sum {}\n{name}_count {count}",
-            h.sum_milli.load(Ordering::Relaxed) as f64 / 1000.0
-        );
-        out
     }
 }
