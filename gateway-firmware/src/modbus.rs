@@ -678,7 +678,7 @@ mod properties {
             }
             // Both echo address and value, or start and count.
             function::WRITE_SINGLE | function::WRITE_MULTIPLE => {
-                prop_assert_eq!(&body[..], &request[..6]);
+                prop_assert_eq!(body, &request[..6]);
             }
             other => prop_assert!(false, "function {other:#04x} answered normally"),
         }
