@@ -521,3 +521,122 @@ mod tests {
         assert_eq!(regs, [0, 3]);
     }
 }
+
+/// Property tests: what the bank serves, `gateway-registers` decodes back
+/// to the bank's state (the firmware encodes, the server decodes).
+#[cfg(test)]
+mod properties {
+    use super::*;
+    use gateway_registers::{Direction, EventBlock, GatewayStatus, EPC_MAX_WORDS};
+    use proptest::prelude::*;
+
+    fn read_input(bank: &RegisterBank, start: u16, count: u16) -> Vec<u16> {
+        let mut out = Vec::new();
+        bank.read_input(start, count, |r| out.push(r))
+            .expect("inside the map");
+        out
+    }
+
+    fn scale_status() -> impl Strategy<Value = ScaleStatus> {
+        (0u16..8).prop_map(|v| ScaleStatus::from_register(v).expect("defined"))
+    }
+
+    fn settings_state() -> impl Strategy<Value = SettingsState> {
+        (0u16..4).prop_map(|v| SettingsState::from_register(v).expect("defined"))
+    }
+
+    fn reader_status() -> impl Strategy<Value = ReaderStatus> {
+        (0u16..3).prop_map(|v| ReaderStatus::from_register(v).expect("defined"))
+    }
+
+    prop_compose! {
+        fn new_event()(
+            timestamp_ms in any::<u32>(),
+            gate in any::<u16>(),
+            direction in (0u16..3).prop_map(|v| Direction::from_register(v).expect("defined")),
+            antenna in any::<u16>(),
+            rssi_dbm in any::<i16>(),
+            epc_words in 0u8..=31,
+            epc in any::<[u16; EPC_MAX_WORDS]>(),
+        ) -> EventRecord {
+            EventRecord { seq: 0, timestamp_ms, gate, direction, antenna, rssi_dbm, epc_words, epc }
+        }
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(500))]
+
+        #[test]
+        fn the_status_block_decodes_to_the_banks_state(
+            counters in any::<[u32; 9]>(),
+            uptime_ms in any::<u64>(),
+            reader_status in reader_status(),
+            status in scale_status(),
+            weight_grams in any::<i32>(),
+            readings in any::<u16>(),
+            settings_state in settings_state(),
+            settings_saves_failed in any::<u16>(),
+        ) {
+            let [a, b, c, d, e, f, g, h, i] = counters;
+            let bank = RegisterBank {
+                counters: Counters {
+                    frames_ok: a,
+                    frames_crc_error: b,
+                    frames_malformed: c,
+                    exceptions_sent: d,
+                    reads_seen: e,
+                    reads_deduped: f,
+                    events_overflowed: g,
+                    reader_frame_errors: h,
+                    scale_line_errors: i,
+                },
+                uptime_ms,
+                reader_status,
+                scale: ScaleState { status, weight_grams, readings },
+                settings_state,
+                settings_saves_failed,
+                ..RegisterBank::default()
+            };
+            let regs = read_input(&bank, 0, input::EVENT_COUNT);
+            let decoded = GatewayStatus::from_registers(&regs).expect("a valid status block");
+            prop_assert_eq!(decoded.counters, bank.counters);
+            prop_assert_eq!(decoded.uptime_s, (uptime_ms / 1_000) as u32);
+            prop_assert_eq!(decoded.reader_status, reader_status);
+            prop_assert_eq!(decoded.scale_status, status);
+            prop_assert_eq!(decoded.weight_grams, weight_grams);
+            prop_assert_eq!(decoded.weight_stable, status == ScaleStatus::Stable);
+            prop_assert_eq!(
+                decoded.weight_valid,
+                matches!(status, ScaleStatus::Stable | ScaleStatus::Dynamic)
+            );
+            prop_assert_eq!(decoded.weight_readings, readings);
+            prop_assert_eq!(decoded.settings_state, settings_state);
+            prop_assert_eq!(decoded.settings_saves_failed, settings_saves_failed);
+            prop_assert_eq!(decoded.firmware_version, FIRMWARE_VERSION);
+        }
+
+        #[test]
+        fn the_event_block_decodes_to_the_waiting_events(
+            events in proptest::collection::vec(new_event(), 0..8),
+            acked in 0usize..8,
+        ) {
+            let mut bank = RegisterBank::default();
+            for e in &events {
+                bank.push_event(*e);
+            }
+            let acked = acked.min(events.len()) as u32;
+            bank.ring.acknowledge(acked).expect("not past the newest");
+            let regs = read_input(&bank, EventBlock::START, EventBlock::LEN);
+            let block = EventBlock::from_registers(&regs).expect("a valid block");
+            prop_assert_eq!(usize::from(block.header.count), events.len() - acked as usize);
+            prop_assert_eq!(block.header.newest_seq, events.len() as u32);
+            let expected = events
+                .iter()
+                .enumerate()
+                .skip(acked as usize)
+                .take(usize::from(EVENT_WINDOW_RECORDS))
+                .map(|(i, e)| EventRecord { seq: i as u32 + 1, ..*e });
+            prop_assert!(block.events().copied().eq(expected));
+        }
+    }
+}

@@ -546,3 +546,308 @@ mod tests {
         }
     }
 }
+
+/// Property tests: arbitrary frames against the contract of `REGISTERS.md`
+/// and brief §4.
+#[cfg(test)]
+mod properties {
+    use super::*;
+    use crate::bank::Config;
+    use gateway_registers::{holding, input};
+    use proptest::prelude::*;
+
+    /// Every register the bank serves, input then holding: what a master
+    /// could observe of its state.
+    fn observable(bank: &RegisterBank) -> std::vec::Vec<u16> {
+        let mut regs = std::vec::Vec::new();
+        let mut start = 0;
+        while start < input::LEN {
+            let count = (input::LEN - start).min(MAX_READ_REGS);
+            bank.read_input(start, count, |r| regs.push(r))
+                .expect("inside the map");
+            start += count;
+        }
+        bank.read_holding(0, holding::LEN, |r| regs.push(r))
+            .expect("inside the map");
+        regs
+    }
+
+    fn with_crc(body: &[u8]) -> std::vec::Vec<u8> {
+        let mut f = body.to_vec();
+        f.extend_from_slice(&crc16(body).to_le_bytes());
+        f
+    }
+
+    /// A bank with some events waiting and a unit id of its own.
+    fn bank(unit_id: u8, events: u16) -> RegisterBank {
+        let config = Config {
+            unit_id,
+            ..Config::default()
+        };
+        let mut bank = RegisterBank::new(config);
+        for tag in 0..events {
+            bank.push_event(crate::ring::tests::event(tag));
+        }
+        bank
+    }
+
+    /// A register address: mostly near the map, sometimes anywhere.
+    fn address() -> impl Strategy<Value = u16> {
+        prop_oneof![4 => 0..input::LEN + 8, 1 => any::<u16>()]
+    }
+
+    /// A register count: mostly around the limits, sometimes anywhere.
+    fn count() -> impl Strategy<Value = u16> {
+        prop_oneof![4 => 0..MAX_READ_REGS + 4, 1 => any::<u16>()]
+    }
+
+    /// A request body (unit id and PDU, no CRC) a master might send, well
+    /// formed or nearly so, so the properties reach past the CRC check.
+    fn request_body() -> impl Strategy<Value = std::vec::Vec<u8>> {
+        let unit = prop_oneof![3 => Just(1u8), 1 => Just(BROADCAST), 1 => any::<u8>()];
+        let read = (prop_oneof![Just(3u8), Just(4u8)], address(), count()).prop_map(|(f, a, c)| {
+            let mut pdu = vec![f];
+            pdu.extend_from_slice(&a.to_be_bytes());
+            pdu.extend_from_slice(&c.to_be_bytes());
+            pdu
+        });
+        let write_single = (address(), any::<u16>()).prop_map(|(a, v)| {
+            let mut pdu = vec![function::WRITE_SINGLE];
+            pdu.extend_from_slice(&a.to_be_bytes());
+            pdu.extend_from_slice(&v.to_be_bytes());
+            pdu
+        });
+        let write_multiple = (
+            address(),
+            count(),
+            proptest::collection::vec(any::<u16>(), 0..8),
+            any::<bool>(),
+        )
+            .prop_map(|(a, c, values, honest_byte_count)| {
+                let mut pdu = vec![function::WRITE_MULTIPLE];
+                pdu.extend_from_slice(&a.to_be_bytes());
+                pdu.extend_from_slice(&c.to_be_bytes());
+                let bytes = values.len() * 2;
+                pdu.push(if honest_byte_count {
+                    bytes as u8
+                } else {
+                    (bytes as u8).wrapping_add(1)
+                });
+                values
+                    .iter()
+                    .for_each(|v| pdu.extend_from_slice(&v.to_be_bytes()));
+                pdu
+            });
+        let anything = proptest::collection::vec(any::<u8>(), 0..12);
+        (
+            unit,
+            prop_oneof![read, write_single, write_multiple, anything],
+        )
+            .prop_map(|(unit, pdu)| {
+                let mut body = vec![unit];
+                body.extend_from_slice(&pdu);
+                body
+            })
+    }
+
+    /// Checks a reply against the contract; returns whether it was an
+    /// exception.
+    fn check_reply(request: &[u8], out: &[u8], unit_id: u8) -> Result<bool, TestCaseError> {
+        let (body, crc) = out
+            .split_last_chunk::<2>()
+            .ok_or_else(|| TestCaseError::fail("a reply has a CRC"))?;
+        prop_assert_eq!(crc16(body).to_le_bytes(), *crc, "reply CRC");
+        prop_assert!(out.len() <= MAX_FRAME_LEN);
+        prop_assert_eq!(body[0], unit_id, "a reply comes from the unit asked");
+        let function = request[1];
+        if body[1] & 0x80 != 0 {
+            prop_assert_eq!(body.len(), 3, "an exception is unit, function, code");
+            prop_assert_eq!(body[1], function | 0x80);
+            prop_assert!((1..=3).contains(&body[2]), "exception code {}", body[2]);
+            if ![3, 4, 6, 0x10].contains(&function) {
+                prop_assert_eq!(body[2], Exception::IllegalFunction as u8);
+            }
+            return Ok(true);
+        }
+        prop_assert_eq!(body[1], function);
+        match function {
+            function::READ_HOLDING | function::READ_INPUT => {
+                let count = u16::from_be_bytes([request[4], request[5]]);
+                prop_assert_eq!(usize::from(body[2]), usize::from(count) * 2);
+                prop_assert_eq!(body.len(), 3 + usize::from(count) * 2);
+            }
+            // Both echo address and value, or start and count.
+            function::WRITE_SINGLE | function::WRITE_MULTIPLE => {
+                prop_assert_eq!(body, &request[..6]);
+            }
+            other => prop_assert!(false, "function {other:#04x} answered normally"),
+        }
+        Ok(false)
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(2_000))]
+
+        /// Any bytes at all: no panic, and any reply obeys the contract.
+        #[test]
+        fn arbitrary_bytes_never_panic(
+            frame in proptest::collection::vec(any::<u8>(), 0..300),
+            unit_id in 1u8..=247,
+            events in 0u16..6,
+        ) {
+            let mut bank = bank(unit_id, events);
+            let mut out = Vec::new();
+            if handle_request(&frame, &mut bank, &mut out) == Reply::Send {
+                check_reply(&frame, &out, unit_id)?;
+            } else {
+                prop_assert!(out.is_empty());
+            }
+        }
+
+        /// Requests with a good CRC: this unit's get exactly one reply that
+        /// obeys the contract and the counters add up; broadcasts and other
+        /// units' get none.
+        #[test]
+        fn good_crc_requests_follow_the_contract(
+            body in request_body(),
+            unit_id in 1u8..=247,
+            events in 0u16..6,
+        ) {
+            let mut bank = bank(unit_id, events);
+            let before = bank.counters;
+            let frame = with_crc(&body);
+            let mut out = Vec::new();
+            let reply = handle_request(&frame, &mut bank, &mut out);
+            let c = bank.counters;
+            let unit = body[0];
+            if frame.len() < 4 {
+                // Too short to be a frame: counted with the CRC errors.
+                prop_assert_eq!(reply, Reply::Silent);
+                prop_assert_eq!(c.frames_crc_error, before.frames_crc_error + 1);
+                return Ok(());
+            }
+            prop_assert_eq!(c.frames_crc_error, before.frames_crc_error);
+            if unit != unit_id && unit != BROADCAST {
+                prop_assert_eq!(reply, Reply::Silent);
+                prop_assert_eq!(c, before, "another unit's frame counts nothing");
+            } else if unit == BROADCAST {
+                prop_assert_eq!(reply, Reply::Silent);
+                prop_assert_eq!(c.exceptions_sent, before.exceptions_sent);
+            } else if reply == Reply::Send {
+                let exception = check_reply(&frame, &out, unit_id)?;
+                prop_assert_eq!(c.frames_ok, before.frames_ok + 1);
+                prop_assert_eq!(
+                    c.exceptions_sent,
+                    before.exceptions_sent + u32::from(exception)
+                );
+            } else {
+                // Only a body too short or too long for its function is
+                // left unanswered.
+                prop_assert_eq!(c.frames_malformed, before.frames_malformed + 1);
+                prop_assert!(out.is_empty());
+            }
+        }
+
+        /// One flipped bit anywhere (CRC included) is silent, counted as a
+        /// CRC error, and changes nothing a master can read but that count.
+        #[test]
+        fn a_corrupted_frame_is_silent_and_changes_nothing(
+            body in request_body(),
+            bit in any::<prop::sample::Index>(),
+            events in 0u16..6,
+        ) {
+            let mut bank = bank(1, events);
+            let mut frame = with_crc(&body);
+            let bit = bit.index(frame.len() * 8);
+            frame[bit / 8] ^= 1 << (bit % 8);
+            let (config, before) = (bank.config(), bank.counters);
+            let ring = bank.ring.len();
+            let mut out = Vec::new();
+            prop_assert_eq!(handle_request(&frame, &mut bank, &mut out), Reply::Silent);
+            prop_assert!(out.is_empty());
+            let mut expected = before;
+            expected.frames_crc_error += 1;
+            prop_assert_eq!(bank.counters, expected);
+            prop_assert_eq!(bank.config(), config);
+            prop_assert_eq!(bank.ring.len(), ring);
+        }
+
+        /// Another unit's request, even a write, leaves every register as it was.
+        #[test]
+        fn another_units_request_changes_no_register(
+            body in request_body(),
+            unit_id in 1u8..=247,
+            events in 0u16..6,
+        ) {
+            let mut bank = bank(unit_id, events);
+            let mut body = body;
+            if body[0] == unit_id || body[0] == BROADCAST {
+                body[0] = unit_id.wrapping_add(1).max(1);
+            }
+            // Shorter than 4 bytes is not a frame at all (a counted CRC error).
+            prop_assume!(body[0] != unit_id && body.len() >= 2);
+            let before = observable(&bank);
+            let mut out = Vec::new();
+            prop_assert_eq!(handle_request(&with_crc(&body), &mut bank, &mut out), Reply::Silent);
+            prop_assert_eq!(observable(&bank), before);
+        }
+
+        /// Any bytes at any times through the slave (framer and handler):
+        /// no panic, every reply has a good CRC and fits the buffer.
+        #[test]
+        fn arbitrary_line_through_the_slave(
+            line in proptest::collection::vec(
+                (any::<u8>(), prop_oneof![8 => 0..3_000u64, 1 => any::<u64>()]),
+                0..600,
+            ),
+        ) {
+            let mut bank = RegisterBank::default();
+            let mut slave = RtuSlave::new(1_750);
+            let mut now = 0u64;
+            let mut replies = std::vec::Vec::new();
+            for (byte, gap) in line {
+                now = now.saturating_add(gap);
+                slave.on_byte(byte, now, &mut bank, |r| replies.push(r.to_vec()));
+            }
+            slave.on_time(now.saturating_add(2_000), &mut bank, |r| replies.push(r.to_vec()));
+            for reply in replies {
+                let (body, crc) = reply
+                    .split_last_chunk::<2>()
+                    .ok_or_else(|| TestCaseError::fail("a reply has a CRC"))?;
+                prop_assert_eq!(crc16(body).to_le_bytes(), *crc);
+                prop_assert!(reply.len() <= MAX_FRAME_LEN);
+            }
+        }
+
+        /// A sequence of requests, good and corrupted, through the slave
+        /// and its framer: no panic, every reply has a good CRC and comes
+        /// from the unit id in force when the request arrived.
+        #[test]
+        fn request_sequences_through_the_slave(
+            requests in proptest::collection::vec((request_body(), any::<bool>()), 1..20),
+        ) {
+            let mut bank = RegisterBank::default();
+            let mut slave = RtuSlave::new(1_750);
+            let mut now = 0u64;
+            for (body, corrupt) in requests {
+                let mut frame = with_crc(&body);
+                if corrupt {
+                    frame[0] ^= 0x40;
+                }
+                let unit_id = bank.config().unit_id;
+                let mut replies = std::vec::Vec::new();
+                for &b in &frame {
+                    slave.on_byte(b, now, &mut bank, |r| replies.push(r.to_vec()));
+                    now += 90;
+                }
+                slave.on_time(now + 1_750, &mut bank, |r| replies.push(r.to_vec()));
+                now += 5_000;
+                prop_assert!(replies.len() <= 1);
+                if let Some(reply) = replies.first() {
+                    prop_assert!(!corrupt);
+                    check_reply(&frame, reply, unit_id)?;
+                }
+            }
+        }
+    }
+}

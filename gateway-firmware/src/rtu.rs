@@ -98,9 +98,10 @@ impl RtuFramer {
     }
 
     /// When [`Self::poll`] will next have something, if bytes are pending.
+    /// Saturates at `u64::MAX` rather than overflow for a clock that far on.
     pub fn deadline_us(&self) -> Option<u64> {
         (!self.handed_over && !self.buf.is_empty())
-            .then(|| self.last_byte_us + u64::from(self.t35_us))
+            .then(|| self.last_byte_us.saturating_add(u64::from(self.t35_us)))
     }
 }
 
@@ -148,6 +149,17 @@ mod tests {
         assert_eq!(f.poll(3_600), Some(Received::Frame(&[2])));
     }
 
+    /// Found by `properties::frames_are_the_bytes_between_silences`: a byte
+    /// stamped within 3.5 characters of `u64::MAX` µs overflowed the
+    /// deadline (a panic in debug builds, a deadline in the past in release).
+    #[test]
+    fn deadline_near_the_end_of_the_clock_saturates() {
+        let mut f = RtuFramer::new(1_750);
+        f.push(1, u64::MAX - 10);
+        assert_eq!(f.deadline_us(), Some(u64::MAX));
+        assert_eq!(f.poll(u64::MAX), None);
+    }
+
     #[test]
     fn overrun_is_reported_then_the_next_frame_is_clean() {
         let mut f = RtuFramer::new(1_750);
@@ -157,5 +169,94 @@ mod tests {
         assert_eq!(f.poll(10_000), Some(Received::Overrun));
         f.push(7, 20_000);
         assert_eq!(f.poll(30_000), Some(Received::Frame(&[7])));
+    }
+}
+
+/// Property tests: arbitrary byte and time sequences against a model of
+/// the silence rule.
+#[cfg(test)]
+mod properties {
+    use super::*;
+    use proptest::prelude::*;
+
+    #[derive(Clone, Debug)]
+    enum Step {
+        /// A byte `gap_us` after the previous step.
+        Byte(u8, u64),
+        /// A poll `gap_us` after the previous step.
+        Poll(u64),
+    }
+
+    fn gap() -> impl Strategy<Value = u64> {
+        prop_oneof![8 => 0..4_000u64, 1 => any::<u64>()]
+    }
+
+    fn steps() -> impl Strategy<Value = std::vec::Vec<Step>> {
+        let step = prop_oneof![
+            3 => (any::<u8>(), gap()).prop_map(|(b, g)| Step::Byte(b, g)),
+            1 => gap().prop_map(Step::Poll),
+        ];
+        proptest::collection::vec(step, 0..700)
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(1_000))]
+
+        /// Any bytes at any times (the clock starting anywhere, even just
+        /// short of `u64::MAX`): no panic, and what comes out is what went
+        /// in, cut where the line was silent for 3.5 characters.
+        #[test]
+        fn frames_are_the_bytes_between_silences(
+            start_us in prop_oneof![0..1_000_000u64, any::<u64>()],
+            t35 in prop_oneof![Just(1_750u32), 1..5_000u32, any::<u32>()],
+            steps in steps(),
+        ) {
+            let mut framer = RtuFramer::new(t35);
+            let mut now = start_us;
+            // The model: bytes since the last handover, and whether the
+            // current frame was handed over.
+            let mut pending = std::vec::Vec::new();
+            let mut handed_over = false;
+            let mut last_byte = 0u64;
+            for step in steps {
+                match step {
+                    Step::Byte(byte, gap) => {
+                        now = now.saturating_add(gap);
+                        if handed_over {
+                            pending.clear();
+                            handed_over = false;
+                        }
+                        pending.push(byte);
+                        last_byte = now;
+                        framer.push(byte, now);
+                    }
+                    Step::Poll(gap) => {
+                        now = now.saturating_add(gap);
+                        let deadline = framer.deadline_us();
+                        let due = !handed_over
+                            && !pending.is_empty()
+                            && now - last_byte >= u64::from(t35);
+                        match framer.poll(now) {
+                            Some(received) => {
+                                prop_assert!(due);
+                                prop_assert!(deadline.is_some_and(|d| d <= now));
+                                if pending.len() > MAX_FRAME_LEN {
+                                    prop_assert_eq!(received, Received::Overrun);
+                                } else {
+                                    prop_assert_eq!(received, Received::Frame(&pending));
+                                }
+                                handed_over = true;
+                            }
+                            None => {
+                                prop_assert!(!due);
+                                prop_assert!(deadline.is_none_or(|d| now < d || d == u64::MAX));
+                            }
+                        }
+                        prop_assert_eq!(framer.poll(now), None, "handed over once");
+                    }
+                }
+                prop_assert_eq!(framer.last_byte_us(), last_byte);
+            }
+        }
     }
 }

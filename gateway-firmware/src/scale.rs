@@ -318,3 +318,104 @@ mod tests {
         );
     }
 }
+
+/// Property tests: arbitrary lines and byte streams; weights written the
+/// way a scale writes them parse back to the grams they stand for.
+#[cfg(test)]
+mod properties {
+    use super::*;
+    use proptest::prelude::*;
+
+    /// `grams` written in `unit` with `decimals` places, as a scale pads it
+    /// (the value right-aligned in 10 characters). Exact: only units and
+    /// places that can show every gram are used.
+    fn weight_line(stable: bool, grams: i32, unit: &str, decimals: usize) -> String {
+        let (per_unit, places) = match unit {
+            "g" => (1i64, decimals),
+            "kg" => (1_000, 3 + decimals),
+            "t" => (1_000_000, 6 + decimals),
+            _ => (1, decimals), // "mg": grams × 1000 below
+        };
+        let value = if unit == "mg" {
+            i64::from(grams) * 1_000
+        } else {
+            i64::from(grams)
+        };
+        let scale = 10i64.pow(places as u32) / per_unit;
+        let scaled = value.unsigned_abs() * scale.unsigned_abs();
+        let divisor = 10u64.pow(places as u32);
+        let sign = if value < 0 { "-" } else { "" };
+        let number = if places == 0 {
+            format!("{sign}{scaled}")
+        } else {
+            format!(
+                "{sign}{}.{:0width$}",
+                scaled / divisor,
+                scaled % divisor,
+                width = places
+            )
+        };
+        let kind = if stable { "S" } else { "D" };
+        format!("S {kind} {number:>10} {unit}")
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(2_000))]
+
+        /// Any bytes: no panic.
+        #[test]
+        fn arbitrary_lines_never_panic(line in proptest::collection::vec(any::<u8>(), 0..80)) {
+            let _ = parse_line(&line);
+        }
+
+        /// Lines that look like answers (the right words, arbitrary numbers
+        /// and units): no panic, and a weight is only what the text says.
+        #[test]
+        fn answer_shaped_lines_never_panic(
+            kind in "[SDI+\\-X]",
+            value in "[+\\-]?[0-9]{0,22}(\\.[0-9]{0,22})?",
+            unit in "g|kg|mg|t|[a-z]{0,3}",
+        ) {
+            let line = format!("S {kind} {value} {unit}");
+            if let Ok(ScaleAnswer::Weight { stable, .. }) = parse_line(line.as_bytes()) {
+                prop_assert_eq!(stable, kind == "S");
+            }
+        }
+
+        /// Every i32 of grams, written in g, kg, mg or t with extra zero
+        /// places, parses back exactly.
+        #[test]
+        fn written_weights_parse_back(
+            grams in any::<i32>(),
+            stable in any::<bool>(),
+            unit in prop_oneof![Just("g"), Just("kg"), Just("mg"), Just("t")],
+            decimals in 0usize..3,
+        ) {
+            let line = weight_line(stable, grams, unit, decimals);
+            prop_assert_eq!(
+                parse_line(line.as_bytes()),
+                Ok(ScaleAnswer::Weight { grams, stable }),
+                "{}", line
+            );
+        }
+
+        /// Any byte stream into the client: no panic, and every line that
+        /// is not an answer is counted once.
+        #[test]
+        fn arbitrary_streams_into_the_client(
+            bytes in proptest::collection::vec(
+                prop_oneof![4 => any::<u8>(), 1 => Just(b'\n')],
+                0..400,
+            ),
+        ) {
+            let mut bank = RegisterBank::default();
+            let mut client = ScaleClient::new();
+            for &b in &bytes {
+                client.push(b, &mut bank);
+            }
+            let lines = bytes.iter().filter(|&&b| b == b'\n').count() as u32;
+            let counted = bank.counters.scale_line_errors + u32::from(bank.scale.readings);
+            prop_assert!(counted <= lines);
+        }
+    }
+}

@@ -1128,3 +1128,157 @@ mod tests {
         }
     }
 }
+
+/// Property tests: every decoder takes any registers without panicking,
+/// and what encodes decodes back to itself.
+#[cfg(test)]
+mod properties {
+    use super::*;
+    use proptest::prelude::*;
+
+    fn direction() -> impl Strategy<Value = Direction> {
+        prop_oneof![
+            Just(Direction::Unknown),
+            Just(Direction::In),
+            Just(Direction::Out)
+        ]
+    }
+
+    prop_compose! {
+        /// Any record a gateway can store: sequence numbers from 1, EPC
+        /// lengths up to a Gen2 tag's 31 words.
+        fn event_record()(
+            seq in 1..=u32::MAX,
+            timestamp_ms in any::<u32>(),
+            gate in any::<u16>(),
+            direction in direction(),
+            antenna in any::<u16>(),
+            rssi_dbm in any::<i16>(),
+            epc_words in 0..=TAG_EPC_MAX_WORDS as u8,
+            epc in any::<[u16; EPC_MAX_WORDS]>(),
+        ) -> EventRecord {
+            EventRecord { seq, timestamp_ms, gate, direction, antenna, rssi_dbm, epc_words, epc }
+        }
+    }
+
+    /// Registers that are mostly valid: each value drawn near the ones the
+    /// map defines, so decoders get past their first check.
+    fn registers(len: std::ops::Range<usize>) -> impl Strategy<Value = Vec<u16>> {
+        proptest::collection::vec(prop_oneof![3 => 0u16..40, 1 => any::<u16>()], len)
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(2_000))]
+
+        #[test]
+        fn event_record_decodes_what_it_encodes(record in event_record()) {
+            prop_assert_eq!(EventRecord::from_registers(&record.to_registers()), Ok(Some(record)));
+            let (bytes, len) = record.epc_bytes();
+            prop_assert_eq!(len, usize::from(record.epc_words).min(EPC_MAX_WORDS) * 2);
+            prop_assert_eq!(record.is_truncated(), usize::from(record.epc_words) > EPC_MAX_WORDS);
+            for (pair, word) in bytes.chunks_exact(2).zip(record.epc) {
+                prop_assert_eq!(u16::from_be_bytes([pair[0], pair[1]]), word);
+            }
+        }
+
+        /// Any registers: no panic; a record that decodes encodes back to
+        /// exactly the registers it came from.
+        #[test]
+        fn event_record_decoder_takes_any_registers(regs in registers(0..60)) {
+            match EventRecord::from_registers(&regs) {
+                Ok(Some(record)) => {
+                    prop_assert_eq!(&record.to_registers()[..], &regs[..usize::from(EVENT_RECORD_REGS)]);
+                    let _ = record.epc_bytes();
+                }
+                Ok(None) => prop_assert_eq!(u32_from_registers(regs[0], regs[1]), 0),
+                Err(DecodeError::TooShort) => {
+                    prop_assert!(regs.len() < usize::from(EVENT_RECORD_REGS));
+                }
+                Err(DecodeError::BadValue { offset }) => {
+                    prop_assert!(offset == record::DIRECTION || offset == record::EPC_WORDS);
+                }
+            }
+        }
+
+        /// Any registers: the block, header and status decoders never panic,
+        /// and refuse only what is too short or holds an undefined value.
+        #[test]
+        fn block_and_status_decoders_take_any_registers(regs in registers(0..130)) {
+            match EventBlock::from_registers(&regs) {
+                Ok(block) => {
+                    prop_assert!(regs.len() >= usize::from(EventBlock::LEN));
+                    prop_assert_eq!(Ok(block.header), EventHeader::from_registers(&regs));
+                    prop_assert!(block.events().count() <= usize::from(EVENT_WINDOW_RECORDS));
+                }
+                Err(DecodeError::TooShort) => {
+                    prop_assert!(regs.len() < usize::from(EventBlock::LEN));
+                }
+                Err(DecodeError::BadValue { .. }) => {}
+            }
+            let _ = EventHeader::from_registers(&regs);
+            match GatewayStatus::from_registers(&regs) {
+                Ok(status) => {
+                    prop_assert_eq!(status.map_version, regs[usize::from(input::MAP_VERSION)]);
+                    let weight = u32_from_registers(
+                        regs[usize::from(input::WEIGHT_GRAMS)],
+                        regs[usize::from(input::WEIGHT_GRAMS) + 1],
+                    );
+                    prop_assert_eq!(status.weight_grams, weight as i32);
+                }
+                Err(DecodeError::TooShort) => {
+                    prop_assert!(regs.len() < usize::from(input::EVENT_COUNT));
+                }
+                Err(DecodeError::BadValue { offset }) => {
+                    prop_assert!([
+                        usize::from(input::READER_STATUS),
+                        usize::from(input::SCALE_STATUS),
+                        usize::from(input::SETTINGS_STATE),
+                    ]
+                    .contains(&offset));
+                }
+            }
+        }
+
+        /// A block built from records decodes to those records.
+        #[test]
+        fn event_block_decodes_the_records_it_holds(
+            records in proptest::collection::vec(event_record(), 0..=EVENT_WINDOW_RECORDS as usize),
+            count in any::<u16>(),
+            oldest in any::<u32>(),
+            newest in any::<u32>(),
+        ) {
+            let mut regs = vec![0u16; usize::from(EventBlock::LEN)];
+            regs[0] = count;
+            regs[1..3].copy_from_slice(&u32_to_registers(oldest));
+            regs[3..5].copy_from_slice(&u32_to_registers(newest));
+            let window = usize::from(input::EVENT_WINDOW - EventBlock::START);
+            for (i, record) in records.iter().enumerate() {
+                let at = window + i * usize::from(EVENT_RECORD_REGS);
+                regs[at..at + usize::from(EVENT_RECORD_REGS)].copy_from_slice(&record.to_registers());
+            }
+            let block = EventBlock::from_registers(&regs).expect("a valid block");
+            prop_assert_eq!((block.header.count, block.header.oldest_seq, block.header.newest_seq),
+                (count, oldest, newest));
+            prop_assert!(block.events().copied().eq(records.iter().copied()));
+        }
+
+        #[test]
+        fn u32_and_enums_round_trip(value in any::<u32>(), register in any::<u16>()) {
+            let [high, low] = u32_to_registers(value);
+            prop_assert_eq!(u32_from_registers(high, low), value);
+            prop_assert_eq!(EventBlock::ack_registers(value), [high, low]);
+            if let Some(d) = Direction::from_register(register) {
+                prop_assert_eq!(d.to_register(), register);
+            }
+            if let Some(s) = ReaderStatus::from_register(register) {
+                prop_assert_eq!(s.to_register(), register);
+            }
+            if let Some(s) = ScaleStatus::from_register(register) {
+                prop_assert_eq!(s.to_register(), register);
+            }
+            if let Some(s) = SettingsState::from_register(register) {
+                prop_assert_eq!(s.to_register(), register);
+            }
+        }
+    }
+}

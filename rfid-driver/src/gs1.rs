@@ -147,9 +147,12 @@ fn digits_str(d: &[u8]) -> &str {
 pub struct Gtin([u8; 14]);
 
 impl Gtin {
-    /// Parses 8, 12, 13 or 14 digits and verifies the check digit.
+    /// Parses 8, 12, 13 or 14 digits and verifies the check digit: the one
+    /// GTIN rule of Depot Edge (the server's domain uses it too). The key
+    /// only, no surrounding space; the scanner forms ([`parse_scan`]) trim
+    /// their input before they get here.
     pub fn parse(s: &str) -> Result<Gtin, Gs1Error> {
-        let b = s.trim().as_bytes();
+        let b = s.as_bytes();
         if b.is_empty() {
             return Err(Gs1Error::Empty);
         }
@@ -209,7 +212,7 @@ pub struct Sscc([u8; 18]);
 impl Sscc {
     /// Parses 18 digits and verifies the check digit.
     pub fn parse(s: &str) -> Result<Sscc, Gs1Error> {
-        checked_key::<18>(s.trim().as_bytes(), Key::Sscc).map(Sscc)
+        checked_key::<18>(s.as_bytes(), Key::Sscc).map(Sscc)
     }
 
     /// Builds an SSCC from its first 17 digits, computing the check digit.
@@ -253,7 +256,7 @@ pub struct Gln([u8; 13]);
 impl Gln {
     /// Parses 13 digits and verifies the check digit.
     pub fn parse(s: &str) -> Result<Gln, Gs1Error> {
-        checked_key::<13>(s.trim().as_bytes(), Key::Gln).map(Gln)
+        checked_key::<13>(s.as_bytes(), Key::Gln).map(Gln)
     }
 
     /// Builds a GLN from its first 12 digits, computing the check digit.
@@ -297,41 +300,36 @@ impl fmt::Debug for Gln {
 pub struct Nsn([u8; 13]);
 
 impl Nsn {
-    /// Parses `2510-01-028-8573` or `2510010288573` (dashes optional, but only
-    /// at the four positions of the shown form).
+    /// The one NSN rule of Depot Edge (the server's domain uses it too):
+    /// exactly 13 digits, or exactly the shown form `NNNN-NN-NNN-NNNN`
+    /// (all three dashes or none; no other characters, no surrounding
+    /// space). `2510-01-028-8573` and `2510010288573` are the same NSN;
+    /// `2510-010288573` and `2510-010-28-8573` are refused.
     pub fn parse(s: &str) -> Result<Nsn, Gs1Error> {
-        let b = s.trim().as_bytes();
+        const DASHES: [usize; 3] = [4, 7, 11];
+        let b = s.as_bytes();
         if b.is_empty() {
             return Err(Gs1Error::Empty);
         }
-        let mut d = [0u8; 13];
-        let mut n = 0usize;
-        for (i, &c) in b.iter().enumerate() {
-            if c == b'-' {
-                // Dashes only after 4, 6 and 9 digits, one each.
-                let prev_dash = i > 0 && b[i - 1] == b'-';
-                if !matches!(n, 4 | 6 | 9) || prev_dash {
-                    return Err(Gs1Error::Syntax("NSN dashes belong at NNNN-NN-NNN-NNNN"));
-                }
-                continue;
-            }
-            if !c.is_ascii_digit() {
-                return Err(Gs1Error::NotDigits(Key::Nsn));
-            }
-            if n == 13 {
-                return Err(Gs1Error::Length {
-                    key: Key::Nsn,
-                    found: 14,
-                });
-            }
-            d[n] = c;
-            n += 1;
+        if !b.iter().all(|&c| c.is_ascii_digit() || c == b'-') {
+            return Err(Gs1Error::NotDigits(Key::Nsn));
         }
-        if n != 13 {
+        let digits = b.iter().filter(|c| c.is_ascii_digit()).count();
+        if digits != 13 {
             return Err(Gs1Error::Length {
                 key: Key::Nsn,
-                found: n as u8,
+                found: digits.min(255) as u8,
             });
+        }
+        let dashed = b.len() == 16 && DASHES.iter().all(|&i| b[i] == b'-');
+        if b.len() != 13 && !dashed {
+            return Err(Gs1Error::Syntax(
+                "NSN must be 13 digits, or NNNN-NN-NNN-NNNN with all three dashes",
+            ));
+        }
+        let mut d = [0u8; 13];
+        for (slot, &c) in d.iter_mut().zip(b.iter().filter(|c| c.is_ascii_digit())) {
+            *slot = c;
         }
         Ok(Nsn(d))
     }
@@ -935,6 +933,102 @@ mod tests {
             }
             let _ = parse_element_string(&es);
             let _ = parse_digital_link(&dl);
+        }
+    }
+
+    /// The NSN rule: 13 digits, or exactly `NNNN-NN-NNN-NNNN`; nothing in
+    /// between, nothing around.
+    #[test]
+    fn nsn_rule_all_three_dashes_or_none() {
+        let nsn = Nsn::parse("2510010288573").expect("plain");
+        assert_eq!(Nsn::parse("2510-01-028-8573"), Ok(nsn));
+        for partly_dashed in [
+            "2510-010288573",
+            "2510-01-0288573",
+            "251001-028-8573",
+            "2510--01-028-8573",
+            "2510-01-028-8573-",
+            "-2510010288573",
+        ] {
+            assert!(
+                matches!(Nsn::parse(partly_dashed), Err(Gs1Error::Syntax(_))),
+                "{partly_dashed}"
+            );
+        }
+        assert_eq!(
+            Nsn::parse("2510-01-028-857"),
+            Err(Gs1Error::Length {
+                key: Key::Nsn,
+                found: 12
+            })
+        );
+        assert_eq!(
+            Nsn::parse(" 2510010288573"),
+            Err(Gs1Error::NotDigits(Key::Nsn))
+        );
+        assert_eq!(
+            Nsn::parse("2510 01 028 8573"),
+            Err(Gs1Error::NotDigits(Key::Nsn))
+        );
+        assert_eq!(Nsn::parse(""), Err(Gs1Error::Empty));
+        // The brief's vector, both ways through AI (7001).
+        let scanned = parse_element_string("(7001)2510010288573").expect("parses");
+        assert_eq!(
+            scanned.nsn.map(|n| n.to_string()),
+            Some("2510-01-028-8573".into())
+        );
+        assert_eq!(nsn.element_string().to_string(), "(7001)2510010288573");
+        assert!(parse_element_string("(7001)2510-01-028-8573").is_err());
+    }
+
+    proptest::proptest! {
+        /// Every NSN reads back from both its forms and its element string.
+        #[test]
+        fn nsn_forms_round_trip(digits in "[0-9]{13}") {
+            let nsn = Nsn::parse(&digits).expect("13 digits");
+            proptest::prop_assert_eq!(nsn.digits(), digits.as_str());
+            let shown = std::format!("{nsn}");
+            proptest::prop_assert_eq!(Nsn::parse(&shown), Ok(nsn));
+            let es = std::format!("{}", nsn.element_string());
+            proptest::prop_assert_eq!(parse_element_string(&es).map(|d| d.nsn), Ok(Some(nsn)));
+        }
+
+        /// Dashes anywhere but exactly the three places, or some of them
+        /// only, are refused.
+        #[test]
+        fn nsn_dashes_elsewhere_are_refused(
+            digits in "[0-9]{13}",
+            dashes in proptest::collection::btree_set(0usize..14, 1..4),
+        ) {
+            let mut text = std::string::String::new();
+            for (i, c) in digits.chars().enumerate() {
+                if dashes.contains(&i) {
+                    text.push('-');
+                }
+                text.push(c);
+            }
+            if dashes.contains(&13) {
+                text.push('-');
+            }
+            let shown = dashes.iter().copied().eq([4, 6, 9]);
+            proptest::prop_assert_eq!(Nsn::parse(&text).is_ok(), shown, "{}", text);
+        }
+
+        /// A GTIN built from any body parses back; any other last digit is
+        /// refused with the expected one named.
+        #[test]
+        fn gtin_check_digit_round_trips(body in "[0-9]{13}", wrong in 1u8..10) {
+            let body: [u8; 13] = body.as_bytes().try_into().expect("13 bytes");
+            let gtin = Gtin::from_body(&body).expect("digits");
+            proptest::prop_assert_eq!(Gtin::parse(gtin.as_str()), Ok(gtin));
+            let check = gtin.digits()[13] - b'0';
+            let mut bad = *gtin.digits();
+            bad[13] = b'0' + (check + wrong) % 10;
+            let bad = core::str::from_utf8(&bad).expect("ascii");
+            proptest::prop_assert_eq!(
+                Gtin::parse(bad),
+                Err(Gs1Error::CheckDigit { key: Key::Gtin, expected: check, found: (check + wrong) % 10 })
+            );
         }
     }
 

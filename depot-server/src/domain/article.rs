@@ -1,5 +1,7 @@
 //! Articles: what the depot stocks, and the identifiers that name them.
 
+use rfid_driver::gs1;
+
 use super::quantity::MAX_UNIT_MEASURE;
 use super::{named_enum, FieldError};
 
@@ -62,24 +64,24 @@ named_enum! {
 
 /// A GS1 Global Trade Item Number: 8, 12, 13 or 14 digits with a valid check digit.
 /// Stored as given; [`Gtin::to_gtin14`] gives the zero-padded GTIN-14.
+/// The rule and the check digit are `rfid_driver::gs1`'s, the one
+/// implementation the gateway and scanners use too.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct Gtin(String);
 
 impl Gtin {
     /// Checks length, digits and the GS1 mod-10 check digit.
     pub fn parse(text: &str) -> Result<Self, FieldError> {
-        if !matches!(text.len(), 8 | 12 | 13 | 14) || !text.bytes().all(|b| b.is_ascii_digit()) {
-            return Err(FieldError::new("gtin", "must be 8, 12, 13 or 14 digits"));
-        }
-        let (body, check) = text.split_at(text.len() - 1);
-        let expected = gs1_check_digit(body);
-        if check.as_bytes()[0] - b'0' != expected {
-            return Err(FieldError::new(
+        match gs1::Gtin::parse(text) {
+            Ok(_) => Ok(Self(text.to_owned())),
+            Err(gs1::Gs1Error::CheckDigit {
+                expected, found, ..
+            }) => Err(FieldError::new(
                 "gtin",
-                format!("check digit is {check}, expected {expected}"),
-            ));
+                format!("check digit is {found}, expected {expected}"),
+            )),
+            Err(_) => Err(FieldError::new("gtin", "must be 8, 12, 13 or 14 digits")),
         }
-        Ok(Self(text.to_owned()))
     }
 
     /// The GTIN as given.
@@ -93,67 +95,41 @@ impl Gtin {
     }
 }
 
-/// The GS1 mod-10 check digit of a string of ASCII digits.
-pub fn gs1_check_digit(digits: &str) -> u8 {
-    let sum: u32 = digits
-        .bytes()
-        .rev()
-        .enumerate()
-        .map(|(i, b)| {
-            let d = u32::from(b - b'0');
-            if i % 2 == 0 {
-                d * 3
-            } else {
-                d
-            }
-        })
-        .sum();
-    ((10 - sum % 10) % 10) as u8
-}
-
-/// A NATO stock number: 13 digits, shown `NNNN-NN-NNN-NNNN`.
-#[derive(Debug, Clone, PartialEq, Eq, Hash)]
-pub struct Nsn([u8; 13]);
+/// A NATO stock number: 13 digits, shown `NNNN-NN-NNN-NNNN`. Parsed by
+/// `rfid_driver::gs1::Nsn`'s rule: 13 digits, or exactly the shown form.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct Nsn(gs1::Nsn);
 
 impl Nsn {
-    /// Accepts 13 digits with or without the dashes of the display form.
+    /// Accepts 13 digits, or exactly `NNNN-NN-NNN-NNNN` (all three dashes or none).
     pub fn parse(text: &str) -> Result<Self, FieldError> {
-        let digits: Vec<u8> = text.bytes().filter(|&b| b != b'-').collect();
-        let dashes_ok = !text.contains('-') || text.len() == 16 && is_dashed_nsn(text);
-        match <[u8; 13]>::try_from(digits) {
-            Ok(array) if dashes_ok && array.iter().all(u8::is_ascii_digit) => Ok(Self(array)),
-            _ => Err(FieldError::new(
+        gs1::Nsn::parse(text).map(Self).map_err(|_| {
+            FieldError::new(
                 "nsn",
-                "must be 13 digits, optionally as NNNN-NN-NNN-NNNN",
-            )),
-        }
+                "must be 13 digits, without dashes or as NNNN-NN-NNN-NNNN",
+            )
+        })
     }
 
     /// The 13 digits.
     pub fn digits(&self) -> &str {
-        std::str::from_utf8(&self.0).unwrap_or_default()
+        self.0.digits()
     }
 
     /// The NATO codification bureau (country) code, digits 5–6; `12` is Germany.
     pub fn country_code(&self) -> &str {
-        &self.digits()[4..6]
+        self.0.ncb()
     }
 
     /// The GS1 element string form, AI (7001).
     pub fn element_string(&self) -> String {
-        format!("(7001){}", self.digits())
+        self.0.element_string().to_string()
     }
-}
-
-fn is_dashed_nsn(text: &str) -> bool {
-    text.char_indices()
-        .all(|(i, c)| matches!(i, 4 | 7 | 11) == (c == '-'))
 }
 
 impl std::fmt::Display for Nsn {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        let d = self.digits();
-        write!(f, "{}-{}-{}-{}", &d[0..4], &d[4..6], &d[6..9], &d[9..13])
+        std::fmt::Display::fmt(&self.0, f)
     }
 }
 
@@ -328,6 +304,34 @@ mod tests {
         assert!(Nsn::parse("2510-010-28-8573").is_err());
         assert!(Nsn::parse("251001028857").is_err());
         assert!(Nsn::parse("25100102885a3").is_err());
+    }
+
+    /// One rule with rfid-driver's: 13 digits or exactly the shown form;
+    /// a partly dashed NSN (accepted by one of the two parsers before) is
+    /// refused, with the field named.
+    #[test]
+    fn nsn_partly_dashed_is_refused() {
+        for text in ["2510-010288573", "2510-01-0288573", " 2510010288573", ""] {
+            let err = Nsn::parse(text).expect_err(text);
+            assert_eq!(err.field, "nsn");
+            assert_eq!(
+                err.reason,
+                "must be 13 digits, without dashes or as NNNN-NN-NNN-NNNN"
+            );
+        }
+    }
+
+    #[test]
+    fn gtin_errors_name_the_field() {
+        for text in ["", "123", " 96385074", "9638507a", "963850744"] {
+            let err = Gtin::parse(text).expect_err(text);
+            assert_eq!(
+                (err.field, err.reason.as_str()),
+                ("gtin", "must be 8, 12, 13 or 14 digits")
+            );
+        }
+        let err = Gtin::parse("96385075").expect_err("check digit");
+        assert_eq!(err.reason, "check digit is 5, expected 4");
     }
 
     #[test]

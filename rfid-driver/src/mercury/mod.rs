@@ -49,6 +49,8 @@ pub mod session;
 use core::fmt;
 use core::ops::Range;
 
+use crc::{Crc, Table, CRC_16_IBM_3740};
+
 use crate::text::EpcBytes;
 
 /// The start-of-frame byte.
@@ -82,20 +84,21 @@ pub mod status {
     pub const TEMPERATURE_THROTTLE: u16 = 0x0504;
 }
 
+/// The MSB-first table of the polynomial 0x1021 (entry `i` is `i·x¹⁶ mod P`),
+/// taken from the `crc` crate's CRC-16/IBM-3740 (CCITT-FALSE), which shares
+/// polynomial and bit order; 512 B, built at compile time.
+static POLY_1021: Crc<u16, Table<1>> = Crc::<u16, Table<1>>::new(&CRC_16_IBM_3740);
+
 /// The Mercury frame CRC over `bytes` (see the module docs for how it differs
-/// from CRC-16/CCITT-FALSE).
+/// from CRC-16/CCITT-FALSE). Byte at a time: each byte shifts into the low
+/// end of the register while the byte leaving the top is reduced through
+/// the table — the textbook bitwise loop without augmentation, 8 bits at once
+/// (8 Thumb instructions a byte instead of ~110).
 pub fn crc16(bytes: &[u8]) -> u16 {
-    let mut crc: u16 = 0xFFFF;
-    for &byte in bytes {
-        for bit in (0..8).rev() {
-            let top = crc & 0x8000 != 0;
-            crc = (crc << 1) | u16::from((byte >> bit) & 1);
-            if top {
-                crc ^= 0x1021;
-            }
-        }
-    }
-    crc
+    let [table] = POLY_1021.table();
+    bytes.iter().fold(0xFFFF, |crc, &byte| {
+        ((crc << 8) | u16::from(byte)) ^ table[usize::from(crc >> 8)]
+    })
 }
 
 /// Which way a frame travels; responses carry a status word, commands do not.

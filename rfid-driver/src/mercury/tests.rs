@@ -38,6 +38,31 @@ fn crc_matches_frames_from_real_modules() {
     assert!(Frame::new_checked(&notification[..], Direction::FromModule).is_ok());
 }
 
+/// The bitwise form the module's documentation gives (the Mercury API's
+/// "ThingMagic-mutated CRC"), as a reference for the table-driven one.
+fn crc16_bitwise(bytes: &[u8]) -> u16 {
+    let mut crc: u16 = 0xFFFF;
+    for &byte in bytes {
+        for bit in (0..8).rev() {
+            let top = crc & 0x8000 != 0;
+            crc = (crc << 1) | u16::from((byte >> bit) & 1);
+            if top {
+                crc ^= 0x1021;
+            }
+        }
+    }
+    crc
+}
+
+proptest::proptest! {
+    #[test]
+    fn table_crc_equals_the_bitwise_form(
+        bytes in proptest::collection::vec(proptest::prelude::any::<u8>(), 0..300),
+    ) {
+        proptest::prop_assert_eq!(crc16(&bytes), crc16_bitwise(&bytes));
+    }
+}
+
 #[test]
 fn version_command_is_emitted_byte_for_byte() {
     let mut out = [0u8; 8];
