@@ -21,7 +21,7 @@ fn main() -> Result<()> {
             eprintln!(
                 "usage: cargo xtask ci | qemu [--reader] [--scale] | bench-gateway | sqlx-prepare"
             );
-            eprintln!("  ci             fmt, clippy, workspace tests, no_std builds, firmware and QEMU tests");
+            eprintln!("  ci             fmt, offline query data current, clippy, workspace tests, no_std builds, firmware and QEMU tests");
             eprintln!("  qemu           boot the gateway firmware in QEMU, print its ptys as JSON and its decoded log on stderr, run until interrupted");
             eprintln!(
                 "  bench-gateway  gateway firmware: Modbus poll rate, turnaround, reads/s (over QEMU and in counted instructions), RAM/flash"
@@ -37,6 +37,7 @@ fn ci() -> Result<()> {
     let root = workspace_root();
     let started = Instant::now();
     step(&root, "format", "cargo", &["fmt", "--all", "--check"])?;
+    sqlx_data_is_current(&root)?;
     step(
         &root,
         "lint",
@@ -138,6 +139,52 @@ fn gateway_firmware_steps(root: &Path) -> Result<()> {
     )
 }
 
+/// Fails if `depot-server/.sqlx/` is not what `sqlx-prepare` makes from the
+/// queries and migrations as they are: a changed query fails the offline
+/// build anyway, but a migration that changes a column's type under an
+/// unchanged query would not. The regenerated data is left in place to commit.
+fn sqlx_data_is_current(root: &Path) -> Result<()> {
+    let data = root.join("depot-server").join(".sqlx");
+    println!("\n== offline query data: regenerate depot-server/.sqlx and compare ==");
+    let before = query_files(&data)?;
+    sqlx_prepare()?;
+    let after = query_files(&data)?;
+    let changed: Vec<&String> = before
+        .keys()
+        .chain(after.keys())
+        .filter(|name| before.get(*name) != after.get(*name))
+        .collect::<std::collections::BTreeSet<_>>()
+        .into_iter()
+        .collect();
+    if !changed.is_empty() {
+        bail!(
+            "depot-server/.sqlx did not match the queries and migrations; \
+             `cargo xtask sqlx-prepare` has rewritten it, commit the change: {changed:?}"
+        );
+    }
+    println!("-- depot-server/.sqlx matches the queries and migrations");
+    Ok(())
+}
+
+/// The `query-*.json` files of an offline data directory, by name.
+fn query_files(dir: &Path) -> Result<std::collections::BTreeMap<String, Vec<u8>>> {
+    let mut files = std::collections::BTreeMap::new();
+    if !dir.exists() {
+        return Ok(files);
+    }
+    for entry in std::fs::read_dir(dir)? {
+        let path = entry?.path();
+        let name = path
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default();
+        if name.starts_with("query-") && name.ends_with(".json") {
+            files.insert(name, std::fs::read(&path)?);
+        }
+    }
+    Ok(files)
+}
+
 /// Regenerates `depot-server/.sqlx/`, the offline data the `sqlx::query!`
 /// macros build from when no database is at hand (always, in CI).
 ///
@@ -179,12 +226,9 @@ fn sqlx_prepare() -> Result<()> {
 
     println!("\n== drop the old offline data ({data_text}/query-*.json) ==");
     std::fs::create_dir_all(&data)?;
-    for entry in std::fs::read_dir(&data)? {
-        let path = entry?.path();
-        let name = path.file_name().map(|n| n.to_string_lossy().into_owned());
-        if name.is_some_and(|n| n.starts_with("query-") && n.ends_with(".json")) {
-            std::fs::remove_file(&path).with_context(|| format!("removing {}", path.display()))?;
-        }
+    for name in query_files(&data)?.keys() {
+        let path = data.join(name);
+        std::fs::remove_file(&path).with_context(|| format!("removing {}", path.display()))?;
     }
 
     // The macros run only when the crate compiles, and a changed
@@ -212,7 +256,7 @@ fn sqlx_prepare() -> Result<()> {
         "cargo",
         &["check", "-p", "depot-server", "--all-targets"],
     )?;
-    let written = std::fs::read_dir(&data)?.count();
+    let written = query_files(&data)?.len();
     println!("\n== {written} queries in depot-server/.sqlx: commit them with the change ==");
     Ok(())
 }
