@@ -1,47 +1,69 @@
 //! The `articles` table.
 
-use sqlx::sqlite::SqliteRow;
-use sqlx::{Row, SqliteConnection};
+use sqlx::SqliteConnection;
 use time::OffsetDateTime;
 
 use super::{checked, timestamp};
 use crate::domain::article::{Article, Classification, Gtin, Nsn, Sku, SupplyClass, Unit};
 
-const COLUMNS: &str = "sku, name, unit, gtin, nsn, supply_class, classification, unit_weight_g, unit_volume_ml, lot_tracked, expiry_tracked";
-
-fn from_row(row: &SqliteRow) -> Result<Article, sqlx::Error> {
-    let optional = |name: &str| row.try_get::<Option<&str>, _>(name);
-    Ok(Article {
-        sku: checked("articles", Sku::parse(row.try_get("sku")?))?,
-        name: row.try_get("name")?,
-        unit: checked("articles", Unit::parse(row.try_get("unit")?))?,
-        gtin: checked("articles", optional("gtin")?.map(Gtin::parse).transpose())?,
-        nsn: checked("articles", optional("nsn")?.map(Nsn::parse).transpose())?,
-        supply_class: checked(
-            "articles",
-            optional("supply_class")?
-                .map(SupplyClass::parse)
-                .transpose(),
-        )?,
-        classification: checked(
-            "articles",
-            Classification::parse(row.try_get("classification")?),
-        )?,
-        unit_weight_g: row.try_get("unit_weight_g")?,
-        unit_volume_ml: row.try_get("unit_volume_ml")?,
-        lot_tracked: row.try_get("lot_tracked")?,
-        expiry_tracked: row.try_get("expiry_tracked")?,
-    })
+/// An `articles` row as stored, before its values are parsed back into domain values.
+struct ArticleRow {
+    sku: String,
+    name: String,
+    unit: String,
+    gtin: Option<String>,
+    nsn: Option<String>,
+    supply_class: Option<String>,
+    classification: String,
+    unit_weight_g: Option<i64>,
+    unit_volume_ml: Option<i64>,
+    lot_tracked: bool,
+    expiry_tracked: bool,
 }
+
+impl ArticleRow {
+    fn parse(self) -> Result<Article, sqlx::Error> {
+        Ok(Article {
+            sku: checked("articles", Sku::parse(&self.sku))?,
+            name: self.name,
+            unit: checked("articles", Unit::parse(&self.unit))?,
+            gtin: checked(
+                "articles",
+                self.gtin.as_deref().map(Gtin::parse).transpose(),
+            )?,
+            nsn: checked("articles", self.nsn.as_deref().map(Nsn::parse).transpose())?,
+            supply_class: checked(
+                "articles",
+                self.supply_class
+                    .as_deref()
+                    .map(SupplyClass::parse)
+                    .transpose(),
+            )?,
+            classification: checked("articles", Classification::parse(&self.classification))?,
+            unit_weight_g: self.unit_weight_g,
+            unit_volume_ml: self.unit_volume_ml,
+            lot_tracked: self.lot_tracked,
+            expiry_tracked: self.expiry_tracked,
+        })
+    }
+}
+
+// The three reads below select the same columns as `ArticleRow`; `query_as!`
+// checks each list against the schema at build time.
 
 /// One article by SKU.
 pub async fn get(conn: &mut SqliteConnection, sku: &str) -> Result<Option<Article>, sqlx::Error> {
-    sqlx::query(&format!("SELECT {COLUMNS} FROM articles WHERE sku = ?"))
-        .bind(sku)
-        .fetch_optional(conn)
-        .await?
-        .map(|row| from_row(&row))
-        .transpose()
+    sqlx::query_as!(
+        ArticleRow,
+        r#"SELECT sku, name, unit, gtin, nsn, supply_class, classification, unit_weight_g, unit_volume_ml,
+                  lot_tracked AS "lot_tracked: bool", expiry_tracked AS "expiry_tracked: bool"
+           FROM articles WHERE sku = ?"#,
+        sku
+    )
+    .fetch_optional(conn)
+    .await?
+    .map(ArticleRow::parse)
+    .transpose()
 }
 
 /// The article whose GTIN, as GTIN-14, is `gtin14`.
@@ -49,13 +71,16 @@ pub async fn by_gtin14(
     conn: &mut SqliteConnection,
     gtin14: &str,
 ) -> Result<Option<Article>, sqlx::Error> {
-    sqlx::query(&format!(
-        "SELECT {COLUMNS} FROM articles WHERE gtin IS NOT NULL AND gtin14 = ?"
-    ))
-    .bind(gtin14)
+    sqlx::query_as!(
+        ArticleRow,
+        r#"SELECT sku, name, unit, gtin, nsn, supply_class, classification, unit_weight_g, unit_volume_ml,
+                  lot_tracked AS "lot_tracked: bool", expiry_tracked AS "expiry_tracked: bool"
+           FROM articles WHERE gtin IS NOT NULL AND gtin14 = ?"#,
+        gtin14
+    )
     .fetch_optional(conn)
     .await?
-    .map(|row| from_row(&row))
+    .map(ArticleRow::parse)
     .transpose()
 }
 
@@ -66,15 +91,20 @@ pub async fn list(
     limit: i64,
     restricted: bool,
 ) -> Result<Vec<Article>, sqlx::Error> {
-    let rows = sqlx::query(&format!(
-        "SELECT {COLUMNS} FROM articles WHERE sku > ? AND (? OR classification = 'open') ORDER BY sku LIMIT ?"
-    ))
-    .bind(after)
-    .bind(restricted)
-    .bind(limit)
+    sqlx::query_as!(
+        ArticleRow,
+        r#"SELECT sku, name, unit, gtin, nsn, supply_class, classification, unit_weight_g, unit_volume_ml,
+                  lot_tracked AS "lot_tracked: bool", expiry_tracked AS "expiry_tracked: bool"
+           FROM articles WHERE sku > ? AND (? OR classification = 'open') ORDER BY sku LIMIT ?"#,
+        after,
+        restricted,
+        limit
+    )
     .fetch_all(conn)
-    .await?;
-    rows.iter().map(from_row).collect()
+    .await?
+    .into_iter()
+    .map(ArticleRow::parse)
+    .collect()
 }
 
 /// Inserts or replaces an article; returns whether it was new.
@@ -85,27 +115,33 @@ pub async fn upsert(
 ) -> Result<bool, sqlx::Error> {
     let existed = get(&mut *conn, article.sku.as_str()).await?.is_some();
     let now = timestamp(at);
-    sqlx::query(
+    let sku = article.sku.as_str();
+    let unit = article.unit.as_str();
+    let gtin = article.gtin.as_ref().map(Gtin::as_str);
+    let nsn = article.nsn.as_ref().map(Nsn::digits);
+    let supply_class = article.supply_class.as_ref().map(SupplyClass::as_str);
+    let classification = article.classification.as_str();
+    sqlx::query!(
         "INSERT INTO articles (sku, name, unit, gtin, nsn, supply_class, classification, unit_weight_g, unit_volume_ml, lot_tracked, expiry_tracked, created_at, updated_at)
          VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
          ON CONFLICT (sku) DO UPDATE SET name = excluded.name, unit = excluded.unit, gtin = excluded.gtin, nsn = excluded.nsn,
            supply_class = excluded.supply_class, classification = excluded.classification, unit_weight_g = excluded.unit_weight_g,
            unit_volume_ml = excluded.unit_volume_ml, lot_tracked = excluded.lot_tracked, expiry_tracked = excluded.expiry_tracked,
            updated_at = excluded.updated_at",
+        sku,
+        article.name,
+        unit,
+        gtin,
+        nsn,
+        supply_class,
+        classification,
+        article.unit_weight_g,
+        article.unit_volume_ml,
+        article.lot_tracked,
+        article.expiry_tracked,
+        now,
+        now,
     )
-    .bind(article.sku.as_str())
-    .bind(&article.name)
-    .bind(article.unit.as_str())
-    .bind(article.gtin.as_ref().map(Gtin::as_str))
-    .bind(article.nsn.as_ref().map(Nsn::digits))
-    .bind(article.supply_class.as_ref().map(SupplyClass::as_str))
-    .bind(article.classification.as_str())
-    .bind(article.unit_weight_g)
-    .bind(article.unit_volume_ml)
-    .bind(article.lot_tracked)
-    .bind(article.expiry_tracked)
-    .bind(&now)
-    .bind(&now)
     .execute(conn)
     .await?;
     Ok(!existed)
@@ -113,8 +149,10 @@ pub async fn upsert(
 
 /// Whether any stock or ledger line refers to the article.
 pub async fn has_history(conn: &mut SqliteConnection, sku: &str) -> Result<bool, sqlx::Error> {
-    sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM movements WHERE sku = ?)")
-        .bind(sku)
-        .fetch_one(conn)
-        .await
+    sqlx::query_scalar!(
+        r#"SELECT EXISTS (SELECT 1 FROM movements WHERE sku = ?) AS "exists!: bool""#,
+        sku
+    )
+    .fetch_one(conn)
+    .await
 }

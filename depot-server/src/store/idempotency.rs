@@ -17,7 +17,7 @@
 //! ([`purge_older_than`]); a retry after that is a new booking.
 
 use serde::{Deserialize, Serialize};
-use sqlx::{Row, SqliteConnection};
+use sqlx::SqliteConnection;
 use time::OffsetDateTime;
 
 use super::timestamp;
@@ -411,20 +411,19 @@ pub async fn get(
     actor: &str,
     key: &str,
 ) -> Result<Option<StoredRecord>, sqlx::Error> {
-    let Some(row) = sqlx::query(
+    let Some(row) = sqlx::query!(
         "SELECT request_hash, outcome FROM idempotency_records WHERE actor = ? AND key = ?",
+        actor,
+        key,
     )
-    .bind(actor)
-    .bind(key)
     .fetch_optional(conn)
     .await?
     else {
         return Ok(None);
     };
-    let outcome: &str = row.try_get("outcome")?;
     Ok(Some(StoredRecord {
-        request_hash: row.try_get("request_hash")?,
-        outcome: decode(outcome).map_err(|e| super::corrupt("idempotency_records", e))?,
+        request_hash: row.request_hash,
+        outcome: decode(&row.outcome).map_err(|e| super::corrupt("idempotency_records", e))?,
     }))
 }
 
@@ -436,14 +435,16 @@ pub async fn put(
     record: &StoredRecord,
     at: OffsetDateTime,
 ) -> Result<(), sqlx::Error> {
-    sqlx::query(
+    let outcome = encode(&record.outcome);
+    let created_at = timestamp(at);
+    sqlx::query!(
         "INSERT INTO idempotency_records (actor, key, request_hash, outcome, created_at) VALUES (?, ?, ?, ?, ?)",
+        actor,
+        key,
+        record.request_hash,
+        outcome,
+        created_at,
     )
-    .bind(actor)
-    .bind(key)
-    .bind(&record.request_hash)
-    .bind(encode(&record.outcome))
-    .bind(timestamp(at))
     .execute(conn)
     .await?;
     Ok(())
@@ -456,12 +457,13 @@ pub async fn purge_older_than(
     cutoff: OffsetDateTime,
     limit: i64,
 ) -> Result<u64, sqlx::Error> {
-    let done = sqlx::query(
+    let cutoff = timestamp(cutoff);
+    let done = sqlx::query!(
         "DELETE FROM idempotency_records WHERE (actor, key) IN (
              SELECT actor, key FROM idempotency_records WHERE created_at < ? ORDER BY created_at LIMIT ?)",
+        cutoff,
+        limit,
     )
-    .bind(timestamp(cutoff))
-    .bind(limit)
     .execute(conn)
     .await?;
     Ok(done.rows_affected())

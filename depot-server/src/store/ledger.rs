@@ -1,9 +1,9 @@
 //! The movement ledger and what it projects: stock levels and item states.
 
-use sqlx::sqlite::SqliteRow;
-use sqlx::{Row, SqliteConnection};
+use sqlx::SqliteConnection;
 use time::OffsetDateTime;
 
+use super::locations::LocationRow;
 use super::{checked, timestamp};
 use crate::domain::article::Sku;
 use crate::domain::booking::{ItemFacts, ItemState, MovementKind, Source};
@@ -16,14 +16,14 @@ use crate::domain::FieldError;
 
 /// The seq the next movement gets: gapless because only the single writer appends.
 pub async fn next_seq(conn: &mut SqliteConnection) -> Result<i64, sqlx::Error> {
-    sqlx::query_scalar("SELECT COALESCE(MAX(seq), 0) + 1 FROM movements")
+    sqlx::query_scalar!(r#"SELECT COALESCE(MAX(seq), 0) + 1 AS "next_seq!: i64" FROM movements"#)
         .fetch_one(conn)
         .await
 }
 
 /// The highest seq written, 0 for an empty ledger.
 pub async fn last_seq(conn: &mut SqliteConnection) -> Result<i64, sqlx::Error> {
-    sqlx::query_scalar("SELECT COALESCE(MAX(seq), 0) FROM movements")
+    sqlx::query_scalar!(r#"SELECT COALESCE(MAX(seq), 0) AS "last_seq!: i64" FROM movements"#)
         .fetch_one(conn)
         .await
 }
@@ -37,7 +37,10 @@ pub async fn append(conn: &mut SqliteConnection, movement: &Movement) -> Result<
 /// SQLite's limit of 32,766 parameters per statement.
 const ROWS_PER_INSERT: usize = 500;
 
-/// Appends movements in seq order, many rows per statement. The database
+/// Appends movements in seq order, many rows per statement. The only runtime
+/// SQL in the store besides `PRAGMA`s: the number of rows per statement
+/// varies, so the macros cannot check it; its columns are those of
+/// `apply_to_items` and `MovementRow`, which are checked. The database
 /// applies each to the stock levels (trigger `movements_apply_to_stock`);
 /// this function applies each to the items it names. The caller has decided
 /// them (domain) and holds the write transaction.
@@ -83,19 +86,23 @@ async fn apply_to_items(
     conn: &mut SqliteConnection,
     movement: &Movement,
 ) -> Result<(), sqlx::Error> {
-    let state = crate::domain::booking::item_state_after(movement.kind, movement.to.as_ref());
+    let state =
+        crate::domain::booking::item_state_after(movement.kind, movement.to.as_ref()).as_str();
+    let sku = movement.sku.as_str();
+    let lot = movement.lot.as_str();
+    let location = movement.to.as_ref().map(LocationCode::as_str);
     for epc in &movement.epcs {
-        sqlx::query(
+        sqlx::query!(
             "INSERT INTO items (epc, sku, lot, state, location, last_seq) VALUES (?, ?, ?, ?, ?, ?)
              ON CONFLICT (epc) DO UPDATE SET sku = excluded.sku, lot = excluded.lot, state = excluded.state,
                location = excluded.location, last_seq = excluded.last_seq",
+            epc,
+            sku,
+            lot,
+            state,
+            location,
+            movement.seq,
         )
-        .bind(epc)
-        .bind(movement.sku.as_str())
-        .bind(movement.lot.as_str())
-        .bind(state.as_str())
-        .bind(movement.to.as_ref().map(LocationCode::as_str))
-        .bind(movement.seq)
         .execute(&mut *conn)
         .await?;
     }
@@ -109,12 +116,12 @@ pub async fn level(
     location: &str,
     lot: &str,
 ) -> Result<i64, sqlx::Error> {
-    Ok(sqlx::query_scalar(
+    Ok(sqlx::query_scalar!(
         "SELECT quantity FROM stock_levels WHERE sku = ? AND location = ? AND lot = ?",
+        sku,
+        location,
+        lot,
     )
-    .bind(sku)
-    .bind(location)
-    .bind(lot)
     .fetch_optional(conn)
     .await?
     .unwrap_or(0))
@@ -127,63 +134,64 @@ pub async fn stored_items(
     location: &str,
     lot: &str,
 ) -> Result<i64, sqlx::Error> {
-    sqlx::query_scalar("SELECT COUNT(*) FROM items WHERE sku = ? AND location = ? AND lot = ? AND state = 'stored'")
-        .bind(sku)
-        .bind(location)
-        .bind(lot)
-        .fetch_one(conn)
-        .await
+    sqlx::query_scalar!(
+        r#"SELECT COUNT(*) AS "count!: i64" FROM items
+           WHERE sku = ? AND location = ? AND lot = ? AND state = 'stored'"#,
+        sku,
+        location,
+        lot,
+    )
+    .fetch_one(conn)
+    .await
 }
 
 /// What all stock lying at `location` occupies.
 pub async fn usage_at(conn: &mut SqliteConnection, location: &str) -> Result<Usage, sqlx::Error> {
-    let row = sqlx::query(
-        "SELECT TOTAL(CAST(s.quantity AS REAL) * COALESCE(a.unit_volume_ml, 0)) AS volume_ml,
-                TOTAL(CAST(s.quantity AS REAL) * COALESCE(a.unit_weight_g, 0)) AS weight_g,
-                TOTAL(CASE WHEN a.unit = 'pallet' THEN s.quantity ELSE 0 END) AS pallets
-         FROM stock_levels s JOIN articles a ON a.sku = s.sku WHERE s.location = ?",
+    let row = sqlx::query!(
+        r#"SELECT TOTAL(CAST(s.quantity AS REAL) * COALESCE(a.unit_volume_ml, 0)) AS "volume_ml!: f64",
+                  TOTAL(CAST(s.quantity AS REAL) * COALESCE(a.unit_weight_g, 0)) AS "weight_g!: f64",
+                  TOTAL(CASE WHEN a.unit = 'pallet' THEN s.quantity ELSE 0 END) AS "pallets!: f64"
+           FROM stock_levels s JOIN articles a ON a.sku = s.sku WHERE s.location = ?"#,
+        location
     )
-    .bind(location)
     .fetch_one(conn)
     .await?;
-    Ok(usage_from_row(&row))
+    Ok(usage(row.volume_ml, row.weight_g, row.pallets))
 }
 
-/// Reads the usage columns. They are summed as REAL (`TOTAL`) so that no
-/// product of quantity and unit measure can overflow in SQL; `as` saturates.
-fn usage_from_row(row: &SqliteRow) -> Usage {
-    let column = |name: &str| row.try_get::<f64, _>(name).unwrap_or(f64::MAX) as i64;
+/// The usage from its sums. They are summed as REAL (`TOTAL`, never NULL) so
+/// that no product of quantity and unit measure can overflow in SQL; `as` saturates.
+fn usage(volume_ml: f64, weight_g: f64, pallets: f64) -> Usage {
     Usage {
-        volume_ml: column("volume_ml"),
-        weight_g: column("weight_g"),
-        pallets: column("pallets"),
+        volume_ml: volume_ml as i64,
+        weight_g: weight_g as i64,
+        pallets: pallets as i64,
     }
 }
 
 /// One item by its pure-identity URI.
 pub async fn item(conn: &mut SqliteConnection, epc: &str) -> Result<Option<Item>, sqlx::Error> {
-    let Some(row) =
-        sqlx::query("SELECT epc, sku, lot, state, location, last_seq FROM items WHERE epc = ?")
-            .bind(epc)
-            .fetch_optional(conn)
-            .await?
+    let Some(row) = sqlx::query!(
+        "SELECT epc, sku, lot, state, location, last_seq FROM items WHERE epc = ?",
+        epc
+    )
+    .fetch_optional(conn)
+    .await?
     else {
         return Ok(None);
     };
     Ok(Some(Item {
         facts: ItemFacts {
-            epc: row.try_get("epc")?,
-            state: checked("items", ItemState::parse(row.try_get("state")?))?,
+            epc: row.epc,
+            state: checked("items", ItemState::parse(&row.state))?,
             location: checked(
                 "items",
-                row.try_get::<Option<&str>, _>("location")?
-                    .map(LocationCode::parse)
-                    .transpose(),
+                row.location.as_deref().map(LocationCode::parse).transpose(),
             )?,
         },
-        sku: checked("items", Sku::parse(row.try_get("sku")?))?,
-        lot: checked("items", lot(row.try_get("lot")?))?,
-        last_seq: row.try_get("last_seq")?,
+        sku: checked("items", Sku::parse(&row.sku))?,
+        lot: checked("items", lot(&row.lot))?,
+        last_seq: row.last_seq,
     }))
 }
 
@@ -196,40 +204,59 @@ fn lot(text: &str) -> Result<Lot, FieldError> {
     }
 }
 
-fn movement_from_row(row: &SqliteRow) -> Result<Movement, sqlx::Error> {
-    let side = |field: &'static str, column: &str| {
-        row.try_get::<Option<&str>, _>(column).and_then(|code| {
+/// A `movements` row as stored, before its values are parsed back into domain values.
+struct MovementRow {
+    seq: i64,
+    kind: String,
+    sku: String,
+    quantity: i64,
+    from_location: Option<String>,
+    to_location: Option<String>,
+    lot: String,
+    epcs: String,
+    actor: String,
+    source: String,
+    idempotency_key: Option<String>,
+    reason: Option<String>,
+    recorded_at: String,
+}
+
+impl MovementRow {
+    fn parse(self) -> Result<Movement, sqlx::Error> {
+        let side = |field: &'static str, code: Option<&str>| {
             checked(
                 "movements",
                 code.map(|c| LocationCode::parse_field(field, c))
                     .transpose(),
             )
-        })
-    };
-    let epcs: &str = row.try_get("epcs")?;
-    let recorded_at: &str = row.try_get("recorded_at")?;
-    Ok(Movement {
-        seq: row.try_get("seq")?,
-        kind: checked("movements", MovementKind::parse(row.try_get("kind")?))?,
-        sku: checked("movements", Sku::parse(row.try_get("sku")?))?,
-        quantity: row.try_get("quantity")?,
-        from: side("from", "from_location")?,
-        to: side("to", "to_location")?,
-        lot: checked("movements", lot(row.try_get("lot")?))?,
-        epcs: checked(
-            "movements",
-            serde_json::from_str(epcs).map_err(|e| FieldError::new("epcs", e.to_string())),
-        )?,
-        actor: row.try_get("actor")?,
-        source: checked("movements", Source::parse(row.try_get("source")?))?,
-        idempotency_key: row.try_get("idempotency_key")?,
-        reason: row.try_get("reason")?,
-        recorded_at: checked(
-            "movements",
-            OffsetDateTime::parse(recorded_at, &time::format_description::well_known::Rfc3339)
+        };
+        Ok(Movement {
+            seq: self.seq,
+            kind: checked("movements", MovementKind::parse(&self.kind))?,
+            sku: checked("movements", Sku::parse(&self.sku))?,
+            quantity: self.quantity,
+            from: side("from", self.from_location.as_deref())?,
+            to: side("to", self.to_location.as_deref())?,
+            lot: checked("movements", lot(&self.lot))?,
+            epcs: checked(
+                "movements",
+                serde_json::from_str(&self.epcs)
+                    .map_err(|e| FieldError::new("epcs", e.to_string())),
+            )?,
+            actor: self.actor,
+            source: checked("movements", Source::parse(&self.source))?,
+            idempotency_key: self.idempotency_key,
+            reason: self.reason,
+            recorded_at: checked(
+                "movements",
+                OffsetDateTime::parse(
+                    &self.recorded_at,
+                    &time::format_description::well_known::Rfc3339,
+                )
                 .map_err(|e| FieldError::new("recorded_at", e.to_string())),
-        )?,
-    })
+            )?,
+        })
+    }
 }
 
 /// Movements with seq > `after_seq`, in seq order, at most `limit`;
@@ -240,16 +267,21 @@ pub async fn movements_after(
     limit: i64,
     restricted: bool,
 ) -> Result<Vec<Movement>, sqlx::Error> {
-    let rows = sqlx::query(
-        "SELECT m.* FROM movements m JOIN articles a ON a.sku = m.sku
+    sqlx::query_as!(
+        MovementRow,
+        "SELECT m.seq, m.kind, m.sku, m.quantity, m.from_location, m.to_location, m.lot, m.epcs,
+                m.actor, m.source, m.idempotency_key, m.reason, m.recorded_at
+         FROM movements m JOIN articles a ON a.sku = m.sku
          WHERE m.seq > ? AND (? OR a.classification = 'open') ORDER BY m.seq LIMIT ?",
+        after_seq,
+        restricted,
+        limit,
     )
-    .bind(after_seq)
-    .bind(restricted)
-    .bind(limit)
     .fetch_all(conn)
-    .await?;
-    rows.iter().map(movement_from_row).collect()
+    .await?
+    .into_iter()
+    .map(MovementRow::parse)
+    .collect()
 }
 
 /// The movements with the given seqs, in the order given (a replayed
@@ -259,10 +291,13 @@ pub async fn movements_by_seq(
     seqs: &[i64],
 ) -> Result<Vec<Movement>, sqlx::Error> {
     let list = serde_json::to_string(seqs).map_err(|e| sqlx::Error::Encode(e.into()))?;
-    let rows = sqlx::query(
-        "SELECT m.* FROM json_each(?) AS j JOIN movements m ON m.seq = j.value ORDER BY j.key",
+    let rows = sqlx::query_as!(
+        MovementRow,
+        "SELECT m.seq, m.kind, m.sku, m.quantity, m.from_location, m.to_location, m.lot, m.epcs,
+                m.actor, m.source, m.idempotency_key, m.reason, m.recorded_at
+         FROM json_each(?) AS j JOIN movements m ON m.seq = j.value ORDER BY j.key",
+        list,
     )
-    .bind(list)
     .fetch_all(conn)
     .await?;
     if rows.len() != seqs.len() {
@@ -274,7 +309,7 @@ pub async fn movements_by_seq(
             .into(),
         ));
     }
-    rows.iter().map(movement_from_row).collect()
+    rows.into_iter().map(MovementRow::parse).collect()
 }
 
 /// Stock levels matching the filter, ordered by SKU, location, lot;
@@ -285,54 +320,52 @@ pub async fn stock(
     restricted: bool,
     limit: i64,
 ) -> Result<Vec<StockLine>, sqlx::Error> {
-    let rows = sqlx::query(
+    let rows = sqlx::query_as!(
+        StockLine,
         "SELECT s.sku, s.location, l.zone, s.lot, s.quantity
          FROM stock_levels s JOIN articles a ON a.sku = s.sku JOIN locations l ON l.code = s.location
          WHERE (?1 IS NULL OR s.sku = ?1) AND (?2 IS NULL OR s.location = ?2) AND (?3 IS NULL OR l.zone = ?3)
            AND (?4 OR a.classification = 'open') AND s.quantity > 0
          ORDER BY s.sku, s.location, s.lot LIMIT ?5",
+        filter.sku,
+        filter.location,
+        filter.zone,
+        restricted,
+        limit,
     )
-    .bind(filter.sku.as_deref())
-    .bind(filter.location.as_deref())
-    .bind(filter.zone.as_deref())
-    .bind(restricted)
-    .bind(limit)
     .fetch_all(conn)
     .await?;
-    rows.iter()
-        .map(|row| {
-            Ok(StockLine {
-                sku: row.try_get("sku")?,
-                location: row.try_get("location")?,
-                zone: row.try_get("zone")?,
-                lot: row.try_get("lot")?,
-                quantity: row.try_get("quantity")?,
-            })
-        })
-        .collect()
+    Ok(rows)
 }
 
 /// Every location with what lies there, for the utilisation report.
 pub async fn usage_by_location(
     conn: &mut SqliteConnection,
 ) -> Result<Vec<(crate::domain::location::Location, Usage)>, sqlx::Error> {
-    let rows = sqlx::query(
-        "SELECT l.code, l.zone, l.kind, l.capacity_volume_l, l.capacity_weight_kg, l.capacity_pallets,
-                TOTAL(CAST(s.quantity AS REAL) * COALESCE(a.unit_volume_ml, 0)) AS volume_ml,
-                TOTAL(CAST(s.quantity AS REAL) * COALESCE(a.unit_weight_g, 0)) AS weight_g,
-                TOTAL(CASE WHEN a.unit = 'pallet' THEN s.quantity ELSE 0 END) AS pallets
-         FROM locations l LEFT JOIN stock_levels s ON s.location = l.code LEFT JOIN articles a ON a.sku = s.sku
-         GROUP BY l.code ORDER BY l.zone, l.code",
+    sqlx::query!(
+        r#"SELECT l.code, l.zone, l.kind, l.capacity_volume_l, l.capacity_weight_kg, l.capacity_pallets,
+                  TOTAL(CAST(s.quantity AS REAL) * COALESCE(a.unit_volume_ml, 0)) AS "volume_ml!: f64",
+                  TOTAL(CAST(s.quantity AS REAL) * COALESCE(a.unit_weight_g, 0)) AS "weight_g!: f64",
+                  TOTAL(CASE WHEN a.unit = 'pallet' THEN s.quantity ELSE 0 END) AS "pallets!: f64"
+           FROM locations l LEFT JOIN stock_levels s ON s.location = l.code LEFT JOIN articles a ON a.sku = s.sku
+           GROUP BY l.code ORDER BY l.zone, l.code"#
     )
     .fetch_all(conn)
-    .await?;
-    rows.iter()
-        .map(|row| {
-            let location = super::locations::from_row(row)?;
-            let used = usage_from_row(row);
-            Ok((location, used))
-        })
-        .collect()
+    .await?
+    .into_iter()
+    .map(|row| {
+        let location = LocationRow {
+            code: row.code,
+            zone: row.zone,
+            kind: row.kind,
+            capacity_volume_l: row.capacity_volume_l,
+            capacity_weight_kg: row.capacity_weight_kg,
+            capacity_pallets: row.capacity_pallets,
+        }
+        .parse()?;
+        Ok((location, usage(row.volume_ml, row.weight_g, row.pallets)))
+    })
+    .collect()
 }
 
 /// The (sku, location, lot) cells where the stock table disagrees with the sum
@@ -340,33 +373,27 @@ pub async fn usage_by_location(
 pub async fn ledger_mismatches(
     conn: &mut SqliteConnection,
 ) -> Result<Vec<(String, String, String, i64, i64)>, sqlx::Error> {
-    let rows = sqlx::query(
-        "WITH flows AS (
+    let rows = sqlx::query!(
+        r#"WITH flows AS (
              SELECT sku, to_location AS location, lot, quantity AS delta FROM movements WHERE to_location IS NOT NULL
              UNION ALL
              SELECT sku, from_location, lot, -quantity FROM movements WHERE from_location IS NOT NULL
          ),
          ledger AS (SELECT sku, location, lot, SUM(delta) AS quantity FROM flows GROUP BY sku, location, lot),
          cells AS (SELECT sku, location, lot FROM ledger UNION SELECT sku, location, lot FROM stock_levels)
-         SELECT c.sku, c.location, c.lot, COALESCE(l.quantity, 0) AS from_ledger, COALESCE(s.quantity, 0) AS in_stock
+         SELECT c.sku AS "sku!: String", c.location AS "location!: String", c.lot AS "lot!: String",
+                COALESCE(l.quantity, 0) AS "from_ledger!: i64", COALESCE(s.quantity, 0) AS "in_stock!: i64"
          FROM cells c
          LEFT JOIN ledger l ON l.sku = c.sku AND l.location = c.location AND l.lot = c.lot
          LEFT JOIN stock_levels s ON s.sku = c.sku AND s.location = c.location AND s.lot = c.lot
-         WHERE COALESCE(l.quantity, 0) != COALESCE(s.quantity, 0)",
+         WHERE COALESCE(l.quantity, 0) != COALESCE(s.quantity, 0)"#
     )
     .fetch_all(conn)
     .await?;
-    rows.iter()
-        .map(|r| {
-            Ok((
-                r.try_get(0)?,
-                r.try_get(1)?,
-                r.try_get(2)?,
-                r.try_get(3)?,
-                r.try_get(4)?,
-            ))
-        })
-        .collect()
+    Ok(rows
+        .into_iter()
+        .map(|r| (r.sku, r.location, r.lot, r.from_ledger, r.in_stock))
+        .collect())
 }
 
 #[cfg(test)]

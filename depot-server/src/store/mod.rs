@@ -3,6 +3,20 @@
 //! One file per aggregate; every function takes a connection (or a
 //! transaction, which derefs to one) so the façade decides the transaction
 //! boundaries. No rules live here: the domain decides, the store writes.
+//!
+//! Every statement whose text is fixed goes through `sqlx::query!`,
+//! `query_as!` or `query_scalar!`, so a wrong table, column, parameter count
+//! or column type fails the build. The macros describe each statement against
+//! the schema recorded in `depot-server/.sqlx/` (one file per statement,
+//! committed); `cargo xtask sqlx-prepare` regenerates it after a query or a
+//! migration changes. Only SQL that cannot be fixed text stays runtime: the
+//! multi-row INSERT of [`ledger::append_all`] and the `PRAGMA` reads of
+//! [`size_kib`]. Row values come back as plain Rust types (the STRICT
+//! tables' TEXT, INTEGER, REAL; `AS "name!: T"` where SQLite cannot infer
+//! an expression's type or nullability) and are parsed into domain values
+//! with [`checked`]: a stored value that does not parse is a decode error,
+//! never a panic. The macros bind references to their arguments, so a
+//! computed argument is put in a `let` first.
 
 pub mod articles;
 pub mod idempotency;
@@ -114,8 +128,7 @@ pub(crate) fn checked<T>(table: &str, result: Result<T, FieldError>) -> Result<T
 
 /// Reads one metadata value.
 pub async fn meta(conn: &mut SqliteConnection, key: &str) -> Result<Option<String>, sqlx::Error> {
-    sqlx::query_scalar("SELECT value FROM depot_meta WHERE key = ?")
-        .bind(key)
+    sqlx::query_scalar!("SELECT value FROM depot_meta WHERE key = ?", key)
         .fetch_optional(conn)
         .await
 }
@@ -138,11 +151,13 @@ pub async fn set_meta(
     key: &str,
     value: &str,
 ) -> Result<(), sqlx::Error> {
-    sqlx::query("INSERT INTO depot_meta (key, value) VALUES (?, ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value")
-        .bind(key)
-        .bind(value)
-        .execute(conn)
-        .await?;
+    sqlx::query!(
+        "INSERT INTO depot_meta (key, value) VALUES (?, ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+        key,
+        value,
+    )
+    .execute(conn)
+    .await?;
     Ok(())
 }
 

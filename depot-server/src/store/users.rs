@@ -1,6 +1,6 @@
 //! The `users` table: names, roles, clearance and hashed API tokens.
 
-use sqlx::{Row, SqliteConnection};
+use sqlx::SqliteConnection;
 use time::OffsetDateTime;
 
 use super::{corrupt, timestamp};
@@ -16,17 +16,19 @@ pub async fn add(
     token_hash: &str,
     at: OffsetDateTime,
 ) -> Result<bool, sqlx::Error> {
-    let done = sqlx::query(
+    let role = role.as_str();
+    let created_at = timestamp(at);
+    let done = sqlx::query!(
         "INSERT INTO users (name, role, restricted, token_hash, created_at) VALUES (?, ?, ?, ?, ?)
          ON CONFLICT (name) DO UPDATE SET role = excluded.role, restricted = excluded.restricted,
            token_hash = excluded.token_hash, created_at = excluded.created_at, revoked_at = NULL
          WHERE users.revoked_at IS NOT NULL",
+        name,
+        role,
+        restricted,
+        token_hash,
+        created_at,
     )
-    .bind(name)
-    .bind(role.as_str())
-    .bind(restricted)
-    .bind(token_hash)
-    .bind(timestamp(at))
     .execute(conn)
     .await?;
     Ok(done.rows_affected() == 1)
@@ -34,22 +36,23 @@ pub async fn add(
 
 /// All users by name.
 pub async fn list(conn: &mut SqliteConnection) -> Result<Vec<User>, sqlx::Error> {
-    let rows = sqlx::query(
-        "SELECT name, role, restricted, created_at, revoked_at FROM users ORDER BY name",
+    sqlx::query!(
+        r#"SELECT name, role, restricted AS "restricted: bool", created_at, revoked_at
+           FROM users ORDER BY name"#
     )
     .fetch_all(conn)
-    .await?;
-    rows.iter()
-        .map(|row| {
-            Ok(User {
-                name: row.try_get("name")?,
-                role: Role::parse(row.try_get("role")?).map_err(|e| corrupt("users", e))?,
-                restricted: row.try_get("restricted")?,
-                created_at: row.try_get("created_at")?,
-                revoked_at: row.try_get("revoked_at")?,
-            })
+    .await?
+    .into_iter()
+    .map(|row| {
+        Ok(User {
+            name: row.name,
+            role: Role::parse(&row.role).map_err(|e| corrupt("users", e))?,
+            restricted: row.restricted,
+            created_at: row.created_at,
+            revoked_at: row.revoked_at,
         })
-        .collect()
+    })
+    .collect()
 }
 
 /// Revokes a user's token; returns whether an active user of that name existed.
@@ -58,11 +61,14 @@ pub async fn revoke(
     name: &str,
     at: OffsetDateTime,
 ) -> Result<bool, sqlx::Error> {
-    let done = sqlx::query("UPDATE users SET revoked_at = ? WHERE name = ? AND revoked_at IS NULL")
-        .bind(timestamp(at))
-        .bind(name)
-        .execute(conn)
-        .await?;
+    let revoked_at = timestamp(at);
+    let done = sqlx::query!(
+        "UPDATE users SET revoked_at = ? WHERE name = ? AND revoked_at IS NULL",
+        revoked_at,
+        name,
+    )
+    .execute(conn)
+    .await?;
     Ok(done.rows_affected() == 1)
 }
 
@@ -72,17 +78,20 @@ pub async fn by_token_hash(
     conn: &mut SqliteConnection,
     token_hash: &str,
 ) -> Result<Option<(Caller, String)>, sqlx::Error> {
-    let Some(row) = sqlx::query("SELECT name, role, restricted, token_hash FROM users WHERE token_hash = ? AND revoked_at IS NULL")
-        .bind(token_hash)
-        .fetch_optional(conn)
-        .await?
+    let Some(row) = sqlx::query!(
+        r#"SELECT name, role, restricted AS "restricted: bool", token_hash
+           FROM users WHERE token_hash = ? AND revoked_at IS NULL"#,
+        token_hash
+    )
+    .fetch_optional(conn)
+    .await?
     else {
         return Ok(None);
     };
     let caller = Caller {
-        name: row.try_get("name")?,
-        role: Role::parse(row.try_get("role")?).map_err(|e| corrupt("users", e))?,
-        restricted: row.try_get("restricted")?,
+        name: row.name,
+        role: Role::parse(&row.role).map_err(|e| corrupt("users", e))?,
+        restricted: row.restricted,
     };
-    Ok(Some((caller, row.try_get("token_hash")?)))
+    Ok(Some((caller, row.token_hash)))
 }
