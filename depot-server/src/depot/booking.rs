@@ -68,9 +68,10 @@ pub struct BookingAnswer {
     pub replayed: bool,
 }
 
-/// Books one submission inside the writer's open transaction. The outer
-/// `Err` is a storage error; the inner one a failure of this submission
-/// alone (a key reused with another request).
+/// Books one submission inside the writer's open transaction and its
+/// per-command savepoint (which a refusal rolls back before its record is
+/// written). The outer `Err` is a storage error; the inner one a failure of
+/// this submission alone (a key reused with another request).
 pub(super) async fn book(
     conn: &mut SqliteConnection,
     submission: &Submission,
@@ -94,14 +95,11 @@ pub(super) async fn book(
             }));
         }
     }
-    sqlx::query("SAVEPOINT booking").execute(&mut *conn).await?;
     let outcome = apply(conn, submission, now).await?;
     if outcome.is_err() {
-        sqlx::query("ROLLBACK TO booking")
-            .execute(&mut *conn)
-            .await?;
+        // A refusal keeps nothing it wrote, only its idempotency record.
+        super::writer::roll_back_command(conn).await?;
     }
-    sqlx::query("RELEASE booking").execute(&mut *conn).await?;
     if let Some((key, hash)) = &submission.idempotency {
         let record = StoredRecord {
             request_hash: hash.clone(),

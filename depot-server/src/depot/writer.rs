@@ -354,11 +354,19 @@ async fn run_one(
         }
     };
     // If the transaction itself is gone, this fails and the batch aborts.
-    sqlx::query("ROLLBACK TO command")
-        .execute(&mut *conn)
-        .await?;
+    roll_back_command(conn).await?;
     sqlx::query("RELEASE command").execute(&mut *conn).await?;
     Ok((answer, Committed::default()))
+}
+
+/// Undoes what the running command wrote so far; its savepoint stays open.
+/// Bookings use it to keep a refusal's idempotency record and nothing else,
+/// without a nested savepoint (two statements fewer per booking).
+pub(super) async fn roll_back_command(conn: &mut SqliteConnection) -> Result<(), sqlx::Error> {
+    sqlx::query("ROLLBACK TO command")
+        .execute(&mut *conn)
+        .await
+        .map(drop)
 }
 
 impl Command {
