@@ -12,6 +12,7 @@
 
 mod booking;
 pub mod input;
+mod sessions;
 mod writer;
 
 use std::path::Path;
@@ -23,6 +24,7 @@ use tokio::sync::{broadcast, mpsc, oneshot};
 use tokio::task::JoinHandle;
 
 pub use self::booking::{BookingAnswer, BookingInput, BookingOutcome, EpcRef, Submission};
+pub use self::sessions::{LoginOutcome, WebSession};
 use self::writer::{Command, Done, Job, WriterContext};
 pub use self::writer::{Committed, WriterHealth, MAX_BATCH};
 use crate::domain::access::{Action, Caller, Role, User};
@@ -52,6 +54,9 @@ pub enum DepotError {
     /// Writing articles needs restricted clearance (one namespace for all articles).
     #[error("writing articles needs clearance for restricted articles")]
     NeedsClearance,
+    /// Input that does not pass validation, field by field.
+    #[error("invalid input")]
+    Invalid(Vec<crate::domain::FieldError>),
     /// The request conflicts with what the depot holds (e.g. a GTIN in use).
     #[error("{0}")]
     Conflict(String),
@@ -80,6 +85,17 @@ impl From<sqlx::Error> for DepotError {
             DepotError::Storage(error)
         }
     }
+}
+
+/// Stock at a glance.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct StockSummary {
+    /// Articles with stock.
+    pub articles: i64,
+    /// (article, location, lot) lines with stock.
+    pub lines: i64,
+    /// Their quantities added up (mixed units: a rough size, not a measure).
+    pub total: i64,
 }
 
 /// How the depot is opened.
@@ -401,6 +417,19 @@ impl Depot {
         Ok(store::ledger::stock(&mut conn, filter, caller.restricted, limit).await?)
     }
 
+    /// Articles in stock, stock lines and their total quantity, of what the caller may see.
+    pub async fn stock_summary(&self, caller: &Caller) -> Result<StockSummary, DepotError> {
+        require(caller, Action::ReadStock)?;
+        let mut conn = self.pool.acquire().await?;
+        let (articles, lines, total) =
+            store::ledger::stock_summary(&mut conn, caller.restricted).await?;
+        Ok(StockSummary {
+            articles,
+            lines,
+            total,
+        })
+    }
+
     /// Ledger movements after `after_seq`, in seq order.
     pub async fn movements(
         &self,
@@ -411,6 +440,53 @@ impl Depot {
         require(caller, Action::ReadLedger)?;
         let mut conn = self.pool.acquire().await?;
         Ok(store::ledger::movements_after(&mut conn, after_seq, limit, caller.restricted).await?)
+    }
+
+    /// The newest `limit` movements the caller may see, newest first.
+    pub async fn recent_movements(
+        &self,
+        caller: &Caller,
+        limit: i64,
+    ) -> Result<Vec<Movement>, DepotError> {
+        require(caller, Action::ReadLedger)?;
+        let mut conn = self.pool.acquire().await?;
+        Ok(store::ledger::movements_before(&mut conn, i64::MAX, limit, caller.restricted).await?)
+    }
+
+    /// Of `movements` (e.g. from [`Depot::subscribe`]), those the caller may
+    /// see: none without the right to read the ledger, no restricted
+    /// article's without clearance.
+    pub async fn visible_movements(
+        &self,
+        caller: &Caller,
+        movements: &[Movement],
+    ) -> Result<Vec<Movement>, DepotError> {
+        if !caller.role.may(Action::ReadLedger) {
+            return Ok(Vec::new());
+        }
+        if caller.restricted {
+            return Ok(movements.to_vec());
+        }
+        let mut conn = self.pool.acquire().await?;
+        let mut open: Vec<(&str, bool)> = Vec::new();
+        let mut visible = Vec::with_capacity(movements.len());
+        for movement in movements {
+            let sku = movement.sku.as_str();
+            let sees = match open.iter().find(|(s, _)| *s == sku) {
+                Some((_, sees)) => *sees,
+                None => {
+                    let sees = store::articles::get(&mut conn, sku)
+                        .await?
+                        .is_some_and(|a| caller.sees(a.classification));
+                    open.push((sku, sees));
+                    sees
+                }
+            };
+            if sees {
+                visible.push(movement.clone());
+            }
+        }
+        Ok(visible)
     }
 
     /// Utilisation per location.
@@ -474,6 +550,16 @@ impl Depot {
     pub async fn close(&self) {
         self.pool.close().await;
     }
+}
+
+/// 256 fresh random bits as hex (a CSRF token before there is a session).
+pub fn fresh_secret() -> String {
+    tokens::random_hex()
+}
+
+/// Whether two secrets (tokens, CSRF values) are equal, in constant time.
+pub fn same_secret(a: &str, b: &str) -> bool {
+    tokens::hashes_match(a, b)
 }
 
 fn require(caller: &Caller, action: Action) -> Result<(), DepotError> {

@@ -28,6 +28,7 @@ use crate::domain::access::Role;
 use crate::domain::article::Article;
 use crate::domain::ledger::Movement;
 use crate::domain::location::Location;
+use crate::domain::login::LoginRecord;
 use crate::metrics::Metrics;
 use crate::repeat_log::RepeatLog;
 use crate::store::{self, StoreOptions};
@@ -70,6 +71,18 @@ pub(crate) enum Command {
     RevokeUser { name: String },
     /// Writes one `depot_meta` value.
     SetMeta { key: String, value: String },
+    /// Sets a user's password hash and ends their web sessions.
+    SetPassword { name: String, password_hash: String },
+    /// Counts a failed login (and locks it if the rules say so).
+    LoginFailed { name: String },
+    /// Opens a web session (and resets the user's failure count).
+    OpenSession {
+        name: String,
+        id_hash: String,
+        csrf_token: String,
+    },
+    /// Ends a web session.
+    CloseSession { id_hash: String },
     /// Panics inside the batch: tests of the writer's supervision.
     #[cfg(test)]
     Panic,
@@ -83,6 +96,8 @@ pub(crate) enum Done {
     Applied(bool),
     /// Rows written by an import.
     Count(usize),
+    /// A user's login record after a failed attempt.
+    Login(LoginRecord),
 }
 
 /// What one group commit changed, published after COMMIT (never before).
@@ -370,7 +385,7 @@ pub(super) async fn roll_back_command(conn: &mut SqliteConnection) -> Result<(),
 }
 
 impl Command {
-    fn name(&self) -> &'static str {
+    pub(super) fn name(&self) -> &'static str {
         match self {
             Command::Book(_) => "book",
             Command::CreateArticle(_) => "create article",
@@ -382,6 +397,10 @@ impl Command {
             Command::AddUser { .. } => "add user",
             Command::RevokeUser { .. } => "revoke user",
             Command::SetMeta { .. } => "set meta",
+            Command::SetPassword { .. } => "set password",
+            Command::LoginFailed { .. } => "login failed",
+            Command::OpenSession { .. } => "open session",
+            Command::CloseSession { .. } => "close session",
             #[cfg(test)]
             Command::Panic => "panic",
         }
@@ -455,12 +474,18 @@ async fn execute(
             store::users::add(conn, name, *role, *restricted, token_hash, now).await?,
         )),
         Command::RevokeUser { name } => {
-            Ok(Done::Applied(store::users::revoke(conn, name, now).await?))
+            let revoked = store::users::revoke(conn, name, now).await?;
+            store::sessions::close_all_of(conn, name).await?;
+            Ok(Done::Applied(revoked))
         }
         Command::SetMeta { key, value } => {
             store::set_meta(conn, key, value).await?;
             Ok(Done::Applied(true))
         }
+        Command::SetPassword { .. }
+        | Command::LoginFailed { .. }
+        | Command::OpenSession { .. }
+        | Command::CloseSession { .. } => super::sessions::execute(conn, command, now).await?,
         #[cfg(test)]
         Command::Panic => panic!("injected by a test"),
     })

@@ -9,6 +9,7 @@ pub mod article;
 pub mod booking;
 pub mod ledger;
 pub mod location;
+pub mod login;
 pub mod quantity;
 pub mod stock;
 pub mod utilization;

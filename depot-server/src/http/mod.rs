@@ -11,6 +11,7 @@ pub mod items;
 pub mod locations;
 pub mod movements;
 pub mod openapi;
+pub mod scans;
 pub mod stock;
 
 use std::sync::Arc;
@@ -71,6 +72,7 @@ pub fn router(state: AppState) -> Router {
             "/api/v1/movements",
             get(movements::list).post(movements::book),
         )
+        .route("/api/v1/scans", axum::routing::post(scans::apply_batch))
         .route("/api/v1/stock", get(stock::stock))
         .route("/api/v1/utilization", get(stock::utilization))
         .route("/api/v1/items/{epc}", get(items::read))

@@ -284,6 +284,31 @@ pub async fn movements_after(
     .collect()
 }
 
+/// Movements with seq < `before_seq`, newest first, at most `limit`;
+/// movements of restricted articles only if `restricted`.
+pub async fn movements_before(
+    conn: &mut SqliteConnection,
+    before_seq: i64,
+    limit: i64,
+    restricted: bool,
+) -> Result<Vec<Movement>, sqlx::Error> {
+    sqlx::query_as!(
+        MovementRow,
+        "SELECT m.seq, m.kind, m.sku, m.quantity, m.from_location, m.to_location, m.lot, m.epcs,
+                m.actor, m.source, m.idempotency_key, m.reason, m.recorded_at
+         FROM movements m JOIN articles a ON a.sku = m.sku
+         WHERE m.seq < ? AND (? OR a.classification = 'open') ORDER BY m.seq DESC LIMIT ?",
+        before_seq,
+        restricted,
+        limit,
+    )
+    .fetch_all(conn)
+    .await?
+    .into_iter()
+    .map(MovementRow::parse)
+    .collect()
+}
+
 /// The movements with the given seqs, in the order given (a replayed
 /// booking's movements; the ledger never changes them).
 pub async fn movements_by_seq(
@@ -336,6 +361,24 @@ pub async fn stock(
     .fetch_all(conn)
     .await?;
     Ok(rows)
+}
+
+/// How many articles lie in stock, in how many stock lines, and their total
+/// quantity; restricted articles only if `restricted`.
+pub async fn stock_summary(
+    conn: &mut SqliteConnection,
+    restricted: bool,
+) -> Result<(i64, i64, i64), sqlx::Error> {
+    let row = sqlx::query!(
+        r#"SELECT COUNT(DISTINCT s.sku) AS "articles!: i64", COUNT(*) AS "lines!: i64",
+                  COALESCE(SUM(s.quantity), 0) AS "total!: i64"
+           FROM stock_levels s JOIN articles a ON a.sku = s.sku
+           WHERE s.quantity > 0 AND (? OR a.classification = 'open')"#,
+        restricted
+    )
+    .fetch_one(conn)
+    .await?;
+    Ok((row.articles, row.lines, row.total))
 }
 
 /// Every location with what lies there, for the utilisation report.

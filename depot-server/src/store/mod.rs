@@ -22,6 +22,7 @@ pub mod articles;
 pub mod idempotency;
 pub mod ledger;
 pub mod locations;
+pub mod sessions;
 pub mod users;
 
 use std::path::Path;
