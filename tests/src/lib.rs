@@ -311,7 +311,9 @@ impl Driver {
         let _ = self.child.kill().await;
     }
 
-    /// A fresh headless Chromium (own profile) with a window of `width` × `height`.
+    /// A fresh headless Chromium (own profile) with a viewport of `width` ×
+    /// `height` (below 500 px wide by mobile emulation, as headless windows
+    /// are never narrower).
     /// `host_rules` maps extra host names (e.g. to reach the server by a name
     /// that is not a secure context).
     pub async fn browser(
@@ -338,13 +340,19 @@ impl Driver {
         if let Some(rules) = host_rules {
             args.push(format!("--host-resolver-rules={rules}"));
         }
+        let mut options = json!({
+            "binary": "/usr/bin/chromium",
+            "args": args,
+            "prefs": {"intl.accept_languages": "en-US,en"},
+        });
+        if width < 500 {
+            options["mobileEmulation"] = json!({
+                "deviceMetrics": {"width": width, "height": height, "pixelRatio": 2.0, "touch": true},
+            });
+        }
         let capabilities = json!({
             "browserName": "chrome",
-            "goog:chromeOptions": {
-                "binary": "/usr/bin/chromium",
-                "args": args,
-                "prefs": {"intl.accept_languages": "en-US,en"},
-            },
+            "goog:chromeOptions": options,
         });
         let Value::Object(capabilities) = capabilities else {
             bail!("capabilities are an object");

@@ -8,7 +8,9 @@ const ASSETS = "__ASSETS__";
 const CACHE = 'depot-scan:' + ASSETS.join(',');
 
 self.addEventListener('install', (event) => {
-  event.waitUntil(caches.open(CACHE).then((cache) => cache.addAll(ASSETS)).then(() => self.skipWaiting()));
+  // The page that registered the worker was loaded before it: fetch a copy now.
+  event.waitUntil(caches.open(CACHE).then((cache) => cache.addAll(ASSETS.concat(['/scan'])))
+    .then(() => self.skipWaiting()));
 });
 
 self.addEventListener('activate', (event) => {
