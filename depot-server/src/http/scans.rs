@@ -15,8 +15,8 @@ use super::extract::{Authenticated, JsonBody};
 use super::movements::MovementView;
 use super::AppState;
 use crate::depot::input::ScanDraft;
-use crate::depot::{Depot, Submission};
-use crate::domain::access::Caller;
+use crate::depot::{Depot, DepotError, Submission};
+use crate::domain::access::{Action, Caller};
 use crate::domain::booking::Source;
 use crate::domain::FieldError;
 
@@ -82,6 +82,9 @@ pub async fn apply_batch(
     Authenticated(caller): Authenticated,
     body: JsonBody<ScanBatch>,
 ) -> Result<Json<ScanResults>, ApiError> {
+    if !caller.role.may(Action::Book) {
+        return Err(DepotError::Forbidden { role: caller.role }.into());
+    }
     let reads = body.value.reads;
     if reads.is_empty() || reads.len() > MAX_READS {
         return Err(FieldError::new("reads", format!("must hold 1 to {MAX_READS} reads")).into());

@@ -226,7 +226,8 @@ static EN: Texts = Texts {
     kind_issue: "Issue",
     scan_to_location: "Location",
     scan_from_location: "From location (moves only)",
-    scan_location_hint: "Where you are (scan its label): receipts and moves go here, issues come from here",
+    scan_location_hint:
+        "Where you are (scan its label): receipts and moves go here, issues come from here",
     scan_booked: "Booked",
     scan_refused: "Refused",
     scan_location_set: "Location set to",
