@@ -19,7 +19,7 @@ use serde::Deserialize;
 use super::error_page;
 use super::i18n::Texts;
 use super::layout::{self, Head, Section};
-use super::session::Viewer;
+use super::session::{csrf_refused, Viewer};
 use crate::depot::DepotError;
 use crate::domain::access::Action;
 use crate::http::scans::{self, ScanRead, ScanResult};
@@ -66,8 +66,8 @@ pub async fn book(
     viewer: Viewer,
     Form(mut form): Form<ScanForm>,
 ) -> Response {
-    if let Err(refused) = viewer.check_csrf(&form.csrf) {
-        return refused;
+    if !viewer.csrf_ok(&form.csrf) {
+        return csrf_refused(viewer.lang);
     }
     if !viewer.caller.role.may(Action::Book) {
         return error_page(

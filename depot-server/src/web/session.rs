@@ -35,17 +35,14 @@ pub struct Viewer {
 }
 
 impl Viewer {
-    /// Checks a form's CSRF token; the answer to a missing or wrong one is 403.
-    pub fn check_csrf(&self, sent: &str) -> Result<(), Response> {
-        if same_secret(sent, &self.csrf_token) {
-            Ok(())
-        } else {
-            Err(csrf_refused(self.lang))
-        }
+    /// Whether a form's CSRF token is the session's (else answer [`csrf_refused`]).
+    pub fn csrf_ok(&self, sent: &str) -> bool {
+        same_secret(sent, &self.csrf_token)
     }
 }
 
-fn csrf_refused(lang: Lang) -> Response {
+/// The 403 page for a form without the right CSRF token.
+pub fn csrf_refused(lang: Lang) -> Response {
     let t = lang.texts();
     plain_page(
         lang,
@@ -244,8 +241,8 @@ pub async fn logout(
     headers: HeaderMap,
     Form(form): Form<CsrfForm>,
 ) -> Response {
-    if let Err(refused) = viewer.check_csrf(&form.csrf) {
-        return refused;
+    if !viewer.csrf_ok(&form.csrf) {
+        return csrf_refused(viewer.lang);
     }
     if let Some(value) = cookie(&headers, SESSION_COOKIE) {
         if let Err(error) = state.depot.logout(value).await {
