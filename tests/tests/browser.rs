@@ -229,6 +229,23 @@ async fn login_shows_stock_and_search_filters_it(driver: &Driver) -> anyhow::Res
     browser.close().await
 }
 
+/// The problem the login form answered with, once the answer has replaced
+/// the page that was sent (its name field is empty again).
+async fn login_problem(client: &Client) -> anyhow::Result<String> {
+    eventually("the login form's answer", || async {
+        let name = client
+            .find(Locator::Id("name"))
+            .await?
+            .prop("value")
+            .await?;
+        if name.as_deref() != Some("") {
+            return Ok(None);
+        }
+        Ok(Some(text_of(client, "#login-problem").await?))
+    })
+    .await
+}
+
 async fn wrong_passwords_lock_the_login(driver: &Driver) -> anyhow::Result<()> {
     let depot = Depot::demo().await?;
     let browser = driver.browser(DESKTOP.0, DESKTOP.1, None).await?;
@@ -247,16 +264,7 @@ async fn wrong_passwords_lock_the_login(driver: &Driver) -> anyhow::Result<()> {
             .await?
             .send_keys(&format!("wrong-{attempt}{ENTER}"))
             .await?;
-        let problem = eventually("the login problem", || async {
-            Ok(client
-                .find(Locator::Id("login-problem"))
-                .await
-                .ok()
-                .map(|_| ()))
-        })
-        .await;
-        problem?;
-        problems.push(text_of(client, "#login-problem").await?);
+        problems.push(login_problem(client).await?);
     }
     ensure!(
         problems[..4].iter().all(|p| p.contains("not right")),
@@ -278,16 +286,7 @@ async fn wrong_passwords_lock_the_login(driver: &Driver) -> anyhow::Result<()> {
         .await?
         .send_keys(&format!("{password}{ENTER}"))
         .await?;
-    let problem = eventually("the lock-out message", || async {
-        Ok(client
-            .find(Locator::Id("login-problem"))
-            .await
-            .ok()
-            .map(|_| ()))
-    })
-    .await;
-    problem?;
-    ensure!(text_of(client, "#login-problem")
+    ensure!(login_problem(client)
         .await?
         .contains("Too many failed attempts"));
     browser.close().await
