@@ -25,7 +25,7 @@ use tokio::time::Instant;
 use super::booking::{self, BookingAnswer, Submission};
 use super::DepotError;
 use crate::domain::access::Role;
-use crate::domain::article::Article;
+use crate::domain::article::{Article, Classification};
 use crate::domain::ledger::Movement;
 use crate::domain::location::Location;
 use crate::domain::login::LoginRecord;
@@ -49,15 +49,18 @@ pub(crate) enum Command {
     /// One booking.
     Book(Submission),
     /// A new article; [`DepotError::Exists`] if the SKU is taken.
-    CreateArticle(Article),
+    CreateArticle { article: Article, cleared: bool },
     /// Creates or replaces an article.
-    PutArticle(Article),
+    PutArticle { article: Article, cleared: bool },
     /// A new location; [`DepotError::Exists`] if the code is taken.
     CreateLocation(Location),
     /// Creates or replaces a location.
     PutLocation(Location),
     /// Creates or replaces many articles, all or none.
-    ImportArticles(Vec<Article>),
+    ImportArticles {
+        articles: Vec<Article>,
+        cleared: bool,
+    },
     /// Creates or replaces many locations, all or none.
     ImportLocations(Vec<Location>),
     /// Adds a user (or re-activates a revoked one) with a token hash.
@@ -388,11 +391,11 @@ impl Command {
     pub(super) fn name(&self) -> &'static str {
         match self {
             Command::Book(_) => "book",
-            Command::CreateArticle(_) => "create article",
-            Command::PutArticle(_) => "put article",
+            Command::CreateArticle { .. } => "create article",
+            Command::PutArticle { .. } => "put article",
             Command::CreateLocation(_) => "create location",
             Command::PutLocation(_) => "put location",
-            Command::ImportArticles(_) => "import articles",
+            Command::ImportArticles { .. } => "import articles",
             Command::ImportLocations(_) => "import locations",
             Command::AddUser { .. } => "add user",
             Command::RevokeUser { .. } => "revoke user",
@@ -423,23 +426,26 @@ async fn execute(
             }
             Err(error) => Err(error),
         },
-        Command::CreateArticle(article) => {
-            if store::articles::get(conn, article.sku.as_str())
-                .await?
-                .is_some()
-            {
-                return Ok(Err(DepotError::Exists {
-                    what: "article",
-                    key: article.sku.to_string(),
-                }));
+        Command::CreateArticle { article, cleared } => {
+            if let Some(existing) = store::articles::get(conn, article.sku.as_str()).await? {
+                return Ok(Err(
+                    if *cleared || existing.classification == Classification::Open {
+                        DepotError::Exists {
+                            what: "article",
+                            key: article.sku.to_string(),
+                        }
+                    } else {
+                        hidden_clash()
+                    },
+                ));
             }
-            put_articles(conn, std::slice::from_ref(article), now, changes).await?
+            put_articles(conn, std::slice::from_ref(article), *cleared, now, changes).await?
         }
-        Command::PutArticle(article) => {
-            put_articles(conn, std::slice::from_ref(article), now, changes).await?
+        Command::PutArticle { article, cleared } => {
+            put_articles(conn, std::slice::from_ref(article), *cleared, now, changes).await?
         }
-        Command::ImportArticles(articles) => {
-            match put_articles(conn, articles, now, changes).await? {
+        Command::ImportArticles { articles, cleared } => {
+            match put_articles(conn, articles, *cleared, now, changes).await? {
                 Ok(_) => Ok(Done::Count(articles.len())),
                 Err(error) => Err(error),
             }
@@ -491,18 +497,36 @@ async fn execute(
     })
 }
 
+/// The conflict an uncleared writer gets for a clash with a restricted
+/// article: it names neither that article nor its classification.
+fn hidden_clash() -> DepotError {
+    DepotError::Conflict("the SKU or GTIN is already in use".into())
+}
+
 /// Creates or replaces articles; a GTIN that belongs to another article is a
-/// conflict. Answers whether the (last) article was new.
+/// conflict, and so, for a writer without clearance, is any clash with a
+/// restricted article. Answers whether the (last) article was new.
 async fn put_articles(
     conn: &mut SqliteConnection,
     articles: &[Article],
+    cleared: bool,
     now: OffsetDateTime,
     changes: &mut Committed,
 ) -> Result<Result<Done, DepotError>, sqlx::Error> {
+    let hidden = |a: &Article| !cleared && a.classification == Classification::Restricted;
     let mut created = false;
     for article in articles {
+        if store::articles::get(conn, article.sku.as_str())
+            .await?
+            .is_some_and(|existing| hidden(&existing))
+        {
+            return Ok(Err(hidden_clash()));
+        }
         if let Some(gtin) = &article.gtin {
             if let Some(owner) = store::articles::by_gtin14(conn, &gtin.to_gtin14()).await? {
+                if owner.sku != article.sku && hidden(&owner) {
+                    return Ok(Err(hidden_clash()));
+                }
                 if owner.sku != article.sku {
                     return Ok(Err(DepotError::Conflict(format!(
                         "GTIN {} belongs to article '{}'",
