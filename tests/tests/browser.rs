@@ -204,6 +204,15 @@ async fn login_shows_stock_and_search_filters_it(driver: &Driver) -> anyhow::Res
         "an uncleared user's count leaves out the restricted article: {articles}"
     );
 
+    // Staff may not open the admin pages, and are not offered them.
+    let links = staff
+        .client
+        .find_all(Locator::Css("nav a[href='/admin/articles']"))
+        .await?;
+    ensure!(links.is_empty(), "staff are offered the admin pages");
+    staff.client.goto(&depot.url("/admin/articles")).await?;
+    ensure!(text_of(&staff.client, "h1").await? == "Not allowed");
+
     // Logout ends the session: the stock page asks for a login again.
     staff
         .client

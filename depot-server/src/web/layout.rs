@@ -19,6 +19,7 @@ pub enum Section {
     Stock,
     Movements,
     Scan,
+    Admin,
 }
 
 /// The navigation, in order.
@@ -27,6 +28,7 @@ const NAV: &[Section] = &[
     Section::Stock,
     Section::Movements,
     Section::Scan,
+    Section::Admin,
 ];
 
 impl Section {
@@ -36,6 +38,7 @@ impl Section {
             Section::Stock => "/stock",
             Section::Movements => "/movements",
             Section::Scan => "/scan",
+            Section::Admin => "/admin/articles",
         }
     }
 
@@ -45,6 +48,7 @@ impl Section {
             Section::Stock => t.nav_stock,
             Section::Movements => t.nav_movements,
             Section::Scan => t.nav_scan,
+            Section::Admin => t.nav_admin,
         }
     }
 
@@ -54,6 +58,8 @@ impl Section {
             Section::Start | Section::Stock => role.may(Action::ReadStock),
             Section::Movements => role.may(Action::ReadLedger),
             Section::Scan => role.may(Action::Book),
+            // Managers keep master data; auditors read it.
+            Section::Admin => role.may(Action::KeepMasterData) || role == Role::Auditor,
         }
     }
 }

@@ -5,9 +5,10 @@
 //!
 //! Owns: login and sessions (`session.rs`), the page shell and navigation
 //! (`layout.rs`), the message catalogue (`i18n.rs`), embedded assets
-//! (`assets.rs`), one module per page, and the security headers every
+//! (`assets.rs`), one module per page (`admin.rs` for master data), and the security headers every
 //! response gets. Runs no SQL and holds no rules: the façade decides.
 
+mod admin;
 pub mod assets;
 mod home;
 pub mod i18n;
@@ -47,6 +48,10 @@ pub fn router(state: AppState) -> Router {
         .route("/movements", get(movements::page))
         .route("/movements/live", get(movements::live))
         .route("/scan", get(scan::page).post(scan::book))
+        .route(
+            "/admin/articles",
+            get(admin::articles).post(admin::save_article),
+        )
         .route("/scan-sw.js", get(assets::service_worker))
         .route("/static/{file}", get(assets::serve))
         .with_state(state.clone());

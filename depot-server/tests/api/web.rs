@@ -517,3 +517,75 @@ async fn a_scan_batch_applies_each_read_once_in_order_with_its_own_result() {
     expect_problem(app.post(&app.auditor, "/api/v1/scans", &batch).await, 403).await;
     app.assert_ledger_consistent().await;
 }
+
+#[tokio::test]
+async fn admin_pages_are_for_managers_auditors_read_and_staff_are_kept_out() {
+    let app = web_app().await;
+    let staff = log_in(&app, "staff").await;
+    let auditor = log_in(&app, "auditor").await;
+    app.add_user(
+        "plain-manager",
+        depot_server::domain::access::Role::Manager,
+        false,
+    )
+    .await;
+    app.set_password("plain-manager", PASSWORD).await;
+    let manager = log_in(&app, "plain-manager").await;
+    let post = |session: &Session, form: Vec<(&'static str, String)>| {
+        let request = browser()
+            .post(app.url("/admin/articles"))
+            .header("cookie", session.header())
+            .form(&form);
+        async move { request.send().await.expect("POST") }
+    };
+    let article = |session: &Session, sku: &str| {
+        vec![
+            ("csrf", session.csrf.clone()),
+            ("sku", sku.to_owned()),
+            ("name", "Tent".to_owned()),
+            ("unit", "piece".to_owned()),
+            ("classification", "open".to_owned()),
+        ]
+    };
+
+    let (status, html) = page(&app, &staff, "/admin/articles").await;
+    assert_eq!(status, 403, "staff may not open admin pages");
+    assert!(!html.contains("article-form"));
+    let (_, html) = page(&app, &staff, "/").await;
+    assert!(!html.contains("/admin/articles"), "no admin link for staff");
+    assert_eq!(post(&staff, article(&staff, "TENT-1")).await.status(), 403);
+
+    let (status, html) = page(&app, &auditor, "/admin/articles").await;
+    assert_eq!(status, 200);
+    assert!(
+        html.contains(">SECRET-1<") && !html.contains("article-form"),
+        "auditors read only"
+    );
+    assert_eq!(
+        post(&auditor, article(&auditor, "TENT-1")).await.status(),
+        403
+    );
+
+    // An uncleared manager keeps open articles through the page too.
+    let saved = post(&manager, article(&manager, "TENT-1")).await;
+    assert_eq!(saved.status(), 303);
+    let (_, html) = page(&app, &manager, "/admin/articles").await;
+    assert!(
+        html.contains(">TENT-1<") && !html.contains("SECRET"),
+        "open only"
+    );
+    assert!(
+        !html.contains(r#"value="restricted""#),
+        "no restricted choice uncleared"
+    );
+    let clash = post(&manager, article(&manager, "SECRET-1")).await;
+    assert_eq!(clash.status(), 409);
+    let html = clash.text().await.expect("html");
+    assert!(
+        html.contains("already in use") && !html.contains("SECRET-1<"),
+        "names neither"
+    );
+    let mut forged = article(&manager, "TENT-2");
+    forged[0].1 = "forged".into();
+    assert_eq!(post(&manager, forged).await.status(), 403, "CSRF");
+}
