@@ -379,18 +379,22 @@ pub async fn stock(
     restricted: bool,
     limit: i64,
 ) -> Result<Vec<StockLine>, sqlx::Error> {
+    let pattern = filter.text_pattern();
     let rows = sqlx::query_as!(
         StockLine,
         "SELECT s.sku, s.location, l.zone, s.lot, s.quantity
          FROM stock_levels s JOIN articles a ON a.sku = s.sku JOIN locations l ON l.code = s.location
          WHERE (?1 IS NULL OR s.sku = ?1) AND (?2 IS NULL OR s.location = ?2) AND (?3 IS NULL OR l.zone = ?3)
            AND (?4 OR a.classification = 'open') AND s.quantity > 0
+           AND (?6 IS NULL OR s.sku LIKE ?6 ESCAPE '\\' OR a.name LIKE ?6 ESCAPE '\\'
+                OR a.gtin LIKE ?6 ESCAPE '\\' OR REPLACE(a.nsn, '-', '') LIKE REPLACE(?6, '-', '') ESCAPE '\\')
          ORDER BY s.sku, s.location, s.lot LIMIT ?5",
         filter.sku,
         filter.location,
         filter.zone,
         restricted,
         limit,
+        pattern,
     )
     .fetch_all(conn)
     .await?;

@@ -1,5 +1,5 @@
-//! `/stock`: stock levels with filters by SKU, location and zone (a GET form,
-//! so a search is a link).
+//! `/stock`: stock levels with a search (part of the SKU, name, GTIN or NSN)
+//! and filters by SKU, location and zone (a GET form, so a search is a link).
 
 use axum::extract::{Query, State};
 use axum::response::{IntoResponse, Response};
@@ -17,6 +17,7 @@ const PAGE_LINES: i64 = 200;
 
 #[derive(Debug, Deserialize)]
 pub struct StockQuery {
+    q: Option<String>,
     sku: Option<String>,
     location: Option<String>,
     zone: Option<String>,
@@ -37,6 +38,7 @@ pub async fn page(
         sku: given(query.sku),
         location: given(query.location),
         zone: given(query.zone),
+        text: given(query.q),
     };
     let lines = match state.depot.stock(&viewer.caller, &filter, PAGE_LINES).await {
         Ok(lines) => lines,
@@ -46,6 +48,7 @@ pub async fn page(
     let body = html! {
         h1 { (t.stock_title) }
         form method="get" action="/stock" class="filters" role="search" {
+            div { label for="f-q" { (t.search_text) } input id="f-q" name="q" type="search" value=(value(&filter.text)) autocapitalize="none" spellcheck="false"; }
             div { label for="f-sku" { (t.sku) } input id="f-sku" name="sku" type="search" value=(value(&filter.sku)) autocapitalize="none" spellcheck="false"; }
             div { label for="f-location" { (t.location) } input id="f-location" name="location" type="search" value=(value(&filter.location)) autocapitalize="none"; }
             div { label for="f-zone" { (t.zone) } input id="f-zone" name="zone" type="search" value=(value(&filter.zone)) autocapitalize="none"; }

@@ -377,6 +377,8 @@ async fn no_page_search_count_or_live_event_shows_a_restricted_article_uncleared
         "/",
         "/stock",
         "/stock?sku=SECRET-1",
+        "/stock?q=secret",
+        "/stock?q=Restricted",
         "/stock?location=B-1",
         "/movements",
         "/scan",
@@ -391,6 +393,9 @@ async fn no_page_search_count_or_live_event_shows_a_restricted_article_uncleared
     }
     let (_, html) = page(&app, &cleared, "/stock").await;
     assert!(html.contains("SECRET-1"), "a cleared user sees it");
+    let (_, html) = page(&app, &cleared, "/stock?q=restricted").await;
+    assert!(html.contains(">SECRET-1<"), "found by its name");
+    assert!(!html.contains(">ART-1<"), "the search filters");
     // The start page's totals leave it out: one article in stock for staff, two cleared.
     let (_, html) = page(&app, &staff, "/").await;
     assert!(html.contains(r#"id="articles-in-stock">1<"#), "staff count");
