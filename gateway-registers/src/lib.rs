@@ -131,9 +131,11 @@ pub mod holding {
     /// persisted across resets.
     pub const SCALE_POLL_MS: u16 = 4;
     /// Names this boot, u32: a master writes a nonzero id (both words, one
-    /// function-16 request) when it reads [`crate::input::BOOT_ID`] as 0. Not
-    /// persisted: every reset sets it to 0. Writing 0 is exception 03.
-    /// Reads back the id.
+    /// function-16 request) when it reads [`crate::input::BOOT_ID`] as 0. A
+    /// boot is named once: writing 0, or any id once the boot has one, is
+    /// exception 03 (so a late or second write never renames a boot whose
+    /// events were stored under the first name). Not persisted: every reset
+    /// sets it to 0. Reads back the id.
     pub const BOOT_ID: u16 = 5;
     /// Acknowledge events of a named boot, u32 then [`ACK_BOOT_SEQ`]: write
     /// the boot id and the seq of the last event consumed, all four
@@ -961,7 +963,7 @@ pub const HOLDING_FIELDS: &[Field] = &[
         2,
         "BOOT_ID",
         "u32",
-        "name this boot: a nonzero id, both words in one request; 0 after every reset, not persisted; 0 is refused",
+        "name this boot, once: a nonzero id, both words in one request; 0 after every reset, not persisted; 0 or a second name is refused (03)",
     ),
     field(
         holding::ACK_BOOT_ID,
@@ -1166,7 +1168,10 @@ mod tests {
         assert_eq!(block.events_overflowed, 3);
         assert_eq!(block.weight_grams, None, "not valid without the flag");
         assert_eq!(block.boot_id, 0xDEAD_BEEF);
-        assert_eq!(block.events.events().map(|e| e.seq).collect::<Vec<_>>(), [9]);
+        assert_eq!(
+            block.events.events().map(|e| e.seq).collect::<Vec<_>>(),
+            [9]
+        );
         regs[at(input::WEIGHT_FLAGS)] = weight_flags::VALID | weight_flags::STABLE;
         let block = DrainBlock::from_registers(&regs).expect("decodes");
         assert_eq!(block.weight_grams, Some(12_345));
@@ -1181,7 +1186,10 @@ mod tests {
             DrainBlock::from_registers(&regs[..121]),
             Err(DecodeError::TooShort)
         );
-        assert_eq!(DrainBlock::ack_registers(0x0001_0002, 0x0003_0004), [1, 2, 3, 4]);
+        assert_eq!(
+            DrainBlock::ack_registers(0x0001_0002, 0x0003_0004),
+            [1, 2, 3, 4]
+        );
     }
 
     #[test]
