@@ -317,7 +317,8 @@ impl RegisterBank {
         if let Some(v) = value_at(holding::EVENT_ACK_SEQ) {
             ack_high = v;
         }
-        let mut ack = value_at(holding::EVENT_ACK_SEQ + 1).map(|low| u32_from_registers(ack_high, low));
+        let mut ack =
+            value_at(holding::EVENT_ACK_SEQ + 1).map(|low| u32_from_registers(ack_high, low));
         // The boot-checked acknowledgement: all four registers or none, for
         // this boot's nonzero id only.
         let boot_ack: [Option<u16>; 4] =
@@ -607,7 +608,10 @@ mod tests {
         let drain = read_input(&bank, DrainBlock::START, DrainBlock::LEN).expect("one read");
         let block = DrainBlock::from_registers(&drain).expect("decodes");
         assert_eq!(block.boot_id, 0x1234_5678);
-        assert_eq!(block.events.events().map(|e| e.seq).collect::<Vec<_>>(), [3]);
+        assert_eq!(
+            block.events.events().map(|e| e.seq).collect::<Vec<_>>(),
+            [3]
+        );
     }
 
     #[test]
