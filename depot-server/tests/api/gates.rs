@@ -26,6 +26,10 @@ struct Slave {
 
 impl Slave {
     fn start() -> Slave {
+        Slave::with_capacity(64)
+    }
+
+    fn with_capacity(capacity: usize) -> Slave {
         let port = TcpListener::bind("127.0.0.1:0")
             .and_then(|l| l.local_addr())
             .expect("a free port")
@@ -34,6 +38,7 @@ impl Slave {
         let mut child = Command::new("python3")
             .arg(script)
             .arg(port.to_string())
+            .arg(capacity.to_string())
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
             .stderr(Stdio::null())
@@ -473,6 +478,66 @@ async fn a_faulty_gateway_loses_nothing_and_books_nothing_twice() {
         figure("depot_gate_passes_stored_total"),
         booked_in,
         "{metrics}"
+    );
+}
+
+/// `kill -9` of the server at random instants while it drains a gateway
+/// with a backlog: after the restarts every event is booked once and the
+/// ring is drained.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn kill_9_while_draining_a_backlog_books_every_event_once() {
+    use rand::Rng;
+
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("depot.db");
+    let boss = seed(dir.path(), &db);
+    let mut slave = Slave::with_capacity(512);
+    let backlog = 400;
+    let epcs: Vec<String> = (1..=backlog).map(|n| sgtin(812_345, n)).collect();
+    let refs: Vec<(u16, u16, &str)> = epcs.iter().map(|e| (0, 1, e.as_str())).collect();
+    slave.events(&refs);
+    let transport = format!("tcp:127.0.0.1:{}", slave.port);
+    let mut kills = 0;
+    let mut acked_before = 0;
+    while kills < 4 {
+        let server = Server::start(&db, &transport);
+        // Let it get going, then kill it at a random instant.
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while slave.state()["acked"].as_u64().unwrap() == acked_before {
+            assert!(Instant::now() < deadline, "no progress after restart");
+            std::thread::sleep(Duration::from_millis(5));
+        }
+        let wait = rand::thread_rng().gen_range(0..150);
+        std::thread::sleep(Duration::from_millis(wait));
+        server.kill();
+        kills += 1;
+        acked_before = slave.state()["acked"].as_u64().unwrap();
+        if acked_before == backlog {
+            break;
+        }
+    }
+    assert!(
+        kills >= 2,
+        "the backlog drained before the second kill: make it larger"
+    );
+    let server = Server::start(&db, &transport);
+    let drained = slave.wait_drained(Duration::from_secs(60));
+    assert_eq!(drained["acked"], backlog);
+    assert_eq!(drained["named"], 1);
+    assert_eq!(
+        stock(&server.base, &boss).await,
+        [("DOCK-1".to_owned(), i64::try_from(backlog).unwrap())]
+    );
+    assert_eq!(movements(&server.base, &boss).await.len() as u64, backlog);
+    let recorded = passes(&server.base, &boss).await;
+    let seqs: Vec<u64> = outcomes(&recorded)
+        .into_iter()
+        .map(|(_, seq, _)| seq)
+        .collect();
+    assert_eq!(
+        seqs,
+        (1..=backlog).collect::<Vec<_>>(),
+        "each event once, in order"
     );
 }
 

@@ -2,7 +2,7 @@
 of REGISTERS.md (map version 3) with an event ring, boot ids and the
 boot-checked acknowledgement, for the depot server's gate tests.
 
-usage: modbus_gateway.py PORT
+usage: modbus_gateway.py PORT [CAPACITY]   (ring capacity, default 64)
 
 The test drives it by JSON lines on stdin and reads JSON lines on stdout:
   {"cmd": "events", "events": [{"gate": 0, "direction": 1, "epc": "3074..."}]}
@@ -48,7 +48,7 @@ EVENT_ACK_SEQ = 0
 HOLDING_BOOT_ID = 5
 ACK_BOOT_ID = 7
 HOLDING_LEN = 11
-CAPACITY = 64
+CAPACITY = int(sys.argv[2]) if len(sys.argv) > 2 else 64
 
 
 def u32(value):
