@@ -30,7 +30,7 @@ pub use self::writer::{Committed, WriterHealth, MAX_BATCH};
 use crate::domain::access::{Action, Caller, Role, User};
 use crate::domain::article::Article;
 pub use crate::domain::booking::Refusal;
-use crate::domain::gate::{Cursor, GatePass};
+use crate::domain::gate::{Cursor, GatePass, GatewayState};
 use crate::domain::ledger::Movement;
 use crate::domain::location::Location;
 use crate::domain::stock::{Item, StockFilter, StockLine};
@@ -110,6 +110,8 @@ pub struct Depot {
     metrics: Arc<Metrics>,
     health: Arc<Mutex<WriterHealth>>,
     committed: broadcast::Sender<Arc<Committed>>,
+    /// The gateways' link state as the poller last saw it, by id.
+    gateways: Arc<Mutex<std::collections::BTreeMap<String, GatewayState>>>,
 }
 
 /// The running writer; await it after the last `Depot` clone is dropped
@@ -177,6 +179,7 @@ impl Depot {
                 metrics,
                 health,
                 committed,
+                gateways: Arc::default(),
             },
             Writer(handle),
         ))
@@ -238,6 +241,26 @@ impl Depot {
             Done::Ingested(ingest) => Ok(ingest),
             other => Err(unexpected(other)),
         }
+    }
+
+    /// Changes what the gate poller reports of a gateway (added when new).
+    pub fn report_gateway(&self, state: GatewayState) {
+        self.gateways
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .insert(state.id.clone(), state);
+    }
+
+    /// Every polled gateway's state, by id.
+    pub fn gateways(&self, caller: &Caller) -> Result<Vec<GatewayState>, DepotError> {
+        require(caller, Action::ReadStock)?;
+        Ok(self.gateway_summary())
+    }
+
+    /// Every polled gateway's state, for `/healthz` (no caller).
+    pub fn gateway_summary(&self) -> Vec<GatewayState> {
+        let board = self.gateways.lock().unwrap_or_else(|p| p.into_inner());
+        board.values().cloned().collect()
     }
 
     /// The stored cursor of a gateway: the boot and seq stored last.

@@ -75,6 +75,55 @@ pub struct GatePass {
     pub recorded_at: OffsetDateTime,
 }
 
+named_enum! {
+    /// How a gateway's link looks to the poller.
+    LinkState, "state" {
+        /// Not yet answered since the server started.
+        Starting = "starting",
+        /// Its last poll was answered.
+        Online = "online",
+        /// Its last poll timed out or its transport failed; retried with backoff.
+        Offline = "offline",
+        /// It answers, but with exceptions, answers that do not decode, or
+        /// a register map older than the poller needs.
+        Degraded = "degraded",
+    }
+}
+
+/// One gateway as the poller last saw it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct GatewayState {
+    pub id: String,
+    /// `tcp:HOST:PORT` or `rtu:PATH?baud=N`.
+    pub transport: String,
+    pub unit_id: u8,
+    pub link: LinkState,
+    /// Since when `link` holds.
+    pub since: OffsetDateTime,
+    /// Why it is offline or degraded.
+    pub reason: Option<String>,
+    pub last_poll: Option<OffsetDateTime>,
+    pub map_version: Option<u16>,
+    pub boot_id: Option<u32>,
+    /// Events the gateway lost (ring overflow) since the server started.
+    pub events_lost: u64,
+    /// The scale's state and weight in the last poll.
+    pub scale: Option<(String, Option<i32>)>,
+    /// Gate index → dock location.
+    pub docks: Vec<Option<LocationCode>>,
+}
+
+impl GatewayState {
+    /// Moves to `link` (keeping `since` if it already held) for `reason`.
+    pub fn set_link(&mut self, link: LinkState, reason: Option<String>, at: OffsetDateTime) {
+        if self.link != link {
+            self.link = link;
+            self.since = at;
+        }
+        self.reason = reason;
+    }
+}
+
 /// Where the server stands with one gateway: the boot it last stored events
 /// of, and the newest `seq` of that boot it stored (and may acknowledge).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -247,6 +296,32 @@ mod tests {
         let f = fresh(cursor(7, 5), 7, &[9, 10]);
         assert_eq!(f.new, [0, 1]);
         assert_eq!(f.skipped, 3);
+    }
+
+    #[test]
+    fn a_link_state_keeps_its_since_until_it_changes() {
+        let start = OffsetDateTime::UNIX_EPOCH;
+        let later = start + time::Duration::seconds(5);
+        let mut state = GatewayState {
+            id: "g".into(),
+            transport: "tcp:h:1".into(),
+            unit_id: 1,
+            link: LinkState::Starting,
+            since: start,
+            reason: None,
+            last_poll: None,
+            map_version: None,
+            boot_id: None,
+            events_lost: 0,
+            scale: None,
+            docks: Vec::new(),
+        };
+        state.set_link(LinkState::Online, None, start);
+        state.set_link(LinkState::Online, None, later);
+        assert_eq!((state.link, state.since), (LinkState::Online, start));
+        state.set_link(LinkState::Offline, Some("timeout".into()), later);
+        assert_eq!((state.link, state.since), (LinkState::Offline, later));
+        assert_eq!(state.reason.as_deref(), Some("timeout"));
     }
 
     #[test]

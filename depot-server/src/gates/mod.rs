@@ -15,6 +15,7 @@ use std::time::Duration;
 
 use gateway_registers::{holding, input, DrainBlock, EventRecord, MAP_VERSION};
 use rand::Rng;
+use time::OffsetDateTime;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 use tokio::time::{sleep, timeout, Instant};
@@ -24,7 +25,7 @@ use tokio_modbus::Slave;
 
 use crate::config::{Config, Transport};
 use crate::depot::{operator, Depot, EpcRef, GateEvent, GateRead};
-use crate::domain::gate::Direction;
+use crate::domain::gate::{Direction, GatewayState, LinkState};
 use crate::domain::location::{LocationCode, LocationKind};
 use crate::epc;
 use crate::metrics::{gateway_label, GatewayLabel};
@@ -159,6 +160,15 @@ struct Gateway {
     /// The boot and its `EVENTS_OVERFLOWED` as last seen.
     overflow: Option<(u32, u32)>,
     online: bool,
+    /// What the API shows, reported to the façade after each change.
+    state: GatewayState,
+}
+
+impl Gateway {
+    fn report(&mut self, depot: &Depot, link: LinkState, reason: Option<String>) {
+        self.state.set_link(link, reason, OffsetDateTime::now_utc());
+        depot.report_gateway(self.state.clone());
+    }
 }
 
 async fn run_line(depot: Depot, line: Line, mut stop: watch::Receiver<bool>) {
@@ -171,10 +181,25 @@ async fn run_line(depot: Depot, line: Line, mut stop: watch::Receiver<bool>) {
             checked: false,
             overflow: None,
             online: false,
+            state: GatewayState {
+                id: spec.id.clone(),
+                transport: line.transport.to_string(),
+                unit_id: spec.unit_id,
+                link: LinkState::Starting,
+                since: OffsetDateTime::now_utc(),
+                reason: None,
+                last_poll: None,
+                map_version: None,
+                boot_id: None,
+                events_lost: 0,
+                scale: None,
+                docks: spec.docks.clone(),
+            },
         })
         .collect();
-    for gateway in &gateways {
+    for gateway in &mut gateways {
         depot.metrics().gates.add_gateway(&gateway.label);
+        gateway.report(&depot, LinkState::Starting, None);
     }
     let mut backoff = BACKOFF_MIN;
     let mut due: HashMap<usize, Instant> = HashMap::new();
@@ -291,10 +316,21 @@ fn link_down(depot: &Depot, gateway: &mut Gateway, error: &str) {
     }
     gateway.online = false;
     gateway.checked = false;
+    gateway.report(depot, LinkState::Offline, Some(error.to_owned()));
 }
 
-fn refusal(depot: &Depot, gateway: &Gateway, error: &PollError) {
+fn refusal(depot: &Depot, gateway: &mut Gateway, error: &PollError) {
     let gates = &depot.metrics().gates;
+    let reason = match error {
+        PollError::Exception(code) => format!("exception {code:?}"),
+        PollError::Malformed(what) => format!("malformed answer: {what}"),
+        PollError::Unsupported(version) => {
+            format!("register map version {version}, needs {MAP_VERSION}")
+        }
+        PollError::Depot(error) => format!("cannot store events: {error}"),
+        PollError::Link(error) => error.clone(),
+    };
+    gateway.report(depot, LinkState::Degraded, Some(reason));
     match error {
         PollError::Exception(code) => {
             gates.exceptions.get_or_create(&gateway.label).inc();
@@ -350,6 +386,7 @@ async fn poll(
     let gates = &depot.metrics().gates;
     if !gateway.checked {
         let version = read(ctx, input::MAP_VERSION, 1).await?[0];
+        gateway.state.map_version = Some(version);
         if version < MAP_VERSION {
             return Err(PollError::Unsupported(version));
         }
@@ -361,8 +398,12 @@ async fn poll(
         gateway.online = true;
     }
     gates.online.get_or_create(&gateway.label).set(1);
+    gateway.state.last_poll = Some(OffsetDateTime::now_utc());
     let block = DrainBlock::from_registers(&regs)
         .map_err(|e| PollError::Malformed(format!("drain block: {e:?}")))?;
+    gateway.state.boot_id = Some(block.boot_id).filter(|&id| id != 0);
+    let scale = format!("{:?}", block.scale_status).to_lowercase();
+    gateway.state.scale = Some((scale, block.weight_grams));
     if block.boot_id == 0 {
         let stored = depot
             .gate_cursor(&gateway.spec.id)
@@ -386,6 +427,7 @@ async fn poll(
     }
     note_overflow(gateway, &block, gates);
     let events = events_of(&block, &gateway.spec)?;
+    gateway.report(depot, LinkState::Online, None);
     if events.is_empty() {
         return Ok(Polled::Idle);
     }
@@ -409,6 +451,7 @@ async fn poll(
         .get_or_create(&gateway.label)
         .inc_by(u64::try_from(ingest.repeated).unwrap_or(u64::MAX));
     if ingest.skipped > 0 {
+        gateway.state.events_lost += u64::from(ingest.skipped);
         gates
             .events_lost
             .get_or_create(&gateway.label)

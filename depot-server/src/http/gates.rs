@@ -1,3 +1,4 @@
+//! `/api/v1/gates`: each gateway's link state as the poller last saw it, and
 //! `/api/v1/gates/passes`: every gate pass with what became of it.
 
 use axum::extract::{Query, State};
@@ -9,7 +10,7 @@ use utoipa::{IntoParams, ToSchema};
 use super::error::{ApiError, Problem};
 use super::extract::Authenticated;
 use super::AppState;
-use crate::domain::gate::GatePass;
+use crate::domain::gate::{GatePass, GatewayState};
 use crate::domain::FieldError;
 
 /// One pass through a gate, as recorded.
@@ -106,5 +107,84 @@ pub async fn passes(
     let passes = state.depot.gate_passes(&caller, after_id, limit).await?;
     Ok(Json(Passes {
         passes: passes.iter().map(PassView::of).collect(),
+    }))
+}
+
+/// One gateway as the poller last saw it.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct GatewayView {
+    pub id: String,
+    /// `tcp:HOST:PORT` or `rtu:PATH?baud=N`.
+    pub transport: String,
+    pub unit_id: u8,
+    /// `starting`, `online`, `offline` (no answer; retried with backoff) or
+    /// `degraded` (exceptions, answers that do not decode, an old map).
+    pub state: String,
+    /// RFC 3339: since when `state` holds.
+    pub since: String,
+    /// Why it is offline or degraded.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+    /// RFC 3339: the last answered poll.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub last_poll: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub map_version: Option<u16>,
+    /// The gateway's current boot, as the server named it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub boot_id: Option<u32>,
+    /// Events the gateway lost (ring overflow) since the server started.
+    pub events_lost: u64,
+    /// The scale's state in the last poll (`stable`, `dynamic`, `timeout`, …).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub scale: Option<String>,
+    /// The scale's weight in the last poll, grams, when valid.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub weight_grams: Option<i32>,
+    /// Gate index → dock location code (`null` for a gate without one).
+    pub docks: Vec<Option<String>>,
+}
+
+impl GatewayView {
+    fn of(state: &GatewayState) -> Self {
+        let time = |t: time::OffsetDateTime| t.format(&Rfc3339).unwrap_or_default();
+        Self {
+            id: state.id.clone(),
+            transport: state.transport.clone(),
+            unit_id: state.unit_id,
+            state: state.link.as_str().to_owned(),
+            since: time(state.since),
+            reason: state.reason.clone(),
+            last_poll: state.last_poll.map(time),
+            map_version: state.map_version,
+            boot_id: state.boot_id,
+            events_lost: state.events_lost,
+            scale: state.scale.as_ref().map(|(status, _)| status.clone()),
+            weight_grams: state.scale.as_ref().and_then(|(_, weight)| *weight),
+            docks: state
+                .docks
+                .iter()
+                .map(|d| d.as_ref().map(ToString::to_string))
+                .collect(),
+        }
+    }
+}
+
+/// The gateways.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct Gateways {
+    pub gateways: Vec<GatewayView>,
+}
+
+/// Each polled gateway's link state, map version, boot, losses and scale.
+#[utoipa::path(get, path = "/api/v1/gates", security(("bearer" = [])),
+    responses((status = 200, body = Gateways), (status = 403, body = Problem)))]
+pub async fn gateways(
+    State(state): State<AppState>,
+    Authenticated(caller): Authenticated,
+) -> Result<Json<Gateways>, ApiError> {
+    let gateways = state.depot.gateways(&caller)?;
+    Ok(Json(Gateways {
+        gateways: gateways.iter().map(GatewayView::of).collect(),
     }))
 }

@@ -72,6 +72,7 @@ pub fn router(state: AppState) -> Router {
             "/api/v1/movements",
             get(movements::list).post(movements::book),
         )
+        .route("/api/v1/gates", get(gates::gateways))
         .route("/api/v1/gates/passes", get(gates::passes))
         .route("/api/v1/stock", get(stock::stock))
         .route("/api/v1/utilization", get(stock::utilization))

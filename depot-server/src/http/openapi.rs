@@ -16,7 +16,7 @@ use super::{articles, error, gates, health, items, locations, movements, stock};
         movements::book, movements::list,
         stock::stock, stock::utilization,
         items::read,
-        gates::passes,
+        gates::gateways, gates::passes,
     ),
     components(schemas(error::Problem, error::FieldProblem)),
     modifiers(&BearerAuth)

@@ -428,6 +428,8 @@ async fn a_faulty_gateway_loses_nothing_and_books_nothing_twice() {
         );
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
+    let down = get(&server.base, &boss, "/api/v1/gates").await;
+    assert_eq!(down["gateways"][0]["state"], "offline", "{down}");
     slave.send(json!({"cmd": "up"}));
     let before_restart = slave.wait_drained(Duration::from_secs(30));
     assert_eq!(before_restart["acked"], booked_in);
