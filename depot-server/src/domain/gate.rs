@@ -360,7 +360,17 @@ mod tests {
         let unknown = Refusal::UnknownEpc {
             epc: "urn:x".into(),
         };
-        assert_eq!(refused(&unknown).0, PassOutcome::Unidentified);
+        assert_eq!(
+            refused(Direction::In, &unknown).0,
+            PassOutcome::Unidentified
+        );
+        assert_eq!(
+            refused(Direction::Out, &unknown),
+            (
+                PassOutcome::Flagged,
+                "item urn:x is not held by the depot".into()
+            )
+        );
         let lot = Refusal::Rule(BookingError::LotRequired {
             sku: Sku::parse("A").expect("sku"),
         });
