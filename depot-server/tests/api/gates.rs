@@ -26,10 +26,11 @@ struct Slave {
 
 impl Slave {
     fn start() -> Slave {
-        Slave::with_capacity(64)
+        Slave::with(64, 1)
     }
 
-    fn with_capacity(capacity: usize) -> Slave {
+    /// A slave whose gateways (unit ids 1..=`units`) hold `capacity` events each.
+    fn with(capacity: usize, units: u8) -> Slave {
         let port = TcpListener::bind("127.0.0.1:0")
             .and_then(|l| l.local_addr())
             .expect("a free port")
@@ -39,6 +40,7 @@ impl Slave {
             .arg(script)
             .arg(port.to_string())
             .arg(capacity.to_string())
+            .arg(units.to_string())
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
             .stderr(Stdio::null())
@@ -84,22 +86,34 @@ impl Slave {
     }
 
     fn events(&mut self, events: &[(u16, u16, &str)]) -> Value {
+        self.unit_events(1, events)
+    }
+
+    fn unit_events(&mut self, unit: u8, events: &[(u16, u16, &str)]) -> Value {
         let events: Vec<Value> = events
             .iter()
             .map(|(gate, direction, epc)| json!({"gate": gate, "direction": direction, "epc": epc}))
             .collect();
-        self.send(json!({"cmd": "events", "events": events}))
+        self.send(json!({"cmd": "events", "unit": unit, "events": events}))
     }
 
     fn state(&mut self) -> Value {
-        self.send(json!({"cmd": "state"}))
+        self.unit_state(1)
+    }
+
+    fn unit_state(&mut self, unit: u8) -> Value {
+        self.send(json!({"cmd": "state", "unit": unit}))
     }
 
     /// Waits until the ring is empty and everything stored is acknowledged.
     fn wait_drained(&mut self, within: Duration) -> Value {
+        self.wait_unit_drained(1, within)
+    }
+
+    fn wait_unit_drained(&mut self, unit: u8, within: Duration) -> Value {
         let deadline = Instant::now() + within;
         loop {
-            let state = self.state();
+            let state = self.unit_state(unit);
             if state["count"] == 0 && state["acked"] == state["newest"] {
                 return state;
             }
@@ -124,8 +138,15 @@ struct Server {
 }
 
 impl Server {
+    /// The binary with the `gateway` shorthand.
     fn start(db: &Path, gateway: &str) -> Server {
+        Server::start_with(db, &[], gateway)
+    }
+
+    /// The binary with extra arguments (e.g. `--config FILE`).
+    fn start_with(db: &Path, args: &[&str], gateway: &str) -> Server {
         let mut child = Command::new(env!("CARGO_BIN_EXE_depot-server"))
+            .args(args)
             .args(["run", "--listen", "127.0.0.1:0", "--db"])
             .arg(db)
             .env("DEPOT_LOG", "info")
@@ -483,6 +504,62 @@ async fn a_faulty_gateway_loses_nothing_and_books_nothing_twice() {
     );
 }
 
+/// Two gateways behind one transport, configured as `[[gateways]]` with
+/// their own unit ids and docks: polled in turn, each with its own boot and
+/// cursor, each pass booked once to its gateway's dock.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn gateways_sharing_a_line_are_polled_in_turn_with_their_own_docks() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("depot.db");
+    let boss = seed(dir.path(), &db);
+    let mut slave = Slave::with(64, 2);
+    let config = dir.path().join("depot.toml");
+    let transport = format!("tcp:127.0.0.1:{}", slave.port);
+    std::fs::write(
+        &config,
+        format!(
+            "[[gateways]]\nid = \"north\"\ntransport = \"{transport}\"\ndocks = [\"DOCK-1\"]\n\n\
+             [[gateways]]\nid = \"south\"\ntransport = \"{transport}\"\nunit_id = 2\ndocks = [\"DOCK-2\"]\n"
+        ),
+    )
+    .unwrap();
+    let server = Server::start_with(&db, &["--config", config.to_str().unwrap()], "sim");
+    let north: Vec<String> = (1..=9).map(|n| sgtin(812_345, n)).collect();
+    let south: Vec<String> = (101..=106).map(|n| sgtin(812_345, n)).collect();
+    let refs = |epcs: &[String]| -> Vec<(u16, u16, String)> {
+        epcs.iter().map(|e| (0, 1, e.clone())).collect()
+    };
+    for (unit, events) in [(1, refs(&north)), (2, refs(&south))] {
+        let events: Vec<(u16, u16, &str)> = events
+            .iter()
+            .map(|(g, d, e)| (*g, *d, e.as_str()))
+            .collect();
+        slave.unit_events(unit, &events);
+    }
+    let north_state = slave.wait_unit_drained(1, Duration::from_secs(30));
+    let south_state = slave.wait_unit_drained(2, Duration::from_secs(30));
+    assert_eq!(
+        (north_state["acked"].as_u64(), south_state["acked"].as_u64()),
+        (Some(9), Some(6))
+    );
+    assert_ne!(north_state["boot_id"], south_state["boot_id"]);
+    assert_eq!(
+        stock(&server.base, &boss).await,
+        [("DOCK-1".to_owned(), 9), ("DOCK-2".to_owned(), 6)]
+    );
+    let recorded = passes(&server.base, &boss).await;
+    let by_gateway = |id: &str| recorded.iter().filter(|p| p["gateway"] == id).count();
+    assert_eq!((by_gateway("north"), by_gateway("south")), (9, 6));
+    let gates = get(&server.base, &boss, "/api/v1/gates").await;
+    let states: Vec<(&str, &str)> = gates["gateways"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|g| (g["id"].as_str().unwrap(), g["state"].as_str().unwrap()))
+        .collect();
+    assert_eq!(states, [("north", "online"), ("south", "online")]);
+}
+
 /// `kill -9` of the server at random instants while it drains a gateway
 /// with a backlog: after the restarts every event is booked once and the
 /// ring is drained.
@@ -493,7 +570,7 @@ async fn kill_9_while_draining_a_backlog_books_every_event_once() {
     let dir = tempfile::tempdir().unwrap();
     let db = dir.path().join("depot.db");
     let boss = seed(dir.path(), &db);
-    let mut slave = Slave::with_capacity(512);
+    let mut slave = Slave::with(512, 1);
     let backlog = 400;
     let epcs: Vec<String> = (1..=backlog).map(|n| sgtin(812_345, n)).collect();
     let refs: Vec<(u16, u16, &str)> = epcs.iter().map(|e| (0, 1, e.as_str())).collect();

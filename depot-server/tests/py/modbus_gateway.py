@@ -2,7 +2,9 @@
 of REGISTERS.md (map version 3) with an event ring, boot ids and the
 boot-checked acknowledgement, for the depot server's gate tests.
 
-usage: modbus_gateway.py PORT [CAPACITY]   (ring capacity, default 64)
+usage: modbus_gateway.py PORT [CAPACITY [UNITS]]
+  CAPACITY: ring capacity, default 64; UNITS: gateways behind the port,
+  unit ids 1..=UNITS, default 1 (several gateways on one line).
 
 The test drives it by JSON lines on stdin and reads JSON lines on stdout:
   {"cmd": "events", "events": [{"gate": 0, "direction": 1, "epc": "3074..."}]}
@@ -10,7 +12,8 @@ The test drives it by JSON lines on stdin and reads JSON lines on stdout:
   {"cmd": "down"} / {"cmd": "up"}   stop serving (connections cut) / serve again
   {"cmd": "restart"}                a reset: ring empty, seq from 1, boot id 0
   {"cmd": "state"}                  prints the ring's state
-Every command is answered with one line: {"ok": ..., ...}.
+Commands take "unit" (default 1) to address one gateway. Every command is
+answered with one line: {"ok": ..., ...}.
 """
 import asyncio
 import json
@@ -49,6 +52,7 @@ HOLDING_BOOT_ID = 5
 ACK_BOOT_ID = 7
 HOLDING_LEN = 11
 CAPACITY = int(sys.argv[2]) if len(sys.argv) > 2 else 64
+UNITS = int(sys.argv[3]) if len(sys.argv) > 3 else 1
 
 
 def u32(value):
@@ -161,14 +165,19 @@ class Gateway:
 class Context(ModbusServerContext):
     """The datastore: every request goes to the gateway, after any fault."""
 
-    def __init__(self, gateway):  # pylint: disable=super-init-not-called
-        self.gateway = gateway
+    def __init__(self, gateways):  # pylint: disable=super-init-not-called
+        self.gateways = gateways
+        self.gateway = None
         self.old_simulator = True
         self.simdevices = []
-        self.requests = 0
 
     def device_ids(self):
-        return [1]
+        return list(self.gateways)
+
+    def select(self, device_id):
+        """The addressed gateway; False for a unit id nobody has."""
+        self.gateway = self.gateways.get(device_id)
+        return self.gateway is not None
 
     async def fault(self, write=False):
         """Takes the next fault; a malformed answer only a read can give."""
@@ -183,7 +192,8 @@ class Context(ModbusServerContext):
         return kind
 
     async def async_getValues(self, device_id, func_code, address, count=1):
-        self.requests += 1
+        if not self.select(device_id):
+            return ExcCodes.GATEWAY_NO_RESPONSE
         fault = await self.fault()
         if isinstance(fault, ExcCodes):
             return fault
@@ -207,14 +217,16 @@ class Context(ModbusServerContext):
         return regs[address:address + count]
 
     async def async_setValues(self, device_id, func_code, address, values):
+        if not self.select(device_id):
+            return ExcCodes.GATEWAY_NO_RESPONSE
         fault = await self.fault(write=True)
         if isinstance(fault, ExcCodes):
             return fault
         return self.gateway.write(address, list(values))
 
 
-async def serve(gateway, port):
-    server = ModbusTcpServer(Context(gateway), address=("127.0.0.1", port))
+async def serve(gateways, port):
+    server = ModbusTcpServer(Context(gateways), address=("127.0.0.1", port))
     await server.serve_forever(background=True)
     return server
 
@@ -225,8 +237,8 @@ def reply(**fields):
 
 async def main():
     port = int(sys.argv[1])
-    gateway = Gateway()
-    server = await serve(gateway, port)
+    gateways = {unit: Gateway() for unit in range(1, UNITS + 1)}
+    server = await serve(gateways, port)
     reply(port=port, map_version=MAP_VERSION, input_len=INPUT_LEN, holding_len=HOLDING_LEN,
           input_boot_id=INPUT_BOOT_ID, holding_boot_id=HOLDING_BOOT_ID, ack_boot_id=ACK_BOOT_ID)
     loop = asyncio.get_running_loop()
@@ -235,6 +247,7 @@ async def main():
     while line := await reader.readline():
         command = json.loads(line)
         cmd = command["cmd"]
+        gateway = gateways[command.get("unit", 1)]
         if cmd == "events":
             for event in command["events"]:
                 gateway.add(event)
@@ -249,7 +262,7 @@ async def main():
             reply()
         elif cmd == "up":
             if server is None:
-                server = await serve(gateway, port)
+                server = await serve(gateways, port)
             reply()
         elif cmd == "restart":
             gateway.reset()
