@@ -23,6 +23,7 @@ use tokio::sync::{broadcast, mpsc, oneshot};
 use tokio::time::Instant;
 
 use super::booking::{self, BookingAnswer, Submission};
+use super::gate::{self, GateIngest, GateRead};
 use super::DepotError;
 use crate::domain::access::Role;
 use crate::domain::article::Article;
@@ -70,6 +71,9 @@ pub(crate) enum Command {
     RevokeUser { name: String },
     /// Writes one `depot_meta` value.
     SetMeta { key: String, value: String },
+    /// One read of a gateway's events: pass records, their bookings and the
+    /// gateway's cursor (`gate.rs`).
+    IngestGate(GateRead),
     /// Panics inside the batch: tests of the writer's supervision.
     #[cfg(test)]
     Panic,
@@ -83,6 +87,8 @@ pub(crate) enum Done {
     Applied(bool),
     /// Rows written by an import.
     Count(usize),
+    /// What a gate read stored, and the cursor to acknowledge.
+    Ingested(GateIngest),
 }
 
 /// What one group commit changed, published after COMMIT (never before).
@@ -382,6 +388,7 @@ impl Command {
             Command::AddUser { .. } => "add user",
             Command::RevokeUser { .. } => "revoke user",
             Command::SetMeta { .. } => "set meta",
+            Command::IngestGate(_) => "ingest gate events",
             #[cfg(test)]
             Command::Panic => "panic",
         }
@@ -461,6 +468,9 @@ async fn execute(
             store::set_meta(conn, key, value).await?;
             Ok(Done::Applied(true))
         }
+        Command::IngestGate(read) => Ok(Done::Ingested(
+            gate::ingest(conn, read, now, changes).await?,
+        )),
         #[cfg(test)]
         Command::Panic => panic!("injected by a test"),
     })
