@@ -1,5 +1,6 @@
-//! Wiring: open the database, start the booking writer and the HTTP server,
-//! and shut down gracefully (in-flight bookings are finished and answered).
+//! Wiring: open the database, start the booking writer, the gate poller and
+//! the HTTP server, and shut down gracefully (pollers stopped, in-flight
+//! bookings finished and answered).
 
 use std::future::Future;
 use std::net::SocketAddr;
@@ -8,9 +9,11 @@ use std::time::Duration;
 
 use anyhow::Context;
 use tokio::net::TcpListener;
+use tokio::sync::watch;
 
 use crate::config::Config;
 use crate::depot::{Depot, DepotOptions, StoreOptions, Writer};
+use crate::gates;
 use crate::http::{AppState, StaticStatus};
 use crate::metrics::Metrics;
 use crate::web;
@@ -85,6 +88,9 @@ impl Bound {
             writer,
             config,
         } = self;
+        let lines = gates::configured_lines(&config, &depot).await?;
+        let (stop_pollers, stop) = watch::channel(false);
+        let pollers = gates::spawn(&depot, lines, stop);
         let state = AppState {
             depot,
             max_body_bytes: config.max_body_bytes,
@@ -99,7 +105,13 @@ impl Bound {
             .with_graceful_shutdown(shutdown)
             .await
             .context("HTTP server failed")?;
-        tracing::info!("HTTP server stopped; finishing bookings");
+        tracing::info!("HTTP server stopped; stopping the gate poller, finishing bookings");
+        let _ = stop_pollers.send(true);
+        for poller in pollers {
+            if let Err(error) = poller.await {
+                tracing::error!(%error, "gate poller failed");
+            }
+        }
         writer.finished().await;
         tracing::info!("shutdown complete");
         Ok(())

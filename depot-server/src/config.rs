@@ -34,7 +34,13 @@ pub struct Config {
     #[serde(serialize_with = "serialize_redacted_url")]
     pub mqtt_url: Option<String>,
     /// The gateway: `sim`, `rtu:/dev/ttyUSB0?baud=115200` or `tcp:HOST:PORT`. Default `sim`.
+    /// The one-gateway shorthand: gateway `gateway-1`, unit id 1, polled every
+    /// 100 ms, its gates mapped to the depot's `dock` locations in code order.
+    /// Ignored when `[[gateways]]` lists any.
     pub gateway: String,
+    /// The gateways, each a `[[gateways]]` table (file only). Empty = the
+    /// `gateway` shorthand.
+    pub gateways: Vec<GatewayConfig>,
     /// How long a database statement waits for a lock, in ms (1–600000). Default 5000.
     pub busy_timeout_ms: u64,
     /// The largest accepted request body, in bytes (1024–67108864). Default 1048576.
@@ -57,11 +63,96 @@ impl Default for Config {
             listen: SocketAddr::from(([127, 0, 0, 1], 8080)),
             mqtt_url: None,
             gateway: "sim".into(),
+            gateways: Vec::new(),
             busy_timeout_ms: 5_000,
             max_body_bytes: 1024 * 1024,
             log: "info".into(),
             max_db_size_kib: None,
             idempotency_retention_days: 30,
+        }
+    }
+}
+
+/// One gateway of `[[gateways]]`.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct GatewayConfig {
+    /// Its name in records, metrics and the API: `[a-z0-9-]{1,32}`, unique.
+    pub id: String,
+    /// `rtu:/dev/ttyUSB0?baud=115200` (baud default 115200) or `tcp:HOST:PORT`.
+    /// Gateways on one RTU line share its transport and are polled in turn.
+    pub transport: String,
+    /// Modbus unit id, 1–247. Default 1.
+    #[serde(default = "default_unit_id")]
+    pub unit_id: u8,
+    /// Pause between polls when its ring is empty, in ms (10–60000). Default 100.
+    #[serde(default = "default_poll_interval_ms")]
+    pub poll_interval_ms: u64,
+    /// Gate index → dock location code: the first entry is gate 0.
+    #[serde(default)]
+    pub docks: Vec<String>,
+}
+
+fn default_unit_id() -> u8 {
+    1
+}
+
+fn default_poll_interval_ms() -> u64 {
+    100
+}
+
+/// How a gateway is reached.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub enum Transport {
+    /// Modbus RTU over a serial port.
+    Rtu { path: String, baud: u32 },
+    /// Modbus TCP to `host:port`.
+    Tcp(String),
+}
+
+impl Transport {
+    /// Parses `rtu:PATH[?baud=N]` or `tcp:HOST:PORT`.
+    pub fn parse(text: &str) -> Result<Self, String> {
+        if let Some(rest) = text.strip_prefix("tcp:") {
+            return match rest.rsplit_once(':') {
+                Some((host, port)) if !host.is_empty() && port.parse::<u16>().is_ok() => {
+                    Ok(Transport::Tcp(rest.to_owned()))
+                }
+                _ => Err("tcp: needs HOST:PORT".into()),
+            };
+        }
+        if let Some(rest) = text.strip_prefix("rtu:") {
+            let (path, query) = rest.split_once('?').unwrap_or((rest, ""));
+            if path.is_empty() {
+                return Err("rtu: needs a serial port".into());
+            }
+            let mut baud = 115_200;
+            for pair in query.split('&').filter(|p| !p.is_empty()) {
+                match pair.split_once('=') {
+                    Some(("baud", value)) => {
+                        baud = value
+                            .parse()
+                            .ok()
+                            .filter(|b| (300..=4_000_000).contains(b))
+                            .ok_or("baud must be 300 to 4000000")?;
+                    }
+                    _ => return Err(format!("unknown option '{pair}'; known is baud")),
+                }
+            }
+            return Ok(Transport::Rtu {
+                path: path.to_owned(),
+                baud,
+            });
+        }
+        Err("must be sim, rtu:/dev/PORT?baud=N or tcp:HOST:PORT".into())
+    }
+}
+
+impl std::fmt::Display for Transport {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Transport::Rtu { path, baud } => write!(f, "rtu:{path}?baud={baud}"),
+            Transport::Tcp(address) => write!(f, "tcp:{address}"),
         }
     }
 }
@@ -240,21 +331,43 @@ impl Config {
                 ));
             }
         }
-        let gateway = self.gateway.as_str();
-        let gateway_ok = gateway == "sim"
-            || gateway
-                .strip_prefix("rtu:")
-                .is_some_and(|rest| !rest.is_empty())
-            || gateway.strip_prefix("tcp:").is_some_and(|rest| {
-                rest.rsplit_once(':')
-                    .is_some_and(|(h, p)| !h.is_empty() && p.parse::<u16>().is_ok())
-            });
-        if !gateway_ok {
-            return Err(Invalid::new(
-                "gateway",
-                gateway,
-                "must be sim, rtu:/dev/PORT?baud=N or tcp:HOST:PORT",
-            ));
+        if self.gateway != "sim" {
+            Transport::parse(&self.gateway)
+                .map_err(|reason| Invalid::new("gateway", &self.gateway, &reason))?;
+        }
+        let mut ids = std::collections::HashSet::new();
+        for gateway in &self.gateways {
+            let id_ok = (1..=32).contains(&gateway.id.len())
+                && gateway
+                    .id
+                    .bytes()
+                    .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-');
+            if !id_ok || !ids.insert(gateway.id.as_str()) {
+                return Err(Invalid::new(
+                    "gateways",
+                    &gateway.id,
+                    "id must be 1 to 32 characters of a-z, 0-9 and '-', and unique",
+                ));
+            }
+            Transport::parse(&gateway.transport).map_err(|reason| {
+                Invalid::new(
+                    "gateways",
+                    &gateway.transport,
+                    &format!("{}: transport {reason}", gateway.id),
+                )
+            })?;
+            in_range(
+                "gateways",
+                gateway.unit_id,
+                1..=247,
+                &format!("{}: unit_id must be 1 to 247", gateway.id),
+            )?;
+            in_range(
+                "gateways",
+                gateway.poll_interval_ms,
+                10..=60_000,
+                &format!("{}: poll_interval_ms must be 10 to 60000", gateway.id),
+            )?;
         }
         in_range(
             "busy_timeout_ms",
@@ -721,6 +834,83 @@ mod tests {
         let err = err.unwrap_err();
         assert_eq!(err.key, "idempotency_retention_days");
         assert!(err.reason.ends_with("'0': must be 1 to 3650"), "{err}");
+    }
+
+    #[test]
+    fn gateways_come_from_the_file_with_defaults_and_checks() {
+        let (config, _dir) = load_with(
+            "[[gateways]]\nid = \"north\"\ntransport = \"rtu:/dev/ttyUSB0?baud=57600\"\ndocks = [\"DOCK-1\", \"DOCK-2\"]\n\n[[gateways]]\nid = \"south\"\ntransport = \"tcp:10.0.0.9:502\"\nunit_id = 7\npoll_interval_ms = 50\n",
+            &[],
+            Overrides::default(),
+        );
+        let config = config.unwrap();
+        assert_eq!(config.gateways.len(), 2);
+        assert_eq!(
+            (
+                config.gateways[0].unit_id,
+                config.gateways[0].poll_interval_ms
+            ),
+            (1, 100)
+        );
+        assert_eq!(config.gateways[0].docks, ["DOCK-1", "DOCK-2"]);
+        assert_eq!(
+            Transport::parse(&config.gateways[0].transport),
+            Ok(Transport::Rtu {
+                path: "/dev/ttyUSB0".into(),
+                baud: 57_600
+            })
+        );
+        assert_eq!(
+            (
+                config.gateways[1].unit_id,
+                config.gateways[1].poll_interval_ms
+            ),
+            (7, 50)
+        );
+        for (text, reason) in [
+            ("id = \"Nord\"\ntransport = \"tcp:h:1\"", "id must be"),
+            (
+                "id = \"a\"\ntransport = \"udp:h:1\"",
+                "a: transport must be",
+            ),
+            (
+                "id = \"a\"\ntransport = \"rtu:/dev/x?parity=odd\"",
+                "unknown option",
+            ),
+            (
+                "id = \"a\"\ntransport = \"rtu:/dev/x?baud=12\"",
+                "baud must be",
+            ),
+            (
+                "id = \"a\"\ntransport = \"tcp:h:1\"\nunit_id = 0",
+                "unit_id must be",
+            ),
+            (
+                "id = \"a\"\ntransport = \"tcp:h:1\"\npoll_interval_ms = 1",
+                "poll_interval_ms",
+            ),
+        ] {
+            let (err, _dir) = load_with(
+                &format!("[[gateways]]\n{text}\n"),
+                &[],
+                Overrides::default(),
+            );
+            let err = err.unwrap_err();
+            assert_eq!(err.key, "gateways", "{text}: {err}");
+            assert!(err.reason.contains(reason), "{text}: {err}");
+        }
+        let (err, _dir) = load_with(
+            "[[gateways]]\nid = \"a\"\ntransport = \"tcp:h:1\"\n[[gateways]]\nid = \"a\"\ntransport = \"tcp:h:2\"\n",
+            &[],
+            Overrides::default(),
+        );
+        assert!(err.unwrap_err().reason.contains("unique"));
+        let (err, _dir) = load_with(
+            "[[gateways]]\nid = \"a\"\ntransport = \"tcp:h:1\"\nport = 5\n",
+            &[],
+            Overrides::default(),
+        );
+        assert_eq!(err.unwrap_err().key, "port");
     }
 
     #[test]

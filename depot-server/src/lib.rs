@@ -1,5 +1,6 @@
 //! Depot Edge's depot server: the inventory ledger, the handheld and
-//! management API, and (in later stages) gate ingest and hub replication.
+//! management API, gate ingest from the dock doors' gateways, and (next) hub
+//! replication.
 //! See ARCHITECTURE.md at the repository root for the map.
 
 pub mod app;
@@ -8,6 +9,7 @@ pub mod demo;
 pub mod depot;
 pub mod domain;
 pub mod epc;
+pub mod gates;
 pub mod http;
 pub mod import;
 pub mod metrics;

@@ -15,6 +15,97 @@ pub const CONTENT_TYPE: &str = prometheus_text::CONTENT_TYPE;
 /// HTTP status classes, in the order of `count_response`'s index.
 const CLASSES: [&str; 5] = ["1xx", "2xx", "3xx", "4xx", "5xx"];
 
+/// A label set naming one gateway.
+pub type GatewayLabel = [(&'static str, String); 1];
+
+/// The gate poller's figures, each a family by gateway.
+#[derive(Debug, Default)]
+pub struct GateMetrics {
+    /// `depot_gate_passes_stored_total`: passes stored (booked or not).
+    pub passes_stored: Family<GatewayLabel, Counter>,
+    /// `depot_gate_events_repeated_total`: events read again after a lost acknowledgement.
+    pub events_repeated: Family<GatewayLabel, Counter>,
+    /// `depot_gate_events_lost_total`: events the gateway dropped (ring
+    /// overflow) or freed before the server stored them.
+    pub events_lost: Family<GatewayLabel, Counter>,
+    /// `depot_gate_link_errors_total`: timeouts and transport failures.
+    pub link_errors: Family<GatewayLabel, Counter>,
+    /// `depot_gate_exceptions_total`: Modbus exception answers.
+    pub exceptions: Family<GatewayLabel, Counter>,
+    /// `depot_gate_malformed_total`: answers that did not decode.
+    pub malformed: Family<GatewayLabel, Counter>,
+    /// `depot_gate_boots_total`: gateway boots the server named.
+    pub boots: Family<GatewayLabel, Counter>,
+    /// `depot_gate_online`: 1 while the last poll was answered.
+    pub online: Family<GatewayLabel, Gauge>,
+}
+
+impl GateMetrics {
+    /// Shows every figure of a gateway from the start, at 0.
+    pub fn add_gateway(&self, label: &GatewayLabel) {
+        for family in [
+            &self.passes_stored,
+            &self.events_repeated,
+            &self.events_lost,
+            &self.link_errors,
+            &self.exceptions,
+            &self.malformed,
+            &self.boots,
+        ] {
+            drop(family.get_or_create(label));
+        }
+        drop(self.online.get_or_create(label));
+    }
+
+    fn register(&self, registry: &mut Registry) {
+        registry.register(
+            "gate_passes_stored",
+            "Gate passes stored, booked or not",
+            self.passes_stored.clone(),
+        );
+        registry.register(
+            "gate_events_repeated",
+            "Gate events read again after a lost acknowledgement (booked nothing)",
+            self.events_repeated.clone(),
+        );
+        registry.register(
+            "gate_events_lost",
+            "Gate events lost before the server stored them (ring overflow, freed by another master)",
+            self.events_lost.clone(),
+        );
+        registry.register(
+            "gate_link_errors",
+            "Gateway polls that timed out or hit a transport error",
+            self.link_errors.clone(),
+        );
+        registry.register(
+            "gate_exceptions",
+            "Gateway polls answered with a Modbus exception",
+            self.exceptions.clone(),
+        );
+        registry.register(
+            "gate_malformed",
+            "Gateway answers that did not decode",
+            self.malformed.clone(),
+        );
+        registry.register(
+            "gate_boots",
+            "Gateway boots named by the server",
+            self.boots.clone(),
+        );
+        registry.register(
+            "gate_online",
+            "1 while the gateway answers its polls",
+            self.online.clone(),
+        );
+    }
+}
+
+/// The label of one gateway.
+pub fn gateway_label(id: &str) -> GatewayLabel {
+    [("gateway", id.to_owned())]
+}
+
 /// The metrics. Each field is a handle on a metric in the registry (cloning a
 /// handle shares the value), so counting is one atomic add.
 #[derive(Debug)]
@@ -37,6 +128,8 @@ pub struct Metrics {
     pub ledger_last_seq: Gauge,
     /// `depot_booking_batch_size`: bookings per group commit.
     pub booking_batch_size: Histogram,
+    /// Per-gateway figures of the gate poller, by `gateway` label.
+    pub gates: GateMetrics,
     /// `depot_http_responses_total{class}`, one handle per class 1xx..5xx.
     http_responses: [Counter; 5],
     registry: Registry,
@@ -91,6 +184,8 @@ impl Default for Metrics {
         );
         // Every class is created up front, so each is shown from the start, at 0.
         let http_responses = CLASSES.map(|class| family.get_or_create(&[("class", class)]).clone());
+        let gates = GateMetrics::default();
+        gates.register(&mut registry);
         Self {
             bookings_committed,
             bookings_refused,
@@ -101,6 +196,7 @@ impl Default for Metrics {
             idempotency_expired,
             ledger_last_seq,
             booking_batch_size,
+            gates,
             http_responses,
             registry,
         }

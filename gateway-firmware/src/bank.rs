@@ -109,6 +109,8 @@ pub struct RegisterBank {
     config: Config,
     ack_high_word: u16,
     last_ack_seq: u32,
+    /// This boot's id as a master named it; 0 until then (REGISTERS.md "Boots").
+    boot_id: u32,
 }
 
 impl Default for RegisterBank {
@@ -146,6 +148,7 @@ impl RegisterBank {
             config,
             ack_high_word: 0,
             last_ack_seq: 0,
+            boot_id: 0,
         }
     }
 
@@ -243,6 +246,10 @@ impl RegisterBank {
                 emit(saturated(self.turnaround_us.1));
                 continue;
             }
+            if addr >= input::BOOT_ID {
+                emit(u32_to_registers(self.boot_id)[usize::from(addr - input::BOOT_ID)]);
+                continue;
+            }
             let offset = usize::from(addr - input::EVENT_WINDOW);
             let (index, field) = (
                 offset / usize::from(EVENT_RECORD_REGS),
@@ -276,12 +283,19 @@ impl RegisterBank {
             return Err(AccessError::IllegalAddress);
         }
         let [ack_high, ack_low] = u32_to_registers(self.last_ack_seq);
+        let [boot_high, boot_low] = u32_to_registers(self.boot_id);
         let regs = [
             ack_high,
             ack_low,
             self.config.dedup_window_ms,
             u16::from(self.config.unit_id),
             self.config.scale_poll_ms,
+            boot_high,
+            boot_low,
+            boot_high,
+            boot_low,
+            ack_high,
+            ack_low,
         ];
         regs[usize::from(start)..end as usize]
             .iter()
@@ -303,10 +317,34 @@ impl RegisterBank {
         if let Some(v) = value_at(holding::EVENT_ACK_SEQ) {
             ack_high = v;
         }
-        let ack = value_at(holding::EVENT_ACK_SEQ + 1).map(|low| u32_from_registers(ack_high, low));
+        let mut ack =
+            value_at(holding::EVENT_ACK_SEQ + 1).map(|low| u32_from_registers(ack_high, low));
+        // The boot-checked acknowledgement: all four registers or none, for
+        // this boot's nonzero id only.
+        let boot_ack: [Option<u16>; 4] =
+            core::array::from_fn(|i| value_at(holding::ACK_BOOT_ID + i as u16));
+        match boot_ack {
+            [None, None, None, None] => {}
+            [Some(boot_high), Some(boot_low), Some(seq_high), Some(seq_low)] => {
+                let boot = u32_from_registers(boot_high, boot_low);
+                if self.boot_id == 0 || boot != self.boot_id {
+                    return Err(AccessError::IllegalValue);
+                }
+                let seq = u32_from_registers(seq_high, seq_low);
+                ack = Some(ack.map_or(seq, |other| other.max(seq)));
+            }
+            _ => return Err(AccessError::IllegalValue),
+        }
         if ack.is_some_and(|seq| seq > self.ring.newest_seq()) {
             return Err(AccessError::IllegalValue);
         }
+        let boot_id = match (value_at(holding::BOOT_ID), value_at(holding::BOOT_ID + 1)) {
+            (None, None) => None,
+            (Some(high), Some(low)) if u32_from_registers(high, low) != 0 && self.boot_id == 0 => {
+                Some(u32_from_registers(high, low))
+            }
+            _ => return Err(AccessError::IllegalValue),
+        };
         let current = self.config;
         self.config = Config::checked(
             value_at(holding::UNIT_ID).unwrap_or(u16::from(current.unit_id)),
@@ -315,6 +353,9 @@ impl RegisterBank {
         )
         .ok_or(AccessError::IllegalValue)?;
         self.ack_high_word = ack_high;
+        if let Some(id) = boot_id {
+            self.boot_id = id;
+        }
         if let Some(seq) = ack {
             // Cannot fail: `seq` was checked against the newest above.
             let _ = self.ring.acknowledge(seq);
@@ -328,7 +369,7 @@ impl RegisterBank {
 mod tests {
     use super::*;
     use crate::ring::tests::event;
-    use gateway_registers::EventBlock;
+    use gateway_registers::{DrainBlock, EventBlock};
 
     fn read_input(bank: &RegisterBank, start: u16, count: u16) -> Result<Vec<u16>, AccessError> {
         let mut out = Vec::new();
@@ -465,7 +506,7 @@ mod tests {
         let mut regs = Vec::new();
         bank.read_holding(0, holding::LEN, |r| regs.push(r))
             .expect("in map");
-        assert_eq!(regs, [0, 0, 500, 9, 1_000]);
+        assert_eq!(regs, [0, 0, 500, 9, 1_000, 0, 0, 0, 0, 0, 0]);
         for (addr, bad) in [
             (holding::UNIT_ID, 248),
             (holding::UNIT_ID, 0),
@@ -508,6 +549,69 @@ mod tests {
         bank.read_holding(holding::EVENT_ACK_SEQ, 2, |r| regs.push(r))
             .expect("in map");
         assert_eq!(regs, [0, 2]);
+    }
+
+    #[test]
+    fn a_boot_is_named_and_only_its_acknowledgement_frees_events() {
+        let mut bank = RegisterBank::default();
+        for tag in 1..=3 {
+            bank.push_event(event(tag));
+        }
+        let boot = |bank: &RegisterBank| read_input(bank, input::BOOT_ID, 2).expect("in map");
+        assert_eq!(boot(&bank), [0, 0], "unnamed after reset");
+        // Before the boot is named, no boot-checked acknowledgement is taken.
+        assert_eq!(
+            bank.write_holding(holding::ACK_BOOT_ID, &[0, 0, 0, 2]),
+            Err(AccessError::IllegalValue)
+        );
+        assert_eq!(
+            bank.write_holding(holding::BOOT_ID, &[0, 0]),
+            Err(AccessError::IllegalValue),
+            "0 is no name"
+        );
+        assert_eq!(
+            bank.write_holding(holding::BOOT_ID, &[0x1234]),
+            Err(AccessError::IllegalValue),
+            "one word is half a name"
+        );
+        bank.write_holding(holding::BOOT_ID, &[0x1234, 0x5678])
+            .expect("named");
+        assert_eq!(boot(&bank), [0x1234, 0x5678]);
+        assert_eq!(
+            bank.write_holding(holding::BOOT_ID, &[0x9999, 0x9999]),
+            Err(AccessError::IllegalValue),
+            "a boot is named once"
+        );
+        assert_eq!(boot(&bank), [0x1234, 0x5678]);
+        // Another boot's id, a part of the four registers, or a seq past the
+        // newest: refused, nothing freed.
+        for (start, values) in [
+            (holding::ACK_BOOT_ID, &[0x1234, 0x5679, 0, 2][..]),
+            (holding::ACK_BOOT_ID, &[0x1234, 0x5678, 0][..]),
+            (holding::ACK_BOOT_ID + 2, &[0, 2][..]),
+            (holding::ACK_BOOT_ID, &[0x1234, 0x5678, 0, 4][..]),
+        ] {
+            assert_eq!(
+                bank.write_holding(start, values),
+                Err(AccessError::IllegalValue),
+                "{values:?} at {start}"
+            );
+            assert_eq!(bank.ring.len(), 3);
+        }
+        bank.write_holding(holding::ACK_BOOT_ID, &[0x1234, 0x5678, 0, 2])
+            .expect("this boot's acknowledgement");
+        assert_eq!(bank.ring.len(), 1);
+        let mut regs = Vec::new();
+        bank.read_holding(holding::BOOT_ID, 6, |r| regs.push(r))
+            .expect("in map");
+        assert_eq!(regs, [0x1234, 0x5678, 0x1234, 0x5678, 0, 2]);
+        let drain = read_input(&bank, DrainBlock::START, DrainBlock::LEN).expect("one read");
+        let block = DrainBlock::from_registers(&drain).expect("decodes");
+        assert_eq!(block.boot_id, 0x1234_5678);
+        assert_eq!(
+            block.events.events().map(|e| e.seq).collect::<Vec<_>>(),
+            [3]
+        );
     }
 
     #[test]

@@ -331,16 +331,20 @@ mod tests {
             call(&mut bank, &frame(&[1, 4, hi, lo, 0, 1])),
             Some(vec![1, 0x84, 2])
         );
+        let last = holding::LEN as u8 - 1;
         assert_eq!(
-            call(&mut bank, &frame(&[1, 3, 0, 4, 0, 2])),
+            call(&mut bank, &frame(&[1, 3, 0, last, 0, 2])),
             Some(vec![1, 0x83, 2])
         );
         assert_eq!(
-            call(&mut bank, &frame(&[1, 6, 0, 5, 0, 1])),
+            call(&mut bank, &frame(&[1, 6, 0, last + 1, 0, 1])),
             Some(vec![1, 0x86, 2])
         );
         assert_eq!(
-            call(&mut bank, &frame(&[1, 0x10, 0, 4, 0, 2, 4, 0, 100, 0, 100])),
+            call(
+                &mut bank,
+                &frame(&[1, 0x10, 0, last, 0, 2, 4, 0, 100, 0, 100])
+            ),
             Some(vec![1, 0x90, 2])
         );
     }

@@ -7,10 +7,11 @@
 //! and in the server's gateway adapter. `REGISTERS.md` is checked against
 //! [`INPUT_FIELDS`] and [`HOLDING_FIELDS`] by this crate's tests.
 //!
-//! The depot server polls [`EventBlock::START`]..+[`EventBlock::LEN`] with
-//! function 04, decodes it with [`EventBlock::from_registers`], stores the
-//! events idempotently by `seq`, and writes [`EventBlock::ack_registers`] of
-//! the last one to [`holding::EVENT_ACK_SEQ`] with function 16
+//! The depot server names the gateway's boot ([`holding::BOOT_ID`]), polls
+//! [`DrainBlock::START`]..+[`DrainBlock::LEN`] with function 04, decodes it
+//! with [`DrainBlock::from_registers`], stores the events idempotently by
+//! (boot, `seq`), and writes [`DrainBlock::ack_registers`] of the boot and
+//! the last event to [`holding::ACK_BOOT_ID`] with function 16
 //! (`REGISTERS.md`, "Draining events").
 //!
 //! Conventions: registers are 16-bit; a 32-bit value takes two consecutive
@@ -26,8 +27,12 @@
 /// past the event window, and changed two event fields: `ANTENNA` (the
 /// antenna that heard the tag last) and `EPC_WORDS` (up to 31: over 15 the
 /// EPC was cut). No address moved, but a master must check the version: a
-/// version-1 decoder refuses an event with `EPC_WORDS` over 15.
-pub const MAP_VERSION: u16 = 2;
+/// version-1 decoder refuses an event with `EPC_WORDS` over 15. Version 3
+/// added the boot id ([`input::BOOT_ID`], [`holding::BOOT_ID`]) and the
+/// acknowledgement that names the boot ([`holding::ACK_BOOT_ID`],
+/// [`holding::ACK_BOOT_SEQ`]), so a master tells a restart from a repeated
+/// read and never frees a new boot's events with an old boot's `seq`.
+pub const MAP_VERSION: u16 = 3;
 
 /// Input register addresses (function 04, read-only).
 pub mod input {
@@ -99,8 +104,11 @@ pub mod input {
     pub const MODBUS_TURNAROUND_LAST_US: u16 = EVENT_WINDOW_END;
     /// The longest such turnaround since boot, µs; u16, saturating.
     pub const MODBUS_TURNAROUND_MAX_US: u16 = MODBUS_TURNAROUND_LAST_US + 1;
+    /// This boot's id, u32, as a master named it ([`crate::holding::BOOT_ID`]);
+    /// 0 from every reset until then.
+    pub const BOOT_ID: u16 = MODBUS_TURNAROUND_MAX_US + 1;
     /// Number of input registers; an address at or past it is exception 02.
-    pub const LEN: u16 = MODBUS_TURNAROUND_MAX_US + 1;
+    pub const LEN: u16 = BOOT_ID + 2;
 }
 
 /// Holding register addresses (functions 03, 06, 16).
@@ -122,8 +130,25 @@ pub mod holding {
     /// Scale polling period in milliseconds, 50..=60000 (default 200);
     /// persisted across resets.
     pub const SCALE_POLL_MS: u16 = 4;
+    /// Names this boot, u32: a master writes a nonzero id (both words, one
+    /// function-16 request) when it reads [`crate::input::BOOT_ID`] as 0. A
+    /// boot is named once: writing 0, or any id once the boot has one, is
+    /// exception 03 (so a late or second write never renames a boot whose
+    /// events were stored under the first name). Not persisted: every reset
+    /// sets it to 0. Reads back the id.
+    pub const BOOT_ID: u16 = 5;
+    /// Acknowledge events of a named boot, u32 then [`ACK_BOOT_SEQ`]: write
+    /// the boot id and the seq of the last event consumed, all four
+    /// registers in one function-16 request. Refused with exception 03
+    /// unless the boot id is this boot's nonzero [`BOOT_ID`] (so an
+    /// acknowledgement meant for an earlier boot frees nothing), or when the
+    /// seq is past the newest event; otherwise as [`EVENT_ACK_SEQ`]. A write
+    /// that covers only part of the four registers is exception 03.
+    pub const ACK_BOOT_ID: u16 = 7;
+    /// The seq half of the boot-checked acknowledgement, u32 (see [`ACK_BOOT_ID`]).
+    pub const ACK_BOOT_SEQ: u16 = 9;
     /// Number of holding registers; an address at or past it is exception 02.
-    pub const LEN: u16 = 5;
+    pub const LEN: u16 = 11;
 }
 
 /// Registers per event record in the window.
@@ -490,6 +515,68 @@ impl EventBlock {
     }
 }
 
+/// What a master reads on each drain poll: input registers
+/// [`DrainBlock::START`] .. `START + LEN` (122, one function-04 read): the
+/// loss counter, reader and scale state, the latest weight, the event block
+/// and the boot id, all from the same instant.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct DrainBlock {
+    /// [`input::EVENTS_OVERFLOWED`]: events lost to a full ring since boot.
+    pub events_overflowed: u32,
+    /// Reader link state.
+    pub reader_status: ReaderStatus,
+    /// Scale state.
+    pub scale_status: ScaleStatus,
+    /// Latest weight in grams, if the scale holds a current reading.
+    pub weight_grams: Option<i32>,
+    /// Header and window.
+    pub events: EventBlock,
+    /// This boot's id, 0 until a master names it.
+    pub boot_id: u32,
+}
+
+impl DrainBlock {
+    /// First register of the block.
+    pub const START: u16 = input::EVENTS_OVERFLOWED;
+    /// Registers in the block.
+    pub const LEN: u16 = input::LEN - input::EVENTS_OVERFLOWED;
+
+    /// Decodes a block read from [`Self::START`].
+    pub fn from_registers(regs: &[u16]) -> Result<Self, DecodeError> {
+        if regs.len() < usize::from(Self::LEN) {
+            return Err(DecodeError::TooShort);
+        }
+        let at = |addr: u16| usize::from(addr - Self::START);
+        let bad = |addr: u16| DecodeError::BadValue { offset: at(addr) };
+        let flags = regs[at(input::WEIGHT_FLAGS)];
+        // A bad event field is reported as the event decoders do: by its
+        // offset inside the record.
+        let events = EventBlock::from_registers(&regs[at(EventBlock::START)..])?;
+        Ok(Self {
+            events_overflowed: u32_at(regs, at(input::EVENTS_OVERFLOWED)),
+            reader_status: ReaderStatus::from_register(regs[at(input::READER_STATUS)])
+                .ok_or(bad(input::READER_STATUS))?,
+            scale_status: ScaleStatus::from_register(regs[at(input::SCALE_STATUS)])
+                .ok_or(bad(input::SCALE_STATUS))?,
+            weight_grams: (flags & weight_flags::VALID != 0)
+                .then(|| u32_at(regs, at(input::WEIGHT_GRAMS)) as i32),
+            events,
+            boot_id: u32_at(regs, at(input::BOOT_ID)),
+        })
+    }
+
+    /// What to write to [`holding::ACK_BOOT_ID`] (function 16, four
+    /// registers) after storing every event of boot `boot_id` up to `seq`.
+    pub const fn ack_registers(boot_id: u32, seq: u32) -> [u16; 4] {
+        let [boot_high, boot_low] = u32_to_registers(boot_id);
+        let [seq_high, seq_low] = u32_to_registers(seq);
+        [boot_high, boot_low, seq_high, seq_low]
+    }
+}
+
+// The drain block must fit one read (125 registers at most).
+const _: () = assert!(DrainBlock::LEN <= 125);
+
 /// The status block (input registers `0..EVENT_COUNT`), decoded.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct GatewayStatus {
@@ -633,7 +720,7 @@ pub const INPUT_FIELDS: &[Field] = &[
         1,
         "MAP_VERSION",
         "u16",
-        "register map version (2)",
+        "register map version (3)",
     ),
     field(
         input::FIRMWARE_VERSION_MAJOR,
@@ -832,6 +919,13 @@ pub const INPUT_FIELDS: &[Field] = &[
         "u16",
         "the longest such turnaround since boot, µs, saturating",
     ),
+    field(
+        input::BOOT_ID,
+        2,
+        "BOOT_ID",
+        "u32",
+        "this boot's id as a master named it (holding `BOOT_ID`); 0 from every reset until named",
+    ),
 ];
 
 /// Every holding register field, in address order.
@@ -863,6 +957,27 @@ pub const HOLDING_FIELDS: &[Field] = &[
         "SCALE_POLL_MS",
         "u16",
         "scale polling period, ms, 50..=60000, default 200, persisted",
+    ),
+    field(
+        holding::BOOT_ID,
+        2,
+        "BOOT_ID",
+        "u32",
+        "name this boot, once: a nonzero id, both words in one request; 0 after every reset, not persisted; 0 or a second name is refused (03)",
+    ),
+    field(
+        holding::ACK_BOOT_ID,
+        2,
+        "ACK_BOOT_ID",
+        "u32",
+        "boot-checked acknowledgement, with `ACK_BOOT_SEQ` in one four-register request: the boot id the events came from",
+    ),
+    field(
+        holding::ACK_BOOT_SEQ,
+        2,
+        "ACK_BOOT_SEQ",
+        "u32",
+        "the seq of the last event consumed; refused (03) unless `ACK_BOOT_ID` is this boot's `BOOT_ID`",
     ),
 ];
 
@@ -1036,6 +1151,48 @@ mod tests {
     }
 
     #[test]
+    fn drain_block_decodes_loss_weight_events_and_boot() {
+        let mut regs = [0u16; DrainBlock::LEN as usize];
+        let at = |addr: u16| usize::from(addr - DrainBlock::START);
+        regs[at(input::EVENTS_OVERFLOWED) + 1] = 3;
+        regs[at(input::READER_STATUS)] = ReaderStatus::Reading.to_register();
+        regs[at(input::SCALE_STATUS)] = ScaleStatus::Stable.to_register();
+        regs[at(input::WEIGHT_GRAMS)..at(input::WEIGHT_GRAMS) + 2]
+            .copy_from_slice(&u32_to_registers(12_345));
+        regs[at(input::EVENT_COUNT)] = 1;
+        regs[at(input::EVENT_WINDOW) + record::SEQ + 1] = 9;
+        regs[at(input::EVENT_WINDOW) + record::DIRECTION] = Direction::In.to_register();
+        regs[at(input::BOOT_ID)..at(input::BOOT_ID) + 2]
+            .copy_from_slice(&u32_to_registers(0xDEAD_BEEF));
+        let block = DrainBlock::from_registers(&regs).expect("decodes");
+        assert_eq!(block.events_overflowed, 3);
+        assert_eq!(block.weight_grams, None, "not valid without the flag");
+        assert_eq!(block.boot_id, 0xDEAD_BEEF);
+        assert_eq!(
+            block.events.events().map(|e| e.seq).collect::<Vec<_>>(),
+            [9]
+        );
+        regs[at(input::WEIGHT_FLAGS)] = weight_flags::VALID | weight_flags::STABLE;
+        let block = DrainBlock::from_registers(&regs).expect("decodes");
+        assert_eq!(block.weight_grams, Some(12_345));
+        regs[at(input::EVENT_WINDOW) + record::DIRECTION] = 7;
+        assert_eq!(
+            DrainBlock::from_registers(&regs),
+            Err(DecodeError::BadValue {
+                offset: record::DIRECTION
+            })
+        );
+        assert_eq!(
+            DrainBlock::from_registers(&regs[..121]),
+            Err(DecodeError::TooShort)
+        );
+        assert_eq!(
+            DrainBlock::ack_registers(0x0001_0002, 0x0003_0004),
+            [1, 2, 3, 4]
+        );
+    }
+
+    #[test]
     fn status_decodes_signed_weight_and_flags() {
         let mut regs = [0u16; input::EVENT_COUNT as usize];
         regs[input::MAP_VERSION as usize] = MAP_VERSION;
@@ -1048,7 +1205,7 @@ mod tests {
         regs[input::SETTINGS_STATE as usize] = SettingsState::SaveFailed.to_register();
         regs[input::SETTINGS_SAVES_FAILED as usize] = 4;
         let status = GatewayStatus::from_registers(&regs).expect("valid block");
-        assert_eq!(status.map_version, 2);
+        assert_eq!(status.map_version, 3);
         assert_eq!(status.settings_state, SettingsState::SaveFailed);
         assert_eq!(status.settings_saves_failed, 4);
         assert_eq!(status.weight_grams, -1500);
@@ -1236,6 +1393,22 @@ mod properties {
                     ]
                     .contains(&offset));
                 }
+            }
+        }
+
+        /// Any registers: the drain block decoder never panics, and agrees
+        /// with the event block decoder on the events.
+        #[test]
+        fn drain_block_decoder_takes_any_registers(regs in registers(0..130)) {
+            match DrainBlock::from_registers(&regs) {
+                Ok(block) => {
+                    let events = &regs[usize::from(EventBlock::START - DrainBlock::START)..];
+                    prop_assert_eq!(Ok(block.events), EventBlock::from_registers(events));
+                }
+                Err(DecodeError::TooShort) => {
+                    prop_assert!(regs.len() < usize::from(DrainBlock::LEN));
+                }
+                Err(DecodeError::BadValue { .. }) => {}
             }
         }
 

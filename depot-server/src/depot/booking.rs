@@ -116,8 +116,9 @@ pub(super) async fn book(
     }))
 }
 
-/// Loads the facts, lets the domain decide, and appends the movements.
-async fn apply(
+/// Loads the facts, lets the domain decide, and appends the movements. On a
+/// refusal the caller rolls back what was written.
+pub(super) async fn apply(
     conn: &mut SqliteConnection,
     submission: &Submission,
     now: OffsetDateTime,

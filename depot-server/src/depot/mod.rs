@@ -11,6 +11,7 @@
 //! Input parsing shared by every adapter lives in `input.rs`.
 
 mod booking;
+mod gate;
 pub mod input;
 mod sessions;
 mod writer;
@@ -24,12 +25,14 @@ use tokio::sync::{broadcast, mpsc, oneshot};
 use tokio::task::JoinHandle;
 
 pub use self::booking::{BookingAnswer, BookingInput, BookingOutcome, EpcRef, Submission};
+pub use self::gate::{GateEvent, GateIngest, GateRead};
 pub use self::sessions::{LoginOutcome, WebSession};
 use self::writer::{Command, Done, Job, WriterContext};
 pub use self::writer::{Committed, WriterHealth, MAX_BATCH};
 use crate::domain::access::{Action, Caller, Role, User};
 use crate::domain::article::Article;
 pub use crate::domain::booking::Refusal;
+use crate::domain::gate::{Cursor, GatePass, GatewayState};
 use crate::domain::ledger::Movement;
 use crate::domain::location::Location;
 use crate::domain::stock::{Item, StockFilter, StockLine};
@@ -123,6 +126,8 @@ pub struct Depot {
     metrics: Arc<Metrics>,
     health: Arc<Mutex<WriterHealth>>,
     committed: broadcast::Sender<Arc<Committed>>,
+    /// The gateways' link state as the poller last saw it, by id.
+    gateways: Arc<Mutex<std::collections::BTreeMap<String, GatewayState>>>,
 }
 
 /// The running writer; await it after the last `Depot` clone is dropped
@@ -190,6 +195,7 @@ impl Depot {
                 metrics,
                 health,
                 committed,
+                gateways: Arc::default(),
             },
             Writer(handle),
         ))
@@ -241,6 +247,55 @@ impl Depot {
             Done::Booked(answer) => Ok(answer),
             other => Err(unexpected(other)),
         }
+    }
+
+    /// Stores one read of a gateway's events (passes, bookings, cursor) in
+    /// one transaction; the answer's cursor is what may be acknowledged to
+    /// the gateway, now that it is committed.
+    pub async fn ingest_gate_read(&self, read: GateRead) -> Result<GateIngest, DepotError> {
+        match self.submit(Command::IngestGate(read)).await? {
+            Done::Ingested(ingest) => Ok(ingest),
+            other => Err(unexpected(other)),
+        }
+    }
+
+    /// Changes what the gate poller reports of a gateway (added when new).
+    pub fn report_gateway(&self, state: GatewayState) {
+        self.gateways
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .insert(state.id.clone(), state);
+    }
+
+    /// Every polled gateway's state, by id.
+    pub fn gateways(&self, caller: &Caller) -> Result<Vec<GatewayState>, DepotError> {
+        require(caller, Action::ReadStock)?;
+        Ok(self.gateway_summary())
+    }
+
+    /// Every polled gateway's state, for `/healthz` (no caller).
+    pub fn gateway_summary(&self) -> Vec<GatewayState> {
+        let board = self.gateways.lock().unwrap_or_else(|p| p.into_inner());
+        board.values().cloned().collect()
+    }
+
+    /// The stored cursor of a gateway: the boot and seq stored last.
+    pub async fn gate_cursor(&self, gateway: &str) -> Result<Option<Cursor>, DepotError> {
+        let mut conn = self.pool.acquire().await?;
+        Ok(store::gates::cursor(&mut conn, gateway).await?)
+    }
+
+    /// Gate passes after record `after_id`, oldest first, those of restricted
+    /// items only for a cleared caller.
+    pub async fn gate_passes(
+        &self,
+        caller: &Caller,
+        after_id: i64,
+        limit: i64,
+    ) -> Result<Vec<GatePass>, DepotError> {
+        require(caller, Action::ReadLedger)?;
+        let mut conn = self.pool.acquire().await?;
+        Ok(store::gates::passes_after(&mut conn, after_id, limit, caller.restricted).await?)
     }
 
     /// One article the caller may see.

@@ -23,6 +23,7 @@ use tokio::sync::{broadcast, mpsc, oneshot};
 use tokio::time::Instant;
 
 use super::booking::{self, BookingAnswer, Submission};
+use super::gate::{self, GateIngest, GateRead};
 use super::DepotError;
 use crate::domain::access::Role;
 use crate::domain::article::{Article, Classification};
@@ -86,6 +87,9 @@ pub(crate) enum Command {
     },
     /// Ends a web session.
     CloseSession { id_hash: String },
+    /// One read of a gateway's events: pass records, their bookings and the
+    /// gateway's cursor (`gate.rs`).
+    IngestGate(GateRead),
     /// Panics inside the batch: tests of the writer's supervision.
     #[cfg(test)]
     Panic,
@@ -101,6 +105,8 @@ pub(crate) enum Done {
     Count(usize),
     /// A user's login record after a failed attempt.
     Login(LoginRecord),
+    /// What a gate read stored, and the cursor to acknowledge.
+    Ingested(GateIngest),
 }
 
 /// What one group commit changed, published after COMMIT (never before).
@@ -404,6 +410,7 @@ impl Command {
             Command::LoginFailed { .. } => "login failed",
             Command::OpenSession { .. } => "open session",
             Command::CloseSession { .. } => "close session",
+            Command::IngestGate(_) => "ingest gate events",
             #[cfg(test)]
             Command::Panic => "panic",
         }
@@ -492,6 +499,9 @@ async fn execute(
         | Command::LoginFailed { .. }
         | Command::OpenSession { .. }
         | Command::CloseSession { .. } => super::sessions::execute(conn, command, now).await?,
+        Command::IngestGate(read) => Ok(Done::Ingested(
+            gate::ingest(conn, read, now, changes).await?,
+        )),
         #[cfg(test)]
         Command::Panic => panic!("injected by a test"),
     })

@@ -35,10 +35,23 @@ pub struct Health {
     /// The configured cap (`max_db_size_kib`), if any.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub max_db_size_kib: Option<u64>,
-    /// The configured gateway (`sim`, `rtu:…`, `tcp:…`); polling comes with gate ingest.
+    /// The configured gateway shorthand (`sim`, `rtu:…`, `tcp:…`).
     pub gateway: String,
+    /// Each polled gateway's link: `starting`, `online`, `offline` or
+    /// `degraded` (details at `/api/v1/gates`). A gateway that is not online
+    /// does not make the depot failing: bookings go on.
+    pub gateways: Vec<GatewayLink>,
     /// The configured uplink, or `none`; replication comes with the hub feed.
     pub uplink: String,
+}
+
+/// One gateway's link in `/healthz`.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct GatewayLink {
+    pub id: String,
+    pub state: &'static str,
+    /// RFC 3339: since when the state holds.
+    pub since: String,
 }
 
 /// A failure as `/healthz` reports it.
@@ -79,6 +92,16 @@ pub async fn healthz(State(state): State<AppState>) -> Response {
         database_size_kib: size.map(|(used, _)| used),
         max_db_size_kib: size.and_then(|(_, cap)| cap),
         gateway: state.status.gateway.clone(),
+        gateways: state
+            .depot
+            .gateway_summary()
+            .into_iter()
+            .map(|g| GatewayLink {
+                id: g.id,
+                state: g.link.as_str(),
+                since: g.since.format(&Rfc3339).unwrap_or_default(),
+            })
+            .collect(),
         uplink: state.status.uplink.clone().unwrap_or_else(|| "none".into()),
     };
     let status = if healthy {

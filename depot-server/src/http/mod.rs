@@ -6,6 +6,7 @@
 pub mod articles;
 pub mod error;
 pub mod extract;
+pub mod gates;
 pub mod health;
 pub mod items;
 pub mod locations;
@@ -73,6 +74,8 @@ pub fn router(state: AppState) -> Router {
             get(movements::list).post(movements::book),
         )
         .route("/api/v1/scans", axum::routing::post(scans::apply_batch))
+        .route("/api/v1/gates", get(gates::gateways))
+        .route("/api/v1/gates/passes", get(gates::passes))
         .route("/api/v1/stock", get(stock::stock))
         .route("/api/v1/utilization", get(stock::utilization))
         .route("/api/v1/items/{epc}", get(items::read))

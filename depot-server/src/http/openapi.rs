@@ -4,7 +4,7 @@ use axum::Json;
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
-use super::{articles, error, health, items, locations, movements, scans, stock};
+use super::{articles, error, gates, health, items, locations, movements, scans, stock};
 
 #[derive(OpenApi)]
 #[openapi(
@@ -17,6 +17,7 @@ use super::{articles, error, health, items, locations, movements, scans, stock};
         scans::apply_batch,
         stock::stock, stock::utilization,
         items::read,
+        gates::gateways, gates::passes,
     ),
     components(schemas(error::Problem, error::FieldProblem)),
     modifiers(&BearerAuth)

@@ -122,6 +122,10 @@ fn dependencies_point_inward() {
             &["depot", "domain", "http", "epc", "metrics", "repeat_log"],
         ),
         ("web", &["depot", "domain", "http", "web"]),
+        (
+            "gates",
+            &["config", "depot", "domain", "epc", "gates", "metrics"],
+        ),
     ];
     for (dir, allowed) in rules {
         for path in sources(&src().join(dir)) {

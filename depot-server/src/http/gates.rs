@@ -1,0 +1,190 @@
+//! `/api/v1/gates`: each gateway's link state as the poller last saw it, and
+//! `/api/v1/gates/passes`: every gate pass with what became of it.
+
+use axum::extract::{Query, State};
+use axum::Json;
+use serde::{Deserialize, Serialize};
+use time::format_description::well_known::Rfc3339;
+use utoipa::{IntoParams, ToSchema};
+
+use super::error::{ApiError, Problem};
+use super::extract::Authenticated;
+use super::AppState;
+use crate::domain::gate::{GatePass, GatewayState};
+use crate::domain::FieldError;
+
+/// One pass through a gate, as recorded.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct PassView {
+    /// Record id: page with `after_id`.
+    pub id: i64,
+    pub gateway: String,
+    /// The gateway boot the event belongs to (REGISTERS.md "Boots").
+    pub boot_id: u32,
+    /// The event's seq within that boot.
+    pub seq: u32,
+    pub gate: u16,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub dock: Option<String>,
+    /// `in`, `out` or `unknown`.
+    pub direction: String,
+    /// The EPC words the gateway reported, hex.
+    pub epc_hex: String,
+    /// The EPC's pure-identity URI, when it names an item.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub epc: Option<String>,
+    pub rssi_dbm: i16,
+    pub antenna: u16,
+    /// Gateway uptime at the pass's last read, ms.
+    pub gateway_ms: u32,
+    /// The scale's reading in the poll that read the pass, grams.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub weight_grams: Option<i32>,
+    /// `booked`, `not_booked`, `unidentified`, `flagged` or `awaiting_lot`.
+    pub outcome: String,
+    /// Why it was not booked.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub detail: Option<String>,
+    /// The ledger movements it booked.
+    pub movement_seqs: Vec<i64>,
+    /// RFC 3339, UTC.
+    pub recorded_at: String,
+}
+
+impl PassView {
+    fn of(pass: &GatePass) -> Self {
+        Self {
+            id: pass.id,
+            gateway: pass.gateway.clone(),
+            boot_id: pass.boot_id,
+            seq: pass.seq,
+            gate: pass.gate,
+            dock: pass.dock.as_ref().map(ToString::to_string),
+            direction: pass.direction.as_str().to_owned(),
+            epc_hex: pass.epc_hex.clone(),
+            epc: pass.epc.clone(),
+            rssi_dbm: pass.rssi_dbm,
+            antenna: pass.antenna,
+            gateway_ms: pass.gateway_ms,
+            weight_grams: pass.weight_grams,
+            outcome: pass.outcome.as_str().to_owned(),
+            detail: pass.detail.clone(),
+            movement_seqs: pass.movement_seqs.clone(),
+            recorded_at: pass.recorded_at.format(&Rfc3339).unwrap_or_default(),
+        }
+    }
+}
+
+/// A page of passes.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct Passes {
+    pub passes: Vec<PassView>,
+}
+
+/// Pass paging.
+#[derive(Debug, Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+pub struct PassQuery {
+    /// Answer passes with a larger id (default 0: from the first).
+    pub after_id: Option<i64>,
+    /// 1–1000, default 100.
+    pub limit: Option<i64>,
+}
+
+/// Gate passes after `after_id`, oldest first, each with its outcome.
+#[utoipa::path(get, path = "/api/v1/gates/passes", params(PassQuery), security(("bearer" = [])),
+    responses((status = 200, body = Passes), (status = 403, body = Problem)))]
+pub async fn passes(
+    State(state): State<AppState>,
+    Authenticated(caller): Authenticated,
+    Query(query): Query<PassQuery>,
+) -> Result<Json<Passes>, ApiError> {
+    let limit = super::page_limit(query.limit)?;
+    let after_id = query.after_id.unwrap_or(0);
+    if after_id < 0 {
+        return Err(FieldError::new("after_id", "must not be negative").into());
+    }
+    let passes = state.depot.gate_passes(&caller, after_id, limit).await?;
+    Ok(Json(Passes {
+        passes: passes.iter().map(PassView::of).collect(),
+    }))
+}
+
+/// One gateway as the poller last saw it.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct GatewayView {
+    pub id: String,
+    /// `tcp:HOST:PORT` or `rtu:PATH?baud=N`.
+    pub transport: String,
+    pub unit_id: u8,
+    /// `starting`, `online`, `offline` (no answer; retried with backoff) or
+    /// `degraded` (exceptions, answers that do not decode, an old map).
+    pub state: String,
+    /// RFC 3339: since when `state` holds.
+    pub since: String,
+    /// Why it is offline or degraded.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+    /// RFC 3339: the last answered poll.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub last_poll: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub map_version: Option<u16>,
+    /// The gateway's current boot, as the server named it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub boot_id: Option<u32>,
+    /// Events the gateway lost (ring overflow) since the server started.
+    pub events_lost: u64,
+    /// The scale's state in the last poll (`stable`, `dynamic`, `timeout`, …).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub scale: Option<String>,
+    /// The scale's weight in the last poll, grams, when valid.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub weight_grams: Option<i32>,
+    /// Gate index → dock location code (`null` for a gate without one).
+    pub docks: Vec<Option<String>>,
+}
+
+impl GatewayView {
+    fn of(state: &GatewayState) -> Self {
+        let time = |t: time::OffsetDateTime| t.format(&Rfc3339).unwrap_or_default();
+        Self {
+            id: state.id.clone(),
+            transport: state.transport.clone(),
+            unit_id: state.unit_id,
+            state: state.link.as_str().to_owned(),
+            since: time(state.since),
+            reason: state.reason.clone(),
+            last_poll: state.last_poll.map(time),
+            map_version: state.map_version,
+            boot_id: state.boot_id,
+            events_lost: state.events_lost,
+            scale: state.scale.as_ref().map(|(status, _)| status.clone()),
+            weight_grams: state.scale.as_ref().and_then(|(_, weight)| *weight),
+            docks: state
+                .docks
+                .iter()
+                .map(|d| d.as_ref().map(ToString::to_string))
+                .collect(),
+        }
+    }
+}
+
+/// The gateways.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct Gateways {
+    pub gateways: Vec<GatewayView>,
+}
+
+/// Each polled gateway's link state, map version, boot, losses and scale.
+#[utoipa::path(get, path = "/api/v1/gates", security(("bearer" = [])),
+    responses((status = 200, body = Gateways), (status = 403, body = Problem)))]
+pub async fn gateways(
+    State(state): State<AppState>,
+    Authenticated(caller): Authenticated,
+) -> Result<Json<Gateways>, ApiError> {
+    let gateways = state.depot.gateways(&caller)?;
+    Ok(Json(Gateways {
+        gateways: gateways.iter().map(GatewayView::of).collect(),
+    }))
+}
