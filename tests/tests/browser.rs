@@ -208,6 +208,7 @@ async fn login_shows_stock_and_search_filters_it(driver: &Driver) -> anyhow::Res
     ensure!(links.is_empty(), "staff are offered the admin pages");
     staff.client.goto(&depot.url("/admin/articles")).await?;
     ensure!(text_of(&staff.client, "h1").await? == "Not allowed");
+    staff.client.goto(&depot.url("/")).await?;
 
     // Logout ends the session: the stock page asks for a login again.
     staff
