@@ -1,5 +1,7 @@
-//! Wiring: open the database, start the booking writer and the HTTP server,
-//! and shut down gracefully (in-flight bookings are finished and answered).
+//! Wiring: open the database, start the booking writer, the feed publisher
+//! (when a broker is configured) and the HTTP server, and shut down
+//! gracefully (in-flight bookings are finished and answered, the feed says
+//! `offline` and saves its cursor).
 
 use std::future::Future;
 use std::net::SocketAddr;
@@ -13,6 +15,7 @@ use crate::config::Config;
 use crate::depot::{Depot, DepotOptions, StoreOptions, Writer};
 use crate::http::{self, AppState, StaticStatus};
 use crate::metrics::Metrics;
+use crate::replication;
 
 /// The database options the configuration asks for.
 pub fn depot_options(config: &Config) -> DepotOptions {
@@ -48,10 +51,30 @@ pub struct Bound {
     depot: Depot,
     writer: Writer,
     config: Config,
+    feed: Option<replication::Settings>,
+}
+
+/// The feed's settings, if a broker is configured.
+pub fn feed_settings(config: &Config) -> anyhow::Result<Option<replication::Settings>> {
+    let Some(url) = config.mqtt_url.as_deref() else {
+        return Ok(None);
+    };
+    let broker = replication::Broker::parse(url)
+        .map_err(|reason| anyhow::anyhow!("configuration: mqtt_url: {reason}"))?;
+    // `resolve()` checked the id's syntax, which is the topics' syntax.
+    let depot = feed_contract::DepotId::parse(&config.depot_id)
+        .with_context(|| format!("configuration: depot_id '{}'", config.depot_id))?;
+    Ok(Some(replication::Settings {
+        depot,
+        broker,
+        window: config.mqtt_inflight,
+        keep_alive: Duration::from_secs(config.mqtt_keep_alive_s),
+    }))
 }
 
 /// Opens the database and binds the listener (port 0 picks a free port).
 pub async fn bind(config: Config) -> anyhow::Result<Bound> {
+    let feed = feed_settings(&config)?;
     let (depot, writer) = open_depot(&config).await?;
     let listener = TcpListener::bind(config.listen)
         .await
@@ -63,6 +86,7 @@ pub async fn bind(config: Config) -> anyhow::Result<Bound> {
         depot,
         writer,
         config,
+        feed,
     })
 }
 
@@ -83,7 +107,13 @@ impl Bound {
             depot,
             writer,
             config,
+            feed,
         } = self;
+        let (stop_feed, feed_stopped) = tokio::sync::watch::channel(false);
+        let publisher = feed.map(|settings| {
+            depot.report_uplink(|live| live.state = crate::depot::LinkState::Connecting);
+            tokio::spawn(replication::run(depot.clone(), settings, feed_stopped))
+        });
         let state = AppState {
             depot,
             max_body_bytes: config.max_body_bytes,
@@ -99,6 +129,12 @@ impl Bound {
             .await
             .context("HTTP server failed")?;
         tracing::info!("HTTP server stopped; finishing bookings");
+        let _ = stop_feed.send(true);
+        if let Some(publisher) = publisher {
+            if let Err(error) = publisher.await {
+                tracing::error!(%error, "the feed publisher failed");
+            }
+        }
         writer.finished().await;
         tracing::info!("shutdown complete");
         Ok(())

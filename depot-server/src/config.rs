@@ -33,6 +33,10 @@ pub struct Config {
     /// unset or empty = no uplink.
     #[serde(serialize_with = "serialize_redacted_url")]
     pub mqtt_url: Option<String>,
+    /// Feed messages sent and not yet acknowledged by the broker, at most (1–1000). Default 64.
+    pub mqtt_inflight: u16,
+    /// MQTT keep-alive in seconds (5–3600): how soon a silent broker counts as gone. Default 15.
+    pub mqtt_keep_alive_s: u64,
     /// The gateway: `sim`, `rtu:/dev/ttyUSB0?baud=115200` or `tcp:HOST:PORT`. Default `sim`.
     pub gateway: String,
     /// How long a database statement waits for a lock, in ms (1–600000). Default 5000.
@@ -56,6 +60,8 @@ impl Default for Config {
             db: PathBuf::from("depot.db"),
             listen: SocketAddr::from(([127, 0, 0, 1], 8080)),
             mqtt_url: None,
+            mqtt_inflight: 64,
+            mqtt_keep_alive_s: 15,
             gateway: "sim".into(),
             busy_timeout_ms: 5_000,
             max_body_bytes: 1024 * 1024,
@@ -240,6 +246,13 @@ impl Config {
                 ));
             }
         }
+        in_range("mqtt_inflight", self.mqtt_inflight, 1..=1000, "must be 1 to 1000")?;
+        in_range(
+            "mqtt_keep_alive_s",
+            self.mqtt_keep_alive_s,
+            5..=3600,
+            "must be 5 to 3600",
+        )?;
         let gateway = self.gateway.as_str();
         let gateway_ok = gateway == "sim"
             || gateway
@@ -585,6 +598,9 @@ mod tests {
             ("DEPOT_DB", "", "db"),
             ("DEPOT_LISTEN", "nowhere", "listen"),
             ("DEPOT_MQTT_URL", "http://x", "mqtt_url"),
+            ("DEPOT_MQTT_INFLIGHT", "0", "mqtt_inflight"),
+            ("DEPOT_MQTT_INFLIGHT", "1001", "mqtt_inflight"),
+            ("DEPOT_MQTT_KEEP_ALIVE_S", "4", "mqtt_keep_alive_s"),
             ("DEPOT_GATEWAY", "tcp:host", "gateway"),
             ("DEPOT_GATEWAY", "rtu:", "gateway"),
             ("DEPOT_GATEWAY", "modbus", "gateway"),
@@ -745,6 +761,8 @@ mod tests {
             "db=depot.db",
             "listen=127.0.0.1:8080",
             "mqtt_url=none",
+            "mqtt_inflight=64",
+            "mqtt_keep_alive_s=15",
             "gateway=sim",
             "busy_timeout_ms=5000",
             "max_body_bytes=1048576",

@@ -1,5 +1,6 @@
 //! Depot Edge's depot server: the inventory ledger, the handheld and
-//! management API, and (in later stages) gate ingest and hub replication.
+//! management API, the feed to regional hubs (`replication`), and (in a
+//! later stage) gate ingest.
 //! See ARCHITECTURE.md at the repository root for the map.
 
 pub mod app;
@@ -12,6 +13,7 @@ pub mod http;
 pub mod import;
 pub mod metrics;
 pub mod repeat_log;
+pub mod replication;
 pub mod store;
 pub mod tokens;
 pub mod users;

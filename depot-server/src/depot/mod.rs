@@ -8,9 +8,11 @@
 //! and a broadcast of what each commit changed. Bookings are assembled inside
 //! the writer's transaction (`booking.rs`) and come back as typed outcomes
 //! (movements, or a refusal with its figures) that each adapter renders.
-//! Input parsing shared by every adapter lives in `input.rs`.
+//! Input parsing shared by every adapter lives in `input.rs`; what the feed
+//! publisher reads and writes, in `feed.rs`.
 
 mod booking;
+mod feed;
 pub mod input;
 mod writer;
 
@@ -23,6 +25,9 @@ use tokio::sync::{broadcast, mpsc, oneshot};
 use tokio::task::JoinHandle;
 
 pub use self::booking::{BookingAnswer, BookingInput, BookingOutcome, EpcRef, Submission};
+pub use self::feed::{
+    ArticleStock, FeedChange, FeedCursor, LinkState, OutboxEntry, UplinkLive, UplinkStatus,
+};
 use self::writer::{Command, Done, Job, WriterContext};
 pub use self::writer::{Committed, WriterHealth, MAX_BATCH};
 use crate::domain::access::{Action, Caller, Role, User};
@@ -107,6 +112,8 @@ pub struct Depot {
     metrics: Arc<Metrics>,
     health: Arc<Mutex<WriterHealth>>,
     committed: broadcast::Sender<Arc<Committed>>,
+    /// What the feed publisher reports (`feed.rs`).
+    uplink: Arc<Mutex<UplinkLive>>,
 }
 
 /// The running writer; await it after the last `Depot` clone is dropped
@@ -174,6 +181,7 @@ impl Depot {
                 metrics,
                 health,
                 committed,
+                uplink: Arc::default(),
             },
             Writer(handle),
         ))

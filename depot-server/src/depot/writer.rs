@@ -70,6 +70,8 @@ pub(crate) enum Command {
     RevokeUser { name: String },
     /// Writes one `depot_meta` value.
     SetMeta { key: String, value: String },
+    /// Moves the feed's cursor after PUBACKs (`feed.rs`).
+    AdvanceFeed(super::feed::FeedCursor),
     /// Panics inside the batch: tests of the writer's supervision.
     #[cfg(test)]
     Panic,
@@ -382,6 +384,7 @@ impl Command {
             Command::AddUser { .. } => "add user",
             Command::RevokeUser { .. } => "revoke user",
             Command::SetMeta { .. } => "set meta",
+            Command::AdvanceFeed(_) => "advance feed",
             #[cfg(test)]
             Command::Panic => "panic",
         }
@@ -461,6 +464,7 @@ async fn execute(
             store::set_meta(conn, key, value).await?;
             Ok(Done::Applied(true))
         }
+        Command::AdvanceFeed(cursor) => super::feed::advance(conn, *cursor, now).await?,
         #[cfg(test)]
         Command::Panic => panic!("injected by a test"),
     })
@@ -488,6 +492,7 @@ async fn put_articles(
             }
         }
         created = store::articles::upsert(conn, article, now).await?;
+        super::feed::article_changed(conn, article, now).await?;
         changes.articles.push(article.clone());
     }
     Ok(Ok(Done::Applied(created)))
@@ -503,6 +508,7 @@ async fn put_locations(
     let mut created = false;
     for location in locations {
         created = store::locations::upsert(conn, location, now).await?;
+        super::feed::location_changed(conn, location, now).await?;
         changes.locations.push(location.clone());
     }
     Ok(Ok(Done::Applied(created)))

@@ -4,7 +4,7 @@ use axum::Json;
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
-use super::{articles, error, health, items, locations, movements, stock};
+use super::{articles, error, health, items, locations, movements, stock, uplink};
 
 #[derive(OpenApi)]
 #[openapi(
@@ -16,6 +16,7 @@ use super::{articles, error, health, items, locations, movements, stock};
         movements::book, movements::list,
         stock::stock, stock::utilization,
         items::read,
+        uplink::uplink,
     ),
     components(schemas(error::Problem, error::FieldProblem)),
     modifiers(&BearerAuth)

@@ -120,6 +120,10 @@ fn dependencies_point_inward() {
             "http",
             &["depot", "domain", "http", "epc", "metrics", "repeat_log"],
         ),
+        (
+            "replication",
+            &["depot", "domain", "replication", "metrics", "repeat_log"],
+        ),
     ];
     for (dir, allowed) in rules {
         for path in sources(&src().join(dir)) {
