@@ -27,6 +27,10 @@ CREATE TABLE feed_outbox (
     id         INTEGER PRIMARY KEY AUTOINCREMENT,
     kind       TEXT NOT NULL CHECK (kind IN ('article', 'location')),
     key        TEXT NOT NULL,
+    -- An article whose classification changed: its retained snapshot on
+    -- the other audience's topic is cleared. Only then is the open topic of
+    -- a restricted article ever named, and only to empty it.
+    reclassified INTEGER NOT NULL DEFAULT 0 CHECK (reclassified IN (0, 1)),
     created_at TEXT NOT NULL
 ) STRICT;
 

@@ -24,7 +24,8 @@ pub use crate::store::feed::Cursor as FeedCursor;
 /// A master-data change waiting in the outbox.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum FeedChange {
-    Article(Sku),
+    /// An article changed; `reclassified` if its classification did.
+    Article { sku: Sku, reclassified: bool },
     Location(LocationCode),
 }
 
@@ -149,7 +150,10 @@ impl Depot {
         rows.into_iter()
             .map(|row| {
                 let change = match row.kind.as_str() {
-                    "article" => Sku::parse(&row.key).map(FeedChange::Article),
+                    "article" => Sku::parse(&row.key).map(|sku| FeedChange::Article {
+                        sku,
+                        reclassified: row.reclassified,
+                    }),
                     _ => LocationCode::parse(&row.key).map(FeedChange::Location),
                 };
                 let change = store::checked("feed_outbox", change)?;
@@ -251,13 +255,18 @@ pub(super) async fn advance(
     Ok(Ok(Done::Applied(true)))
 }
 
-/// Notes a changed article for the feed, in the change's transaction.
-pub(super) async fn article_changed(
+/// Notes an article about to be written for the feed, in the change's
+/// transaction (before the write: it compares the old classification).
+pub(super) async fn article_changing(
     conn: &mut SqliteConnection,
     article: &Article,
     now: OffsetDateTime,
 ) -> Result<(), sqlx::Error> {
-    store::feed::record(conn, "article", article.sku.as_str(), now).await
+    let sku = article.sku.as_str();
+    let reclassified = store::articles::get(conn, sku)
+        .await?
+        .is_some_and(|old| old.classification != article.classification);
+    store::feed::record(conn, "article", sku, reclassified, now).await
 }
 
 /// Notes a changed location for the feed, in the change's transaction.
@@ -266,5 +275,5 @@ pub(super) async fn location_changed(
     location: &Location,
     now: OffsetDateTime,
 ) -> Result<(), sqlx::Error> {
-    store::feed::record(conn, "location", location.code.as_str(), now).await
+    store::feed::record(conn, "location", location.code.as_str(), false, now).await
 }

@@ -491,8 +491,8 @@ async fn put_articles(
                 }
             }
         }
+        super::feed::article_changing(conn, article, now).await?;
         created = store::articles::upsert(conn, article, now).await?;
-        super::feed::article_changed(conn, article, now).await?;
         changes.articles.push(article.clone());
     }
     Ok(Ok(Done::Applied(created)))

@@ -339,7 +339,10 @@ impl Running<'_> {
         let full_outbox = outbox.len() as i64 == OUTBOX_CHUNK;
         self.core.push_outbox(outbox.into_iter().map(|entry| {
             let change = match entry.change {
-                FeedChange::Article(sku) => Change::Article(sku.to_string()),
+                FeedChange::Article { sku, reclassified } => Change::Article {
+                    sku: sku.to_string(),
+                    reclassified,
+                },
                 FeedChange::Location(_) => Change::Location,
             };
             (entry.id, change)

@@ -23,7 +23,7 @@ pub enum Snapshot {
     /// An article's stock, on the topic of its classification when sent.
     Stock(String),
     /// Clears an article's retained stock on the audience it is not in
-    /// (sent after a master-data change, which may have reclassified it).
+    /// (after its classification changed).
     Clear(String),
     /// The depot's utilisation.
     Utilization,
@@ -32,7 +32,8 @@ pub enum Snapshot {
 /// A master-data change from the outbox.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Change {
-    Article(String),
+    /// An article; `reclassified` if its classification changed.
+    Article { sku: String, reclassified: bool },
     Location,
 }
 
@@ -163,9 +164,11 @@ impl<M: Clone> Outbound<M> {
                 outbox: Some(id),
             };
             match change {
-                Change::Article(sku) => {
-                    self.mark(Snapshot::Stock(sku.clone()), owed);
-                    self.mark(Snapshot::Clear(sku), owed);
+                Change::Article { sku, reclassified } => {
+                    if reclassified {
+                        self.mark(Snapshot::Clear(sku.clone()), owed);
+                    }
+                    self.mark(Snapshot::Stock(sku), owed);
                 }
                 Change::Location => self.mark(Snapshot::Utilization, owed),
             }
@@ -322,6 +325,13 @@ mod tests {
     /// Sends until the window is full; returns what went out.
     fn drain(out: &mut Outbound<()>) -> Vec<(Token, Send<()>)> {
         std::iter::from_fn(|| out.next()).collect()
+    }
+
+    fn article(sku: &str, reclassified: bool) -> Change {
+        Change::Article {
+            sku: sku.into(),
+            reclassified,
+        }
     }
 
     fn stock(sku: &str) -> Send<()> {
@@ -489,8 +499,8 @@ mod tests {
             ledger_seq: 7,
             outbox_id: 3,
         });
-        out.push_outbox([(4, Change::Article("A".into())), (5, Change::Location)]);
-        out.push_outbox([(6, Change::Article("A".into()))]);
+        out.push_outbox([(4, article("A", false)), (5, Change::Location)]);
+        out.push_outbox([(6, article("A", true))]);
         let sent = drain(&mut out);
         let keys: Vec<_> = sent.iter().map(|(_, s)| s.clone()).collect();
         assert_eq!(keys.len(), 3, "{keys:?}");
@@ -508,7 +518,7 @@ mod tests {
     fn outbox_snapshots_wait_behind_movements_read_before_them_only() {
         let mut out = Outbound::new(1, Position::default());
         out.push_movements(moves(1..=2, "A"));
-        out.push_outbox([(1, Change::Article("C".into()))]);
+        out.push_outbox([(1, article("C", true)), (2, article("D", false))]);
         out.push_movements(moves(3..=4, "B"));
         let mut order = vec![];
         while let Some((token, send)) = out.next() {
@@ -523,6 +533,7 @@ mod tests {
                 Send::Snapshot(Snapshot::Utilization),
                 Send::Movement(2, ()),
                 stock("C"),
+                stock("D"),
                 Send::Snapshot(Snapshot::Clear("C".into())),
                 Send::Movement(3, ()),
                 stock("B"),
@@ -530,7 +541,7 @@ mod tests {
             ],
             "one utilisation covers all four: it was read after them"
         );
-        assert_eq!(out.cursor(), Position { ledger_seq: 4, outbox_id: 1 });
+        assert_eq!(out.cursor(), Position { ledger_seq: 4, outbox_id: 2 });
     }
 
     #[test]

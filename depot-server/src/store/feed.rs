@@ -22,6 +22,8 @@ pub struct OutboxRow {
     /// `article` or `location`.
     pub kind: String,
     pub key: String,
+    /// An article whose classification changed.
+    pub reclassified: bool,
 }
 
 /// The cursor and when it last moved (RFC 3339 text as stored).
@@ -61,18 +63,21 @@ pub async fn advance(
     Ok(())
 }
 
-/// Notes that the article or location `key` changed (`kind` is `article` or `location`).
+/// Notes that the article or location `key` changed (`kind` is `article`
+/// or `location`; `reclassified`: an article's classification changed).
 pub async fn record(
     conn: &mut SqliteConnection,
     kind: &str,
     key: &str,
+    reclassified: bool,
     now: OffsetDateTime,
 ) -> Result<(), sqlx::Error> {
     let at = timestamp(now);
     sqlx::query!(
-        "INSERT INTO feed_outbox (kind, key, created_at) VALUES (?, ?, ?)",
+        "INSERT INTO feed_outbox (kind, key, reclassified, created_at) VALUES (?, ?, ?, ?)",
         kind,
         key,
+        reclassified,
         at,
     )
     .execute(conn)
@@ -88,7 +93,8 @@ pub async fn outbox_after(
 ) -> Result<Vec<OutboxRow>, sqlx::Error> {
     sqlx::query_as!(
         OutboxRow,
-        r#"SELECT id AS "id!: i64", kind, key FROM feed_outbox WHERE id > ? ORDER BY id LIMIT ?"#,
+        r#"SELECT id AS "id!: i64", kind, key, reclassified AS "reclassified: bool"
+           FROM feed_outbox WHERE id > ? ORDER BY id LIMIT ?"#,
         after_id,
         limit,
     )

@@ -6,6 +6,7 @@
 mod bookings;
 mod cli;
 mod crash;
+mod feed;
 mod helpers;
 mod http_errors;
 mod master_data;
