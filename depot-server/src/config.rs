@@ -246,7 +246,12 @@ impl Config {
                 ));
             }
         }
-        in_range("mqtt_inflight", self.mqtt_inflight, 1..=1000, "must be 1 to 1000")?;
+        in_range(
+            "mqtt_inflight",
+            self.mqtt_inflight,
+            1..=1000,
+            "must be 1 to 1000",
+        )?;
         in_range(
             "mqtt_keep_alive_s",
             self.mqtt_keep_alive_s,

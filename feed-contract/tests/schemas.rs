@@ -37,7 +37,13 @@ fn mutations(instance: &Value) -> Vec<Value> {
                 let mut removed = map.clone();
                 removed.remove(key);
                 out.push(Value::Object(removed));
-                for replacement in [json!(null), json!(true), json!("text"), json!(-1), json!([])] {
+                for replacement in [
+                    json!(null),
+                    json!(true),
+                    json!("text"),
+                    json!(-1),
+                    json!([]),
+                ] {
                     let mut changed = map.clone();
                     changed.insert(key.clone(), replacement);
                     out.push(Value::Object(changed));

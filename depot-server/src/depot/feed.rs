@@ -25,7 +25,10 @@ pub use crate::store::feed::Cursor as FeedCursor;
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum FeedChange {
     /// An article changed; `reclassified` if its classification did.
-    Article { sku: Sku, reclassified: bool },
+    Article {
+        sku: Sku,
+        reclassified: bool,
+    },
     Location(LocationCode),
 }
 

@@ -221,7 +221,7 @@ impl Running<'_> {
                     Err(error) => return Ended::Lost(format!("reading the feed: {error}")),
                 }
             }
-            while let Some((token, send)) = self.core.next() {
+            while let Some((token, send)) = self.core.poll_send() {
                 match self.build(send).await {
                     Ok(Some(message)) => {
                         if let Err(error) = session.publish(message) {
@@ -288,7 +288,8 @@ impl Running<'_> {
                     self.core.acked(token);
                     self.depot.metrics().feed_acked.inc();
                     let now = OffsetDateTime::now_utc();
-                    self.depot.report_uplink(|live| live.last_puback = Some(now));
+                    self.depot
+                        .report_uplink(|live| live.last_puback = Some(now));
                 }
             }
             Some(Link::Lost(error)) => return Some(Ended::Lost(error)),
@@ -351,13 +352,14 @@ impl Running<'_> {
         let limit = i64::try_from(room).unwrap_or(i64::MAX);
         let movements = self.depot.feed_movements(read.ledger_seq, limit).await?;
         let full = movements.len() == room;
-        self.core.push_movements(movements.into_iter().map(|(movement, classification)| {
-            (
-                movement.seq,
-                movement.sku.to_string(),
-                (movement, classification),
-            )
-        }));
+        self.core
+            .push_movements(movements.into_iter().map(|(movement, classification)| {
+                (
+                    movement.seq,
+                    movement.sku.to_string(),
+                    (movement, classification),
+                )
+            }));
         Ok(full || full_outbox)
     }
 
@@ -395,7 +397,6 @@ impl Running<'_> {
             }
         })
     }
-
 }
 
 async fn sleep_until(at: Option<Instant>) {

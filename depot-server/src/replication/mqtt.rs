@@ -35,7 +35,9 @@ impl Broker {
     /// `mqtts://` is refused until TLS lands (issue 15, transport security).
     pub fn parse(url: &str) -> Result<Broker, String> {
         if url.starts_with("mqtts://") {
-            return Err("mqtts:// (TLS) is not supported yet; use mqtt:// on a trusted network".into());
+            return Err(
+                "mqtts:// (TLS) is not supported yet; use mqtt:// on a trusted network".into(),
+            );
         }
         let rest = url
             .strip_prefix("mqtt://")
@@ -150,7 +152,12 @@ impl Session {
     /// Queues a QoS 1 publish; an error means the session is over.
     pub fn publish(&self, message: Message) -> Result<(), String> {
         self.client
-            .try_publish(message.topic, QoS::AtLeastOnce, message.retain, message.payload)
+            .try_publish(
+                message.topic,
+                QoS::AtLeastOnce,
+                message.retain,
+                message.payload,
+            )
             .map_err(|error| error.to_string())
     }
 
@@ -181,7 +188,13 @@ mod tests {
             Some(("depot".into(), "s3cret".into()))
         );
         assert!(!format!("{with_user:?}").contains("s3cret"));
-        for bad in ["mqtt://", "mqtt://host:x", "mqtt://host:70000", "http://h", "mqtts://h:8883"] {
+        for bad in [
+            "mqtt://",
+            "mqtt://host:x",
+            "mqtt://host:70000",
+            "http://h",
+            "mqtts://h:8883",
+        ] {
             assert!(Broker::parse(bad).is_err(), "{bad}");
         }
     }

@@ -33,7 +33,10 @@ pub enum Snapshot {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Change {
     /// An article; `reclassified` if its classification changed.
-    Article { sku: String, reclassified: bool },
+    Article {
+        sku: String,
+        reclassified: bool,
+    },
     Location,
 }
 
@@ -230,7 +233,7 @@ impl<M: Clone> Outbound<M> {
     /// The next message to send, if the window has room and anything is owed.
     /// Movements go in seq order; a snapshot goes when its oldest
     /// obligation is older than the next movement (on a tie, the movement first).
-    pub fn next(&mut self) -> Option<(Token, Send<M>)> {
+    pub fn poll_send(&mut self) -> Option<(Token, Send<M>)> {
         if self.in_flight.len() >= self.window {
             return None;
         }
@@ -324,7 +327,7 @@ mod tests {
 
     /// Sends until the window is full; returns what went out.
     fn drain(out: &mut Outbound<()>) -> Vec<(Token, Send<()>)> {
-        std::iter::from_fn(|| out.next()).collect()
+        std::iter::from_fn(|| out.poll_send()).collect()
     }
 
     fn article(sku: &str, reclassified: bool) -> Change {
@@ -363,7 +366,7 @@ mod tests {
         let mut in_flight = VecDeque::new();
         let mut all = vec![];
         loop {
-            while let Some((token, send)) = out.next() {
+            while let Some((token, send)) = out.poll_send() {
                 assert!(out.in_flight() <= 2, "the window bounds what is in flight");
                 in_flight.push_back(token);
                 all.push(send);
@@ -396,34 +399,40 @@ mod tests {
     fn an_unsent_snapshot_takes_on_newer_obligations() {
         let mut out = Outbound::new(1, Position::default());
         out.push_movements(moves(1..=1, "A"));
-        let (t1, send) = out.next().expect("movement 1");
+        let (t1, send) = out.poll_send().expect("movement 1");
         assert_eq!(send, Send::Movement(1, ()));
         // Under load: more movements of A arrive while the window is full.
         out.push_movements(moves(2..=50, "A"));
-        assert!(out.next().is_none(), "window full");
+        assert!(out.poll_send().is_none(), "window full");
         out.acked(t1);
-        let (t2, send) = out.next().expect("snapshot");
+        let (t2, send) = out.poll_send().expect("snapshot");
         assert_eq!(send, stock("A"));
         out.acked(t2);
-        let (t3, send) = out.next().expect("utilisation");
+        let (t3, send) = out.poll_send().expect("utilisation");
         assert_eq!(send, Send::Snapshot(Snapshot::Utilization));
         out.acked(t3);
         // The rest are movements only: the snapshots above covered them.
         let mut rest = vec![];
-        while let Some((token, send)) = out.next() {
+        while let Some((token, send)) = out.poll_send() {
             rest.push(send);
             out.acked(token);
         }
-        assert_eq!(rest, (2..=50).map(|s| Send::Movement(s, ())).collect::<Vec<_>>());
+        assert_eq!(
+            rest,
+            (2..=50).map(|s| Send::Movement(s, ())).collect::<Vec<_>>()
+        );
         assert_eq!(out.cursor().ledger_seq, 50);
     }
 
     #[test]
     fn the_cursor_moves_only_over_an_acknowledged_prefix() {
-        let mut out = Outbound::new(100, Position {
-            ledger_seq: 10,
-            outbox_id: 0,
-        });
+        let mut out = Outbound::new(
+            100,
+            Position {
+                ledger_seq: 10,
+                outbox_id: 0,
+            },
+        );
         out.push_movements(moves(11..=13, "A"));
         let sent = drain(&mut out);
         let token = |wanted: &Send<()>| {
@@ -467,7 +476,11 @@ mod tests {
         let again: Vec<_> = drain(&mut out).into_iter().map(|(_, s)| s).collect();
         assert_eq!(
             again,
-            vec![Send::Status, stock("A"), Send::Snapshot(Snapshot::Utilization)],
+            vec![
+                Send::Status,
+                stock("A"),
+                Send::Snapshot(Snapshot::Utilization)
+            ],
             "the unacknowledged snapshots first, as before; seq 1 is not resent"
         );
         assert_eq!(out.cursor().ledger_seq, 0);
@@ -482,7 +495,7 @@ mod tests {
         assert_eq!(sent.len(), 4);
         out.disconnected();
         let mut seqs = vec![];
-        while let Some((token, send)) = out.next() {
+        while let Some((token, send)) = out.poll_send() {
             if let Send::Movement(seq, ()) = send {
                 seqs.push(seq);
             }
@@ -495,10 +508,13 @@ mod tests {
 
     #[test]
     fn outbox_rows_owe_their_snapshots_and_move_their_own_cursor() {
-        let mut out = Outbound::new(10, Position {
-            ledger_seq: 7,
-            outbox_id: 3,
-        });
+        let mut out = Outbound::new(
+            10,
+            Position {
+                ledger_seq: 7,
+                outbox_id: 3,
+            },
+        );
         out.push_outbox([(4, article("A", false)), (5, Change::Location)]);
         out.push_outbox([(6, article("A", true))]);
         let sent = drain(&mut out);
@@ -507,11 +523,23 @@ mod tests {
         assert!(keys.contains(&stock("A")));
         assert!(keys.contains(&Send::Snapshot(Snapshot::Clear("A".into()))));
         assert!(keys.contains(&Send::Snapshot(Snapshot::Utilization)));
-        assert_eq!(out.cursor(), Position { ledger_seq: 7, outbox_id: 3 });
+        assert_eq!(
+            out.cursor(),
+            Position {
+                ledger_seq: 7,
+                outbox_id: 3
+            }
+        );
         for (token, _) in &sent {
             out.acked(*token);
         }
-        assert_eq!(out.cursor(), Position { ledger_seq: 7, outbox_id: 6 });
+        assert_eq!(
+            out.cursor(),
+            Position {
+                ledger_seq: 7,
+                outbox_id: 6
+            }
+        );
     }
 
     #[test]
@@ -521,7 +549,7 @@ mod tests {
         out.push_outbox([(1, article("C", true)), (2, article("D", false))]);
         out.push_movements(moves(3..=4, "B"));
         let mut order = vec![];
-        while let Some((token, send)) = out.next() {
+        while let Some((token, send)) = out.poll_send() {
             order.push(send);
             out.acked(token);
         }
@@ -541,7 +569,13 @@ mod tests {
             ],
             "one utilisation covers all four: it was read after them"
         );
-        assert_eq!(out.cursor(), Position { ledger_seq: 4, outbox_id: 2 });
+        assert_eq!(
+            out.cursor(),
+            Position {
+                ledger_seq: 4,
+                outbox_id: 2
+            }
+        );
     }
 
     #[test]

@@ -48,7 +48,12 @@ fn seq(value: i64) -> u64 {
 }
 
 /// The retained status; `seq` is the ledger's newest.
-pub fn status(depot: &DepotId, last_seq: i64, state: wire::LinkState, now: OffsetDateTime) -> Message {
+pub fn status(
+    depot: &DepotId,
+    last_seq: i64,
+    state: wire::LinkState,
+    now: OffsetDateTime,
+) -> Message {
     let body = wire::Status {
         v: V1,
         depot: depot.to_string(),
@@ -115,10 +120,9 @@ pub fn stock(depot: &DepotId, stock: &ArticleStock, now: OffsetDateTime) -> Mess
             nsn: article.nsn.as_ref().map(|n| n.digits().to_owned()),
             supply_class: article.supply_class.as_ref().map(|c| c.as_str().to_owned()),
         },
-        total: stock
-            .zones
-            .iter()
-            .fold(0u64, |sum, (_, quantity)| sum.saturating_add(seq(*quantity))),
+        total: stock.zones.iter().fold(0u64, |sum, (_, quantity)| {
+            sum.saturating_add(seq(*quantity))
+        }),
         zones: stock
             .zones
             .iter()
@@ -136,7 +140,11 @@ pub fn stock(depot: &DepotId, stock: &ArticleStock, now: OffsetDateTime) -> Mess
 /// a snapshot left there before it was reclassified.
 pub fn clear(depot: &DepotId, article: &Article) -> Message {
     let other = audience(article.classification).other();
-    Message::new(depot, Topic::Stock(other, article.sku.to_string()), Vec::new())
+    Message::new(
+        depot,
+        Topic::Stock(other, article.sku.to_string()),
+        Vec::new(),
+    )
 }
 
 fn fill(fill: Fill) -> wire::Fill {
@@ -274,10 +282,17 @@ mod tests {
             last_seq: 9,
             zones: vec![("A".into(), 3), ("B".into(), 4)],
         };
-        let body = json(&stock(&depot(), &snapshot, time::OffsetDateTime::UNIX_EPOCH));
+        let body = json(&stock(
+            &depot(),
+            &snapshot,
+            time::OffsetDateTime::UNIX_EPOCH,
+        ));
         assert_eq!(body["total"], 7);
         assert_eq!(body["article"]["nsn"], "1305123456789");
-        assert_eq!(body["zones"][1], serde_json::json!({"zone":"B","quantity":4}));
+        assert_eq!(
+            body["zones"][1],
+            serde_json::json!({"zone":"B","quantity":4})
+        );
     }
 
     #[test]
@@ -297,11 +312,37 @@ mod tests {
             ..Usage::default()
         };
         let rows = [
-            (location("A-1", "A", Some(10)), Utilization::of(Capacity { volume_l: Some(10), ..Capacity::default() }, used(4_000))),
-            (location("A-2", "A", Some(10)), Utilization::of(Capacity { volume_l: Some(10), ..Capacity::default() }, used(1_000))),
-            (location("B-1", "B", None), Utilization::of(Capacity::default(), used(500))),
+            (
+                location("A-1", "A", Some(10)),
+                Utilization::of(
+                    Capacity {
+                        volume_l: Some(10),
+                        ..Capacity::default()
+                    },
+                    used(4_000),
+                ),
+            ),
+            (
+                location("A-2", "A", Some(10)),
+                Utilization::of(
+                    Capacity {
+                        volume_l: Some(10),
+                        ..Capacity::default()
+                    },
+                    used(1_000),
+                ),
+            ),
+            (
+                location("B-1", "B", None),
+                Utilization::of(Capacity::default(), used(500)),
+            ),
         ];
-        let body = json(&utilization(&depot(), 3, &rows, time::OffsetDateTime::UNIX_EPOCH));
+        let body = json(&utilization(
+            &depot(),
+            3,
+            &rows,
+            time::OffsetDateTime::UNIX_EPOCH,
+        ));
         assert_eq!(body["topic"], serde_json::Value::Null);
         assert_eq!(
             body["zones"][0]["volume_ml"],

@@ -150,7 +150,10 @@ fn shared_broker() -> &'static Mutex<Broker> {
 }
 
 fn shared_url() -> String {
-    shared_broker().lock().unwrap_or_else(|p| p.into_inner()).url()
+    shared_broker()
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .url()
 }
 
 #[derive(Debug, Clone)]
@@ -182,7 +185,11 @@ impl Drop for Subscriber {
 impl Subscriber {
     /// Connects and waits until every filter is subscribed.
     async fn connect(url: &str, id: &str, clean: bool, filters: &[&str]) -> Subscriber {
-        let port: u16 = url.rsplit(':').next().and_then(|p| p.parse().ok()).expect("port");
+        let port: u16 = url
+            .rsplit(':')
+            .next()
+            .and_then(|p| p.parse().ok())
+            .expect("port");
         let mut options = MqttOptions::new(id, "127.0.0.1", port);
         options
             .set_keep_alive(Duration::from_secs(5))
@@ -234,7 +241,12 @@ impl Subscriber {
     }
 
     /// Polls until `done` holds for what arrived, or fails after `seconds`.
-    async fn wait(&self, what: &str, seconds: u64, done: impl Fn(&[Received]) -> bool) -> Vec<Received> {
+    async fn wait(
+        &self,
+        what: &str,
+        seconds: u64,
+        done: impl Fn(&[Received]) -> bool,
+    ) -> Vec<Received> {
         let deadline = Instant::now() + Duration::from_secs(seconds);
         loop {
             let all = self.all();
@@ -289,7 +301,10 @@ fn assert_contract(all: &[Received]) {
             panic!("unexpected topic {topic}");
         };
         if let Err(error) = parsed {
-            panic!("{topic}: {error}: {}", String::from_utf8_lossy(&message.payload));
+            panic!(
+                "{topic}: {error}: {}",
+                String::from_utf8_lossy(&message.payload)
+            );
         }
     }
 }
@@ -341,8 +356,7 @@ async fn bookings_reach_a_subscriber_as_movements_and_retained_stock() {
     let app = feed_app(url.clone(), "feed-live").await;
     let hub = Subscriber::connect(&url, "hub-live", true, &["depot/v1/feed-live/#"]).await;
     hub.wait("online", 20, |all| {
-        last(all, "depot/v1/feed-live/status")
-            .is_some_and(|r| r.json()["state"] == "online")
+        last(all, "depot/v1/feed-live/status").is_some_and(|r| r.json()["state"] == "online")
     })
     .await;
     receive(&app, &app.staff, "k1", "ART-1", 5, "A-1").await;
@@ -351,20 +365,36 @@ async fn bookings_reach_a_subscriber_as_movements_and_retained_stock() {
     let all = hub
         .wait("the movements and stock", 20, |all| {
             seqs(all, "depot/v1/feed-live/movements") == [1]
-                && last(all, "depot/v1/feed-live/stock/ART-1").is_some_and(|r| r.json()["total"] == 5)
+                && last(all, "depot/v1/feed-live/stock/ART-1")
+                    .is_some_and(|r| r.json()["total"] == 5)
                 && last(all, "depot/v1/feed-live/restricted/stock/SECRET-1")
                     .is_some_and(|r| r.json()["total"] == 3)
-                && last(all, "depot/v1/feed-live/utilization")
-                    .is_some_and(|r| r.json()["seq"] == 2)
+                && last(all, "depot/v1/feed-live/utilization").is_some_and(|r| r.json()["seq"] == 2)
         })
         .await;
     assert_contract(&all);
-    let movement = last(&all, "depot/v1/feed-live/movements").expect("movement").json();
+    let movement = last(&all, "depot/v1/feed-live/movements")
+        .expect("movement")
+        .json();
     assert_eq!(
-        (movement["v"].clone(), movement["depot"].clone(), movement["sku"].clone(), movement["quantity"].clone(), movement["to"].clone()),
-        (json!(1), json!("feed-live"), json!("ART-1"), json!(5), json!("A-1"))
+        (
+            movement["v"].clone(),
+            movement["depot"].clone(),
+            movement["sku"].clone(),
+            movement["quantity"].clone(),
+            movement["to"].clone()
+        ),
+        (
+            json!(1),
+            json!("feed-live"),
+            json!("ART-1"),
+            json!(5),
+            json!("A-1")
+        )
     );
-    let body = last(&all, "depot/v1/feed-live/stock/ART-1").expect("stock").json();
+    let body = last(&all, "depot/v1/feed-live/stock/ART-1")
+        .expect("stock")
+        .json();
     assert_eq!(body["seq"], 1, "the seq of the article's newest movement");
     assert_eq!(body["zones"], json!([{"zone":"A","quantity":5}]));
     assert_eq!(body["article"]["name"], "Article one");
@@ -381,7 +411,9 @@ async fn bookings_reach_a_subscriber_as_movements_and_retained_stock() {
             );
         }
     }
-    let utilization = last(&all, "depot/v1/feed-live/utilization").expect("utilization").json();
+    let utilization = last(&all, "depot/v1/feed-live/utilization")
+        .expect("utilization")
+        .json();
     let zone_a = utilization["zones"]
         .as_array()
         .expect("zones")
@@ -389,7 +421,10 @@ async fn bookings_reach_a_subscriber_as_movements_and_retained_stock() {
         .find(|z| z["zone"] == "A")
         .expect("zone A")
         .clone();
-    assert_eq!(zone_a["volume_ml"], json!({"used":5000,"capacity":20000,"free":15000}));
+    assert_eq!(
+        zone_a["volume_ml"],
+        json!({"used":5000,"capacity":20000,"free":15000})
+    );
 
     // A subscriber that connects later gets the retained state, and no movement.
     let late = Subscriber::connect(&url, "cell-late", true, &["depot/v1/feed-live/#"]).await;
@@ -397,7 +432,8 @@ async fn bookings_reach_a_subscriber_as_movements_and_retained_stock() {
         .wait("the retained state", 20, |all| {
             last(all, "depot/v1/feed-live/stock/ART-1").is_some_and(|r| r.json()["total"] == 5)
                 && last(all, "depot/v1/feed-live/utilization").is_some()
-                && last(all, "depot/v1/feed-live/status").is_some_and(|r| r.json()["state"] == "online")
+                && last(all, "depot/v1/feed-live/status")
+                    .is_some_and(|r| r.json()["state"] == "online")
         })
         .await;
     assert!(retained.iter().all(|r| r.retain), "only retained messages");
@@ -405,16 +441,39 @@ async fn bookings_reach_a_subscriber_as_movements_and_retained_stock() {
     assert_contract(&retained);
 
     // The depot reports the feed as acknowledged up to seq 2.
-    let state = wait_uplink(&app, "acknowledged", |u| u["acked_seq"] == 2 && u["backlog_outbox"] == 0).await;
+    let state = wait_uplink(&app, "acknowledged", |u| {
+        u["acked_seq"] == 2 && u["backlog_outbox"] == 0
+    })
+    .await;
     assert_eq!(state["state"], "online");
     assert_eq!(state["backlog_movements"], 0);
     assert_eq!(state["lag_ms"], 0);
     assert!(state["last_puback"].is_string());
-    let health: Value = app.client.get(app.url("/healthz")).send().await.expect("healthz").json().await.expect("json");
+    let health: Value = app
+        .client
+        .get(app.url("/healthz"))
+        .send()
+        .await
+        .expect("healthz")
+        .json()
+        .await
+        .expect("json");
     assert_eq!(health["uplink_state"], "online");
     assert_eq!(health["feed"]["acked_seq"], 2);
-    let metrics = app.client.get(app.url("/metrics")).send().await.expect("metrics").text().await.expect("text");
-    for line in ["depot_feed_connected 1\n", "depot_feed_acked_seq 2\n", "depot_feed_backlog_movements 0\n"] {
+    let metrics = app
+        .client
+        .get(app.url("/metrics"))
+        .send()
+        .await
+        .expect("metrics")
+        .text()
+        .await
+        .expect("text");
+    for line in [
+        "depot_feed_connected 1\n",
+        "depot_feed_acked_seq 2\n",
+        "depot_feed_backlog_movements 0\n",
+    ] {
         assert!(metrics.contains(line), "{line:?} missing from\n{metrics}");
     }
 }
@@ -424,7 +483,13 @@ async fn a_reclassified_article_leaves_no_open_snapshot_behind() {
     let url = shared_url();
     let app = feed_app(url.clone(), "feed-reclass").await;
     receive(&app, &app.staff, "r1", "TAGGED", 2, "B-1").await;
-    let cell = Subscriber::connect(&url, "cell-reclass", true, &["depot/v1/feed-reclass/stock/#"]).await;
+    let cell = Subscriber::connect(
+        &url,
+        "cell-reclass",
+        true,
+        &["depot/v1/feed-reclass/stock/#"],
+    )
+    .await;
     cell.wait("the open snapshot", 20, |all| {
         last(all, "depot/v1/feed-reclass/stock/TAGGED").is_some_and(|r| !r.payload.is_empty())
     })
@@ -442,11 +507,21 @@ async fn a_reclassified_article_leaves_no_open_snapshot_behind() {
         last(all, "depot/v1/feed-reclass/stock/TAGGED").is_some_and(|r| r.payload.is_empty())
     })
     .await;
-    wait_uplink(&app, "acknowledged", |u| u["backlog_outbox"] == 0 && u["backlog_movements"] == 0).await;
+    wait_uplink(&app, "acknowledged", |u| {
+        u["backlog_outbox"] == 0 && u["backlog_movements"] == 0
+    })
+    .await;
     // A cell that connects now finds nothing of it outside restricted/.
-    let late = Subscriber::connect(&url, "cell-reclass-late", true, &["depot/v1/feed-reclass/#"]).await;
+    let late = Subscriber::connect(
+        &url,
+        "cell-reclass-late",
+        true,
+        &["depot/v1/feed-reclass/#"],
+    )
+    .await;
     late.wait("the restricted snapshot", 20, |all| {
-        last(all, "depot/v1/feed-reclass/restricted/stock/TAGGED").is_some_and(|r| r.json()["total"] == 2)
+        last(all, "depot/v1/feed-reclass/restricted/stock/TAGGED")
+            .is_some_and(|r| r.json()["total"] == 2)
     })
     .await;
     assert!(late
@@ -467,7 +542,8 @@ async fn a_dead_broker_and_a_depot_restart_lose_nothing() {
     for i in 1..=5 {
         receive(&app, &app.staff, &format!("o{i}"), "ART-1", 1, "B-1").await;
     }
-    hub.wait("seqs 1 to 5", 20, |all| seqs(all, topic).len() == 5).await;
+    hub.wait("seqs 1 to 5", 20, |all| seqs(all, topic).len() == 5)
+        .await;
     wait_uplink(&app, "acknowledged", |u| u["acked_seq"] == 5).await;
     broker.saved_after(subscribed_at);
 
@@ -477,12 +553,26 @@ async fn a_dead_broker_and_a_depot_restart_lose_nothing() {
         receive(&app, &app.staff, &format!("o{i}"), "ART-1", 1, "B-1").await;
     }
     let state = uplink(&app).await;
-    assert_eq!((state["acked_seq"].clone(), state["backlog_movements"].clone()), (json!(5), json!(20)));
+    assert_eq!(
+        (
+            state["acked_seq"].clone(),
+            state["backlog_movements"].clone()
+        ),
+        (json!(5), json!(20))
+    );
     assert!(state["lag_ms"].as_i64().is_some_and(|ms| ms > 0));
-    let health = app.client.get(app.url("/healthz")).send().await.expect("healthz");
+    let health = app
+        .client
+        .get(app.url("/healthz"))
+        .send()
+        .await
+        .expect("healthz");
     assert_eq!(health.status(), 200, "a cut uplink does not fail the depot");
     let health: Value = health.json().await.expect("json");
-    assert_eq!((health["status"].clone(), health["uplink_state"].clone()), (json!("ok"), json!("offline")));
+    assert_eq!(
+        (health["status"].clone(), health["uplink_state"].clone()),
+        (json!("ok"), json!("offline"))
+    );
 
     // The depot restarts while the broker is down: the backlog is in its database.
     app = app.restart().await;
@@ -492,7 +582,9 @@ async fn a_dead_broker_and_a_depot_restart_lose_nothing() {
     assert_eq!(uplink(&app).await["backlog_movements"], 40);
 
     broker.restart();
-    let all = hub.wait("seqs 6 to 45", 30, |all| seqs(all, topic).contains(&45)).await;
+    let all = hub
+        .wait("seqs 6 to 45", 30, |all| seqs(all, topic).contains(&45))
+        .await;
     let arrived = seqs(&all, topic);
     let mut first_seen = Vec::new();
     for seq in &arrived {
@@ -500,8 +592,15 @@ async fn a_dead_broker_and_a_depot_restart_lose_nothing() {
             first_seen.push(*seq);
         }
     }
-    assert_eq!(first_seen, (1..=45).collect::<Vec<u64>>(), "in seq order, none missing: {arrived:?}");
-    wait_uplink(&app, "drained", |u| u["acked_seq"] == 45 && u["backlog_movements"] == 0 && u["state"] == "online").await;
+    assert_eq!(
+        first_seen,
+        (1..=45).collect::<Vec<u64>>(),
+        "in seq order, none missing: {arrived:?}"
+    );
+    wait_uplink(&app, "drained", |u| {
+        u["acked_seq"] == 45 && u["backlog_movements"] == 0 && u["state"] == "online"
+    })
+    .await;
     app.assert_ledger_consistent().await;
 }
 
@@ -522,7 +621,9 @@ async fn kill_9_of_the_depot_makes_the_broker_publish_offline() {
         .spawn()
         .expect("spawn depot-server");
     let online = watcher
-        .wait("online", 30, |all| last(all, topic).is_some_and(|r| r.json()["state"] == "online"))
+        .wait("online", 30, |all| {
+            last(all, topic).is_some_and(|r| r.json()["state"] == "online")
+        })
         .await
         .len();
     child.kill().expect("kill -9");
@@ -532,8 +633,12 @@ async fn kill_9_of_the_depot_makes_the_broker_publish_offline() {
             all.len() > online && last(all, topic).is_some_and(|r| r.json()["state"] == "offline")
         })
         .await;
-    let offline: Status = serde_json::from_slice(&last(&all, topic).expect("status").payload).expect("status");
-    assert_eq!((offline.state, offline.depot.as_str()), (LinkState::Offline, "feed-kill"));
+    let offline: Status =
+        serde_json::from_slice(&last(&all, topic).expect("status").payload).expect("status");
+    assert_eq!(
+        (offline.state, offline.depot.as_str()),
+        (LinkState::Offline, "feed-kill")
+    );
     // Retained: a cell that looks later sees the depot offline.
     let late = Subscriber::connect(&url, "cell-kill-late", true, &[topic]).await;
     late.wait("retained offline", 20, |all| {
