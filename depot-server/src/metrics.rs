@@ -35,7 +35,7 @@ pub struct Metrics {
     pub idempotency_expired: Counter,
     /// `depot_ledger_last_seq`, set by the booking writer after each commit.
     pub ledger_last_seq: Gauge,
-    /// `depot_feed_published_total`: feed messages handed to the broker.
+    /// `depot_feed_published_total`: feed messages sent to the broker, resends included.
     pub feed_published: Counter,
     /// `depot_feed_acked_total`: feed messages the broker acknowledged (PUBACK).
     pub feed_acked: Counter,
@@ -86,7 +86,10 @@ impl Default for Metrics {
             "idempotency_expired",
             "Idempotency records removed after the retention period",
         );
-        let feed_published = counter("feed_published", "Feed messages handed to the broker");
+        let feed_published = counter(
+            "feed_published",
+            "Feed messages sent to the broker, resends included",
+        );
         let feed_acked = counter(
             "feed_acked",
             "Feed messages the broker acknowledged (PUBACK)",

@@ -209,7 +209,8 @@ impl Running<'_> {
             window: self.settings.window,
         };
         let (session, mut links) = mqtt::connect(&self.settings.broker, &options, &will);
-        self.core.connected();
+        // Nothing is built or queued before the broker accepts the connection.
+        let mut online = false;
         let mut numbers = Numbers::default();
         let mut more_to_read = true;
         let mut save_at: Option<Instant> = None;
@@ -221,7 +222,7 @@ impl Running<'_> {
                     Err(error) => return Ended::Lost(format!("reading the feed: {error}")),
                 }
             }
-            while let Some((token, send)) = self.core.poll_send() {
+            while let Some((token, send)) = online.then(|| self.core.poll_send()).flatten() {
                 match self.build(send).await {
                     Ok(Some(message)) => {
                         if let Err(error) = session.publish(message) {
@@ -253,6 +254,10 @@ impl Running<'_> {
             }
             tokio::select! {
                 link = links.recv() => {
+                    if link == Some(Link::Connected) {
+                        online = true;
+                        self.core.connected();
+                    }
                     if let Some(ended) = self.handle(link, &mut numbers) {
                         return ended;
                     }

@@ -343,7 +343,6 @@ mod tests {
             &rows,
             time::OffsetDateTime::UNIX_EPOCH,
         ));
-        assert_eq!(body["topic"], serde_json::Value::Null);
         assert_eq!(
             body["zones"][0]["volume_ml"],
             serde_json::json!({"used":5000,"capacity":20000,"free":15000})
