@@ -219,8 +219,9 @@ async fn decide_and_append(
     if let Err(rule) = booking::decide(request, &facts) {
         return Ok(Err(Refusal::Rule(rule)));
     }
-    let movement = Movement {
-        seq: store::ledger::next_seq(conn).await?,
+    let mut movement = Movement {
+        // Given by the INSERT: the next seq of the ledger.
+        seq: 0,
         kind: request.kind,
         sku: request.sku.clone(),
         quantity: request.quantity.get(),
@@ -234,7 +235,7 @@ async fn decide_and_append(
         reason: request.reason.clone(),
         recorded_at: now,
     };
-    store::ledger::append(conn, &movement).await?;
+    store::ledger::append_next(conn, &mut movement).await?;
     Ok(Ok(movement))
 }
 

@@ -14,13 +14,6 @@ use crate::domain::stock::{Item, StockFilter, StockLine};
 use crate::domain::utilization::Usage;
 use crate::domain::FieldError;
 
-/// The seq the next movement gets: gapless because only the single writer appends.
-pub async fn next_seq(conn: &mut SqliteConnection) -> Result<i64, sqlx::Error> {
-    sqlx::query_scalar!(r#"SELECT COALESCE(MAX(seq), 0) + 1 AS "next_seq!: i64" FROM movements"#)
-        .fetch_one(conn)
-        .await
-}
-
 /// The highest seq written, 0 for an empty ledger.
 pub async fn last_seq(conn: &mut SqliteConnection) -> Result<i64, sqlx::Error> {
     sqlx::query_scalar!(r#"SELECT COALESCE(MAX(seq), 0) AS "last_seq!: i64" FROM movements"#)
@@ -28,9 +21,50 @@ pub async fn last_seq(conn: &mut SqliteConnection) -> Result<i64, sqlx::Error> {
         .await
 }
 
-/// Appends one movement; see [`append_all`].
-pub async fn append(conn: &mut SqliteConnection, movement: &Movement) -> Result<(), sqlx::Error> {
-    append_all(conn, std::slice::from_ref(movement)).await
+/// Appends one movement as the ledger's next: the INSERT itself gives it the
+/// seq after the highest (gapless, because only the writer appends), so a
+/// booking costs no separate query for it; `movement.seq` is set to that seq.
+/// Stock levels follow by trigger, items as in [`append_all`].
+pub async fn append_next(
+    conn: &mut SqliteConnection,
+    movement: &mut Movement,
+) -> Result<(), sqlx::Error> {
+    let epcs = serde_json::to_string(&movement.epcs).map_err(|e| sqlx::Error::Encode(e.into()))?;
+    let recorded_at = timestamp(movement.recorded_at);
+    let (kind, sku, lot) = (
+        movement.kind.as_str(),
+        movement.sku.as_str(),
+        movement.lot.as_str(),
+    );
+    let from = movement.from.as_ref().map(LocationCode::as_str);
+    let to = movement.to.as_ref().map(LocationCode::as_str);
+    let (actor, source) = (movement.actor.as_str(), movement.source.as_str());
+    let key = movement.idempotency_key.as_deref();
+    let reason = movement.reason.as_deref();
+    let seq = sqlx::query_scalar!(
+        r#"INSERT INTO movements (seq, kind, sku, quantity, from_location, to_location, lot, epcs, actor, source, idempotency_key, reason, recorded_at)
+           VALUES ((SELECT COALESCE(MAX(seq), 0) + 1 FROM movements), ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+           RETURNING seq AS "seq!: i64""#,
+        kind,
+        sku,
+        movement.quantity,
+        from,
+        to,
+        lot,
+        epcs,
+        actor,
+        source,
+        key,
+        reason,
+        recorded_at,
+    )
+    .fetch_one(&mut *conn)
+    .await?;
+    movement.seq = seq;
+    if !movement.epcs.is_empty() {
+        apply_to_items(conn, movement).await?;
+    }
+    Ok(())
 }
 
 /// Movements per INSERT statement: 13 parameters each stays far below
@@ -424,7 +458,7 @@ mod tests {
     /// The database itself keeps stock equal to the ledger and never negative,
     /// whatever code appends.
     #[tokio::test]
-    async fn appending_applies_the_movement_and_refuses_overdraft() {
+    async fn appending_numbers_and_applies_the_movement_and_refuses_overdraft() {
         let dir = tempfile::tempdir().expect("dir");
         let pool = open_pool(&dir.path().join("t.db"), &StoreOptions::default())
             .await
@@ -441,15 +475,20 @@ mod tests {
                 .await
                 .expect("location");
         }
-        append(&mut conn, &movement(1, 5, None, Some("A")))
-            .await
-            .expect("receive");
-        append(&mut conn, &movement(2, 5, Some("A"), Some("B")))
+        let mut receive = movement(0, 5, None, Some("A"));
+        append_next(&mut conn, &mut receive).await.expect("receive");
+        let mut move_all = movement(0, 5, Some("A"), Some("B"));
+        append_next(&mut conn, &mut move_all)
             .await
             .expect("move all");
+        assert_eq!(
+            (receive.seq, move_all.seq),
+            (1, 2),
+            "the INSERT numbers them"
+        );
         assert_eq!(level(&mut conn, "S", "A", "").await.expect("level"), 0);
         assert_eq!(level(&mut conn, "S", "B", "").await.expect("level"), 5);
-        let overdraft = append(&mut conn, &movement(3, 6, Some("B"), None)).await;
+        let overdraft = append_next(&mut conn, &mut movement(0, 6, Some("B"), None)).await;
         assert!(
             overdraft.is_err(),
             "taking 6 of 5 must fail in the database"
