@@ -574,6 +574,29 @@ async fn a_dead_broker_and_a_depot_restart_lose_nothing() {
         (json!("ok"), json!("offline"))
     );
 
+    // `depot-server status` reads the same from the database.
+    let out = Command::new(env!("CARGO_BIN_EXE_depot-server"))
+        .args(["status", "--db"])
+        .arg(&app.db)
+        .env("DEPOT_MQTT_URL", &url)
+        .env("DEPOT_ID", "feed-outage")
+        .output()
+        .expect("status");
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    for line in [
+        "acknowledged up to:    seq 5",
+        "backlog:               20 movements, 0 master-data changes",
+        "oldest unacknowledged: seq 6,",
+        "as depot feed-outage",
+    ] {
+        assert!(text.contains(line), "{line:?} missing from\n{text}");
+    }
+
     // The depot restarts while the broker is down: the backlog is in its database.
     app = app.restart().await;
     for i in 26..=45 {
