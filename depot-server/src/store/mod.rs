@@ -20,6 +20,7 @@
 
 pub mod articles;
 pub mod gates;
+pub mod feed;
 pub mod idempotency;
 pub mod ledger;
 pub mod locations;

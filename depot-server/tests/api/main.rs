@@ -7,6 +7,7 @@ mod bookings;
 mod cli;
 mod crash;
 mod gates;
+mod feed;
 mod helpers;
 mod http_errors;
 mod master_data;
