@@ -84,7 +84,8 @@ const BACKOFF: (Duration, Duration) = (Duration::from_millis(200), Duration::fro
 /// The largest payload accepted (a utilisation snapshot of a big depot).
 const MAX_PACKET_BYTES: usize = 1024 * 1024;
 
-/// Runs the feed until `stop` resolves; `connected` follows the link.
+/// Runs the feed until `stop` resolves; `connected` is true from the
+/// subscription's SUBACK until the link is lost.
 pub async fn run(
     store: Store,
     settings: Settings,
@@ -118,12 +119,15 @@ pub async fn run(
                     Ok(Event::Incoming(Packet::ConnAck(ack))) => {
                         tracing::info!(session_present = ack.session_present, "feed connected");
                         backoff = BACKOFF.0;
-                        connected.send_replace(true);
                         // Subscribing again on a present session is harmless; the
                         // retained snapshots it brings are ordered by the store.
                         if let Err(error) = client.try_subscribe(filters::ALL, QoS::AtLeastOnce) {
                             tracing::warn!(%error, "feed subscribe failed");
                         }
+                    }
+                    Ok(Event::Incoming(Packet::SubAck(_))) => {
+                        // Receiving from now on: what `/healthz` calls connected.
+                        connected.send_replace(true);
                     }
                     Ok(Event::Incoming(Packet::Publish(publish))) => {
                         if received.send(publish).is_err() {
