@@ -64,9 +64,26 @@ pub fn feed_settings(config: &Config) -> anyhow::Result<Option<replication::Sett
     // `resolve()` checked the id's syntax, which is the topics' syntax.
     let depot = feed_contract::DepotId::parse(&config.depot_id)
         .with_context(|| format!("configuration: depot_id '{}'", config.depot_id))?;
+    let read = |key: &str, path: &std::path::Path| {
+        std::fs::read(path)
+            .with_context(|| format!("configuration: {key}: cannot read {}", path.display()))
+    };
+    let tls = match (&config.mqtt_ca_file, broker.tls) {
+        (Some(ca), true) => Some(replication::Tls {
+            ca: read("mqtt_ca_file", ca)?,
+            client: match (&config.mqtt_cert_file, &config.mqtt_key_file) {
+                (Some(cert), Some(key)) => {
+                    Some((read("mqtt_cert_file", cert)?, read("mqtt_key_file", key)?))
+                }
+                _ => None,
+            },
+        }),
+        _ => None,
+    };
     Ok(Some(replication::Settings {
         depot,
         broker,
+        tls,
         window: config.mqtt_inflight,
         keep_alive: Duration::from_secs(config.mqtt_keep_alive_s),
     }))

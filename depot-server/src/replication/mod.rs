@@ -24,7 +24,7 @@ use time::OffsetDateTime;
 use tokio::sync::{broadcast, watch};
 use tokio::time::Instant;
 
-pub use self::mqtt::Broker;
+pub use self::mqtt::{Broker, Tls};
 use self::mqtt::{Link, LinkOptions};
 use self::outbound::{Change, Outbound, Position, Send, Snapshot, Token};
 use self::payload::Message;
@@ -38,6 +38,8 @@ use crate::repeat_log::RepeatLog;
 pub struct Settings {
     pub depot: DepotId,
     pub broker: Broker,
+    /// For `mqtts://`.
+    pub tls: Option<Tls>,
     /// Messages in flight at most.
     pub window: u16,
     pub keep_alive: Duration,
@@ -208,7 +210,12 @@ impl Running<'_> {
             keep_alive: self.settings.keep_alive,
             window: self.settings.window,
         };
-        let (session, mut links) = mqtt::connect(&self.settings.broker, &options, &will);
+        let (session, mut links) = mqtt::connect(
+            &self.settings.broker,
+            self.settings.tls.as_ref(),
+            &options,
+            &will,
+        );
         // Nothing is built or queued before the broker accepts the connection.
         let mut online = false;
         let mut numbers = Numbers::default();

@@ -1,4 +1,6 @@
-//! The rumqttc adapter, kept thin: the broker address from `mqtt_url`, one
+//! The rumqttc adapter, kept thin: the broker address from `mqtt_url`
+//! (`mqtt://`, or `mqtts://` with rustls: the broker verified by the
+//! configured CA and its host name or IP address, and a client certificate), one
 //! connection per session with the `offline` status as its Last Will, and
 //! the event loop turned into the few link events the publisher needs.
 //!
@@ -9,39 +11,56 @@
 
 use std::time::Duration;
 
-use rumqttc::{AsyncClient, Event, LastWill, MqttOptions, Outgoing, Packet, QoS};
+use rumqttc::{
+    AsyncClient, Event, LastWill, MqttOptions, Outgoing, Packet, QoS, TlsConfiguration, Transport,
+};
 use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 
 use super::payload::Message;
 
-/// Where the broker is, from `mqtt://[user:password@]host[:port]`.
+/// Where the broker is, from `mqtt[s]://[user:password@]host[:port]`.
 #[derive(Clone, PartialEq, Eq)]
 pub struct Broker {
     pub host: String,
     pub port: u16,
     pub credentials: Option<(String, String)>,
+    /// `mqtts://`: TLS (see [`Tls`]).
+    pub tls: bool,
+}
+
+/// What `mqtts://` needs, as PEM: the CA that signed the broker's
+/// certificate, and the depot's client certificate and key.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Tls {
+    pub ca: Vec<u8>,
+    pub client: Option<(Vec<u8>, Vec<u8>)>,
+}
+
+impl std::fmt::Debug for Tls {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // Never the key.
+        write!(f, "Tls {{ client certificate: {} }}", self.client.is_some())
+    }
 }
 
 impl std::fmt::Debug for Broker {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         // Never the credentials, whatever logs this.
-        write!(f, "mqtt://{}:{}", self.host, self.port)
+        let scheme = if self.tls { "mqtts" } else { "mqtt" };
+        write!(f, "{scheme}://{}:{}", self.host, self.port)
     }
 }
 
 impl Broker {
-    /// Parses `mqtt://[user:password@]host[:port]` (port 1883 by default).
-    /// `mqtts://` is refused until TLS lands (issue 15, transport security).
+    /// Parses `mqtt://[user:password@]host[:port]` (port 1883 by default)
+    /// or `mqtts://…` (port 8883 by default).
     pub fn parse(url: &str) -> Result<Broker, String> {
-        if url.starts_with("mqtts://") {
-            return Err(
-                "mqtts:// (TLS) is not supported yet; use mqtt:// on a trusted network".into(),
-            );
-        }
-        let rest = url
-            .strip_prefix("mqtt://")
-            .ok_or_else(|| "must start with mqtt://".to_owned())?;
+        let (tls, rest) = match (url.strip_prefix("mqtts://"), url.strip_prefix("mqtt://")) {
+            (Some(rest), _) => (true, rest),
+            (None, Some(rest)) => (false, rest),
+            (None, None) => return Err("must start with mqtt:// or mqtts://".into()),
+        };
         let rest = rest.strip_suffix('/').unwrap_or(rest);
         let (credentials, address) = match rest.rsplit_once('@') {
             Some((user_info, address)) => {
@@ -56,7 +75,7 @@ impl Broker {
                 port.parse::<u16>()
                     .map_err(|_| format!("port '{port}' is not a number from 0 to 65535"))?,
             ),
-            None => (address, 1883),
+            None => (address, if tls { 8883 } else { 1883 }),
         };
         if host.is_empty() || host.contains('/') {
             return Err("must name a host: mqtt://host:port".into());
@@ -65,6 +84,7 @@ impl Broker {
             host: host.to_owned(),
             port,
             credentials,
+            tls,
         })
     }
 }
@@ -106,6 +126,7 @@ pub struct LinkOptions {
 /// Starts connecting; link events arrive on the returned receiver.
 pub fn connect(
     broker: &Broker,
+    tls: Option<&Tls>,
     options: &LinkOptions,
     will: &Message,
 ) -> (Session, mpsc::UnboundedReceiver<Link>) {
@@ -122,6 +143,13 @@ pub fn connect(
         ));
     if let Some((user, password)) = &broker.credentials {
         mqtt.set_credentials(user, password);
+    }
+    if let Some(tls) = tls {
+        mqtt.set_transport(Transport::tls_with_config(TlsConfiguration::Simple {
+            ca: tls.ca.clone(),
+            alpn: None,
+            client_auth: tls.client.clone(),
+        }));
     }
     // Room for the whole window plus the status and a disconnect: `publish`
     // never finds the channel full.
@@ -178,7 +206,8 @@ mod tests {
             Broker {
                 host: "hub.example".into(),
                 port: 1884,
-                credentials: None
+                credentials: None,
+                tls: false,
             }
         );
         let with_user = Broker::parse("mqtt://depot:s3cret@10.0.0.5").expect("url");
@@ -188,12 +217,14 @@ mod tests {
             Some(("depot".into(), "s3cret".into()))
         );
         assert!(!format!("{with_user:?}").contains("s3cret"));
+        let tls = Broker::parse("mqtts://hub").expect("url");
+        assert_eq!((tls.port, tls.tls), (8883, true));
         for bad in [
             "mqtt://",
             "mqtt://host:x",
             "mqtt://host:70000",
             "http://h",
-            "mqtts://h:8883",
+            "mqtts://",
         ] {
             assert!(Broker::parse(bad).is_err(), "{bad}");
         }

@@ -28,6 +28,8 @@ const MOSQUITTO: &str = "/usr/sbin/mosquitto";
 /// (its stdin closes), so no broker outlives the tests.
 struct Broker {
     port: u16,
+    /// The TLS listener's port, if it has one.
+    tls_port: Option<u16>,
     dir: PathBuf,
     _keep: tempfile::TempDir,
     guard: Child,
@@ -43,6 +45,12 @@ fn free_port() -> u16 {
 
 impl Broker {
     fn start() -> Broker {
+        Self::start_with(None)
+    }
+
+    /// With a second listener on TLS (certificates from `pki`, see [`make_pki`]) that
+    /// requires a client certificate and takes its CN as the user name.
+    fn start_with(pki: Option<&Path>) -> Broker {
         assert!(
             Path::new(MOSQUITTO).exists(),
             "{MOSQUITTO} is missing: run scripts/install-deps.sh (Debian package mosquitto)"
@@ -50,19 +58,26 @@ impl Broker {
         let keep = tempfile::tempdir().expect("dir");
         let dir = keep.path().to_path_buf();
         let port = free_port();
-        std::fs::write(
-            dir.join("mosquitto.conf"),
-            format!(
-                "user root\nlistener {port} 127.0.0.1\nallow_anonymous true\n\
-                 persistence true\npersistence_location {}/\nautosave_interval 1\n\
-                 max_queued_messages 100000\n",
-                dir.display()
-            ),
-        )
-        .expect("config");
+        let mut config = format!(
+            "user root\nper_listener_settings true\npersistence true\n\
+             persistence_location {}/\nautosave_interval 1\nmax_queued_messages 100000\n\
+             listener {port} 127.0.0.1\nallow_anonymous true\n",
+            dir.display()
+        );
+        let tls_port = pki.map(|pki| {
+            let tls_port = free_port();
+            let pki = pki.display();
+            config.push_str(&format!(
+                "listener {tls_port} 127.0.0.1\ncafile {pki}/ca.crt\ncertfile {pki}/server.crt\n\
+                 keyfile {pki}/server.key\nrequire_certificate true\nuse_identity_as_username true\n"
+            ));
+            tls_port
+        });
+        std::fs::write(dir.join("mosquitto.conf"), config).expect("config");
         let (guard, pid) = Self::spawn(&dir, port);
         Broker {
             port,
+            tls_port,
             dir,
             _keep: keep,
             guard,
@@ -140,6 +155,87 @@ impl Broker {
             assert!(Instant::now() < deadline, "mosquitto did not autosave");
             std::thread::sleep(Duration::from_millis(50));
         }
+    }
+}
+
+/// A test CA, a server certificate for 127.0.0.1 and a client certificate
+/// for the depot (CN `feed-tls`), made with openssl in `dir`.
+fn make_pki(dir: &Path) {
+    let openssl = |args: &[&str]| {
+        let out = Command::new("openssl")
+            .args(args)
+            .current_dir(dir)
+            .output()
+            .expect("openssl is missing: run scripts/install-deps.sh (Debian package openssl)");
+        assert!(
+            out.status.success(),
+            "openssl {args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    };
+    std::fs::write(
+        dir.join("server.ext"),
+        "subjectAltName=IP:127.0.0.1\nbasicConstraints=CA:FALSE\nextendedKeyUsage=serverAuth\n",
+    )
+    .expect("ext");
+    std::fs::write(
+        dir.join("client.ext"),
+        "basicConstraints=CA:FALSE\nextendedKeyUsage=clientAuth\n",
+    )
+    .expect("ext");
+    openssl(&[
+        "req",
+        "-x509",
+        "-newkey",
+        "rsa:2048",
+        "-nodes",
+        "-keyout",
+        "ca.key",
+        "-out",
+        "ca.crt",
+        "-days",
+        "2",
+        "-subj",
+        "/CN=depot-edge-test-ca",
+    ]);
+    for (name, cn, ext) in [
+        ("server", "127.0.0.1", "server.ext"),
+        ("depot", "feed-tls", "client.ext"),
+    ] {
+        let (key, csr, crt) = (
+            format!("{name}.key"),
+            format!("{name}.csr"),
+            format!("{name}.crt"),
+        );
+        openssl(&[
+            "req",
+            "-newkey",
+            "rsa:2048",
+            "-nodes",
+            "-keyout",
+            &key,
+            "-out",
+            &csr,
+            "-subj",
+            &format!("/CN={cn}"),
+        ]);
+        openssl(&[
+            "x509",
+            "-req",
+            "-in",
+            &csr,
+            "-CA",
+            "ca.crt",
+            "-CAkey",
+            "ca.key",
+            "-CAcreateserial",
+            "-out",
+            &crt,
+            "-days",
+            "2",
+            "-extfile",
+            ext,
+        ]);
     }
 }
 
@@ -668,4 +764,146 @@ async fn kill_9_of_the_depot_makes_the_broker_publish_offline() {
         last(all, topic).is_some_and(|r| r.retain && r.json()["state"] == "offline")
     })
     .await;
+}
+
+#[tokio::test]
+async fn the_feed_runs_over_tls_and_the_broker_requires_the_client_certificate() {
+    let pki = tempfile::tempdir().expect("dir");
+    make_pki(pki.path());
+    let broker = Broker::start_with(Some(pki.path()));
+    let mqtts = format!(
+        "mqtts://127.0.0.1:{}",
+        broker.tls_port.expect("tls listener")
+    );
+    let hub = Subscriber::connect(&broker.url(), "hub-tls", true, &["depot/v1/+/movements"]).await;
+    let file = |name: &str| Some(pki.path().join(name));
+    let app = {
+        let mqtts = mqtts.clone();
+        let (ca, cert, key) = (file("ca.crt"), file("depot.crt"), file("depot.key"));
+        spawn_app_with(move |config| {
+            config.mqtt_url = Some(mqtts);
+            config.depot_id = "feed-tls".into();
+            config.mqtt_ca_file = ca;
+            config.mqtt_cert_file = cert;
+            config.mqtt_key_file = key;
+        })
+        .await
+    };
+    receive(&app, &app.staff, "t1", "ART-1", 2, "B-1").await;
+    hub.wait("the movement over TLS", 20, |all| {
+        seqs(all, "depot/v1/feed-tls/movements") == [1]
+    })
+    .await;
+    wait_uplink(&app, "online", |u| {
+        u["state"] == "online" && u["acked_seq"] == 1
+    })
+    .await;
+
+    // Without a client certificate the broker refuses the depot; bookings go on.
+    let refused = {
+        let ca = file("ca.crt");
+        spawn_app_with(move |config| {
+            config.mqtt_url = Some(mqtts);
+            config.depot_id = "feed-tls-anonymous".into();
+            config.mqtt_ca_file = ca;
+        })
+        .await
+    };
+    receive(&refused, &refused.staff, "t2", "ART-1", 2, "B-1").await;
+    let state = wait_uplink(&refused, "refused", |u| {
+        u["state"] == "offline" && u["last_error"].is_string()
+    })
+    .await;
+    assert_eq!(state["acked_seq"], 0, "{state}");
+    assert!(hub
+        .all()
+        .iter()
+        .all(|r| !r.topic.starts_with("depot/v1/feed-tls-anonymous/")));
+}
+
+/// Starts the real binary on `db` with the feed on; returns it and its base URL.
+fn start_binary(db: &Path, url: &str, depot: &str) -> (Child, String) {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_depot-server"))
+        .args(["run", "--listen", "127.0.0.1:0", "--db"])
+        .arg(db)
+        .env("DEPOT_ID", depot)
+        .env("DEPOT_MQTT_URL", url)
+        .env("DEPOT_MQTT_INFLIGHT", "16")
+        .env("DEPOT_LOG", "info")
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn depot-server");
+    let mut lines = BufReader::new(child.stderr.take().expect("stderr")).lines();
+    let address = loop {
+        let line = lines
+            .next()
+            .expect("server exited before listening")
+            .expect("stderr");
+        if let Some((_, rest)) = line.split_once("listening on http://") {
+            break rest.trim().to_owned();
+        }
+    };
+    std::thread::spawn(move || for _ in lines {});
+    (child, format!("http://{address}"))
+}
+
+#[tokio::test]
+async fn kill_9_while_the_backlog_drains_loses_no_movement() {
+    let url = shared_url();
+    let topic = "depot/v1/feed-crash/movements";
+    // A backlog of 300 movements, booked while the feed was off.
+    let mut app = spawn_app_with(|_| {}).await;
+    for i in 1..=300 {
+        receive(&app, &app.staff, &format!("c{i}"), "ART-1", 1, "B-1").await;
+    }
+    app.shutdown().await;
+    let hub = Subscriber::connect(&url, "hub-crash", true, &[topic]).await;
+    let client = reqwest::Client::new();
+    // kill -9 at random instants while it publishes, then let it finish.
+    for round in 0..6 {
+        let (mut child, base) = start_binary(&app.db, &url, "feed-crash");
+        if round < 5 {
+            let pause = rand::random::<u64>() % 300;
+            tokio::time::sleep(Duration::from_millis(pause)).await;
+            child.kill().expect("kill -9");
+            child.wait().expect("reaped");
+            continue;
+        }
+        let deadline = Instant::now() + Duration::from_secs(60);
+        loop {
+            let state: Value = client
+                .get(format!("{base}/api/v1/uplink"))
+                .bearer_auth(&app.auditor)
+                .send()
+                .await
+                .expect("uplink")
+                .json()
+                .await
+                .expect("json");
+            if state["acked_seq"] == 300 {
+                break;
+            }
+            assert!(Instant::now() < deadline, "never drained: {state}");
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        child.kill().expect("kill");
+        child.wait().expect("reaped");
+    }
+    let all = hub
+        .wait("seq 300", 30, |all| seqs(all, topic).contains(&300))
+        .await;
+    let arrived = seqs(&all, topic);
+    let mut first_seen = Vec::new();
+    for seq in &arrived {
+        if !first_seen.contains(seq) {
+            first_seen.push(*seq);
+        }
+    }
+    assert_eq!(
+        first_seen,
+        (1..=300).collect::<Vec<u64>>(),
+        "in seq order, none missing ({} messages, resends included)",
+        arrived.len()
+    );
 }
