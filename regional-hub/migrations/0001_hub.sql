@@ -11,7 +11,6 @@ CREATE TABLE depots (
     duplicates BIGINT NOT NULL DEFAULT 0,
     link_state TEXT,
     link_since_ns BIGINT,
-    link_reported_ns BIGINT,
     last_message_ns BIGINT NOT NULL
 );
 

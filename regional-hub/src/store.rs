@@ -219,39 +219,35 @@ impl Store {
             Body::StockCleared => Outcome::Unchanged,
             Body::Utilization(snapshot) => apply_utilization(&mut tx, depot, snapshot).await?,
             Body::Status(status) => {
-                let row = sqlx::query(
-                    "SELECT link_state, link_since_ns, link_reported_ns FROM depots WHERE depot = $1",
-                )
-                .bind(depot)
-                .fetch_one(&mut *tx)
-                .await?;
+                let row =
+                    sqlx::query("SELECT link_state, link_since_ns FROM depots WHERE depot = $1")
+                        .bind(depot)
+                        .fetch_one(&mut *tx)
+                        .await?;
                 let current = match (
                     row.try_get::<Option<String>, _>("link_state")?
                         .as_deref()
                         .and_then(link_of),
                     row.try_get::<Option<i64>, _>("link_since_ns")?,
-                    row.try_get::<Option<i64>, _>("link_reported_ns")?,
                 ) {
-                    (Some(state), Some(since), Some(reported)) => Some(Link {
+                    (Some(state), Some(since)) => Some(Link {
                         state,
                         since: from_ns(since),
-                        reported: from_ns(reported),
                     }),
                     _ => None,
                 };
-                let next = Link::after(current, status.state, status.time, now);
-                sqlx::query(
-                    "UPDATE depots SET link_state = $2, link_since_ns = $3, link_reported_ns = $4 WHERE depot = $1",
-                )
-                .bind(depot)
-                .bind(link_name(next.state))
-                .bind(ns(next.since))
-                .bind(ns(next.reported))
-                .execute(&mut *tx)
-                .await?;
+                let next = Link::after(current, status.state, now);
                 if Some(next) == current {
                     Outcome::Unchanged
                 } else {
+                    sqlx::query(
+                        "UPDATE depots SET link_state = $2, link_since_ns = $3 WHERE depot = $1",
+                    )
+                    .bind(depot)
+                    .bind(link_name(next.state))
+                    .bind(ns(next.since))
+                    .execute(&mut *tx)
+                    .await?;
                     Outcome::Applied
                 }
             }

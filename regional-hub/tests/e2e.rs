@@ -3,7 +3,8 @@
 //! feed, and the real regional-hub binary applying it. A booking at the
 //! depot shows at the hub; the hub killed with `kill -9` while bookings go
 //! on and started again catches up through its persistent session: hub
-//! stock equals depot stock, every seq applied exactly once, no gaps.
+//! stock equals depot stock, every seq applied exactly once, no gaps; the
+//! depot killed with `kill -9` shows offline at the hub (its Last Will).
 
 use std::io::{BufRead, BufReader};
 use std::net::{TcpListener, TcpStream};
@@ -285,7 +286,7 @@ async fn bookings_reach_the_hub_and_a_killed_hub_catches_up_applying_each_seq_on
         .env("DEPOT_ID", "north-1")
         .env("DEPOT_MQTT_URL", broker.url())
         .env("DEPOT_LOG", "info");
-    let (_depot_process, depot) = serve(command);
+    let (depot_process, depot) = serve(command);
     for (path, body) in [
         (
             "/api/v1/articles",
@@ -325,6 +326,17 @@ async fn bookings_reach_the_hub_and_a_killed_hub_catches_up_applying_each_seq_on
     assert_eq!(hub_total(&client, &hub, &civil, "SECRET-1").await, None);
     let (status, _) = get(&client, "wrong", &format!("{hub}/api/v1/depots")).await;
     assert_eq!(status, 401);
+    let (status, body) = get(
+        &client,
+        &cell,
+        &format!("{hub}/api/v1/stock?sku=ART-1&gtin=1"),
+    )
+    .await;
+    assert_eq!(
+        (status, body["status"].as_u64()),
+        (400, Some(400)),
+        "{body}"
+    );
     // Free capacity per depot and for the region, from the retained utilisation.
     eventually("north-1's capacity at the hub", || async {
         let (_, body) = get(&client, &cell, &format!("{hub}/api/v1/capacity")).await;
@@ -405,4 +417,17 @@ async fn bookings_reach_the_hub_and_a_killed_hub_catches_up_applying_each_seq_on
         hub_total(&client, &hub, &cell, "SECRET-1").await,
         Some(depot_total(&client, &depot, &manager, "SECRET-1").await)
     );
+
+    // kill -9 of the depot: the broker publishes its Last Will, the hub shows it offline.
+    drop(depot_process);
+    eventually("north-1 offline at the hub", || async {
+        let (_, body) = get(&client, &cell, &format!("{hub}/api/v1/depots")).await;
+        let feed = body["depots"]
+            .as_array()?
+            .iter()
+            .find(|d| d["depot"] == "north-1")?
+            .clone();
+        (feed["link"] == "offline" && feed["freshness"] == "stale").then_some(())
+    })
+    .await;
 }

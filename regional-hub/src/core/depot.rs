@@ -35,35 +35,19 @@ pub struct Link {
     pub state: LinkState,
     /// When the hub first saw this state (its own clock).
     pub since: OffsetDateTime,
-    /// The status payload's own time (the depot's connect), to order resends.
-    pub reported: OffsetDateTime,
 }
 
 impl Link {
-    /// The link after a status message reported at `reported` with `state`,
-    /// received at `now`. An older report than the current one changes
-    /// nothing; at the same time `offline` wins (it is the Last Will of the
-    /// session whose connect `online` reported). The same state keeps its since.
-    pub fn after(
-        current: Option<Link>,
-        state: LinkState,
-        reported: OffsetDateTime,
-        now: OffsetDateTime,
-    ) -> Link {
-        let rank = |state: LinkState| matches!(state, LinkState::Offline);
+    /// The link after a status message with `state` received at `now`.
+    /// Status messages are applied in the order the broker delivers them
+    /// (MQTT keeps one topic's order), not by their own `time`: the Last Will
+    /// carries the time of the connect, earlier than the `online` sent after
+    /// it. A retained resend is the newest state, so applying it is right.
+    /// The same state again keeps its since.
+    pub fn after(current: Option<Link>, state: LinkState, now: OffsetDateTime) -> Link {
         match current {
-            Some(current) if (reported, rank(state)) <= (current.reported, rank(current.state)) => {
-                current
-            }
-            Some(current) if current.state == state => Link {
-                reported,
-                ..current
-            },
-            _ => Link {
-                state,
-                since: now,
-                reported,
-            },
+            Some(current) if current.state == state => current,
+            _ => Link { state, since: now },
         }
     }
 }
@@ -113,26 +97,21 @@ mod tests {
     #[test]
     fn link_since_changes_only_with_the_state() {
         let connect = datetime!(2026-12-01 10:00 UTC);
-        let online = Link::after(None, LinkState::Online, connect, connect);
+        let online = Link::after(None, LinkState::Online, connect);
         assert_eq!(online.since, connect);
         // The retained online again after a hub resubscribe: same since.
         let again = Link::after(
             Some(online),
             LinkState::Online,
-            connect,
             connect + Duration::minutes(5),
         );
         assert_eq!(again, online);
-        // The Last Will carries the connect's time and still wins.
+        // The Last Will: offline since the hub saw it.
         let gone = connect + Duration::minutes(7);
-        let offline = Link::after(Some(online), LinkState::Offline, connect, gone);
+        let offline = Link::after(Some(online), LinkState::Offline, gone);
         assert_eq!((offline.state, offline.since), (LinkState::Offline, gone));
-        // A late duplicate online of the old session does not undo it.
-        let late = Link::after(Some(offline), LinkState::Online, connect, gone);
-        assert_eq!(late, offline);
-        // The next session's online does.
         let back = connect + Duration::minutes(9);
-        let online2 = Link::after(Some(offline), LinkState::Online, back, back);
+        let online2 = Link::after(Some(offline), LinkState::Online, back);
         assert_eq!((online2.state, online2.since), (LinkState::Online, back));
     }
 
