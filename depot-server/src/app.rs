@@ -87,9 +87,16 @@ impl Bound {
             writer,
             config,
         } = self;
-        let lines = gates::configured_lines(&config, &depot).await?;
+        let demo = crate::depot::peek_meta(
+            &config.db,
+            &depot_options(&config).store,
+            crate::demo::DEMO_MARK,
+        )
+        .await
+        .as_deref()
+            == Some("true");
         let (stop_pollers, stop) = watch::channel(false);
-        let pollers = gates::spawn(&depot, lines, stop);
+        let pollers = gates::start(&config, &depot, demo, stop).await?;
         let state = AppState {
             depot,
             max_body_bytes: config.max_body_bytes,

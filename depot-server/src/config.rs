@@ -33,7 +33,8 @@ pub struct Config {
     /// unset or empty = no uplink.
     #[serde(serialize_with = "serialize_redacted_url")]
     pub mqtt_url: Option<String>,
-    /// The gateway: `sim`, `rtu:/dev/ttyUSB0?baud=115200` or `tcp:HOST:PORT`. Default `sim`.
+    /// The gateway: `sim`, `off`, `rtu:/dev/ttyUSB0?baud=115200` or `tcp:HOST:PORT`.
+    /// Default `sim`: the built-in simulator, on a demo database only; `off` polls nothing.
     /// The one-gateway shorthand: gateway `gateway-1`, unit id 1, polled every
     /// 100 ms, its gates mapped to the depot's `dock` locations in code order.
     /// Ignored when `[[gateways]]` lists any.
@@ -41,6 +42,8 @@ pub struct Config {
     /// The gateways, each a `[[gateways]]` table (file only). Empty = the
     /// `gateway` shorthand.
     pub gateways: Vec<GatewayConfig>,
+    /// How often the simulated gateway passes a tag, in ms (50–3600000). Default 3000.
+    pub sim_pass_interval_ms: u64,
     /// How long a database statement waits for a lock, in ms (1–600000). Default 5000.
     pub busy_timeout_ms: u64,
     /// The largest accepted request body, in bytes (1024–67108864). Default 1048576.
@@ -64,6 +67,7 @@ impl Default for Config {
             mqtt_url: None,
             gateway: "sim".into(),
             gateways: Vec::new(),
+            sim_pass_interval_ms: 3_000,
             busy_timeout_ms: 5_000,
             max_body_bytes: 1024 * 1024,
             log: "info".into(),
@@ -144,7 +148,7 @@ impl Transport {
                 baud,
             });
         }
-        Err("must be sim, rtu:/dev/PORT?baud=N or tcp:HOST:PORT".into())
+        Err("must be sim, off, rtu:/dev/PORT?baud=N or tcp:HOST:PORT".into())
     }
 }
 
@@ -331,7 +335,7 @@ impl Config {
                 ));
             }
         }
-        if self.gateway != "sim" {
+        if !matches!(self.gateway.as_str(), "sim" | "off") {
             Transport::parse(&self.gateway)
                 .map_err(|reason| Invalid::new("gateway", &self.gateway, &reason))?;
         }
@@ -369,6 +373,12 @@ impl Config {
                 &format!("{}: poll_interval_ms must be 10 to 60000", gateway.id),
             )?;
         }
+        in_range(
+            "sim_pass_interval_ms",
+            self.sim_pass_interval_ms,
+            50..=3_600_000,
+            "must be 50 to 3600000",
+        )?;
         in_range(
             "busy_timeout_ms",
             self.busy_timeout_ms,
