@@ -752,7 +752,8 @@ async fn the_demo_books_the_simulated_gateways_passes() {
     let dir = tempfile::tempdir().unwrap();
     let db = dir.path().join("demo.db");
     let demo = Demo::start(&db, 100);
-    let (base, token) = (demo.base.as_str(), demo.manager.as_str());
+    let (base, token) = (demo.base.clone(), demo.manager.clone());
+    let (base, token) = (base.as_str(), token.as_str());
     let deadline = Instant::now() + Duration::from_secs(90);
     let count = |passes: &[Value], direction: &str, outcome: &str| {
         passes
@@ -838,4 +839,31 @@ async fn the_demo_books_the_simulated_gateways_passes() {
         mismatches.is_empty(),
         "stock differs from the ledger: {mismatches:?}"
     );
+    drop(conn);
+    pool.close().await;
+
+    // `run` with `gateway = "sim"` on the demo database: a new simulated
+    // boot, and its passes booked too.
+    let config = dir.path().join("depot.toml");
+    std::fs::write(&config, "sim_pass_interval_ms = 100\n").unwrap();
+    let server = Server::start_with(&db, &["--config", config.to_str().unwrap()], "sim");
+    let first_boot = recorded[0]["boot_id"].clone();
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let now = passes(&server.base, token).await;
+        let booked_anew = now
+            .iter()
+            .filter(|p| p["boot_id"] != first_boot && p["outcome"] == "booked")
+            .count();
+        if booked_anew >= 3 {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "run with sim booked nothing: {now:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    let gates = get(&server.base, token, "/api/v1/gates").await;
+    assert_eq!(gates["gateways"][0]["state"], "online", "{gates}");
 }
