@@ -609,6 +609,21 @@ mod tests {
         assert_eq!(config.busy_timeout_ms, 800, "environment over file");
         assert_eq!(config.db, PathBuf::from("cli.db"), "command line over file");
         assert_eq!(config.gateway, "sim", "default where nothing is set");
+        assert_eq!(config.sim_pass_interval_ms, 3_000);
+
+        let (config, _dir) = load_with(
+            "",
+            &[
+                ("DEPOT_GATEWAY", "off"),
+                ("DEPOT_SIM_PASS_INTERVAL_MS", "250"),
+            ],
+            Overrides::default(),
+        );
+        let config = config.unwrap();
+        assert_eq!(
+            (config.gateway.as_str(), config.sim_pass_interval_ms),
+            ("off", 250)
+        );
 
         let (config, _dir) = load_with(
             "listen = \"0.0.0.0:9000\"\n",
@@ -711,6 +726,12 @@ mod tests {
             ("DEPOT_GATEWAY", "tcp:host", "gateway"),
             ("DEPOT_GATEWAY", "rtu:", "gateway"),
             ("DEPOT_GATEWAY", "modbus", "gateway"),
+            ("DEPOT_SIM_PASS_INTERVAL_MS", "49", "sim_pass_interval_ms"),
+            (
+                "DEPOT_SIM_PASS_INTERVAL_MS",
+                "3600001",
+                "sim_pass_interval_ms",
+            ),
             ("DEPOT_BUSY_TIMEOUT_MS", "0", "busy_timeout_ms"),
             ("DEPOT_BUSY_TIMEOUT_MS", "600001", "busy_timeout_ms"),
             ("DEPOT_BUSY_TIMEOUT_MS", "soon", "busy_timeout_ms"),

@@ -867,3 +867,19 @@ async fn the_demo_books_the_simulated_gateways_passes() {
     let gates = get(&server.base, token, "/api/v1/gates").await;
     assert_eq!(gates["gateways"][0]["state"], "online", "{gates}");
 }
+
+/// `gateway = "sim"` on a database `demo` did not create simulates
+/// nothing (a real depot's ledger never sees simulated passes); `off` polls
+/// nothing either.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_simulator_never_runs_on_a_real_depot() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("depot.db");
+    let boss = seed(dir.path(), &db);
+    for gateway in ["sim", "off"] {
+        let server = Server::start(&db, gateway);
+        let gates = get(&server.base, &boss, "/api/v1/gates").await;
+        assert_eq!(gates["gateways"], json!([]), "{gateway}: {gates}");
+        assert!(passes(&server.base, &boss).await.is_empty());
+    }
+}
