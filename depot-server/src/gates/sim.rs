@@ -155,8 +155,13 @@ async fn feed(
         let mut bank = bank.lock().unwrap_or_else(PoisonError::into_inner);
         bank.set_uptime_ms(booted.elapsed().as_millis() as u64);
         bank.weigh(planned.weight_grams);
-        if bank.push(&pass).is_none() {
-            tracing::debug!("the simulated ring is full; the pass overflowed");
+        match bank.push(&pass) {
+            Some(seq) => {
+                tracing::debug!(seq, direction = ?planned.direction, uri = %planned.tag_uri,
+                weight = planned.weight_grams, waiting = bank.waiting(), inside = traffic.inside(),
+                "simulated pass")
+            }
+            None => tracing::debug!("the simulated ring is full; the pass overflowed"),
         }
     }
 }
