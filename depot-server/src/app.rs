@@ -128,9 +128,16 @@ impl Bound {
             config,
             feed,
         } = self;
-        let lines = gates::configured_lines(&config, &depot).await?;
+        let demo = crate::depot::peek_meta(
+            &config.db,
+            &depot_options(&config).store,
+            crate::demo::DEMO_MARK,
+        )
+        .await
+        .as_deref()
+            == Some("true");
         let (stop_pollers, stop) = watch::channel(false);
-        let pollers = gates::spawn(&depot, lines, stop);
+        let pollers = gates::start(&config, &depot, demo, stop).await?;
         let (stop_feed, feed_stopped) = tokio::sync::watch::channel(false);
         let publisher = feed.map(|settings| {
             depot.report_uplink(|live| live.state = crate::depot::LinkState::Connecting);
@@ -150,7 +157,9 @@ impl Bound {
             .with_graceful_shutdown(shutdown)
             .await
             .context("HTTP server failed")?;
-        tracing::info!("HTTP server stopped; stopping the gate poller and the feed, finishing bookings");
+        tracing::info!(
+            "HTTP server stopped; stopping the gate poller and the feed, finishing bookings"
+        );
         let _ = stop_pollers.send(true);
         for poller in pollers {
             if let Err(error) = poller.await {

@@ -44,7 +44,8 @@ pub struct Config {
     pub mqtt_inflight: u16,
     /// MQTT keep-alive in seconds (5–3600): how soon a silent broker counts as gone. Default 15.
     pub mqtt_keep_alive_s: u64,
-    /// The gateway: `sim`, `rtu:/dev/ttyUSB0?baud=115200` or `tcp:HOST:PORT`. Default `sim`.
+    /// The gateway: `sim`, `off`, `rtu:/dev/ttyUSB0?baud=115200` or `tcp:HOST:PORT`.
+    /// Default `sim`: the built-in simulator, on a demo database only; `off` polls nothing.
     /// The one-gateway shorthand: gateway `gateway-1`, unit id 1, polled every
     /// 100 ms, its gates mapped to the depot's `dock` locations in code order.
     /// Ignored when `[[gateways]]` lists any.
@@ -52,6 +53,8 @@ pub struct Config {
     /// The gateways, each a `[[gateways]]` table (file only). Empty = the
     /// `gateway` shorthand.
     pub gateways: Vec<GatewayConfig>,
+    /// How often the simulated gateway passes a tag, in ms (50–3600000). Default 3000.
+    pub sim_pass_interval_ms: u64,
     /// How long a database statement waits for a lock, in ms (1–600000). Default 5000.
     pub busy_timeout_ms: u64,
     /// The largest accepted request body, in bytes (1024–67108864). Default 1048576.
@@ -80,6 +83,7 @@ impl Default for Config {
             mqtt_keep_alive_s: 15,
             gateway: "sim".into(),
             gateways: Vec::new(),
+            sim_pass_interval_ms: 3_000,
             busy_timeout_ms: 5_000,
             max_body_bytes: 1024 * 1024,
             log: "info".into(),
@@ -160,7 +164,7 @@ impl Transport {
                 baud,
             });
         }
-        Err("must be sim, rtu:/dev/PORT?baud=N or tcp:HOST:PORT".into())
+        Err("must be sim, off, rtu:/dev/PORT?baud=N or tcp:HOST:PORT".into())
     }
 }
 
@@ -360,7 +364,7 @@ impl Config {
             5..=3600,
             "must be 5 to 3600",
         )?;
-        if self.gateway != "sim" {
+        if !matches!(self.gateway.as_str(), "sim" | "off") {
             Transport::parse(&self.gateway)
                 .map_err(|reason| Invalid::new("gateway", &self.gateway, &reason))?;
         }
@@ -398,6 +402,12 @@ impl Config {
                 &format!("{}: poll_interval_ms must be 10 to 60000", gateway.id),
             )?;
         }
+        in_range(
+            "sim_pass_interval_ms",
+            self.sim_pass_interval_ms,
+            50..=3_600_000,
+            "must be 50 to 3600000",
+        )?;
         in_range(
             "busy_timeout_ms",
             self.busy_timeout_ms,
@@ -676,6 +686,21 @@ mod tests {
         assert_eq!(config.busy_timeout_ms, 800, "environment over file");
         assert_eq!(config.db, PathBuf::from("cli.db"), "command line over file");
         assert_eq!(config.gateway, "sim", "default where nothing is set");
+        assert_eq!(config.sim_pass_interval_ms, 3_000);
+
+        let (config, _dir) = load_with(
+            "",
+            &[
+                ("DEPOT_GATEWAY", "off"),
+                ("DEPOT_SIM_PASS_INTERVAL_MS", "250"),
+            ],
+            Overrides::default(),
+        );
+        let config = config.unwrap();
+        assert_eq!(
+            (config.gateway.as_str(), config.sim_pass_interval_ms),
+            ("off", 250)
+        );
 
         let (config, _dir) = load_with(
             "listen = \"0.0.0.0:9000\"\n",
@@ -782,6 +807,12 @@ mod tests {
             ("DEPOT_GATEWAY", "tcp:host", "gateway"),
             ("DEPOT_GATEWAY", "rtu:", "gateway"),
             ("DEPOT_GATEWAY", "modbus", "gateway"),
+            ("DEPOT_SIM_PASS_INTERVAL_MS", "49", "sim_pass_interval_ms"),
+            (
+                "DEPOT_SIM_PASS_INTERVAL_MS",
+                "3600001",
+                "sim_pass_interval_ms",
+            ),
             ("DEPOT_BUSY_TIMEOUT_MS", "0", "busy_timeout_ms"),
             ("DEPOT_BUSY_TIMEOUT_MS", "600001", "busy_timeout_ms"),
             ("DEPOT_BUSY_TIMEOUT_MS", "soon", "busy_timeout_ms"),

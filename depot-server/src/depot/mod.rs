@@ -12,8 +12,8 @@
 //! publisher reads and writes, in `feed.rs`.
 
 mod booking;
-mod gate;
 mod feed;
+mod gate;
 pub mod input;
 mod writer;
 
@@ -26,10 +26,10 @@ use tokio::sync::{broadcast, mpsc, oneshot};
 use tokio::task::JoinHandle;
 
 pub use self::booking::{BookingAnswer, BookingInput, BookingOutcome, EpcRef, Submission};
-pub use self::gate::{GateEvent, GateIngest, GateRead};
 pub use self::feed::{
     ArticleStock, FeedChange, FeedCursor, LinkState, OutboxEntry, UplinkLive, UplinkStatus,
 };
+pub use self::gate::{GateEvent, GateIngest, GateRead};
 use self::writer::{Command, Done, Job, WriterContext};
 pub use self::writer::{Committed, WriterHealth, MAX_BATCH};
 use crate::domain::access::{Action, Caller, Role, User};

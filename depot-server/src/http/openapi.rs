@@ -4,9 +4,7 @@ use axum::Json;
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
-use super::{
-    articles, error, gates, health, items, locations, movements, stock, uplink,
-};
+use super::{articles, error, gates, health, items, locations, movements, stock, uplink};
 
 #[derive(OpenApi)]
 #[openapi(

@@ -19,8 +19,8 @@
 //! computed argument is put in a `let` first.
 
 pub mod articles;
-pub mod gates;
 pub mod feed;
+pub mod gates;
 pub mod idempotency;
 pub mod ledger;
 pub mod locations;

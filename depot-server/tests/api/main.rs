@@ -6,8 +6,8 @@
 mod bookings;
 mod cli;
 mod crash;
-mod gates;
 mod feed;
+mod gates;
 mod helpers;
 mod http_errors;
 mod master_data;
