@@ -1,6 +1,7 @@
-//! Wiring: open the database, start the booking writer, the gate poller and
-//! the HTTP server, and shut down gracefully (pollers stopped, in-flight
-//! bookings finished and answered).
+//! Wiring: open the database, start the booking writer, the gate poller, the
+//! feed publisher (when a broker is configured) and the HTTP server, and shut
+//! down gracefully (pollers stopped, in-flight bookings finished and answered,
+//! the feed says `offline` and saves its cursor).
 
 use std::future::Future;
 use std::net::SocketAddr;
@@ -16,6 +17,7 @@ use crate::depot::{Depot, DepotOptions, StoreOptions, Writer};
 use crate::gates;
 use crate::http::{AppState, StaticStatus};
 use crate::metrics::Metrics;
+use crate::replication;
 use crate::web;
 
 /// The database options the configuration asks for.
@@ -52,10 +54,47 @@ pub struct Bound {
     depot: Depot,
     writer: Writer,
     config: Config,
+    feed: Option<replication::Settings>,
+}
+
+/// The feed's settings, if a broker is configured.
+pub fn feed_settings(config: &Config) -> anyhow::Result<Option<replication::Settings>> {
+    let Some(url) = config.mqtt_url.as_deref() else {
+        return Ok(None);
+    };
+    let broker = replication::Broker::parse(url)
+        .map_err(|reason| anyhow::anyhow!("configuration: mqtt_url: {reason}"))?;
+    // `resolve()` checked the id's syntax, which is the topics' syntax.
+    let depot = feed_contract::DepotId::parse(&config.depot_id)
+        .with_context(|| format!("configuration: depot_id '{}'", config.depot_id))?;
+    let read = |key: &str, path: &std::path::Path| {
+        std::fs::read(path)
+            .with_context(|| format!("configuration: {key}: cannot read {}", path.display()))
+    };
+    let tls = match (&config.mqtt_ca_file, broker.tls) {
+        (Some(ca), true) => Some(replication::Tls {
+            ca: read("mqtt_ca_file", ca)?,
+            client: match (&config.mqtt_cert_file, &config.mqtt_key_file) {
+                (Some(cert), Some(key)) => {
+                    Some((read("mqtt_cert_file", cert)?, read("mqtt_key_file", key)?))
+                }
+                _ => None,
+            },
+        }),
+        _ => None,
+    };
+    Ok(Some(replication::Settings {
+        depot,
+        broker,
+        tls,
+        window: config.mqtt_inflight,
+        keep_alive: Duration::from_secs(config.mqtt_keep_alive_s),
+    }))
 }
 
 /// Opens the database and binds the listener (port 0 picks a free port).
 pub async fn bind(config: Config) -> anyhow::Result<Bound> {
+    let feed = feed_settings(&config)?;
     let (depot, writer) = open_depot(&config).await?;
     let listener = TcpListener::bind(config.listen)
         .await
@@ -67,6 +106,7 @@ pub async fn bind(config: Config) -> anyhow::Result<Bound> {
         depot,
         writer,
         config,
+        feed,
     })
 }
 
@@ -87,10 +127,23 @@ impl Bound {
             depot,
             writer,
             config,
+            feed,
         } = self;
-        let lines = gates::configured_lines(&config, &depot).await?;
+        let demo = crate::depot::peek_meta(
+            &config.db,
+            &depot_options(&config).store,
+            crate::demo::DEMO_MARK,
+        )
+        .await
+        .as_deref()
+            == Some("true");
         let (stop_pollers, stop) = watch::channel(false);
-        let pollers = gates::spawn(&depot, lines, stop);
+        let pollers = gates::start(&config, &depot, demo, stop).await?;
+        let (stop_feed, feed_stopped) = tokio::sync::watch::channel(false);
+        let publisher = feed.map(|settings| {
+            depot.report_uplink(|live| live.state = crate::depot::LinkState::Connecting);
+            tokio::spawn(replication::run(depot.clone(), settings, feed_stopped))
+        });
         let state = AppState {
             depot,
             max_body_bytes: config.max_body_bytes,
@@ -105,11 +158,19 @@ impl Bound {
             .with_graceful_shutdown(shutdown)
             .await
             .context("HTTP server failed")?;
-        tracing::info!("HTTP server stopped; stopping the gate poller, finishing bookings");
+        tracing::info!(
+            "HTTP server stopped; stopping the gate poller and the feed, finishing bookings"
+        );
         let _ = stop_pollers.send(true);
         for poller in pollers {
             if let Err(error) = poller.await {
                 tracing::error!(%error, "gate poller failed");
+            }
+        }
+        let _ = stop_feed.send(true);
+        if let Some(publisher) = publisher {
+            if let Err(error) = publisher.await {
+                tracing::error!(%error, "the feed publisher failed");
             }
         }
         writer.finished().await;

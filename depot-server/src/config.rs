@@ -33,7 +33,19 @@ pub struct Config {
     /// unset or empty = no uplink.
     #[serde(serialize_with = "serialize_redacted_url")]
     pub mqtt_url: Option<String>,
-    /// The gateway: `sim`, `rtu:/dev/ttyUSB0?baud=115200` or `tcp:HOST:PORT`. Default `sim`.
+    /// PEM file of the CA that signed the broker's certificate; required with `mqtts://`,
+    /// which verifies the broker by it (and by its host name or IP address).
+    pub mqtt_ca_file: Option<PathBuf>,
+    /// PEM file of the depot's client certificate for `mqtts://` (with `mqtt_key_file`).
+    pub mqtt_cert_file: Option<PathBuf>,
+    /// PEM file of the client certificate's private key (with `mqtt_cert_file`).
+    pub mqtt_key_file: Option<PathBuf>,
+    /// Feed messages sent and not yet acknowledged by the broker, at most (1–1000). Default 64.
+    pub mqtt_inflight: u16,
+    /// MQTT keep-alive in seconds (5–3600): how soon a silent broker counts as gone. Default 15.
+    pub mqtt_keep_alive_s: u64,
+    /// The gateway: `sim`, `off`, `rtu:/dev/ttyUSB0?baud=115200` or `tcp:HOST:PORT`.
+    /// Default `sim`: the built-in simulator, on a demo database only; `off` polls nothing.
     /// The one-gateway shorthand: gateway `gateway-1`, unit id 1, polled every
     /// 100 ms, its gates mapped to the depot's `dock` locations in code order.
     /// Ignored when `[[gateways]]` lists any.
@@ -41,6 +53,8 @@ pub struct Config {
     /// The gateways, each a `[[gateways]]` table (file only). Empty = the
     /// `gateway` shorthand.
     pub gateways: Vec<GatewayConfig>,
+    /// How often the simulated gateway passes a tag, in ms (50–3600000). Default 3000.
+    pub sim_pass_interval_ms: u64,
     /// How long a database statement waits for a lock, in ms (1–600000). Default 5000.
     pub busy_timeout_ms: u64,
     /// The largest accepted request body, in bytes (1024–67108864). Default 1048576.
@@ -62,8 +76,14 @@ impl Default for Config {
             db: PathBuf::from("depot.db"),
             listen: SocketAddr::from(([127, 0, 0, 1], 8080)),
             mqtt_url: None,
+            mqtt_ca_file: None,
+            mqtt_cert_file: None,
+            mqtt_key_file: None,
+            mqtt_inflight: 64,
+            mqtt_keep_alive_s: 15,
             gateway: "sim".into(),
             gateways: Vec::new(),
+            sim_pass_interval_ms: 3_000,
             busy_timeout_ms: 5_000,
             max_body_bytes: 1024 * 1024,
             log: "info".into(),
@@ -144,7 +164,7 @@ impl Transport {
                 baud,
             });
         }
-        Err("must be sim, rtu:/dev/PORT?baud=N or tcp:HOST:PORT".into())
+        Err("must be sim, off, rtu:/dev/PORT?baud=N or tcp:HOST:PORT".into())
     }
 }
 
@@ -331,7 +351,20 @@ impl Config {
                 ));
             }
         }
-        if self.gateway != "sim" {
+        self.check_tls_files()?;
+        in_range(
+            "mqtt_inflight",
+            self.mqtt_inflight,
+            1..=1000,
+            "must be 1 to 1000",
+        )?;
+        in_range(
+            "mqtt_keep_alive_s",
+            self.mqtt_keep_alive_s,
+            5..=3600,
+            "must be 5 to 3600",
+        )?;
+        if !matches!(self.gateway.as_str(), "sim" | "off") {
             Transport::parse(&self.gateway)
                 .map_err(|reason| Invalid::new("gateway", &self.gateway, &reason))?;
         }
@@ -370,6 +403,12 @@ impl Config {
             )?;
         }
         in_range(
+            "sim_pass_interval_ms",
+            self.sim_pass_interval_ms,
+            50..=3_600_000,
+            "must be 50 to 3600000",
+        )?;
+        in_range(
             "busy_timeout_ms",
             self.busy_timeout_ms,
             1..=600_000,
@@ -396,6 +435,54 @@ impl Config {
             "must be 1 to 3650",
         )?;
         Ok(self)
+    }
+}
+
+impl Config {
+    /// The TLS files: required or refused by the URL's scheme, cert and key together.
+    fn check_tls_files(&mut self) -> Result<(), Invalid> {
+        let set = |path: Option<PathBuf>| path.filter(|p| !p.as_os_str().is_empty());
+        self.mqtt_ca_file = set(self.mqtt_ca_file.take());
+        self.mqtt_cert_file = set(self.mqtt_cert_file.take());
+        self.mqtt_key_file = set(self.mqtt_key_file.take());
+        let tls = self
+            .mqtt_url
+            .as_deref()
+            .is_some_and(|url| url.starts_with("mqtts://"));
+        if tls && self.mqtt_ca_file.is_none() {
+            return Err(Invalid::new(
+                "mqtt_ca_file",
+                "",
+                "is required with mqtts://: the CA that signed the broker's certificate",
+            ));
+        }
+        let files = [
+            ("mqtt_ca_file", &self.mqtt_ca_file),
+            ("mqtt_cert_file", &self.mqtt_cert_file),
+            ("mqtt_key_file", &self.mqtt_key_file),
+        ];
+        for (key, file) in files {
+            if let (false, Some(path)) = (tls, file) {
+                return Err(Invalid::new(
+                    key,
+                    path.display(),
+                    "applies only to an mqtts:// mqtt_url",
+                ));
+            }
+        }
+        match (&self.mqtt_cert_file, &self.mqtt_key_file) {
+            (Some(path), None) => Err(Invalid::new(
+                "mqtt_cert_file",
+                path.display(),
+                "needs mqtt_key_file too",
+            )),
+            (None, Some(path)) => Err(Invalid::new(
+                "mqtt_key_file",
+                path.display(),
+                "needs mqtt_cert_file too",
+            )),
+            _ => Ok(()),
+        }
     }
 }
 
@@ -599,6 +686,21 @@ mod tests {
         assert_eq!(config.busy_timeout_ms, 800, "environment over file");
         assert_eq!(config.db, PathBuf::from("cli.db"), "command line over file");
         assert_eq!(config.gateway, "sim", "default where nothing is set");
+        assert_eq!(config.sim_pass_interval_ms, 3_000);
+
+        let (config, _dir) = load_with(
+            "",
+            &[
+                ("DEPOT_GATEWAY", "off"),
+                ("DEPOT_SIM_PASS_INTERVAL_MS", "250"),
+            ],
+            Overrides::default(),
+        );
+        let config = config.unwrap();
+        assert_eq!(
+            (config.gateway.as_str(), config.sim_pass_interval_ms),
+            ("off", 250)
+        );
 
         let (config, _dir) = load_with(
             "listen = \"0.0.0.0:9000\"\n",
@@ -698,9 +800,19 @@ mod tests {
             ("DEPOT_DB", "", "db"),
             ("DEPOT_LISTEN", "nowhere", "listen"),
             ("DEPOT_MQTT_URL", "http://x", "mqtt_url"),
+            ("DEPOT_MQTT_INFLIGHT", "0", "mqtt_inflight"),
+            ("DEPOT_MQTT_INFLIGHT", "1001", "mqtt_inflight"),
+            ("DEPOT_MQTT_KEEP_ALIVE_S", "4", "mqtt_keep_alive_s"),
+            ("DEPOT_MQTT_CA_FILE", "/ca.pem", "mqtt_ca_file"),
             ("DEPOT_GATEWAY", "tcp:host", "gateway"),
             ("DEPOT_GATEWAY", "rtu:", "gateway"),
             ("DEPOT_GATEWAY", "modbus", "gateway"),
+            ("DEPOT_SIM_PASS_INTERVAL_MS", "49", "sim_pass_interval_ms"),
+            (
+                "DEPOT_SIM_PASS_INTERVAL_MS",
+                "3600001",
+                "sim_pass_interval_ms",
+            ),
             ("DEPOT_BUSY_TIMEOUT_MS", "0", "busy_timeout_ms"),
             ("DEPOT_BUSY_TIMEOUT_MS", "600001", "busy_timeout_ms"),
             ("DEPOT_BUSY_TIMEOUT_MS", "soon", "busy_timeout_ms"),
@@ -743,7 +855,6 @@ mod tests {
         let good: &[(&str, &str)] = &[
             ("DEPOT_GATEWAY", "tcp:10.0.0.5:502"),
             ("DEPOT_GATEWAY", "rtu:/dev/ttyUSB0?baud=115200"),
-            ("DEPOT_MQTT_URL", "mqtts://depot:secret@hub:8883"),
             ("DEPOT_BUSY_TIMEOUT_MS", "600000"),
             ("DEPOT_MAX_BODY_BYTES", "1024"),
             ("DEPOT_MAX_DB_SIZE_KIB", "64"),
@@ -914,13 +1025,51 @@ mod tests {
     }
 
     #[test]
+    fn tls_files_go_with_mqtts() {
+        let tls = [("DEPOT_MQTT_URL", "mqtts://hub:8883")];
+        assert_eq!(load_env(&tls).unwrap_err().key, "mqtt_ca_file");
+        let with = |extra: &[(&'static str, &'static str)]| {
+            let mut pairs = tls.to_vec();
+            pairs.extend_from_slice(extra);
+            load_env(&pairs)
+        };
+        let ok = with(&[
+            ("DEPOT_MQTT_CA_FILE", "/ca.pem"),
+            ("DEPOT_MQTT_CERT_FILE", "/depot.pem"),
+            ("DEPOT_MQTT_KEY_FILE", "/depot.key"),
+        ])
+        .unwrap();
+        assert_eq!(ok.mqtt_key_file, Some(PathBuf::from("/depot.key")));
+        assert!(with(&[("DEPOT_MQTT_CA_FILE", "/ca.pem")]).is_ok());
+        let err = with(&[
+            ("DEPOT_MQTT_CA_FILE", "/ca.pem"),
+            ("DEPOT_MQTT_CERT_FILE", "/depot.pem"),
+        ])
+        .unwrap_err();
+        assert_eq!(
+            (err.key.as_str(), err.source_name.as_str()),
+            ("mqtt_cert_file", "environment DEPOT_MQTT_CERT_FILE")
+        );
+        let err = load_env(&[
+            ("DEPOT_MQTT_URL", "mqtt://hub:1883"),
+            ("DEPOT_MQTT_KEY_FILE", "/depot.key"),
+        ])
+        .unwrap_err();
+        assert_eq!(err.key, "mqtt_key_file");
+    }
+
+    #[test]
     fn broker_credentials_are_not_logged() {
         assert_eq!(
             redact_url("mqtts://depot:secret@hub:8883"),
             "mqtts://***@hub:8883"
         );
         assert_eq!(redact_url("mqtt://hub:1883"), "mqtt://hub:1883");
-        let config = load_env(&[("DEPOT_MQTT_URL", "mqtts://depot:secret@hub:8883")]).unwrap();
+        let config = load_env(&[
+            ("DEPOT_MQTT_URL", "mqtts://depot:secret@hub:8883"),
+            ("DEPOT_MQTT_CA_FILE", "/etc/depot/ca.pem"),
+        ])
+        .unwrap();
         assert_eq!(
             config.mqtt_url.as_deref(),
             Some("mqtts://depot:secret@hub:8883"),
@@ -935,6 +1084,8 @@ mod tests {
             "db=depot.db",
             "listen=127.0.0.1:8080",
             "mqtt_url=none",
+            "mqtt_inflight=64",
+            "mqtt_keep_alive_s=15",
             "gateway=sim",
             "busy_timeout_ms=5000",
             "max_body_bytes=1048576",

@@ -13,7 +13,9 @@ use crate::domain::location::{Capacity, Location, LocationCode, LocationKind};
 use crate::domain::quantity::{Lot, Quantity};
 use anyhow::{bail, Context};
 
-const DEMO_MARK: &str = "demo";
+/// The `depot_meta` key that marks a demo database (the gateway simulator
+/// runs only on one).
+pub const DEMO_MARK: &str = "demo";
 
 /// Makes sure `path` may be (re)created as a demo database: absent, or a demo
 /// database already (then it is deleted). Refuses any other database.

@@ -1,6 +1,6 @@
 //! Depot Edge's depot server: the inventory ledger, the handheld and
-//! management API, gate ingest from the dock doors' gateways, and (next) hub
-//! replication.
+//! management API, gate ingest from the dock doors' gateways (`gates`), and
+//! the feed to regional hubs (`replication`).
 //! See ARCHITECTURE.md at the repository root for the map.
 
 pub mod app;
@@ -15,6 +15,7 @@ pub mod import;
 pub mod metrics;
 pub mod passwords;
 pub mod repeat_log;
+pub mod replication;
 pub mod store;
 pub mod tokens;
 pub mod users;

@@ -44,6 +44,8 @@ enum Command {
     /// Decode or encode EPCs (GS1 EPC Tag Data Standard).
     #[command(subcommand)]
     Epc(EpcCommand),
+    /// Print the feed's state from the database: acknowledged seq, backlog, lag.
+    Status,
     /// Write an online, consistent copy of the database to PATH.
     Backup {
         /// Where to write the copy; must not exist.
@@ -199,6 +201,50 @@ fn run_epc(command: EpcCommand) -> ExitCode {
     }
 }
 
+/// `status`: the feed's durable state as a person reads it. The connection
+/// itself is known only to the running server (`/healthz`, `/api/v1/uplink`).
+fn status_lines(config: &Config, status: &depot_server::depot::UplinkStatus) -> Vec<String> {
+    use time::format_description::well_known::Rfc3339;
+    let at = |t: time::OffsetDateTime| t.format(&Rfc3339).unwrap_or_default();
+    let feed = match config.mqtt_url.as_deref() {
+        Some(url) => format!(
+            "{} as depot {}",
+            depot_server::config::redact_url(url),
+            config.depot_id
+        ),
+        None => "off (no mqtt_url configured)".to_owned(),
+    };
+    let mut lines = vec![
+        format!("feed:                  {feed}"),
+        format!("last seq:              {}", status.last_seq),
+        format!(
+            "acknowledged up to:    seq {}{}",
+            status.acked.ledger_seq,
+            status
+                .acked_at
+                .map(|t| format!(" (saved {})", at(t)))
+                .unwrap_or_default()
+        ),
+        format!(
+            "backlog:               {} movements, {} master-data changes",
+            status.backlog_movements, status.backlog_outbox
+        ),
+    ];
+    if let Some((seq, recorded)) = status.oldest_unacked {
+        let lag = time::OffsetDateTime::now_utc() - recorded;
+        lines.push(format!(
+            "oldest unacknowledged: seq {seq}, recorded {}, lag {:.1} s",
+            at(recorded),
+            lag.as_seconds_f64()
+        ));
+    }
+    lines.push(format!(
+        "connection:            GET http://{}/healthz (uplink_state) of the running server",
+        config.listen
+    ));
+    lines
+}
+
 /// Lets the writer finish what it was given, then closes the database.
 async fn close(depot: depot_server::depot::Depot, writer: depot_server::depot::Writer) {
     depot.close().await;
@@ -312,6 +358,14 @@ async fn run(command: Command, config: Config) -> anyhow::Result<ExitCode> {
             close(depot, writer).await;
             let (what, count) = result?;
             eprintln!("imported {count} {what}");
+        }
+        Command::Status => {
+            let (depot, writer) = app::open_depot(&config).await?;
+            let status = depot.uplink_status().await;
+            close(depot, writer).await;
+            for line in status_lines(&config, &status?) {
+                println!("{line}");
+            }
         }
         Command::Backup { path } => {
             if path.exists() {

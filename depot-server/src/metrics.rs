@@ -126,6 +126,22 @@ pub struct Metrics {
     pub idempotency_expired: Counter,
     /// `depot_ledger_last_seq`, set by the booking writer after each commit.
     pub ledger_last_seq: Gauge,
+    /// `depot_feed_published_total`: feed messages sent to the broker, resends included.
+    pub feed_published: Counter,
+    /// `depot_feed_acked_total`: feed messages the broker acknowledged (PUBACK).
+    pub feed_acked: Counter,
+    /// `depot_feed_disconnects_total`: feed connections lost or refused.
+    pub feed_disconnects: Counter,
+    /// `depot_feed_connected`: 1 while the broker has accepted the feed's connection.
+    pub feed_connected: Gauge,
+    /// `depot_feed_acked_seq`: the ledger seq up to which the broker acknowledged the feed.
+    pub feed_acked_seq: Gauge,
+    /// `depot_feed_backlog_movements`: movements not yet acknowledged.
+    pub feed_backlog_movements: Gauge,
+    /// `depot_feed_backlog_outbox`: master-data changes not yet acknowledged.
+    pub feed_backlog_outbox: Gauge,
+    /// `depot_feed_lag_seconds`: age of the oldest movement not yet acknowledged.
+    pub feed_lag_seconds: Gauge,
     /// `depot_booking_batch_size`: bookings per group commit.
     pub booking_batch_size: Histogram,
     /// Per-gateway figures of the gate poller, by `gateway` label.
@@ -163,6 +179,40 @@ impl Default for Metrics {
             "idempotency_expired",
             "Idempotency records removed after the retention period",
         );
+        let feed_published = counter(
+            "feed_published",
+            "Feed messages sent to the broker, resends included",
+        );
+        let feed_acked = counter(
+            "feed_acked",
+            "Feed messages the broker acknowledged (PUBACK)",
+        );
+        let feed_disconnects = counter("feed_disconnects", "Feed connections lost or refused");
+        let mut gauge = |name: &str, help: &str| {
+            let gauge = Gauge::default();
+            registry.register(name, help, gauge.clone());
+            gauge
+        };
+        let feed_connected = gauge(
+            "feed_connected",
+            "1 while the broker has accepted the feed's connection",
+        );
+        let feed_acked_seq = gauge(
+            "feed_acked_seq",
+            "The ledger seq up to which the broker acknowledged the feed",
+        );
+        let feed_backlog_movements = gauge(
+            "feed_backlog_movements",
+            "Ledger movements not yet acknowledged by the broker",
+        );
+        let feed_backlog_outbox = gauge(
+            "feed_backlog_outbox",
+            "Master-data changes not yet acknowledged by the broker",
+        );
+        let feed_lag_seconds = gauge(
+            "feed_lag_seconds",
+            "Age of the oldest movement not yet acknowledged by the broker",
+        );
         let ledger_last_seq = Gauge::default();
         registry.register(
             "ledger_last_seq",
@@ -194,6 +244,14 @@ impl Default for Metrics {
             storage_errors,
             writer_restarts,
             idempotency_expired,
+            feed_published,
+            feed_acked,
+            feed_disconnects,
+            feed_connected,
+            feed_acked_seq,
+            feed_backlog_movements,
+            feed_backlog_outbox,
+            feed_lag_seconds,
             ledger_last_seq,
             booking_batch_size,
             gates,

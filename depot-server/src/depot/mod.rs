@@ -8,9 +8,11 @@
 //! and a broadcast of what each commit changed. Bookings are assembled inside
 //! the writer's transaction (`booking.rs`) and come back as typed outcomes
 //! (movements, or a refusal with its figures) that each adapter renders.
-//! Input parsing shared by every adapter lives in `input.rs`.
+//! Input parsing shared by every adapter lives in `input.rs`; what the feed
+//! publisher reads and writes, in `feed.rs`.
 
 mod booking;
+mod feed;
 mod gate;
 pub mod input;
 mod sessions;
@@ -25,6 +27,9 @@ use tokio::sync::{broadcast, mpsc, oneshot};
 use tokio::task::JoinHandle;
 
 pub use self::booking::{BookingAnswer, BookingInput, BookingOutcome, EpcRef, Submission};
+pub use self::feed::{
+    ArticleStock, FeedChange, FeedCursor, LinkState, OutboxEntry, UplinkLive, UplinkStatus,
+};
 pub use self::gate::{GateEvent, GateIngest, GateRead};
 pub use self::sessions::{LoginOutcome, WebSession};
 use self::writer::{Command, Done, Job, WriterContext};
@@ -128,6 +133,8 @@ pub struct Depot {
     committed: broadcast::Sender<Arc<Committed>>,
     /// The gateways' link state as the poller last saw it, by id.
     gateways: Arc<Mutex<std::collections::BTreeMap<String, GatewayState>>>,
+    /// What the feed publisher reports (`feed.rs`).
+    uplink: Arc<Mutex<UplinkLive>>,
 }
 
 /// The running writer; await it after the last `Depot` clone is dropped
@@ -196,6 +203,7 @@ impl Depot {
                 health,
                 committed,
                 gateways: Arc::default(),
+                uplink: Arc::default(),
             },
             Writer(handle),
         ))

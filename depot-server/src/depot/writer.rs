@@ -90,6 +90,8 @@ pub(crate) enum Command {
     /// One read of a gateway's events: pass records, their bookings and the
     /// gateway's cursor (`gate.rs`).
     IngestGate(GateRead),
+    /// Moves the feed's cursor after PUBACKs (`feed.rs`).
+    AdvanceFeed(super::feed::FeedCursor),
     /// Panics inside the batch: tests of the writer's supervision.
     #[cfg(test)]
     Panic,
@@ -411,6 +413,7 @@ impl Command {
             Command::OpenSession { .. } => "open session",
             Command::CloseSession { .. } => "close session",
             Command::IngestGate(_) => "ingest gate events",
+            Command::AdvanceFeed(_) => "advance feed",
             #[cfg(test)]
             Command::Panic => "panic",
         }
@@ -502,6 +505,7 @@ async fn execute(
         Command::IngestGate(read) => Ok(Done::Ingested(
             gate::ingest(conn, read, now, changes).await?,
         )),
+        Command::AdvanceFeed(cursor) => super::feed::advance(conn, *cursor, now).await?,
         #[cfg(test)]
         Command::Panic => panic!("injected by a test"),
     })
@@ -546,6 +550,7 @@ async fn put_articles(
                 }
             }
         }
+        super::feed::article_changing(conn, article, now).await?;
         created = store::articles::upsert(conn, article, now).await?;
         changes.articles.push(article.clone());
     }
@@ -562,6 +567,7 @@ async fn put_locations(
     let mut created = false;
     for location in locations {
         created = store::locations::upsert(conn, location, now).await?;
+        super::feed::location_changed(conn, location, now).await?;
         changes.locations.push(location.clone());
     }
     Ok(Ok(Done::Applied(created)))

@@ -9,6 +9,10 @@
 //! the writer) and never writes to the database except through the façade.
 //! Gateways on one RTU line share one transport and are polled in turn, so
 //! polls on a line never overlap; a link error backs off that line alone.
+//! `gateway = "sim"` starts the built-in simulator ([`sim`]) and polls it
+//! over Modbus TCP like any other gateway.
+
+pub mod sim;
 
 use std::collections::HashMap;
 use std::time::Duration;
@@ -53,10 +57,62 @@ pub struct Line {
     pub gateways: Vec<GatewaySpec>,
 }
 
+/// Starts the gateways the configuration asks for and their pollers; each
+/// task stops when `stop` turns true. `sim` starts the simulator only on a
+/// demo database (`demo`): simulated passes never reach a real depot's ledger.
+pub async fn start(
+    config: &Config,
+    depot: &Depot,
+    demo: bool,
+    stop: watch::Receiver<bool>,
+) -> anyhow::Result<Vec<JoinHandle<()>>> {
+    let mut tasks = Vec::new();
+    let lines = if config.gateways.is_empty() && config.gateway == "sim" {
+        if demo {
+            let docks = dock_locations(depot).await?;
+            let gates = u16::try_from(docks.len()).unwrap_or(u16::MAX);
+            let interval = Duration::from_millis(config.sim_pass_interval_ms);
+            let simulator = sim::start(depot, gates, interval, stop.clone()).await?;
+            tasks.extend(simulator.tasks);
+            vec![Line {
+                transport: simulator.transport,
+                gateways: vec![GatewaySpec {
+                    id: "sim".into(),
+                    unit_id: sim::UNIT_ID,
+                    poll_interval: Duration::from_millis(100),
+                    docks,
+                }],
+            }]
+        } else {
+            tracing::warn!(
+                "gateway = \"sim\" simulates only on a demo database; polling no gateway \
+                 (set gateway to rtu:… or tcp:…, or to off)"
+            );
+            Vec::new()
+        }
+    } else {
+        configured_lines(config, depot).await?
+    };
+    tasks.extend(spawn(depot, lines, stop));
+    Ok(tasks)
+}
+
+/// The depot's dock locations in code order, as the one-gateway shorthand
+/// maps its gates.
+async fn dock_locations(depot: &Depot) -> anyhow::Result<Vec<Option<LocationCode>>> {
+    Ok(depot
+        .locations(&operator("gate poller"), "", 10_000, None)
+        .await?
+        .into_iter()
+        .filter(|l| l.kind == LocationKind::Dock)
+        .map(|l| Some(l.code))
+        .collect())
+}
+
 /// The lines the configuration asks for: `[[gateways]]`, or the `gateway`
 /// shorthand with its gates mapped to the depot's dock locations in code
-/// order. `sim` polls nothing here.
-pub async fn configured_lines(config: &Config, depot: &Depot) -> anyhow::Result<Vec<Line>> {
+/// order. `off` polls nothing.
+async fn configured_lines(config: &Config, depot: &Depot) -> anyhow::Result<Vec<Line>> {
     let mut lines: Vec<Line> = Vec::new();
     let mut add = |transport: Transport, spec: GatewaySpec| match lines
         .iter_mut()
@@ -69,17 +125,11 @@ pub async fn configured_lines(config: &Config, depot: &Depot) -> anyhow::Result<
         }),
     };
     if config.gateways.is_empty() {
-        if config.gateway == "sim" {
+        if config.gateway == "off" {
             return Ok(Vec::new());
         }
         let transport = Transport::parse(&config.gateway).map_err(anyhow::Error::msg)?;
-        let docks = depot
-            .locations(&operator("gate poller"), "", 10_000, None)
-            .await?
-            .into_iter()
-            .filter(|l| l.kind == LocationKind::Dock)
-            .map(|l| Some(l.code))
-            .collect();
+        let docks = dock_locations(depot).await?;
         add(
             transport,
             GatewaySpec {
@@ -116,7 +166,7 @@ pub async fn configured_lines(config: &Config, depot: &Depot) -> anyhow::Result<
 }
 
 /// Starts one task per line; each stops when `stop` turns true.
-pub fn spawn(depot: &Depot, lines: Vec<Line>, stop: watch::Receiver<bool>) -> Vec<JoinHandle<()>> {
+fn spawn(depot: &Depot, lines: Vec<Line>, stop: watch::Receiver<bool>) -> Vec<JoinHandle<()>> {
     lines
         .into_iter()
         .map(|line| {

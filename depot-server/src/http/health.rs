@@ -6,8 +6,10 @@ use axum::response::{IntoResponse, Response};
 use axum::Json;
 use serde::Serialize;
 use time::format_description::well_known::Rfc3339;
+use time::OffsetDateTime;
 use utoipa::ToSchema;
 
+use super::uplink::UplinkView;
 use super::AppState;
 
 /// Liveness and the state of each part.
@@ -41,8 +43,16 @@ pub struct Health {
     /// `degraded` (details at `/api/v1/gates`). A gateway that is not online
     /// does not make the depot failing: bookings go on.
     pub gateways: Vec<GatewayLink>,
-    /// The configured uplink, or `none`; replication comes with the hub feed.
+    /// The configured uplink (credentials hidden), or `none`.
     pub uplink: String,
+    /// The feed's connection: `off` (no broker configured), `connecting`,
+    /// `online` or `offline`. A depot works alone when its uplink is cut, so
+    /// this never makes `status` failing: alert on the feed's lag instead.
+    pub uplink_state: &'static str,
+    /// The feed's cursor, backlog and lag (as `/api/v1/uplink`), when the
+    /// database answers.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub feed: Option<UplinkView>,
 }
 
 /// One gateway's link in `/healthz`.
@@ -78,6 +88,7 @@ pub async fn healthz(State(state): State<AppState>) -> Response {
         (true, false) => "ok",
     };
     let healthy = database == "ok" && !writer.stopped;
+    let feed = feed_view(&state).await;
     let body = Health {
         status: if healthy { "ok" } else { "failing" },
         depot: state.status.depot_id.clone(),
@@ -103,6 +114,8 @@ pub async fn healthz(State(state): State<AppState>) -> Response {
             })
             .collect(),
         uplink: state.status.uplink.clone().unwrap_or_else(|| "none".into()),
+        uplink_state: state.depot.uplink_live().state.as_str(),
+        feed,
     };
     let status = if healthy {
         StatusCode::OK
@@ -112,9 +125,27 @@ pub async fn healthz(State(state): State<AppState>) -> Response {
     (status, Json(body)).into_response()
 }
 
+/// The feed's figures, `None` if the database does not answer.
+async fn feed_view(state: &AppState) -> Option<UplinkView> {
+    match state.depot.uplink_status().await {
+        Ok(status) => Some(UplinkView::new(
+            status,
+            state.status.uplink.clone(),
+            OffsetDateTime::now_utc(),
+        )),
+        Err(error) => {
+            tracing::debug!(%error, "health check: feed state unavailable");
+            None
+        }
+    }
+}
+
 /// Prometheus text exposition.
 #[utoipa::path(get, path = "/metrics", responses((status = 200, description = "Prometheus text format", content_type = "text/plain")))]
 pub async fn metrics(State(state): State<AppState>) -> Response {
+    if let Some(feed) = feed_view(&state).await {
+        feed.record(state.depot.metrics());
+    }
     let text = state.depot.metrics().render();
     ([(header::CONTENT_TYPE, crate::metrics::CONTENT_TYPE)], text).into_response()
 }

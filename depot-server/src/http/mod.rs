@@ -14,6 +14,7 @@ pub mod movements;
 pub mod openapi;
 pub mod scans;
 pub mod stock;
+pub mod uplink;
 
 use std::sync::Arc;
 
@@ -79,6 +80,7 @@ pub fn router(state: AppState) -> Router {
         .route("/api/v1/stock", get(stock::stock))
         .route("/api/v1/utilization", get(stock::utilization))
         .route("/api/v1/items/{epc}", get(items::read))
+        .route("/api/v1/uplink", get(uplink::uplink))
         .fallback(not_found)
         .layer(DefaultBodyLimit::max(max_body_bytes))
         .layer(middleware::from_fn_with_state(

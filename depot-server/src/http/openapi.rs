@@ -4,7 +4,7 @@ use axum::Json;
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
-use super::{articles, error, gates, health, items, locations, movements, scans, stock};
+use super::{articles, error, gates, health, items, locations, movements, scans, stock, uplink};
 
 #[derive(OpenApi)]
 #[openapi(
@@ -18,6 +18,7 @@ use super::{articles, error, gates, health, items, locations, movements, scans, 
         stock::stock, stock::utilization,
         items::read,
         gates::gateways, gates::passes,
+        uplink::uplink,
     ),
     components(schemas(error::Problem, error::FieldProblem)),
     modifiers(&BearerAuth)

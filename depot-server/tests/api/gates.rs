@@ -441,16 +441,24 @@ async fn a_faulty_gateway_loses_nothing_and_books_nothing_twice() {
     // The gateway disappears (events pile up) and returns.
     slave.send(json!({"cmd": "down"}));
     pass_in(&mut slave, &mut booked_in, 9);
+    // The timeouts above may already have logged "gateway offline" once, so
+    // wait for the state the API reports, not for a log line.
     let offline = Instant::now() + Duration::from_secs(20);
-    while server.logged("gateway offline") == 0 {
+    loop {
+        let down = get(&server.base, &boss, "/api/v1/gates").await;
+        if down["gateways"][0]["state"] == "offline" {
+            break;
+        }
         assert!(
             Instant::now() < offline,
-            "the server never saw the gateway go"
+            "the server never showed the gateway offline: {down}"
         );
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
-    let down = get(&server.base, &boss, "/api/v1/gates").await;
-    assert_eq!(down["gateways"][0]["state"], "offline", "{down}");
+    assert!(
+        server.logged("gateway offline") > 0,
+        "going offline is logged"
+    );
     slave.send(json!({"cmd": "up"}));
     let before_restart = slave.wait_drained(Duration::from_secs(30));
     assert_eq!(before_restart["acked"], booked_in);
@@ -683,4 +691,203 @@ async fn the_firmware_in_qemu_is_drained_over_rtu_and_each_pass_booked_once() {
         assert_eq!(pass["direction"], want, "serial {serial}");
     }
     assert!(recorded.iter().all(|p| p["dock"] == "DOCK-1"));
+}
+
+/// The real `demo`, killed when dropped.
+struct Demo {
+    child: Child,
+    base: String,
+    manager: String,
+}
+
+impl Demo {
+    /// Starts `demo` on a fresh database with a pass every `pass_ms`, and
+    /// reads its address and the manager's token from what it prints.
+    fn start(db: &Path, pass_ms: u64) -> Demo {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_depot-server"))
+            .arg("--db")
+            .arg(db)
+            .args(["--listen", "127.0.0.1:0", "demo"])
+            .env("DEPOT_LOG", "warn")
+            .env("DEPOT_SIM_PASS_INTERVAL_MS", pass_ms.to_string())
+            .env_remove("DEPOT_GATEWAY")
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("spawn demo");
+        let mut lines = BufReader::new(child.stdout.take().expect("stdout")).lines();
+        let (mut base, mut manager) = (String::new(), String::new());
+        for line in lines.by_ref().map_while(Result::ok) {
+            let line = line.trim();
+            if let Some(rest) = line.strip_prefix("API:") {
+                let api = rest.split_whitespace().next().unwrap_or("");
+                base = api.trim_end_matches("/api/v1/").to_owned();
+            }
+            if line.starts_with("demo-manager") {
+                manager = line.split_whitespace().nth(2).unwrap_or("").to_owned();
+            }
+            if line.starts_with("Try:") {
+                break;
+            }
+        }
+        std::thread::spawn(move || lines.for_each(drop));
+        assert!(
+            base.starts_with("http://127.0.0.1:"),
+            "no API line: {base:?}"
+        );
+        assert!(manager.starts_with("dpt_"), "no manager token");
+        Demo {
+            child,
+            base,
+            manager,
+        }
+    }
+}
+
+impl Drop for Demo {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// `depot-server demo` with its default `gateway = "sim"`: the simulator
+/// serves the register map over Modbus TCP, the poller drains it like a
+/// real gateway, and its passes are booked: in and out, an unknown EPC on
+/// the unidentified list, the gateway online, stock equal to the ledger.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_demo_books_the_simulated_gateways_passes() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("demo.db");
+    let demo = Demo::start(&db, 100);
+    let (base, token) = (demo.base.clone(), demo.manager.clone());
+    let (base, token) = (base.as_str(), token.as_str());
+    let deadline = Instant::now() + Duration::from_secs(90);
+    let count = |passes: &[Value], direction: &str, outcome: &str| {
+        passes
+            .iter()
+            .filter(|p| p["direction"] == direction && p["outcome"] == outcome)
+            .count()
+    };
+    let recorded = loop {
+        let recorded = passes(base, token).await;
+        if count(&recorded, "in", "booked") >= 5
+            && count(&recorded, "out", "booked") >= 2
+            && count(&recorded, "in", "unidentified") >= 1
+        {
+            break recorded;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the simulated passes were not booked in time: {recorded:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    };
+    outcomes(&recorded);
+    assert!(recorded.iter().all(|p| p["gateway"] == "sim"));
+    assert!(recorded
+        .iter()
+        .all(|p| p["dock"] == "DOCK-1" || p["dock"] == "DOCK-2"));
+    assert_eq!(
+        count(&recorded, "out", "flagged"),
+        0,
+        "out passes carry only items that went in"
+    );
+
+    let gates = get(base, token, "/api/v1/gates").await;
+    assert_eq!(gates["gateways"][0]["id"], "sim", "{gates}");
+    assert_eq!(gates["gateways"][0]["state"], "online", "{gates}");
+
+    // The water the gate booked, against the stock, read while nothing
+    // new is booked between the two reads of the passes.
+    let water = |p: &&Value| {
+        p["epc"]
+            .as_str()
+            .is_some_and(|id| id.starts_with("urn:epc:id:sgtin:4006381."))
+    };
+    loop {
+        let before = passes(base, token).await;
+        let report = get(base, token, "/api/v1/stock?sku=WATER-1L5").await;
+        let after = passes(base, token).await;
+        if before.len() != after.len() {
+            assert!(Instant::now() < deadline, "no quiet instant to compare");
+            continue;
+        }
+        let booked = |direction| {
+            after
+                .iter()
+                .filter(water)
+                .filter(|p| p["direction"] == direction && p["outcome"] == "booked")
+                .count() as i64
+        };
+        let held: i64 = report["items"]
+            .as_array()
+            .expect("items")
+            .iter()
+            .map(|i| i["quantity"].as_i64().expect("qty"))
+            .sum();
+        assert_eq!(held, 300 + booked("in") - booked("out"));
+        let gate_moves = movements(base, token)
+            .await
+            .into_iter()
+            .filter(|m| m["source"] == "gate")
+            .count();
+        assert!(gate_moves as i64 >= booked("in") + booked("out"));
+        break;
+    }
+    drop(demo);
+    let pool = depot_server::store::open_pool(&db, &Default::default())
+        .await
+        .expect("open db");
+    let mut conn = pool.acquire().await.expect("conn");
+    let mismatches = depot_server::store::ledger::ledger_mismatches(&mut conn)
+        .await
+        .expect("query");
+    assert!(
+        mismatches.is_empty(),
+        "stock differs from the ledger: {mismatches:?}"
+    );
+    drop(conn);
+    pool.close().await;
+
+    // `run` with `gateway = "sim"` on the demo database: a new simulated
+    // boot, and its passes booked too.
+    let config = dir.path().join("depot.toml");
+    std::fs::write(&config, "sim_pass_interval_ms = 100\n").unwrap();
+    let server = Server::start_with(&db, &["--config", config.to_str().unwrap()], "sim");
+    let first_boot = recorded[0]["boot_id"].clone();
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let now = passes(&server.base, token).await;
+        let booked_anew = now
+            .iter()
+            .filter(|p| p["boot_id"] != first_boot && p["outcome"] == "booked")
+            .count();
+        if booked_anew >= 3 {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "run with sim booked nothing: {now:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    let gates = get(&server.base, token, "/api/v1/gates").await;
+    assert_eq!(gates["gateways"][0]["state"], "online", "{gates}");
+}
+
+/// `gateway = "sim"` on a database `demo` did not create simulates
+/// nothing (a real depot's ledger never sees simulated passes); `off` polls
+/// nothing either.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_simulator_never_runs_on_a_real_depot() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("depot.db");
+    let boss = seed(dir.path(), &db);
+    for gateway in ["sim", "off"] {
+        let server = Server::start(&db, gateway);
+        let gates = get(&server.base, &boss, "/api/v1/gates").await;
+        assert_eq!(gates["gateways"], json!([]), "{gateway}: {gates}");
+        assert!(passes(&server.base, &boss).await.is_empty());
+    }
 }

@@ -1,7 +1,7 @@
 //! `spawn_app()`: a server on a free port with its own database file.
 
 use std::net::SocketAddr;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 use std::sync::Arc;
 
@@ -24,6 +24,8 @@ pub struct TestApp {
     /// Staff with clearance for restricted articles.
     pub cleared_staff: String,
     pub db: PathBuf,
+    /// The configuration it runs with (kept across restarts).
+    pub config: Config,
     _dir: Option<tempfile::TempDir>,
     stop: Option<oneshot::Sender<()>>,
     server: Option<JoinHandle<anyhow::Result<()>>>,
@@ -31,6 +33,11 @@ pub struct TestApp {
 
 /// A fresh database with users and a little master data, and a server on it.
 pub async fn spawn_app() -> TestApp {
+    spawn_app_with(|_| {}).await
+}
+
+/// As [`spawn_app`], with the configuration changed by `tweak` (e.g. a broker).
+pub async fn spawn_app_with(tweak: impl FnOnce(&mut Config)) -> TestApp {
     let dir = tempfile::tempdir().expect("temp dir");
     let db = dir.path().join("depot.db");
     let (depot, writer) = Depot::open(&db, &DepotOptions::default(), Arc::new(Metrics::default()))
@@ -52,24 +59,21 @@ pub async fn spawn_app() -> TestApp {
     depot.close().await;
     drop(depot);
     writer.finished().await;
-    let mut app = start(&db, tokens).await;
+    let mut config = Config {
+        db: db.clone(),
+        listen: "127.0.0.1:0".parse().expect("address"),
+        ..Config::default()
+    };
+    tweak(&mut config);
+    let mut app = start(config, tokens).await;
     app._dir = Some(dir);
     app.seed().await;
     app
 }
 
-async fn start(db: &Path, tokens: Vec<String>) -> TestApp {
-    start_with(db, tokens, None).await
-}
-
-async fn start_with(db: &Path, tokens: Vec<String>, max_db_size_kib: Option<u64>) -> TestApp {
-    let config = Config {
-        db: db.to_path_buf(),
-        listen: "127.0.0.1:0".parse().expect("address"),
-        max_db_size_kib,
-        ..Config::default()
-    };
-    let bound = depot_server::app::bind(config).await.expect("bind");
+async fn start(config: Config, tokens: Vec<String>) -> TestApp {
+    let db = config.db.clone();
+    let bound = depot_server::app::bind(config.clone()).await.expect("bind");
     let address = bound.address;
     let (stop, stopped) = oneshot::channel::<()>();
     let server = tokio::spawn(bound.serve(async {
@@ -82,7 +86,8 @@ async fn start_with(db: &Path, tokens: Vec<String>, max_db_size_kib: Option<u64>
         manager: tokens[1].clone(),
         auditor: tokens[2].clone(),
         cleared_staff: tokens[3].clone(),
-        db: db.to_path_buf(),
+        db,
+        config,
         _dir: None,
         stop: Some(stop),
         server: Some(server),
@@ -110,7 +115,11 @@ impl TestApp {
             self.auditor.clone(),
             self.cleared_staff.clone(),
         ];
-        let mut app = start_with(&self.db, tokens, max_db_size_kib).await;
+        let config = Config {
+            max_db_size_kib,
+            ..self.config.clone()
+        };
+        let mut app = start(config, tokens).await;
         app._dir = self._dir.take();
         app
     }

@@ -6,6 +6,7 @@
 mod bookings;
 mod cli;
 mod crash;
+mod feed;
 mod gates;
 mod helpers;
 mod http_errors;

@@ -126,6 +126,10 @@ fn dependencies_point_inward() {
             "gates",
             &["config", "depot", "domain", "epc", "gates", "metrics"],
         ),
+        (
+            "replication",
+            &["depot", "domain", "replication", "metrics", "repeat_log"],
+        ),
     ];
     for (dir, allowed) in rules {
         for path in sources(&src().join(dir)) {

@@ -1,0 +1,232 @@
+//! The rumqttc adapter, kept thin: the broker address from `mqtt_url`
+//! (`mqtt://`, or `mqtts://` with rustls: the broker verified by the
+//! configured CA and its host name or IP address, and a client certificate), one
+//! connection per session with the `offline` status as its Last Will, and
+//! the event loop turned into the few link events the publisher needs.
+//!
+//! rumqttc keeps unacknowledged messages only in memory and would replay
+//! them itself after a reconnect; the publisher never reuses an event loop
+//! after an error, so the database stays the only queue and nothing is sent
+//! twice by two mechanisms.
+
+use std::time::Duration;
+
+use rumqttc::{
+    AsyncClient, Event, LastWill, MqttOptions, Outgoing, Packet, QoS, TlsConfiguration, Transport,
+};
+use tokio::sync::mpsc;
+use tokio::task::JoinHandle;
+
+use super::payload::Message;
+
+/// Where the broker is, from `mqtt[s]://[user:password@]host[:port]`.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Broker {
+    pub host: String,
+    pub port: u16,
+    pub credentials: Option<(String, String)>,
+    /// `mqtts://`: TLS (see [`Tls`]).
+    pub tls: bool,
+}
+
+/// What `mqtts://` needs, as PEM: the CA that signed the broker's
+/// certificate, and the depot's client certificate and key.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Tls {
+    pub ca: Vec<u8>,
+    pub client: Option<(Vec<u8>, Vec<u8>)>,
+}
+
+impl std::fmt::Debug for Tls {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // Never the key.
+        write!(f, "Tls {{ client certificate: {} }}", self.client.is_some())
+    }
+}
+
+impl std::fmt::Debug for Broker {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // Never the credentials, whatever logs this.
+        let scheme = if self.tls { "mqtts" } else { "mqtt" };
+        write!(f, "{scheme}://{}:{}", self.host, self.port)
+    }
+}
+
+impl Broker {
+    /// Parses `mqtt://[user:password@]host[:port]` (port 1883 by default)
+    /// or `mqtts://…` (port 8883 by default).
+    pub fn parse(url: &str) -> Result<Broker, String> {
+        let (tls, rest) = match (url.strip_prefix("mqtts://"), url.strip_prefix("mqtt://")) {
+            (Some(rest), _) => (true, rest),
+            (None, Some(rest)) => (false, rest),
+            (None, None) => return Err("must start with mqtt:// or mqtts://".into()),
+        };
+        let rest = rest.strip_suffix('/').unwrap_or(rest);
+        let (credentials, address) = match rest.rsplit_once('@') {
+            Some((user_info, address)) => {
+                let (user, password) = user_info.split_once(':').unwrap_or((user_info, ""));
+                (Some((user.to_owned(), password.to_owned())), address)
+            }
+            None => (None, rest),
+        };
+        let (host, port) = match address.rsplit_once(':') {
+            Some((host, port)) => (
+                host,
+                port.parse::<u16>()
+                    .map_err(|_| format!("port '{port}' is not a number from 0 to 65535"))?,
+            ),
+            None => (address, if tls { 8883 } else { 1883 }),
+        };
+        if host.is_empty() || host.contains('/') {
+            return Err("must name a host: mqtt://host:port".into());
+        }
+        Ok(Broker {
+            host: host.to_owned(),
+            port,
+            credentials,
+            tls,
+        })
+    }
+}
+
+/// What the event loop reports.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Link {
+    /// The broker accepted the connection (CONNACK).
+    Connected,
+    /// A publish went out with this packet id (in the order of `publish`).
+    Sent(u16),
+    /// PUBACK for this packet id.
+    Acked(u16),
+    /// The connection failed or ended; this session is over.
+    Lost(String),
+}
+
+/// One connection. Dropping it ends the event loop.
+pub struct Session {
+    client: AsyncClient,
+    poller: JoinHandle<()>,
+}
+
+impl Drop for Session {
+    fn drop(&mut self) {
+        self.poller.abort();
+    }
+}
+
+/// Connection settings besides the broker.
+#[derive(Debug, Clone)]
+pub struct LinkOptions {
+    pub client_id: String,
+    pub keep_alive: Duration,
+    /// Messages in flight at most (rumqttc's own limit is set to it).
+    pub window: u16,
+}
+
+/// Starts connecting; link events arrive on the returned receiver.
+pub fn connect(
+    broker: &Broker,
+    tls: Option<&Tls>,
+    options: &LinkOptions,
+    will: &Message,
+) -> (Session, mpsc::UnboundedReceiver<Link>) {
+    let mut mqtt = MqttOptions::new(&options.client_id, &broker.host, broker.port);
+    mqtt.set_keep_alive(options.keep_alive)
+        // The depot's database is the session: the broker keeps none.
+        .set_clean_session(true)
+        .set_inflight(options.window)
+        .set_last_will(LastWill::new(
+            &will.topic,
+            will.payload.clone(),
+            QoS::AtLeastOnce,
+            will.retain,
+        ));
+    if let Some((user, password)) = &broker.credentials {
+        mqtt.set_credentials(user, password);
+    }
+    if let Some(tls) = tls {
+        mqtt.set_transport(Transport::tls_with_config(TlsConfiguration::Simple {
+            ca: tls.ca.clone(),
+            alpn: None,
+            client_auth: tls.client.clone(),
+        }));
+    }
+    // Room for the whole window plus the status and a disconnect: `publish`
+    // never finds the channel full.
+    let (client, mut eventloop) = AsyncClient::new(mqtt, usize::from(options.window) + 4);
+    eventloop.network_options.set_connection_timeout(5);
+    let (events, receiver) = mpsc::unbounded_channel();
+    let poller = tokio::spawn(async move {
+        loop {
+            let link = match eventloop.poll().await {
+                Ok(Event::Incoming(Packet::ConnAck(_))) => Link::Connected,
+                Ok(Event::Incoming(Packet::PubAck(ack))) => Link::Acked(ack.pkid),
+                Ok(Event::Outgoing(Outgoing::Publish(pkid))) => Link::Sent(pkid),
+                Ok(_) => continue,
+                Err(error) => {
+                    let _ = events.send(Link::Lost(error.to_string()));
+                    return;
+                }
+            };
+            if events.send(link).is_err() {
+                return;
+            }
+        }
+    });
+    (Session { client, poller }, receiver)
+}
+
+impl Session {
+    /// Queues a QoS 1 publish; an error means the session is over.
+    pub fn publish(&self, message: Message) -> Result<(), String> {
+        self.client
+            .try_publish(
+                message.topic,
+                QoS::AtLeastOnce,
+                message.retain,
+                message.payload,
+            )
+            .map_err(|error| error.to_string())
+    }
+
+    /// Sends DISCONNECT after what is queued (the broker then drops the Last Will).
+    pub fn disconnect(&self) {
+        let _ = self.client.try_disconnect();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn broker_urls() {
+        assert_eq!(
+            Broker::parse("mqtt://hub.example:1884").expect("url"),
+            Broker {
+                host: "hub.example".into(),
+                port: 1884,
+                credentials: None,
+                tls: false,
+            }
+        );
+        let with_user = Broker::parse("mqtt://depot:s3cret@10.0.0.5").expect("url");
+        assert_eq!(with_user.port, 1883);
+        assert_eq!(
+            with_user.credentials,
+            Some(("depot".into(), "s3cret".into()))
+        );
+        assert!(!format!("{with_user:?}").contains("s3cret"));
+        let tls = Broker::parse("mqtts://hub").expect("url");
+        assert_eq!((tls.port, tls.tls), (8883, true));
+        for bad in [
+            "mqtt://",
+            "mqtt://host:x",
+            "mqtt://host:70000",
+            "http://h",
+            "mqtts://",
+        ] {
+            assert!(Broker::parse(bad).is_err(), "{bad}");
+        }
+    }
+}

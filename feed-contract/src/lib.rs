@@ -1,0 +1,18 @@
+//! The depot feed's contract (brief §6): MQTT topics and the versioned JSON
+//! payload of each, shared by the depot's publisher and the regional hub so
+//! both sides compile against one definition.
+//!
+//! It knows nothing of either side's internals (no database, no broker
+//! client, no domain types): only names, shapes and the rules of the wire.
+//! Every payload carries `"v":1`, the depot id, a ledger `seq` and an
+//! RFC 3339 time; `schemas/` holds one JSON Schema per topic, checked
+//! against these types by `tests/schemas.rs`.
+
+pub mod payload;
+pub mod topic;
+
+pub use payload::{
+    ArticleFacts, DepotUtilization, Fill, LinkState, MovementKind, MovementMessage, Source, Status,
+    StockSnapshot, Unit, UtilizationSnapshot, ZoneStock, ZoneUtilization, V1,
+};
+pub use topic::{Audience, DepotId, Topic};

@@ -1,0 +1,209 @@
+//! Configuration: defaults → TOML file → `HUB_*` environment → command line,
+//! layered by figment as in depot-server; then `resolve()` checks what the
+//! types cannot and names the key. This module reads no process state
+//! itself: `main` hands it the environment.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+use figment::providers::{Format, Serialized, Toml};
+use figment::Figment;
+use serde::{Deserialize, Serialize};
+
+/// The effective configuration; `redacted()` is what is logged.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Config {
+    /// The database: a SQLite file path (PostgreSQL URLs later). Default `hub.db`.
+    pub db: String,
+    /// Where the HTTP server listens. Default `127.0.0.1:8090`.
+    pub listen: SocketAddr,
+    /// The broker, `mqtt://[user:password@]host[:port]`; unset = no feed.
+    pub mqtt_url: Option<String>,
+    /// The hub's MQTT client id, which names its persistent session at the
+    /// broker: keep it across restarts. Default `regional-hub`.
+    pub mqtt_client_id: String,
+    /// MQTT keep-alive in seconds (5–3600). Default 15.
+    pub mqtt_keep_alive_s: u64,
+    /// A depot unheard of for longer than this is stale, in seconds (1–604800). Default 300.
+    pub stale_after_s: u64,
+    /// Log filter (`tracing` env-filter syntax). Default `info`.
+    pub log: String,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Self {
+            db: "hub.db".into(),
+            listen: SocketAddr::from(([127, 0, 0, 1], 8090)),
+            mqtt_url: None,
+            mqtt_client_id: "regional-hub".into(),
+            mqtt_keep_alive_s: 15,
+            stale_after_s: 300,
+            log: "info".into(),
+        }
+    }
+}
+
+/// Values given on the command line, which win over everything else.
+#[derive(Debug, Default, Clone)]
+pub struct Overrides {
+    pub config: Option<PathBuf>,
+    pub db: Option<String>,
+    pub listen: Option<String>,
+}
+
+/// A configuration error naming the key.
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+#[error("configuration: {key}: {reason}")]
+pub struct ConfigError {
+    pub key: String,
+    pub reason: String,
+}
+
+impl Config {
+    /// Loads from the file (`--config`, `HUB_CONFIG`, or `hub.toml` in the
+    /// working directory if present), `env` (`HUB_*`) and `overrides`.
+    pub fn load(overrides: &Overrides, env: &[(String, String)]) -> Result<Config, ConfigError> {
+        let file = overrides
+            .config
+            .clone()
+            .or_else(|| {
+                env.iter()
+                    .find(|(k, _)| k == "HUB_CONFIG")
+                    .map(|(_, v)| PathBuf::from(v))
+            })
+            .or_else(|| Some(PathBuf::from("hub.toml")).filter(|p| p.exists()));
+        let mut figment = Figment::from(Serialized::defaults(Config::default()));
+        if let Some(file) = file {
+            if !file.exists() {
+                return Err(ConfigError {
+                    key: "config".into(),
+                    reason: format!("{} does not exist", file.display()),
+                });
+            }
+            figment = figment.merge(Toml::file(file));
+        }
+        let hub_vars: Vec<(String, String)> = env
+            .iter()
+            .filter_map(|(k, v)| {
+                let key = k.strip_prefix("HUB_")?;
+                (key != "CONFIG").then(|| (key.to_ascii_lowercase(), v.clone()))
+            })
+            .collect();
+        for (key, value) in hub_vars {
+            figment = figment.merge(Serialized::default(&key, value));
+        }
+        if let Some(db) = &overrides.db {
+            figment = figment.merge(Serialized::default("db", db));
+        }
+        if let Some(listen) = &overrides.listen {
+            figment = figment.merge(Serialized::default("listen", listen));
+        }
+        let config: Config = figment.extract_lossy().map_err(|error| ConfigError {
+            key: error.path.join(".").to_string(),
+            reason: error.to_string(),
+        })?;
+        config.resolve()
+    }
+
+    fn resolve(mut self) -> Result<Config, ConfigError> {
+        let fail = |key: &str, reason: &str| ConfigError {
+            key: key.into(),
+            reason: reason.into(),
+        };
+        if self.db.is_empty() {
+            return Err(fail("db", "must name a file"));
+        }
+        self.mqtt_url = self.mqtt_url.filter(|u| !u.is_empty());
+        if let Some(url) = &self.mqtt_url {
+            crate::feed::Broker::parse(url).map_err(|reason| fail("mqtt_url", &reason))?;
+        }
+        if self.mqtt_client_id.is_empty() || self.mqtt_client_id.len() > 64 {
+            return Err(fail("mqtt_client_id", "must be 1 to 64 characters"));
+        }
+        if !(5..=3600).contains(&self.mqtt_keep_alive_s) {
+            return Err(fail("mqtt_keep_alive_s", "must be from 5 to 3600"));
+        }
+        if !(1..=604_800).contains(&self.stale_after_s) {
+            return Err(fail("stale_after_s", "must be from 1 to 604800"));
+        }
+        Ok(self)
+    }
+
+    /// The configuration as logged at start: broker credentials hidden.
+    pub fn redacted(&self) -> String {
+        let url = self
+            .mqtt_url
+            .as_deref()
+            .map(|u| match crate::feed::Broker::parse(u) {
+                Ok(broker) => format!("{broker:?}"),
+                Err(_) => "invalid".into(),
+            })
+            .unwrap_or_else(|| "none".into());
+        format!(
+            "db={} listen={} mqtt_url={url} mqtt_client_id={} mqtt_keep_alive_s={} stale_after_s={} log={}",
+            self.db, self.listen, self.mqtt_client_id, self.mqtt_keep_alive_s, self.stale_after_s, self.log
+        )
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn env(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
+        pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect()
+    }
+
+    #[test]
+    fn layers_win_in_order_defaults_file_env_command_line() {
+        let dir = tempfile::tempdir().expect("dir");
+        let file = dir.path().join("hub.toml");
+        std::fs::write(
+            &file,
+            "db = \"file.db\"\nstale_after_s = 60\nlisten = \"127.0.0.1:1\"\n",
+        )
+        .expect("write");
+        let overrides = Overrides {
+            config: Some(file),
+            db: None,
+            listen: Some("127.0.0.1:3".into()),
+        };
+        let config = Config::load(
+            &overrides,
+            &env(&[
+                ("HUB_DB", "env.db"),
+                ("HUB_LISTEN", "127.0.0.1:2"),
+                ("OTHER", "x"),
+            ]),
+        )
+        .expect("loads");
+        assert_eq!(config.db, "env.db");
+        assert_eq!(config.stale_after_s, 60);
+        assert_eq!(config.listen.port(), 3);
+        assert_eq!(config.mqtt_client_id, "regional-hub");
+    }
+
+    #[test]
+    fn unknown_and_bad_keys_are_named() {
+        let error =
+            Config::load(&Overrides::default(), &env(&[("HUB_NOPE", "1")])).expect_err("unknown");
+        assert!(error.reason.contains("nope"), "{error}");
+        let error = Config::load(&Overrides::default(), &env(&[("HUB_STALE_AFTER_S", "0")]))
+            .expect_err("range");
+        assert_eq!(error.key, "stale_after_s");
+        let error = Config::load(&Overrides::default(), &env(&[("HUB_MQTT_URL", "http://x")]))
+            .expect_err("url");
+        assert_eq!(error.key, "mqtt_url");
+        let config = Config::load(
+            &Overrides::default(),
+            &env(&[("HUB_MQTT_URL", "mqtt://u:secret@h:1")]),
+        )
+        .expect("ok");
+        assert!(!config.redacted().contains("secret"));
+    }
+}

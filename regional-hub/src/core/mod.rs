@@ -1,0 +1,14 @@
+//! The hub's pure decisions, from values only: whether a (depot, seq) is
+//! new, what gaps a depot's feed has, which of two stock snapshots is newer,
+//! how a depot's link state changes, and whether a depot is stale at `now`.
+//!
+//! No I/O, no clock, no database, no broker: the store loads the values,
+//! asks here, and writes what was decided in the same transaction.
+
+pub mod cursor;
+pub mod depot;
+pub mod message;
+
+pub use cursor::{Applied, SeqCursor};
+pub use depot::{Freshness, Link, SnapshotVersion};
+pub use message::{Body, Message, Refused};

@@ -1,0 +1,204 @@
+//! The rumqttc adapter, kept thin: one persistent session (clean_session
+//! false, QoS 1) subscribed to every depot's feed, each message parsed and
+//! applied by the store, and only then acknowledged (manual acks). A message
+//! the hub had not committed when it stopped is redelivered by the broker;
+//! one it had committed but not acknowledged comes again and is a duplicate,
+//! which the store applies as nothing. While the hub is down the broker
+//! queues the session's messages, so nothing published meanwhile is lost.
+
+use std::time::Duration;
+
+use feed_contract::topic::filters;
+use rumqttc::{AsyncClient, Event, MqttOptions, Packet, Publish, QoS};
+use time::OffsetDateTime;
+use tokio::sync::{mpsc, watch};
+
+use crate::core::message;
+use crate::store::Store;
+
+/// Where the broker is, from `mqtt://[user:password@]host[:port]`.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Broker {
+    pub host: String,
+    pub port: u16,
+    pub credentials: Option<(String, String)>,
+}
+
+impl std::fmt::Debug for Broker {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // Never the credentials, whatever logs this.
+        write!(f, "mqtt://{}:{}", self.host, self.port)
+    }
+}
+
+impl Broker {
+    /// Parses `mqtt://[user:password@]host[:port]` (port 1883 by default);
+    /// `mqtts://` is refused until TLS lands (issue 15, transport security).
+    pub fn parse(url: &str) -> Result<Broker, String> {
+        if url.starts_with("mqtts://") {
+            return Err(
+                "mqtts:// (TLS) is not supported yet; use mqtt:// on a trusted network".into(),
+            );
+        }
+        let rest = url
+            .strip_prefix("mqtt://")
+            .ok_or_else(|| "must start with mqtt://".to_owned())?;
+        let rest = rest.strip_suffix('/').unwrap_or(rest);
+        let (credentials, address) = match rest.rsplit_once('@') {
+            Some((user_info, address)) => {
+                let (user, password) = user_info.split_once(':').unwrap_or((user_info, ""));
+                (Some((user.to_owned(), password.to_owned())), address)
+            }
+            None => (None, rest),
+        };
+        let (host, port) = match address.rsplit_once(':') {
+            Some((host, port)) => (
+                host,
+                port.parse::<u16>()
+                    .map_err(|_| format!("port '{port}' is not a number from 0 to 65535"))?,
+            ),
+            None => (address, 1883),
+        };
+        if host.is_empty() || host.contains('/') {
+            return Err("must name a host: mqtt://host:port".into());
+        }
+        Ok(Broker {
+            host: host.to_owned(),
+            port,
+            credentials,
+        })
+    }
+}
+
+/// How the feed connects.
+#[derive(Debug, Clone)]
+pub struct Settings {
+    pub broker: Broker,
+    /// Names the persistent session; the same across restarts.
+    pub client_id: String,
+    pub keep_alive: Duration,
+}
+
+/// The first and the longest wait before connecting again.
+const BACKOFF: (Duration, Duration) = (Duration::from_millis(200), Duration::from_secs(5));
+/// The largest payload accepted (a utilisation snapshot of a big depot).
+const MAX_PACKET_BYTES: usize = 1024 * 1024;
+
+/// Runs the feed until `stop` resolves; `connected` is true from the
+/// subscription's SUBACK until the link is lost.
+pub async fn run(
+    store: Store,
+    settings: Settings,
+    connected: watch::Sender<bool>,
+    stop: impl std::future::Future<Output = ()>,
+) {
+    let mut options = MqttOptions::new(
+        &settings.client_id,
+        &settings.broker.host,
+        settings.broker.port,
+    );
+    options
+        .set_keep_alive(settings.keep_alive)
+        .set_clean_session(false)
+        .set_manual_acks(true)
+        .set_max_packet_size(MAX_PACKET_BYTES, MAX_PACKET_BYTES);
+    if let Some((user, password)) = &settings.broker.credentials {
+        options.set_credentials(user, password);
+    }
+    let (client, mut eventloop) = AsyncClient::new(options, 64);
+    eventloop.network_options.set_connection_timeout(5);
+    // Unbounded, yet bounded in practice by the broker's in-flight window for
+    // QoS 1: it sends no more until the hub acknowledges.
+    let (received, mut to_apply) = mpsc::unbounded_channel::<Publish>();
+    let poller = {
+        let client = client.clone();
+        async move {
+            let mut backoff = BACKOFF.0;
+            loop {
+                match eventloop.poll().await {
+                    Ok(Event::Incoming(Packet::ConnAck(ack))) => {
+                        tracing::info!(session_present = ack.session_present, "feed connected");
+                        backoff = BACKOFF.0;
+                        // Subscribing again on a present session is harmless; the
+                        // retained snapshots it brings are ordered by the store.
+                        if let Err(error) = client.try_subscribe(filters::ALL, QoS::AtLeastOnce) {
+                            tracing::warn!(%error, "feed subscribe failed");
+                        }
+                    }
+                    Ok(Event::Incoming(Packet::SubAck(_))) => {
+                        // Receiving from now on: what `/healthz` calls connected.
+                        connected.send_replace(true);
+                    }
+                    Ok(Event::Incoming(Packet::Publish(publish))) => {
+                        if received.send(publish).is_err() {
+                            return;
+                        }
+                    }
+                    Ok(_) => {}
+                    Err(error) => {
+                        connected.send_replace(false);
+                        tracing::warn!(%error, retry_in_ms = backoff.as_millis() as u64, "feed connection lost");
+                        // A pause between attempts, not a wait for a condition.
+                        tokio::time::sleep(backoff).await;
+                        backoff = (backoff * 2).min(BACKOFF.1);
+                    }
+                }
+            }
+        }
+    };
+    let applier = async move {
+        while let Some(publish) = to_apply.recv().await {
+            apply(&store, &publish).await;
+            if let Err(error) = client.ack(&publish).await {
+                tracing::warn!(%error, "feed ack failed");
+                return;
+            }
+        }
+    };
+    tokio::select! {
+        () = poller => {}
+        () = applier => {}
+        () = stop => {}
+    }
+}
+
+/// Applies one publish, retrying a database failure until it commits: a
+/// message is acknowledged only once applied (or refused as unreadable).
+async fn apply(store: &Store, publish: &Publish) {
+    let message = match message::parse(&publish.topic, &publish.payload) {
+        Ok(message) => message,
+        Err(refused) => {
+            tracing::warn!(%refused, "feed message refused");
+            return;
+        }
+    };
+    let mut backoff = BACKOFF.0;
+    loop {
+        match store.apply(&message, OffsetDateTime::now_utc()).await {
+            Ok(outcome) => {
+                tracing::debug!(topic = %publish.topic, ?outcome, "feed message");
+                return;
+            }
+            Err(error) => {
+                tracing::error!(%error, topic = %publish.topic, "feed message not applied; retrying");
+                tokio::time::sleep(backoff).await;
+                backoff = (backoff * 2).min(BACKOFF.1);
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn broker_urls() {
+        let broker = Broker::parse("mqtt://hub:s3cret@10.0.0.5").expect("url");
+        assert_eq!((broker.host.as_str(), broker.port), ("10.0.0.5", 1883));
+        assert!(!format!("{broker:?}").contains("s3cret"));
+        for bad in ["mqtt://", "mqtt://host:x", "http://h", "mqtts://h:8883"] {
+            assert!(Broker::parse(bad).is_err(), "{bad}");
+        }
+    }
+}

@@ -1,0 +1,171 @@
+//! The JSON handlers: depots and their freshness, an article's stock across
+//! depots, free capacity per depot and for the region, and `/healthz`.
+//! Restricted stock reaches only cleared callers: for anyone else it is
+//! absent from lists and totals, and an article with nothing else is 404.
+
+use std::sync::Arc;
+
+use axum::extract::{Query, State};
+use axum::http::StatusCode;
+use axum::Json;
+use feed_contract::LinkState;
+use serde::Deserialize;
+use serde_json::{json, Value};
+use time::format_description::well_known::Rfc3339;
+use time::OffsetDateTime;
+
+use super::{ApiError, AppState, Caller};
+use crate::core::Freshness;
+use crate::store::{ArticleKey, Fill};
+
+fn rfc3339(time: OffsetDateTime) -> String {
+    time.format(&Rfc3339).unwrap_or_default()
+}
+
+/// `GET /healthz` (no auth): liveness, database and feed link.
+pub async fn healthz(State(state): State<Arc<AppState>>) -> (StatusCode, Json<Value>) {
+    let database = state.store.ping().await;
+    let feed = match &state.feed {
+        None => "off",
+        Some(link) if *link.borrow() => "connected",
+        Some(_) => "disconnected",
+    };
+    let status = if database {
+        StatusCode::OK
+    } else {
+        StatusCode::SERVICE_UNAVAILABLE
+    };
+    (
+        status,
+        Json(json!({
+            "status": if database && feed != "disconnected" { "ok" } else { "degraded" },
+            "database": if database { "ok" } else { "error" },
+            "feed": feed,
+        })),
+    )
+}
+
+/// `GET /api/v1/depots`: each depot's cursor, gaps, link and freshness.
+pub async fn depots(
+    State(state): State<Arc<AppState>>,
+    Caller(_): Caller,
+) -> Result<Json<Value>, ApiError> {
+    let now = OffsetDateTime::now_utc();
+    let depots = state.store.depots(now, state.stale_after).await?;
+    let depots: Vec<Value> = depots
+        .into_iter()
+        .map(|d| {
+            json!({
+                "depot": d.depot,
+                "last_seq": d.contiguous_seq,
+                "newest_seq": d.newest_seq,
+                "lag": d.newest_seq - d.contiguous_seq,
+                "gaps": d.gaps.iter().map(|(from, to)| json!({"from": from, "to": to})).collect::<Vec<_>>(),
+                "movements_applied": d.movements_applied,
+                "duplicates": d.duplicates,
+                "link": d.link.map(|(state, _)| match state { LinkState::Online => "online", LinkState::Offline => "offline" }),
+                "link_since": d.link.map(|(_, since)| rfc3339(since)),
+                "last_message": rfc3339(d.last_message),
+                "age_s": (now - d.last_message).whole_seconds().max(0),
+                "freshness": match d.freshness { Freshness::Fresh => "fresh", Freshness::Stale => "stale" },
+            })
+        })
+        .collect();
+    Ok(Json(json!({ "depots": depots })))
+}
+
+/// The query of `GET /api/v1/stock`: exactly one of the three.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct StockQuery {
+    sku: Option<String>,
+    gtin: Option<String>,
+    nsn: Option<String>,
+}
+
+/// `GET /api/v1/stock?sku=|gtin=|nsn=`: the article's stock per depot and in total.
+pub async fn stock(
+    State(state): State<Arc<AppState>>,
+    Caller(user): Caller,
+    query: Result<Query<StockQuery>, axum::extract::rejection::QueryRejection>,
+) -> Result<Json<Value>, ApiError> {
+    let Query(query) = query.map_err(|e| ApiError::BadRequest(e.body_text()))?;
+    let key = match (query.sku, query.gtin, query.nsn) {
+        (Some(sku), None, None) => ArticleKey::Sku(sku),
+        (None, Some(gtin), None) => ArticleKey::Gtin(gtin),
+        // Accept the shown form NNNN-NN-NNN-NNNN as well as 13 digits.
+        (None, None, Some(nsn)) => ArticleKey::Nsn(nsn.replace('-', "")),
+        _ => {
+            return Err(ApiError::BadRequest(
+                "give exactly one of sku, gtin and nsn".into(),
+            ))
+        }
+    };
+    let rows = state.store.stock(&key, user.restricted).await?;
+    if rows.is_empty() {
+        return Err(ApiError::NotFound("no depot reports this article".into()));
+    }
+    let total: i64 = rows.iter().map(|r| r.total).sum();
+    let depots: Vec<Value> = rows
+        .into_iter()
+        .map(|r| {
+            json!({
+                "depot": r.depot,
+                "sku": r.sku,
+                "name": r.name,
+                "unit": r.unit,
+                "gtin": r.gtin,
+                "nsn": r.nsn,
+                "classification": if r.restricted { "restricted" } else { "open" },
+                "quantity": r.total,
+                "zones": r.zones,
+                "seq": r.seq,
+                "time": rfc3339(r.time),
+            })
+        })
+        .collect();
+    Ok(Json(json!({ "depots": depots, "total": total })))
+}
+
+fn fill_json(fill: Fill) -> Value {
+    json!({"used": fill.used, "capacity": fill.capacity, "free": fill.free})
+}
+
+/// The region's fill: sums of used; capacity and free only where every depot
+/// knows its own (otherwise `null`, as the depots report it).
+fn region(fills: impl Iterator<Item = Fill> + Clone) -> Value {
+    let sum = |part: fn(&Fill) -> Option<i64>| fills.clone().map(|f| part(&f)).sum::<Option<i64>>();
+    json!({
+        "used": fills.clone().map(|f| f.used).sum::<i64>(),
+        "capacity": sum(|f| f.capacity),
+        "free": sum(|f| f.free),
+    })
+}
+
+/// `GET /api/v1/capacity`: free capacity per depot and for the region.
+pub async fn capacity(
+    State(state): State<Arc<AppState>>,
+    Caller(_): Caller,
+) -> Result<Json<Value>, ApiError> {
+    let rows = state.store.capacity().await?;
+    let region = json!({
+        "volume_ml": region(rows.iter().map(|r| r.volume_ml)),
+        "weight_g": region(rows.iter().map(|r| r.weight_g)),
+        "pallets": region(rows.iter().map(|r| r.pallets)),
+    });
+    let depots: Vec<Value> = rows
+        .into_iter()
+        .map(|r| {
+            json!({
+                "depot": r.depot,
+                "seq": r.seq,
+                "time": rfc3339(r.time),
+                "volume_ml": fill_json(r.volume_ml),
+                "weight_g": fill_json(r.weight_g),
+                "pallets": fill_json(r.pallets),
+                "zones": r.zones,
+            })
+        })
+        .collect();
+    Ok(Json(json!({ "depots": depots, "region": region })))
+}

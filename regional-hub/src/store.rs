@@ -1,0 +1,604 @@
+//! The hub's database through sqlx: one transaction per feed message, in
+//! which the applied (depot, seq), the depot's cursor and the projected
+//! stock, utilisation and link state commit together, so a restart or a
+//! redelivery applies nothing twice.
+//!
+//! Queries are runtime `sqlx::query` with rows read by name, not the
+//! compile-checked macros: one query text is to serve SQLite now and
+//! PostgreSQL later, which the macros cannot check against both. The SQL is
+//! kept portable (`ON CONFLICT`, `CASE` rather than `MAX(a, b)`, BIGINT
+//! nanoseconds, `$n` parameters). This
+//! module decides nothing itself: it loads values, asks `core`, writes.
+
+use std::path::Path;
+use std::str::FromStr;
+
+use feed_contract::{Audience, LinkState, MovementMessage, StockSnapshot, UtilizationSnapshot};
+use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
+use sqlx::{Row, SqlitePool, Transaction};
+use time::OffsetDateTime;
+
+use crate::core::{Applied, Body, Freshness, Link, Message, SeqCursor, SnapshotVersion};
+
+/// A store failure: the database's own error, or a value it holds that the
+/// hub cannot read back.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("database: {0}")]
+    Database(#[from] sqlx::Error),
+    #[error("migration: {0}")]
+    Migration(#[from] sqlx::migrate::MigrateError),
+    #[error("{0}")]
+    Unsupported(String),
+    #[error("user {0} exists")]
+    UserExists(String),
+}
+
+/// What applying one message did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Outcome {
+    /// Its effects were written.
+    Applied,
+    /// Seen before (a redelivery, a retained resend, an older snapshot): nothing written
+    /// but the depot's last-heard time.
+    Unchanged,
+}
+
+/// The hub's database.
+#[derive(Debug, Clone)]
+pub struct Store {
+    pool: SqlitePool,
+}
+
+/// A hub user as the API sees it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct User {
+    pub name: String,
+    /// Cleared for restricted articles.
+    pub restricted: bool,
+}
+
+/// How a stock query names the article.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ArticleKey {
+    Sku(String),
+    Gtin(String),
+    Nsn(String),
+}
+
+/// One depot's stock of an article.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DepotStock {
+    pub depot: String,
+    pub sku: String,
+    pub name: String,
+    pub unit: String,
+    pub gtin: Option<String>,
+    pub nsn: Option<String>,
+    pub restricted: bool,
+    pub seq: i64,
+    pub time: OffsetDateTime,
+    pub total: i64,
+    /// Per zone, as the depot sent it (JSON list of `{zone, quantity}`).
+    pub zones: serde_json::Value,
+}
+
+/// Used, capacity and free in one dimension.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Fill {
+    pub used: i64,
+    pub capacity: Option<i64>,
+    pub free: Option<i64>,
+}
+
+/// One depot's utilisation.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DepotCapacity {
+    pub depot: String,
+    pub seq: i64,
+    pub time: OffsetDateTime,
+    pub volume_ml: Fill,
+    pub weight_g: Fill,
+    pub pallets: Fill,
+    /// Per zone, as the depot sent it.
+    pub zones: serde_json::Value,
+}
+
+/// One depot's feed as the hub sees it at `now`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DepotFeed {
+    pub depot: String,
+    /// Every seq up to this one is applied.
+    pub contiguous_seq: i64,
+    /// The newest seq applied or reported by the depot.
+    pub newest_seq: i64,
+    /// Missing seqs below the newest applied one.
+    pub gaps: Vec<(u64, u64)>,
+    pub movements_applied: i64,
+    pub duplicates: i64,
+    pub link: Option<(LinkState, OffsetDateTime)>,
+    pub last_message: OffsetDateTime,
+    pub freshness: Freshness,
+}
+
+fn ns(time: OffsetDateTime) -> i64 {
+    // Nanoseconds since 1970 fit in i64 until the year 2262.
+    i64::try_from(time.unix_timestamp_nanos()).unwrap_or(i64::MAX)
+}
+
+fn from_ns(value: i64) -> OffsetDateTime {
+    OffsetDateTime::from_unix_timestamp_nanos(i128::from(value))
+        .unwrap_or(OffsetDateTime::UNIX_EPOCH)
+}
+
+/// Figures were checked to fit i64 when the message was parsed.
+fn big(value: u64) -> i64 {
+    i64::try_from(value).unwrap_or(i64::MAX)
+}
+
+fn link_name(state: LinkState) -> &'static str {
+    match state {
+        LinkState::Online => "online",
+        LinkState::Offline => "offline",
+    }
+}
+
+fn link_of(name: &str) -> Option<LinkState> {
+    match name {
+        "online" => Some(LinkState::Online),
+        "offline" => Some(LinkState::Offline),
+        _ => None,
+    }
+}
+
+fn as_json<T: serde::Serialize>(value: &T) -> String {
+    serde_json::to_string(value).unwrap_or_else(|_| "[]".into())
+}
+
+impl Store {
+    /// Opens (creating if missing) the database at `db` and migrates it.
+    /// `db` is a SQLite file path; a `postgres://` URL is refused until the
+    /// PostgreSQL store lands (issue 15).
+    pub async fn open(db: &str) -> Result<Store, StoreError> {
+        if db.starts_with("postgres://") || db.starts_with("postgresql://") {
+            return Err(StoreError::Unsupported(
+                "PostgreSQL is not supported yet (issue 15); give a SQLite file path".into(),
+            ));
+        }
+        let options = SqliteConnectOptions::from_str("sqlite://")?
+            .filename(Path::new(db))
+            .create_if_missing(true)
+            .journal_mode(SqliteJournalMode::Wal)
+            .synchronous(SqliteSynchronous::Full)
+            .busy_timeout(std::time::Duration::from_secs(5))
+            .foreign_keys(true);
+        let pool = SqlitePoolOptions::new()
+            .max_connections(4)
+            .connect_with(options)
+            .await?;
+        sqlx::migrate!("./migrations").run(&pool).await?;
+        Ok(Store { pool })
+    }
+
+    /// Closes the pool, waiting for open connections.
+    pub async fn close(&self) {
+        self.pool.close().await;
+    }
+
+    /// Whether the database answers.
+    pub async fn ping(&self) -> bool {
+        sqlx::query("SELECT 1").execute(&self.pool).await.is_ok()
+    }
+
+    /// Applies one feed message received at `now`, in one transaction.
+    pub async fn apply(
+        &self,
+        message: &Message,
+        now: OffsetDateTime,
+    ) -> Result<Outcome, StoreError> {
+        let mut tx = self.pool.begin().await?;
+        let depot = message.depot.as_str();
+        // Touch the depot first: in SQLite this takes the write lock before
+        // anything is read, so the reads below cannot go stale.
+        sqlx::query(
+            "INSERT INTO depots (depot, last_message_ns) VALUES ($1, $2) \
+             ON CONFLICT (depot) DO UPDATE SET last_message_ns = \
+             CASE WHEN depots.last_message_ns > excluded.last_message_ns THEN depots.last_message_ns ELSE excluded.last_message_ns END",
+        )
+        .bind(depot)
+        .bind(ns(now))
+        .execute(&mut *tx)
+        .await?;
+        let outcome = match &message.body {
+            Body::Movement(audience, movement) => {
+                apply_movement(&mut tx, depot, *audience, movement, now).await?
+            }
+            Body::Stock(audience, snapshot) => {
+                apply_stock(&mut tx, depot, *audience, snapshot).await?
+            }
+            Body::StockCleared => Outcome::Unchanged,
+            Body::Utilization(snapshot) => apply_utilization(&mut tx, depot, snapshot).await?,
+            Body::Status(status) => {
+                let row =
+                    sqlx::query("SELECT link_state, link_since_ns FROM depots WHERE depot = $1")
+                        .bind(depot)
+                        .fetch_one(&mut *tx)
+                        .await?;
+                let current = match (
+                    row.try_get::<Option<String>, _>("link_state")?
+                        .as_deref()
+                        .and_then(link_of),
+                    row.try_get::<Option<i64>, _>("link_since_ns")?,
+                ) {
+                    (Some(state), Some(since)) => Some(Link {
+                        state,
+                        since: from_ns(since),
+                    }),
+                    _ => None,
+                };
+                let next = Link::after(current, status.state, now);
+                if Some(next) == current {
+                    Outcome::Unchanged
+                } else {
+                    sqlx::query(
+                        "UPDATE depots SET link_state = $2, link_since_ns = $3 WHERE depot = $1",
+                    )
+                    .bind(depot)
+                    .bind(link_name(next.state))
+                    .bind(ns(next.since))
+                    .execute(&mut *tx)
+                    .await?;
+                    Outcome::Applied
+                }
+            }
+        };
+        if let Some(seq) = reported_seq(&message.body) {
+            sqlx::query(
+                "UPDATE depots SET reported_seq = CASE WHEN reported_seq > $2 THEN reported_seq ELSE $2 END WHERE depot = $1",
+            )
+            .bind(depot)
+            .bind(seq)
+            .execute(&mut *tx)
+            .await?;
+        }
+        tx.commit().await?;
+        Ok(outcome)
+    }
+
+    /// Adds a user with the `hub` role; returns the token (shown once).
+    pub async fn add_user(
+        &self,
+        name: &str,
+        restricted: bool,
+        now: OffsetDateTime,
+    ) -> Result<String, StoreError> {
+        let token = crate::tokens::generate();
+        let inserted = sqlx::query(
+            "INSERT INTO users (name, role, restricted, token_sha256, created_ns) VALUES ($1, 'hub', $2, $3, $4) \
+             ON CONFLICT (name) DO NOTHING",
+        )
+        .bind(name)
+        .bind(restricted)
+        .bind(crate::tokens::hash(&token))
+        .bind(ns(now))
+        .execute(&self.pool)
+        .await?;
+        if inserted.rows_affected() == 0 {
+            return Err(StoreError::UserExists(name.to_owned()));
+        }
+        Ok(token)
+    }
+
+    /// The user a bearer token belongs to, unless revoked.
+    pub async fn user_by_token(&self, token: &str) -> Result<Option<User>, StoreError> {
+        let row = sqlx::query(
+            "SELECT name, restricted FROM users WHERE token_sha256 = $1 AND revoked_ns IS NULL",
+        )
+        .bind(crate::tokens::hash(token))
+        .fetch_optional(&self.pool)
+        .await?;
+        row.map(|row| {
+            Ok(User {
+                name: row.try_get("name")?,
+                restricted: row.try_get("restricted")?,
+            })
+        })
+        .transpose()
+    }
+
+    /// Every depot's feed, with gaps and freshness at `now`.
+    pub async fn depots(
+        &self,
+        now: OffsetDateTime,
+        stale_after: time::Duration,
+    ) -> Result<Vec<DepotFeed>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT depot, contiguous_seq, reported_seq, movements_applied, duplicates, \
+             link_state, link_since_ns, last_message_ns FROM depots ORDER BY depot",
+        )
+        .fetch_all(&self.pool)
+        .await?;
+        let mut depots = Vec::with_capacity(rows.len());
+        for row in rows {
+            let depot: String = row.try_get("depot")?;
+            let contiguous: i64 = row.try_get("contiguous_seq")?;
+            let above: Vec<i64> = sqlx::query_scalar(
+                "SELECT seq FROM movements WHERE depot = $1 AND seq > $2 ORDER BY seq",
+            )
+            .bind(&depot)
+            .bind(contiguous)
+            .fetch_all(&self.pool)
+            .await?;
+            let cursor = SeqCursor::new(
+                contiguous.unsigned_abs(),
+                above.iter().map(|s| s.unsigned_abs()),
+            );
+            let link = match (
+                row.try_get::<Option<String>, _>("link_state")?
+                    .as_deref()
+                    .and_then(link_of),
+                row.try_get::<Option<i64>, _>("link_since_ns")?,
+            ) {
+                (Some(state), Some(since)) => Some((state, from_ns(since))),
+                _ => None,
+            };
+            let last_message = from_ns(row.try_get("last_message_ns")?);
+            let reported: i64 = row.try_get("reported_seq")?;
+            depots.push(DepotFeed {
+                contiguous_seq: big(cursor.contiguous()),
+                newest_seq: reported.max(big(cursor.newest())),
+                gaps: cursor
+                    .gaps()
+                    .into_iter()
+                    .map(|g| (*g.start(), *g.end()))
+                    .collect(),
+                movements_applied: row.try_get("movements_applied")?,
+                duplicates: row.try_get("duplicates")?,
+                freshness: Freshness::at(link.map(|l| l.0), last_message, now, stale_after),
+                link,
+                last_message,
+                depot,
+            });
+        }
+        Ok(depots)
+    }
+
+    /// Each depot's stock of the article named by `key`; restricted stock
+    /// only if `cleared`.
+    pub async fn stock(
+        &self,
+        key: &ArticleKey,
+        cleared: bool,
+    ) -> Result<Vec<DepotStock>, StoreError> {
+        let (column, value) = match key {
+            ArticleKey::Sku(v) => ("sku", v),
+            ArticleKey::Gtin(v) => ("gtin", v),
+            ArticleKey::Nsn(v) => ("nsn", v),
+        };
+        // The column name comes from the match above, never from input.
+        let sql = format!(
+            "SELECT depot, sku, name, unit, gtin, nsn, restricted, seq, time_ns, total, zones \
+             FROM stock WHERE {column} = $1 AND (restricted = FALSE OR $2) ORDER BY depot, sku"
+        );
+        let rows = sqlx::query(&sql)
+            .bind(value)
+            .bind(cleared)
+            .fetch_all(&self.pool)
+            .await?;
+        rows.into_iter()
+            .map(|row| {
+                Ok(DepotStock {
+                    depot: row.try_get("depot")?,
+                    sku: row.try_get("sku")?,
+                    name: row.try_get("name")?,
+                    unit: row.try_get("unit")?,
+                    gtin: row.try_get("gtin")?,
+                    nsn: row.try_get("nsn")?,
+                    restricted: row.try_get("restricted")?,
+                    seq: row.try_get("seq")?,
+                    time: from_ns(row.try_get("time_ns")?),
+                    total: row.try_get("total")?,
+                    zones: serde_json::from_str(row.try_get("zones")?).unwrap_or_default(),
+                })
+            })
+            .collect()
+    }
+
+    /// Every depot's newest utilisation.
+    pub async fn capacity(&self) -> Result<Vec<DepotCapacity>, StoreError> {
+        let rows = sqlx::query("SELECT * FROM utilization ORDER BY depot")
+            .fetch_all(&self.pool)
+            .await?;
+        let fill = |row: &sqlx::sqlite::SqliteRow,
+                    prefix: &str,
+                    unit: &str|
+         -> Result<Fill, sqlx::Error> {
+            Ok(Fill {
+                used: row.try_get(format!("{prefix}_used{unit}").as_str())?,
+                capacity: row.try_get(format!("{prefix}_capacity{unit}").as_str())?,
+                free: row.try_get(format!("{prefix}_free{unit}").as_str())?,
+            })
+        };
+        rows.iter()
+            .map(|row| {
+                Ok(DepotCapacity {
+                    depot: row.try_get("depot")?,
+                    seq: row.try_get("seq")?,
+                    time: from_ns(row.try_get("time_ns")?),
+                    volume_ml: fill(row, "volume", "_ml")?,
+                    weight_g: fill(row, "weight", "_g")?,
+                    pallets: fill(row, "pallets", "")?,
+                    zones: serde_json::from_str(row.try_get("zones")?).unwrap_or_default(),
+                })
+            })
+            .collect()
+    }
+}
+
+/// The ledger seq a message reports the depot to have reached.
+fn reported_seq(body: &Body) -> Option<i64> {
+    match body {
+        Body::Movement(_, m) => Some(big(m.seq)),
+        Body::Stock(_, s) => Some(big(s.seq)),
+        Body::Utilization(u) => Some(big(u.seq)),
+        Body::Status(s) => Some(big(s.seq)),
+        Body::StockCleared => None,
+    }
+}
+
+type Tx = Transaction<'static, sqlx::Sqlite>;
+
+async fn apply_movement(
+    tx: &mut Tx,
+    depot: &str,
+    audience: Audience,
+    movement: &MovementMessage,
+    now: OffsetDateTime,
+) -> Result<Outcome, StoreError> {
+    let contiguous: i64 = sqlx::query_scalar("SELECT contiguous_seq FROM depots WHERE depot = $1")
+        .bind(depot)
+        .fetch_one(&mut **tx)
+        .await?;
+    let above: Vec<i64> =
+        sqlx::query_scalar("SELECT seq FROM movements WHERE depot = $1 AND seq > $2")
+            .bind(depot)
+            .bind(contiguous)
+            .fetch_all(&mut **tx)
+            .await?;
+    let mut cursor = SeqCursor::new(
+        contiguous.unsigned_abs(),
+        above.iter().map(|s| s.unsigned_abs()),
+    );
+    let decided = cursor.apply(movement.seq);
+    // The primary key is the last word: a row already there is a duplicate
+    // whatever the cursor thought.
+    let inserted = decided == Applied::New
+        && sqlx::query(
+            "INSERT INTO movements (depot, seq, restricted, kind, sku, quantity, time_ns, applied_ns) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8) ON CONFLICT (depot, seq) DO NOTHING",
+        )
+        .bind(depot)
+        .bind(big(movement.seq))
+        .bind(audience == Audience::Restricted)
+        .bind(as_json(&movement.kind).trim_matches('"').to_owned())
+        .bind(&movement.sku)
+        .bind(big(movement.quantity))
+        .bind(ns(movement.time))
+        .bind(ns(now))
+        .execute(&mut **tx)
+        .await?
+        .rows_affected()
+            == 1;
+    if inserted {
+        sqlx::query(
+            "UPDATE depots SET contiguous_seq = $2, movements_applied = movements_applied + 1 WHERE depot = $1",
+        )
+        .bind(depot)
+        .bind(big(cursor.contiguous()))
+        .execute(&mut **tx)
+        .await?;
+        Ok(Outcome::Applied)
+    } else {
+        sqlx::query("UPDATE depots SET duplicates = duplicates + 1 WHERE depot = $1")
+            .bind(depot)
+            .execute(&mut **tx)
+            .await?;
+        Ok(Outcome::Unchanged)
+    }
+}
+
+async fn apply_stock(
+    tx: &mut Tx,
+    depot: &str,
+    audience: Audience,
+    snapshot: &StockSnapshot,
+) -> Result<Outcome, StoreError> {
+    let current = sqlx::query("SELECT seq, time_ns FROM stock WHERE depot = $1 AND sku = $2")
+        .bind(depot)
+        .bind(&snapshot.article.sku)
+        .fetch_optional(&mut **tx)
+        .await?
+        .map(|row| -> Result<SnapshotVersion, sqlx::Error> {
+            Ok(SnapshotVersion {
+                seq: row.try_get::<i64, _>("seq")?.unsigned_abs(),
+                time_ns: i128::from(row.try_get::<i64, _>("time_ns")?),
+            })
+        })
+        .transpose()?;
+    if !SnapshotVersion::new(snapshot.seq, snapshot.time).supersedes(current) {
+        return Ok(Outcome::Unchanged);
+    }
+    let article = &snapshot.article;
+    sqlx::query(
+        "INSERT INTO stock (depot, sku, restricted, seq, time_ns, name, unit, gtin, nsn, supply_class, total, zones) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12) \
+         ON CONFLICT (depot, sku) DO UPDATE SET restricted = excluded.restricted, seq = excluded.seq, \
+         time_ns = excluded.time_ns, name = excluded.name, unit = excluded.unit, gtin = excluded.gtin, \
+         nsn = excluded.nsn, supply_class = excluded.supply_class, total = excluded.total, zones = excluded.zones",
+    )
+    .bind(depot)
+    .bind(&article.sku)
+    .bind(audience == Audience::Restricted)
+    .bind(big(snapshot.seq))
+    .bind(ns(snapshot.time))
+    .bind(&article.name)
+    .bind(as_json(&article.unit).trim_matches('"').to_owned())
+    .bind(&article.gtin)
+    .bind(&article.nsn)
+    .bind(&article.supply_class)
+    .bind(big(snapshot.total))
+    .bind(as_json(&snapshot.zones))
+    .execute(&mut **tx)
+    .await?;
+    Ok(Outcome::Applied)
+}
+
+async fn apply_utilization(
+    tx: &mut Tx,
+    depot: &str,
+    snapshot: &UtilizationSnapshot,
+) -> Result<Outcome, StoreError> {
+    let current = sqlx::query("SELECT seq, time_ns FROM utilization WHERE depot = $1")
+        .bind(depot)
+        .fetch_optional(&mut **tx)
+        .await?
+        .map(|row| -> Result<SnapshotVersion, sqlx::Error> {
+            Ok(SnapshotVersion {
+                seq: row.try_get::<i64, _>("seq")?.unsigned_abs(),
+                time_ns: i128::from(row.try_get::<i64, _>("time_ns")?),
+            })
+        })
+        .transpose()?;
+    if !SnapshotVersion::new(snapshot.seq, snapshot.time).supersedes(current) {
+        return Ok(Outcome::Unchanged);
+    }
+    let t = &snapshot.total;
+    let opt = |v: Option<u64>| v.map(big);
+    sqlx::query(
+        "INSERT INTO utilization (depot, seq, time_ns, volume_used_ml, volume_capacity_ml, volume_free_ml, \
+         weight_used_g, weight_capacity_g, weight_free_g, pallets_used, pallets_capacity, pallets_free, zones) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13) \
+         ON CONFLICT (depot) DO UPDATE SET seq = excluded.seq, time_ns = excluded.time_ns, \
+         volume_used_ml = excluded.volume_used_ml, volume_capacity_ml = excluded.volume_capacity_ml, \
+         volume_free_ml = excluded.volume_free_ml, weight_used_g = excluded.weight_used_g, \
+         weight_capacity_g = excluded.weight_capacity_g, weight_free_g = excluded.weight_free_g, \
+         pallets_used = excluded.pallets_used, pallets_capacity = excluded.pallets_capacity, \
+         pallets_free = excluded.pallets_free, zones = excluded.zones",
+    )
+    .bind(depot)
+    .bind(big(snapshot.seq))
+    .bind(ns(snapshot.time))
+    .bind(big(t.volume_ml.used))
+    .bind(opt(t.volume_ml.capacity))
+    .bind(opt(t.volume_ml.free))
+    .bind(big(t.weight_g.used))
+    .bind(opt(t.weight_g.capacity))
+    .bind(opt(t.weight_g.free))
+    .bind(big(t.pallets.used))
+    .bind(opt(t.pallets.capacity))
+    .bind(opt(t.pallets.free))
+    .bind(as_json(&snapshot.zones))
+    .execute(&mut **tx)
+    .await?;
+    Ok(Outcome::Applied)
+}
