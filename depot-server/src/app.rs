@@ -15,9 +15,10 @@ use tokio::sync::watch;
 use crate::config::Config;
 use crate::depot::{Depot, DepotOptions, StoreOptions, Writer};
 use crate::gates;
-use crate::http::{self, AppState, StaticStatus};
+use crate::http::{AppState, StaticStatus};
 use crate::metrics::Metrics;
 use crate::replication;
+use crate::web;
 
 /// The database options the configuration asks for.
 pub fn depot_options(config: &Config) -> DepotOptions {
@@ -153,7 +154,7 @@ impl Bound {
             }),
         };
         tracing::info!("depot-server listening on http://{address}");
-        axum::serve(listener, http::router(state))
+        axum::serve(listener, web::router(state))
             .with_graceful_shutdown(shutdown)
             .await
             .context("HTTP server failed")?;

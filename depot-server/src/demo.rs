@@ -47,8 +47,16 @@ pub async fn prepare(path: &Path, options: &StoreOptions) -> anyhow::Result<()> 
     Ok(())
 }
 
-/// The demo users and their fresh tokens.
-pub struct DemoUsers(pub Vec<(String, Role, String)>);
+/// A demo user with a fresh API token and a fresh one-time web password.
+pub struct DemoUser {
+    pub name: String,
+    pub role: Role,
+    pub token: String,
+    pub password: String,
+}
+
+/// The demo users.
+pub struct DemoUsers(pub Vec<DemoUser>);
 
 /// Fills a fresh database: locations, articles, users, and stock booked through the ledger.
 pub async fn seed(depot: &Depot) -> anyhow::Result<DemoUsers> {
@@ -64,7 +72,14 @@ pub async fn seed(depot: &Depot) -> anyhow::Result<DemoUsers> {
         ("demo-auditor", Role::Auditor, true),
     ] {
         let token = crate::users::add(depot, name, role, restricted).await?;
-        users.push((name.to_owned(), role, token));
+        let password = crate::passwords::generate();
+        crate::users::passwd(depot, name, &password).await?;
+        users.push(DemoUser {
+            name: name.to_owned(),
+            role,
+            token,
+            password,
+        });
     }
 
     for (sku, location, quantity, lot) in stock() {

@@ -64,6 +64,16 @@ enum UserCommand {
         /// Clear the user for restricted articles.
         #[arg(long)]
         restricted: bool,
+        /// Also set a web password, read as the first line of standard input.
+        #[arg(long)]
+        password_stdin: bool,
+    },
+    /// Set a user's web password, read as the first line of standard input.
+    Passwd {
+        name: String,
+        /// Read the password from standard input (the only way: never as an argument).
+        #[arg(long, required = true)]
+        password_stdin: bool,
     },
     /// List users (never their tokens).
     List,
@@ -264,13 +274,23 @@ async fn run(command: Command, config: Config) -> anyhow::Result<ExitCode> {
                 bound.address
             );
             println!("  Health:   http://{}/healthz", bound.address);
-            println!("  Demo users (send as 'Authorization: Bearer TOKEN'):");
-            for (name, role, token) in &users {
-                println!("    {name:<13} {:<8} {token}", role.as_str());
+            println!(
+                "  Web:      http://{}/  (log in with a demo user's password)",
+                bound.address
+            );
+            println!("  Demo users (API: 'Authorization: Bearer TOKEN'; web: one-time password):");
+            for user in &users {
+                println!(
+                    "    {:<13} {:<8} {}  password {}",
+                    user.name,
+                    user.role.as_str(),
+                    user.token,
+                    user.password
+                );
             }
             println!(
                 "  Try: curl -H 'Authorization: Bearer {}' http://{}/api/v1/stock",
-                users.first().map(|u| u.2.as_str()).unwrap_or(""),
+                users.first().map(|u| u.token.as_str()).unwrap_or(""),
                 bound.address
             );
             bound.serve(app::shutdown_signal()).await?;
@@ -287,9 +307,32 @@ async fn run(command: Command, config: Config) -> anyhow::Result<ExitCode> {
                     name,
                     role,
                     restricted,
-                } => users::add(&depot, &name, role, restricted)
-                    .await
-                    .map(|token| println!("{token}")),
+                    password_stdin,
+                } => {
+                    let password = if password_stdin {
+                        Some(users::password_from(std::io::stdin().lock())?)
+                    } else {
+                        None
+                    };
+                    match users::add(&depot, &name, role, restricted).await {
+                        Ok(token) => match &password {
+                            Some(password) => users::passwd(&depot, &name, password)
+                                .await
+                                .map(|()| println!("{token}")),
+                            None => {
+                                println!("{token}");
+                                Ok(())
+                            }
+                        },
+                        Err(error) => Err(error),
+                    }
+                }
+                UserCommand::Passwd { name, .. } => {
+                    let password = users::password_from(std::io::stdin().lock())?;
+                    users::passwd(&depot, &name, &password)
+                        .await
+                        .map(|()| eprintln!("password of {name} set"))
+                }
                 UserCommand::List => users::list(&depot).await.map(|lines| {
                     for line in lines {
                         println!("{line}");

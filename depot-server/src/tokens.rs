@@ -1,4 +1,5 @@
-//! API tokens: 256 random bits, shown once, stored only as a SHA-256 hash.
+//! API tokens and web session cookies: 256 random bits, shown once, stored
+//! only as a SHA-256 hash.
 
 use rand::RngCore;
 use sha2::{Digest, Sha256};
@@ -9,9 +10,14 @@ const PREFIX: &str = "dpt_";
 
 /// A fresh token: `dpt_` and 64 hex digits (256 bits from the OS's random source).
 pub fn generate() -> String {
+    format!("{PREFIX}{}", random_hex())
+}
+
+/// 256 bits from the OS's random source as 64 hex digits (session cookies, CSRF tokens).
+pub fn random_hex() -> String {
     let mut secret = [0u8; 32];
     rand::rngs::OsRng.fill_bytes(&mut secret);
-    format!("{PREFIX}{}", hex::encode(secret))
+    hex::encode(secret)
 }
 
 /// The stored form of a token: SHA-256, hex.

@@ -1,4 +1,4 @@
-//! The `user` commands: add (prints only the new token), list, revoke.
+//! The `user` commands: add (prints only the new token), passwd, list, revoke.
 //! Every change goes through the depot's writer.
 
 use crate::depot::{Depot, DepotError};
@@ -13,6 +13,8 @@ pub enum UserError {
     Exists(String),
     #[error("no active user '{0}'")]
     NoSuchUser(String),
+    #[error("{0}")]
+    BadPassword(String),
     #[error("{0}")]
     Depot(DepotError),
 }
@@ -35,6 +37,29 @@ pub async fn add(
             DepotError::Exists { .. } => UserError::Exists(name.to_owned()),
             other => UserError::Depot(other),
         })
+}
+
+/// Sets a user's web password (argon2id); ends the user's open sessions.
+pub async fn passwd(depot: &Depot, name: &str, password: &str) -> Result<(), UserError> {
+    depot
+        .set_password(name, password)
+        .await
+        .map_err(|error| match error {
+            DepotError::NotFound { .. } => UserError::NoSuchUser(name.to_owned()),
+            DepotError::Invalid(errors) => {
+                UserError::BadPassword(errors.first().map(|e| e.reason.clone()).unwrap_or_default())
+            }
+            other => UserError::Depot(other),
+        })
+}
+
+/// The password given on standard input: its first line, without the line end.
+pub fn password_from(mut input: impl std::io::BufRead) -> Result<String, UserError> {
+    let mut line = String::new();
+    input
+        .read_line(&mut line)
+        .map_err(|e| UserError::BadPassword(format!("cannot read standard input: {e}")))?;
+    Ok(line.trim_end_matches(['\r', '\n']).to_owned())
 }
 
 /// Lists users as text lines: name, role, clearance, state.

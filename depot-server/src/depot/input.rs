@@ -118,6 +118,49 @@ impl BookingDraft {
     }
 }
 
+/// One scan as the scan page or a handheld sends it: a code as the scanner
+/// read it, what to do, and where. `location` is where the scan happens:
+/// the target of a receipt or move, the source of an issue; a move also
+/// names `from`.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ScanDraft {
+    pub kind: String,
+    /// An EPC (hex, tag or pure-identity URI), a GS1 element string or
+    /// Digital Link with a serial (an item), or else a SKU.
+    pub code: String,
+    /// For a SKU: how many (default 1). An item is always one.
+    pub quantity: Option<i64>,
+    pub location: Option<String>,
+    pub from: Option<String>,
+}
+
+impl ScanDraft {
+    /// The booking this scan asks for; checked by [`BookingDraft::parse`].
+    pub fn into_booking(self) -> BookingDraft {
+        let given =
+            |text: Option<String>| text.map(|t| t.trim().to_owned()).filter(|t| !t.is_empty());
+        let code = self.code.trim().to_owned();
+        let location = given(self.location);
+        let from = given(self.from);
+        let (from, to) = match self.kind.as_str() {
+            "issue" => (location.or(from), None),
+            "receive" => (None, location),
+            _ => (from, location),
+        };
+        let item = epc::parse(&code).is_ok();
+        BookingDraft {
+            kind: self.kind,
+            sku: (!item).then(|| code.clone()),
+            quantity: (!item).then(|| self.quantity.unwrap_or(1)),
+            epcs: item.then(|| vec![code]),
+            from,
+            to,
+            lot: None,
+            reason: None,
+        }
+    }
+}
+
 /// Resolves each EPC, noting every bad or repeated one.
 fn parse_epcs(epcs: &[String], errors: &mut Vec<FieldError>) -> Vec<EpcRef> {
     if epcs.is_empty() || epcs.len() > MAX_EPCS {
@@ -199,6 +242,34 @@ mod tests {
         .parse()
         .expect_err("both");
         assert_eq!(errors[0].field, "epcs");
+    }
+
+    #[test]
+    fn a_scan_is_an_item_or_an_amount_of_a_sku() {
+        let scan = |kind: &str, code: &str| ScanDraft {
+            kind: kind.into(),
+            code: code.into(),
+            location: Some("A-01-01".into()),
+            from: Some(" ".into()),
+            ..ScanDraft::default()
+        };
+        let item = scan("receive", "(01)80614141123458(21)6789").into_booking();
+        assert_eq!(
+            item.epcs.as_deref(),
+            Some(&["(01)80614141123458(21)6789".to_owned()][..])
+        );
+        assert_eq!((item.sku, item.quantity), (None, None));
+        assert_eq!(item.to.as_deref(), Some("A-01-01"));
+        let sku = scan("issue", " WATER-1L5 ").into_booking();
+        assert_eq!(
+            (sku.sku.as_deref(), sku.quantity),
+            (Some("WATER-1L5"), Some(1))
+        );
+        assert_eq!(
+            (sku.from.as_deref(), sku.to.as_deref()),
+            (Some("A-01-01"), None)
+        );
+        assert!(sku.parse().is_ok());
     }
 
     #[test]

@@ -15,6 +15,7 @@ mod booking;
 mod feed;
 mod gate;
 pub mod input;
+mod sessions;
 mod writer;
 
 use std::path::Path;
@@ -30,6 +31,7 @@ pub use self::feed::{
     ArticleStock, FeedChange, FeedCursor, LinkState, OutboxEntry, UplinkLive, UplinkStatus,
 };
 pub use self::gate::{GateEvent, GateIngest, GateRead};
+pub use self::sessions::{LoginOutcome, WebSession};
 use self::writer::{Command, Done, Job, WriterContext};
 pub use self::writer::{Committed, WriterHealth, MAX_BATCH};
 use crate::domain::access::{Action, Caller, Role, User};
@@ -57,9 +59,12 @@ pub enum DepotError {
     /// The caller's role does not allow the action.
     #[error("role {role} may not do this")]
     Forbidden { role: Role },
-    /// Writing articles needs restricted clearance (one namespace for all articles).
-    #[error("writing articles needs clearance for restricted articles")]
+    /// Writing a restricted article needs clearance.
+    #[error("writing a restricted article needs clearance for restricted articles")]
     NeedsClearance,
+    /// Input that does not pass validation, field by field.
+    #[error("invalid input")]
+    Invalid(Vec<crate::domain::FieldError>),
     /// The request conflicts with what the depot holds (e.g. a GTIN in use).
     #[error("{0}")]
     Conflict(String),
@@ -88,6 +93,17 @@ impl From<sqlx::Error> for DepotError {
             DepotError::Storage(error)
         }
     }
+}
+
+/// Stock at a glance.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct StockSummary {
+    /// Articles with stock.
+    pub articles: i64,
+    /// (article, location, lot) lines with stock.
+    pub lines: i64,
+    /// Their quantities added up (mixed units: a rough size, not a measure).
+    pub total: i64,
 }
 
 /// How the depot is opened.
@@ -314,23 +330,31 @@ impl Depot {
 
     /// Creates an article; [`DepotError::Exists`] if its SKU is taken.
     ///
-    /// SKUs and GTINs are one namespace across open and restricted articles,
-    /// so writing articles needs restricted clearance: an uncleared manager
-    /// could otherwise learn from the answer that a restricted SKU exists.
+    /// SKUs and GTINs are one namespace across open and restricted articles.
+    /// A manager without clearance keeps open articles only; a clash with a
+    /// restricted article's SKU or GTIN is a [`DepotError::Conflict`] that
+    /// names neither the article nor its classification.
     pub async fn create_article(
         &self,
         caller: &Caller,
         article: Article,
     ) -> Result<(), DepotError> {
-        require_article_writer(caller)?;
-        self.submit(Command::CreateArticle(article)).await?;
+        require_article_writer(caller, std::slice::from_ref(&article))?;
+        let cleared = caller.restricted;
+        self.submit(Command::CreateArticle { article, cleared })
+            .await?;
         Ok(())
     }
 
-    /// Creates or replaces an article; returns whether it was new.
+    /// Creates or replaces an article; returns whether it was new. As
+    /// [`Depot::create_article`] for a manager without clearance.
     pub async fn put_article(&self, caller: &Caller, article: Article) -> Result<bool, DepotError> {
-        require_article_writer(caller)?;
-        applied(self.submit(Command::PutArticle(article)).await?)
+        require_article_writer(caller, std::slice::from_ref(&article))?;
+        let cleared = caller.restricted;
+        applied(
+            self.submit(Command::PutArticle { article, cleared })
+                .await?,
+        )
     }
 
     /// Creates or replaces many articles in one transaction, all or none;
@@ -340,8 +364,12 @@ impl Depot {
         caller: &Caller,
         articles: Vec<Article>,
     ) -> Result<usize, DepotError> {
-        require_article_writer(caller)?;
-        counted(self.submit(Command::ImportArticles(articles)).await?)
+        require_article_writer(caller, &articles)?;
+        let cleared = caller.restricted;
+        counted(
+            self.submit(Command::ImportArticles { articles, cleared })
+                .await?,
+        )
     }
 
     /// One location.
@@ -464,6 +492,19 @@ impl Depot {
         Ok(store::ledger::stock(&mut conn, filter, caller.restricted, limit).await?)
     }
 
+    /// Articles in stock, stock lines and their total quantity, of what the caller may see.
+    pub async fn stock_summary(&self, caller: &Caller) -> Result<StockSummary, DepotError> {
+        require(caller, Action::ReadStock)?;
+        let mut conn = self.pool.acquire().await?;
+        let (articles, lines, total) =
+            store::ledger::stock_summary(&mut conn, caller.restricted).await?;
+        Ok(StockSummary {
+            articles,
+            lines,
+            total,
+        })
+    }
+
     /// Ledger movements after `after_seq`, in seq order.
     pub async fn movements(
         &self,
@@ -474,6 +515,53 @@ impl Depot {
         require(caller, Action::ReadLedger)?;
         let mut conn = self.pool.acquire().await?;
         Ok(store::ledger::movements_after(&mut conn, after_seq, limit, caller.restricted).await?)
+    }
+
+    /// The newest `limit` movements the caller may see, newest first.
+    pub async fn recent_movements(
+        &self,
+        caller: &Caller,
+        limit: i64,
+    ) -> Result<Vec<Movement>, DepotError> {
+        require(caller, Action::ReadLedger)?;
+        let mut conn = self.pool.acquire().await?;
+        Ok(store::ledger::movements_before(&mut conn, i64::MAX, limit, caller.restricted).await?)
+    }
+
+    /// Of `movements` (e.g. from [`Depot::subscribe`]), those the caller may
+    /// see: none without the right to read the ledger, no restricted
+    /// article's without clearance.
+    pub async fn visible_movements(
+        &self,
+        caller: &Caller,
+        movements: &[Movement],
+    ) -> Result<Vec<Movement>, DepotError> {
+        if !caller.role.may(Action::ReadLedger) {
+            return Ok(Vec::new());
+        }
+        if caller.restricted {
+            return Ok(movements.to_vec());
+        }
+        let mut conn = self.pool.acquire().await?;
+        let mut open: Vec<(&str, bool)> = Vec::new();
+        let mut visible = Vec::with_capacity(movements.len());
+        for movement in movements {
+            let sku = movement.sku.as_str();
+            let sees = match open.iter().find(|(s, _)| *s == sku) {
+                Some((_, sees)) => *sees,
+                None => {
+                    let sees = store::articles::get(&mut conn, sku)
+                        .await?
+                        .is_some_and(|a| caller.sees(a.classification));
+                    open.push((sku, sees));
+                    sees
+                }
+            };
+            if sees {
+                visible.push(movement.clone());
+            }
+        }
+        Ok(visible)
     }
 
     /// Utilisation per location.
@@ -539,6 +627,16 @@ impl Depot {
     }
 }
 
+/// 256 fresh random bits as hex (a CSRF token before there is a session).
+pub fn fresh_secret() -> String {
+    tokens::random_hex()
+}
+
+/// Whether two secrets (tokens, CSRF values) are equal, in constant time.
+pub fn same_secret(a: &str, b: &str) -> bool {
+    tokens::hashes_match(a, b)
+}
+
 fn require(caller: &Caller, action: Action) -> Result<(), DepotError> {
     if caller.role.may(action) {
         Ok(())
@@ -547,9 +645,10 @@ fn require(caller: &Caller, action: Action) -> Result<(), DepotError> {
     }
 }
 
-fn require_article_writer(caller: &Caller) -> Result<(), DepotError> {
+/// Managers keep articles; only a cleared one writes a restricted article.
+fn require_article_writer(caller: &Caller, articles: &[Article]) -> Result<(), DepotError> {
     require(caller, Action::KeepMasterData)?;
-    if caller.restricted {
+    if articles.iter().all(|a| caller.sees(a.classification)) {
         Ok(())
     } else {
         Err(DepotError::NeedsClearance)

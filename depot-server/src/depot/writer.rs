@@ -26,9 +26,10 @@ use super::booking::{self, BookingAnswer, Submission};
 use super::gate::{self, GateIngest, GateRead};
 use super::DepotError;
 use crate::domain::access::Role;
-use crate::domain::article::Article;
+use crate::domain::article::{Article, Classification};
 use crate::domain::ledger::Movement;
 use crate::domain::location::Location;
+use crate::domain::login::LoginRecord;
 use crate::metrics::Metrics;
 use crate::repeat_log::RepeatLog;
 use crate::store::{self, StoreOptions};
@@ -49,15 +50,18 @@ pub(crate) enum Command {
     /// One booking.
     Book(Submission),
     /// A new article; [`DepotError::Exists`] if the SKU is taken.
-    CreateArticle(Article),
+    CreateArticle { article: Article, cleared: bool },
     /// Creates or replaces an article.
-    PutArticle(Article),
+    PutArticle { article: Article, cleared: bool },
     /// A new location; [`DepotError::Exists`] if the code is taken.
     CreateLocation(Location),
     /// Creates or replaces a location.
     PutLocation(Location),
     /// Creates or replaces many articles, all or none.
-    ImportArticles(Vec<Article>),
+    ImportArticles {
+        articles: Vec<Article>,
+        cleared: bool,
+    },
     /// Creates or replaces many locations, all or none.
     ImportLocations(Vec<Location>),
     /// Adds a user (or re-activates a revoked one) with a token hash.
@@ -71,6 +75,18 @@ pub(crate) enum Command {
     RevokeUser { name: String },
     /// Writes one `depot_meta` value.
     SetMeta { key: String, value: String },
+    /// Sets a user's password hash and ends their web sessions.
+    SetPassword { name: String, password_hash: String },
+    /// Counts a failed login (and locks it if the rules say so).
+    LoginFailed { name: String },
+    /// Opens a web session (and resets the user's failure count).
+    OpenSession {
+        name: String,
+        id_hash: String,
+        csrf_token: String,
+    },
+    /// Ends a web session.
+    CloseSession { id_hash: String },
     /// One read of a gateway's events: pass records, their bookings and the
     /// gateway's cursor (`gate.rs`).
     IngestGate(GateRead),
@@ -89,6 +105,8 @@ pub(crate) enum Done {
     Applied(bool),
     /// Rows written by an import.
     Count(usize),
+    /// A user's login record after a failed attempt.
+    Login(LoginRecord),
     /// What a gate read stored, and the cursor to acknowledge.
     Ingested(GateIngest),
 }
@@ -378,18 +396,22 @@ pub(super) async fn roll_back_command(conn: &mut SqliteConnection) -> Result<(),
 }
 
 impl Command {
-    fn name(&self) -> &'static str {
+    pub(super) fn name(&self) -> &'static str {
         match self {
             Command::Book(_) => "book",
-            Command::CreateArticle(_) => "create article",
-            Command::PutArticle(_) => "put article",
+            Command::CreateArticle { .. } => "create article",
+            Command::PutArticle { .. } => "put article",
             Command::CreateLocation(_) => "create location",
             Command::PutLocation(_) => "put location",
-            Command::ImportArticles(_) => "import articles",
+            Command::ImportArticles { .. } => "import articles",
             Command::ImportLocations(_) => "import locations",
             Command::AddUser { .. } => "add user",
             Command::RevokeUser { .. } => "revoke user",
             Command::SetMeta { .. } => "set meta",
+            Command::SetPassword { .. } => "set password",
+            Command::LoginFailed { .. } => "login failed",
+            Command::OpenSession { .. } => "open session",
+            Command::CloseSession { .. } => "close session",
             Command::IngestGate(_) => "ingest gate events",
             Command::AdvanceFeed(_) => "advance feed",
             #[cfg(test)]
@@ -414,23 +436,26 @@ async fn execute(
             }
             Err(error) => Err(error),
         },
-        Command::CreateArticle(article) => {
-            if store::articles::get(conn, article.sku.as_str())
-                .await?
-                .is_some()
-            {
-                return Ok(Err(DepotError::Exists {
-                    what: "article",
-                    key: article.sku.to_string(),
-                }));
+        Command::CreateArticle { article, cleared } => {
+            if let Some(existing) = store::articles::get(conn, article.sku.as_str()).await? {
+                return Ok(Err(
+                    if *cleared || existing.classification == Classification::Open {
+                        DepotError::Exists {
+                            what: "article",
+                            key: article.sku.to_string(),
+                        }
+                    } else {
+                        hidden_clash()
+                    },
+                ));
             }
-            put_articles(conn, std::slice::from_ref(article), now, changes).await?
+            put_articles(conn, std::slice::from_ref(article), *cleared, now, changes).await?
         }
-        Command::PutArticle(article) => {
-            put_articles(conn, std::slice::from_ref(article), now, changes).await?
+        Command::PutArticle { article, cleared } => {
+            put_articles(conn, std::slice::from_ref(article), *cleared, now, changes).await?
         }
-        Command::ImportArticles(articles) => {
-            match put_articles(conn, articles, now, changes).await? {
+        Command::ImportArticles { articles, cleared } => {
+            match put_articles(conn, articles, *cleared, now, changes).await? {
                 Ok(_) => Ok(Done::Count(articles.len())),
                 Err(error) => Err(error),
             }
@@ -465,12 +490,18 @@ async fn execute(
             store::users::add(conn, name, *role, *restricted, token_hash, now).await?,
         )),
         Command::RevokeUser { name } => {
-            Ok(Done::Applied(store::users::revoke(conn, name, now).await?))
+            let revoked = store::users::revoke(conn, name, now).await?;
+            store::sessions::close_all_of(conn, name).await?;
+            Ok(Done::Applied(revoked))
         }
         Command::SetMeta { key, value } => {
             store::set_meta(conn, key, value).await?;
             Ok(Done::Applied(true))
         }
+        Command::SetPassword { .. }
+        | Command::LoginFailed { .. }
+        | Command::OpenSession { .. }
+        | Command::CloseSession { .. } => super::sessions::execute(conn, command, now).await?,
         Command::IngestGate(read) => Ok(Done::Ingested(
             gate::ingest(conn, read, now, changes).await?,
         )),
@@ -480,18 +511,36 @@ async fn execute(
     })
 }
 
+/// The conflict an uncleared writer gets for a clash with a restricted
+/// article: it names neither that article nor its classification.
+fn hidden_clash() -> DepotError {
+    DepotError::Conflict("the SKU or GTIN is already in use".into())
+}
+
 /// Creates or replaces articles; a GTIN that belongs to another article is a
-/// conflict. Answers whether the (last) article was new.
+/// conflict, and so, for a writer without clearance, is any clash with a
+/// restricted article. Answers whether the (last) article was new.
 async fn put_articles(
     conn: &mut SqliteConnection,
     articles: &[Article],
+    cleared: bool,
     now: OffsetDateTime,
     changes: &mut Committed,
 ) -> Result<Result<Done, DepotError>, sqlx::Error> {
+    let hidden = |a: &Article| !cleared && a.classification == Classification::Restricted;
     let mut created = false;
     for article in articles {
+        if store::articles::get(conn, article.sku.as_str())
+            .await?
+            .is_some_and(|existing| hidden(&existing))
+        {
+            return Ok(Err(hidden_clash()));
+        }
         if let Some(gtin) = &article.gtin {
             if let Some(owner) = store::articles::by_gtin14(conn, &gtin.to_gtin14()).await? {
+                if owner.sku != article.sku && hidden(&owner) {
+                    return Ok(Err(hidden_clash()));
+                }
                 if owner.sku != article.sku {
                     return Ok(Err(DepotError::Conflict(format!(
                         "GTIN {} belongs to article '{}'",

@@ -10,6 +10,7 @@ pub mod booking;
 pub mod gate;
 pub mod ledger;
 pub mod location;
+pub mod login;
 pub mod quantity;
 pub mod stock;
 pub mod utilization;

@@ -22,6 +22,26 @@ pub struct StockFilter {
     pub sku: Option<String>,
     pub location: Option<String>,
     pub zone: Option<String>,
+    /// Search text: part of the SKU, name, GTIN or NSN (any case; an NSN
+    /// with or without its dashes).
+    pub text: Option<String>,
+}
+
+impl StockFilter {
+    /// The search text as a SQL `LIKE` pattern (`%…%`, wildcards escaped with `\`).
+    pub fn text_pattern(&self) -> Option<String> {
+        self.text.as_deref().map(|text| {
+            let mut pattern = String::from("%");
+            for c in text.chars() {
+                if matches!(c, '%' | '_' | '\\') {
+                    pattern.push('\\');
+                }
+                pattern.push(c);
+            }
+            pattern.push('%');
+            pattern
+        })
+    }
 }
 
 /// A serialised item with the article it belongs to.
@@ -32,4 +52,18 @@ pub struct Item {
     pub lot: Lot,
     /// The seq of the item's last movement.
     pub last_seq: i64,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn search_text_is_a_like_pattern_with_wildcards_escaped() {
+        let filter = StockFilter {
+            text: Some("50%_a\\b".into()),
+            ..StockFilter::default()
+        };
+        assert_eq!(filter.text_pattern().as_deref(), Some("%50\\%\\_a\\\\b%"));
+    }
 }

@@ -90,6 +90,8 @@ pub enum ApiError {
     BadRequest(String),
     /// 401: no token, or one that is not valid.
     Unauthorized,
+    /// 403: a change by session cookie without the session's CSRF token.
+    CsrfMissing,
     /// 413: the body is larger than the limit.
     TooLarge { limit_bytes: usize },
     /// 415: the body is not JSON.
@@ -131,6 +133,11 @@ impl ApiError {
                 StatusCode::UNAUTHORIZED,
                 "unauthorized",
                 "send a valid API token as 'Authorization: Bearer TOKEN'",
+            ),
+            ApiError::CsrfMissing => Problem::new(
+                StatusCode::FORBIDDEN,
+                "csrf",
+                "a change made with the session cookie needs the session's CSRF token in 'X-CSRF-Token'",
             ),
             ApiError::TooLarge { limit_bytes } => Problem::new(
                 StatusCode::PAYLOAD_TOO_LARGE,
@@ -185,6 +192,7 @@ fn depot_problem(error: &DepotError) -> Problem {
         DepotError::NeedsClearance => {
             Problem::new(StatusCode::FORBIDDEN, "needs-clearance", error.to_string())
         }
+        DepotError::Invalid(errors) => ApiError::Invalid(errors.clone()).problem(),
         DepotError::Conflict(_) => {
             Problem::new(StatusCode::CONFLICT, "conflict", error.to_string())
         }

@@ -1,17 +1,45 @@
-//! Request extractors: the authenticated caller and JSON bodies, each failing
-//! with a problem+json answer (401, 400, 413, 415, 422) instead of axum's text.
+//! Request extractors: the authenticated caller (an API token, or the web
+//! session cookie with its CSRF header for changes) and JSON bodies, each
+//! failing with a problem+json answer (401, 400, 403, 413, 415, 422) instead
+//! of axum's text.
 
 use axum::body::Bytes;
 use axum::extract::{FromRequest, FromRequestParts, Request};
-use axum::http::header;
 use axum::http::request::Parts;
+use axum::http::{header, HeaderMap, Method};
 use serde::de::DeserializeOwned;
 
 use super::error::ApiError;
 use super::AppState;
 use crate::domain::access::Caller;
 
-/// The caller, from `Authorization: Bearer TOKEN`.
+/// The name of the web session cookie (256 random bits; stored hashed).
+pub const SESSION_COOKIE: &str = "depot_session";
+
+/// The header in which the pages' scripts send the session's CSRF token.
+pub const CSRF_HEADER: &str = "x-csrf-token";
+
+/// The value of cookie `name`, if the request carries it.
+pub fn cookie<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
+    headers
+        .get_all(header::COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(';'))
+        .filter_map(|pair| pair.trim().split_once('='))
+        .find(|(key, _)| *key == name)
+        .map(|(_, value)| value)
+        .filter(|value| !value.is_empty() && value.len() <= 256)
+}
+
+/// Whether two secrets are equal, compared in constant time.
+pub fn same_secret(a: &str, b: &str) -> bool {
+    crate::depot::same_secret(a, b)
+}
+
+/// The caller, from `Authorization: Bearer TOKEN`, or else from the web
+/// session cookie; a change (any method but GET and HEAD) by cookie must
+/// carry the session's CSRF token in `X-CSRF-Token`.
 pub struct Authenticated(pub Caller);
 
 impl FromRequestParts<AppState> for Authenticated {
@@ -21,9 +49,28 @@ impl FromRequestParts<AppState> for Authenticated {
         parts: &mut Parts,
         state: &AppState,
     ) -> Result<Self, Self::Rejection> {
-        let token = parts
-            .headers
-            .get(header::AUTHORIZATION)
+        let authorization = parts.headers.get(header::AUTHORIZATION);
+        if authorization.is_none() {
+            if let Some(cookie) = cookie(&parts.headers, SESSION_COOKIE) {
+                let session = state
+                    .depot
+                    .session(cookie)
+                    .await?
+                    .ok_or(ApiError::Unauthorized)?;
+                if !matches!(parts.method, Method::GET | Method::HEAD) {
+                    let sent = parts
+                        .headers
+                        .get(CSRF_HEADER)
+                        .and_then(|v| v.to_str().ok())
+                        .unwrap_or("");
+                    if !same_secret(sent, &session.csrf_token) {
+                        return Err(ApiError::CsrfMissing);
+                    }
+                }
+                return Ok(Authenticated(session.caller));
+            }
+        }
+        let token = authorization
             .and_then(|value| value.to_str().ok())
             .and_then(|value| value.strip_prefix("Bearer "))
             .map(str::trim)

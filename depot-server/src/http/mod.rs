@@ -12,6 +12,7 @@ pub mod items;
 pub mod locations;
 pub mod movements;
 pub mod openapi;
+pub mod scans;
 pub mod stock;
 pub mod uplink;
 
@@ -73,6 +74,7 @@ pub fn router(state: AppState) -> Router {
             "/api/v1/movements",
             get(movements::list).post(movements::book),
         )
+        .route("/api/v1/scans", axum::routing::post(scans::apply_batch))
         .route("/api/v1/gates", get(gates::gateways))
         .route("/api/v1/gates/passes", get(gates::passes))
         .route("/api/v1/stock", get(stock::stock))

@@ -4,7 +4,7 @@ use axum::Json;
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
-use super::{articles, error, gates, health, items, locations, movements, stock, uplink};
+use super::{articles, error, gates, health, items, locations, movements, scans, stock, uplink};
 
 #[derive(OpenApi)]
 #[openapi(
@@ -14,6 +14,7 @@ use super::{articles, error, gates, health, items, locations, movements, stock, 
         articles::list, articles::read, articles::create, articles::replace,
         locations::list, locations::read, locations::create, locations::replace,
         movements::book, movements::list,
+        scans::apply_batch,
         stock::stock, stock::utilization,
         items::read,
         gates::gateways, gates::passes,

@@ -54,6 +54,7 @@ pub async fn stock(
         sku: query.sku,
         location: query.location,
         zone: query.zone,
+        text: None,
     };
     let lines = state.depot.stock(&caller, &filter, limit).await?;
     let items = lines

@@ -318,6 +318,31 @@ pub async fn movements_after(
     .collect()
 }
 
+/// Movements with seq < `before_seq`, newest first, at most `limit`;
+/// movements of restricted articles only if `restricted`.
+pub async fn movements_before(
+    conn: &mut SqliteConnection,
+    before_seq: i64,
+    limit: i64,
+    restricted: bool,
+) -> Result<Vec<Movement>, sqlx::Error> {
+    sqlx::query_as!(
+        MovementRow,
+        "SELECT m.seq, m.kind, m.sku, m.quantity, m.from_location, m.to_location, m.lot, m.epcs,
+                m.actor, m.source, m.idempotency_key, m.reason, m.recorded_at
+         FROM movements m JOIN articles a ON a.sku = m.sku
+         WHERE m.seq < ? AND (? OR a.classification = 'open') ORDER BY m.seq DESC LIMIT ?",
+        before_seq,
+        restricted,
+        limit,
+    )
+    .fetch_all(conn)
+    .await?
+    .into_iter()
+    .map(MovementRow::parse)
+    .collect()
+}
+
 /// The movements with the given seqs, in the order given (a replayed
 /// booking's movements; the ledger never changes them).
 pub async fn movements_by_seq(
@@ -354,22 +379,44 @@ pub async fn stock(
     restricted: bool,
     limit: i64,
 ) -> Result<Vec<StockLine>, sqlx::Error> {
+    let pattern = filter.text_pattern();
     let rows = sqlx::query_as!(
         StockLine,
         "SELECT s.sku, s.location, l.zone, s.lot, s.quantity
          FROM stock_levels s JOIN articles a ON a.sku = s.sku JOIN locations l ON l.code = s.location
          WHERE (?1 IS NULL OR s.sku = ?1) AND (?2 IS NULL OR s.location = ?2) AND (?3 IS NULL OR l.zone = ?3)
            AND (?4 OR a.classification = 'open') AND s.quantity > 0
+           AND (?6 IS NULL OR s.sku LIKE ?6 ESCAPE '\\' OR a.name LIKE ?6 ESCAPE '\\'
+                OR a.gtin LIKE ?6 ESCAPE '\\' OR REPLACE(a.nsn, '-', '') LIKE REPLACE(?6, '-', '') ESCAPE '\\')
          ORDER BY s.sku, s.location, s.lot LIMIT ?5",
         filter.sku,
         filter.location,
         filter.zone,
         restricted,
         limit,
+        pattern,
     )
     .fetch_all(conn)
     .await?;
     Ok(rows)
+}
+
+/// How many articles lie in stock, in how many stock lines, and their total
+/// quantity; restricted articles only if `restricted`.
+pub async fn stock_summary(
+    conn: &mut SqliteConnection,
+    restricted: bool,
+) -> Result<(i64, i64, i64), sqlx::Error> {
+    let row = sqlx::query!(
+        r#"SELECT COUNT(DISTINCT s.sku) AS "articles!: i64", COUNT(*) AS "lines!: i64",
+                  COALESCE(SUM(s.quantity), 0) AS "total!: i64"
+           FROM stock_levels s JOIN articles a ON a.sku = s.sku
+           WHERE s.quantity > 0 AND (? OR a.classification = 'open')"#,
+        restricted
+    )
+    .fetch_one(conn)
+    .await?;
+    Ok((row.articles, row.lines, row.total))
 }
 
 /// Every location with what lies there, for the utilisation report.

@@ -24,6 +24,7 @@ pub mod gates;
 pub mod idempotency;
 pub mod ledger;
 pub mod locations;
+pub mod sessions;
 pub mod users;
 
 use std::path::Path;

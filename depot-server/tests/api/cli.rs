@@ -357,3 +357,86 @@ fn epc_decode_and_encode_one_line_per_input() {
         "3074257BF7194E4000001A85\n3474257BF400000000BC6038\n"
     );
 }
+
+fn with_stdin(args: &[&str], dir: &Path, input: &str) -> Output {
+    use std::io::Write;
+    let mut child = Command::new(env!("CARGO_BIN_EXE_depot-server"))
+        .args(args)
+        .current_dir(dir)
+        .env_remove("DEPOT_DB")
+        .env("DEPOT_LOG", "warn")
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("run depot-server");
+    child
+        .stdin
+        .take()
+        .expect("stdin")
+        .write_all(input.as_bytes())
+        .expect("write stdin");
+    child.wait_with_output().expect("output")
+}
+
+#[tokio::test]
+async fn passwords_come_from_stdin_and_open_a_web_login() {
+    use depot_server::depot::{Depot, DepotOptions, LoginOutcome};
+    let dir = tempfile::tempdir().unwrap();
+    let add = [
+        "--db",
+        "p.db",
+        "user",
+        "add",
+        "bob",
+        "--role",
+        "staff",
+        "--password-stdin",
+    ];
+    let out = with_stdin(&add, dir.path(), "first-password\n");
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(stdout(&out).trim().starts_with("dpt_"), "only the token");
+    let passwd = ["--db", "p.db", "user", "passwd", "bob", "--password-stdin"];
+    let out = with_stdin(&passwd, dir.path(), "short\n");
+    assert!(!out.status.success());
+    assert!(
+        stderr(&out).contains("8 to 256 characters"),
+        "{}",
+        stderr(&out)
+    );
+    let out = with_stdin(&passwd, dir.path(), "second-password\r\n");
+    assert!(out.status.success(), "{}", stderr(&out));
+    let nobody = [
+        "--db",
+        "p.db",
+        "user",
+        "passwd",
+        "nobody",
+        "--password-stdin",
+    ];
+    let out = with_stdin(&nobody, dir.path(), "some-password\n");
+    assert!(!out.status.success());
+    assert!(
+        stderr(&out).contains("no active user 'nobody'"),
+        "{}",
+        stderr(&out)
+    );
+
+    let metrics = std::sync::Arc::new(depot_server::metrics::Metrics::default());
+    let (depot, _writer) = Depot::open(&dir.path().join("p.db"), &DepotOptions::default(), metrics)
+        .await
+        .unwrap();
+    assert_eq!(
+        depot.login("bob", "first-password").await.unwrap(),
+        LoginOutcome::Refused
+    );
+    let LoginOutcome::SignedIn { cookie, session } =
+        depot.login("bob", "second-password").await.unwrap()
+    else {
+        panic!("the new password signs in");
+    };
+    assert_eq!(session.caller.name, "bob");
+    assert_eq!(depot.session(&cookie).await.unwrap(), Some(session));
+    depot.logout(&cookie).await.unwrap();
+    assert_eq!(depot.session(&cookie).await.unwrap(), None);
+}

@@ -455,7 +455,10 @@ async fn a_faulty_gateway_loses_nothing_and_books_nothing_twice() {
         );
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
-    assert!(server.logged("gateway offline") > 0, "going offline is logged");
+    assert!(
+        server.logged("gateway offline") > 0,
+        "going offline is logged"
+    );
     slave.send(json!({"cmd": "up"}));
     let before_restart = slave.wait_drained(Duration::from_secs(30));
     assert_eq!(before_restart["acked"], booked_in);

@@ -143,6 +143,23 @@ impl TestApp {
         token
     }
 
+    /// Sets a user's web password as `user passwd` does (its own depot on the same file).
+    pub async fn set_password(&self, name: &str, password: &str) {
+        let (depot, writer) = Depot::open(
+            &self.db,
+            &DepotOptions::default(),
+            Arc::new(Metrics::default()),
+        )
+        .await
+        .expect("open db");
+        depot_server::users::passwd(&depot, name, password)
+            .await
+            .expect("set password");
+        depot.close().await;
+        drop(depot);
+        writer.finished().await;
+    }
+
     /// Stops the server and waits until every booking is answered.
     pub async fn shutdown(&mut self) {
         if let Some(stop) = self.stop.take() {

@@ -12,3 +12,4 @@ mod helpers;
 mod http_errors;
 mod master_data;
 mod tidy;
+mod web;

@@ -243,7 +243,7 @@ async fn health_metrics_and_openapi() {
 }
 
 #[tokio::test]
-async fn article_writes_need_clearance_and_a_free_gtin() {
+async fn an_uncleared_manager_keeps_open_articles_and_a_clash_names_nothing() {
     let app = spawn_app().await;
     let uncleared = app
         .add_user(
@@ -252,17 +252,94 @@ async fn article_writes_need_clearance_and_a_free_gtin() {
             false,
         )
         .await;
-    // Whether SECRET-1 exists must not show: an uncleared manager is refused before any lookup.
-    for sku in ["SECRET-1", "FREE-SKU"] {
-        let body = json!({"name":"x","unit":"piece"});
-        let refused = expect_problem(
-            app.put(&uncleared, &format!("/api/v1/articles/{sku}"), &body)
-                .await,
-            403,
+    let secret_gtin = json!({"sku":"SECRET-2","name":"Secret","unit":"box","gtin":"4006381333931","classification":"restricted"});
+    assert_eq!(
+        app.post(&app.manager, "/api/v1/articles", &secret_gtin)
+            .await
+            .status(),
+        201
+    );
+    // Open articles: created and edited, by PUT and by POST.
+    let free = json!({"name":"Free","unit":"piece"});
+    assert_eq!(
+        app.put(&uncleared, "/api/v1/articles/FREE-SKU", &free)
+            .await
+            .status(),
+        201
+    );
+    let renamed = json!({"name":"Free, renamed","unit":"piece"});
+    assert_eq!(
+        app.put(&uncleared, "/api/v1/articles/FREE-SKU", &renamed)
+            .await
+            .status(),
+        200
+    );
+    let posted = json!({"sku":"FREE-2","name":"Free 2","unit":"piece"});
+    assert_eq!(
+        app.post(&uncleared, "/api/v1/articles", &posted)
+            .await
+            .status(),
+        201
+    );
+    // A clash with a restricted article's SKU or GTIN: one conflict that
+    // names neither the article nor its classification, whichever way.
+    let clashes = [
+        app.put(&uncleared, "/api/v1/articles/SECRET-1", &free)
+            .await,
+        app.post(
+            &uncleared,
+            "/api/v1/articles",
+            &json!({"sku":"SECRET-1","name":"x","unit":"piece"}),
         )
-        .await;
-        assert_eq!(refused["type"], "urn:depot-edge:problem:needs-clearance");
+        .await,
+        app.post(
+            &uncleared,
+            "/api/v1/articles",
+            &json!({"sku":"OPEN-GTIN","name":"x","unit":"piece","gtin":"04006381333931"}),
+        )
+        .await,
+    ];
+    let mut details = Vec::new();
+    for clash in clashes {
+        let problem = expect_problem(clash, 409).await;
+        let text = problem.to_string();
+        assert!(
+            !text.contains("SECRET") && !text.to_lowercase().contains("restricted"),
+            "{text}"
+        );
+        details.push(problem["detail"].clone());
     }
+    assert!(details.iter().all(|d| *d == details[0]), "{details:?}");
+    // Still invisible, and writing a restricted article needs clearance.
+    expect_problem(app.get(&uncleared, "/api/v1/articles/SECRET-2").await, 404).await;
+    let refused = expect_problem(
+        app.put(
+            &uncleared,
+            "/api/v1/articles/NEW-SECRET",
+            &json!({"name":"x","unit":"piece","classification":"restricted"}),
+        )
+        .await,
+        403,
+    )
+    .await;
+    assert_eq!(refused["type"], "urn:depot-edge:problem:needs-clearance");
+    // A cleared manager is told what clashes.
+    let named = expect_problem(
+        app.post(
+            &app.manager,
+            "/api/v1/articles",
+            &json!({"sku":"SECRET-1","name":"x","unit":"piece"}),
+        )
+        .await,
+        409,
+    )
+    .await;
+    assert_eq!(named["type"], "urn:depot-edge:problem:exists");
+}
+
+#[tokio::test]
+async fn article_writes_need_a_free_gtin() {
+    let app = spawn_app().await;
     // A GTIN belongs to one article, however it is padded.
     let taken = expect_problem(
         app.post(

@@ -113,6 +113,7 @@ fn dependencies_point_inward() {
                 "metrics",
                 "repeat_log",
                 "tokens",
+                "passwords",
                 "epc",
             ],
         ),
@@ -120,6 +121,7 @@ fn dependencies_point_inward() {
             "http",
             &["depot", "domain", "http", "epc", "metrics", "repeat_log"],
         ),
+        ("web", &["depot", "domain", "http", "web"]),
         (
             "gates",
             &["config", "depot", "domain", "epc", "gates", "metrics"],

@@ -1,0 +1,596 @@
+//! The web pages over HTTP: login, session cookie flags, CSRF on every form
+//! and on the API by cookie, lock-out, security headers, the scans batch,
+//! and no restricted article in any page, search or live event for an
+//! uncleared user.
+
+use std::time::Duration;
+
+use reqwest::redirect::Policy;
+use reqwest::{Client, Response};
+use serde_json::{json, Value};
+use sha2::{Digest, Sha256};
+
+use crate::helpers::{expect_problem, spawn_app, TestApp};
+
+const PASSWORD: &str = "correct horse battery";
+
+fn browser() -> Client {
+    Client::builder()
+        .redirect(Policy::none())
+        .build()
+        .expect("client")
+}
+
+/// The `Set-Cookie` header that sets `name`.
+fn set_cookie(response: &Response, name: &str) -> Option<String> {
+    response
+        .headers()
+        .get_all("set-cookie")
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .find(|v| v.starts_with(&format!("{name}=")))
+        .map(str::to_owned)
+}
+
+/// The value a `Set-Cookie` header sets.
+fn cookie_value(header: &str) -> String {
+    header
+        .split(';')
+        .next()
+        .and_then(|pair| pair.split_once('='))
+        .map(|(_, v)| v.to_owned())
+        .unwrap_or_default()
+}
+
+/// The value of the first hidden `csrf` field of a page.
+fn csrf_field(html: &str) -> String {
+    let at = html.find(r#"name="csrf" value=""#).expect("a csrf field");
+    let rest = &html[at + r#"name="csrf" value=""#.len()..];
+    rest[..rest.find('"').expect("end of value")].to_owned()
+}
+
+/// A signed-in browser: its session cookie value and the session's CSRF token.
+struct Session {
+    cookie: String,
+    csrf: String,
+}
+
+impl Session {
+    fn header(&self) -> String {
+        format!("depot_session={}", self.cookie)
+    }
+}
+
+async fn login_form(app: &TestApp, client: &Client) -> (String, String) {
+    let form = client
+        .get(app.url("/login"))
+        .send()
+        .await
+        .expect("GET /login");
+    assert_eq!(form.status(), 200);
+    let cookie = set_cookie(&form, "depot_login_csrf").expect("login csrf cookie");
+    let html = form.text().await.expect("html");
+    (cookie_value(&cookie), csrf_field(&html))
+}
+
+async fn post_login(
+    app: &TestApp,
+    client: &Client,
+    name: &str,
+    password: &str,
+    extra: &[(&str, &str)],
+) -> Response {
+    let (cookie, csrf) = login_form(app, client).await;
+    let mut request = client
+        .post(app.url("/login"))
+        .header("cookie", format!("depot_login_csrf={cookie}"))
+        .form(&[
+            ("name", name),
+            ("password", password),
+            ("csrf", csrf.as_str()),
+            ("next", "/stock"),
+        ]);
+    for (key, value) in extra {
+        request = request.header(*key, *value);
+    }
+    request.send().await.expect("POST /login")
+}
+
+async fn log_in(app: &TestApp, name: &str) -> Session {
+    let client = browser();
+    let response = post_login(app, &client, name, PASSWORD, &[]).await;
+    assert_eq!(response.status(), 303, "login of {name}");
+    let cookie = cookie_value(&set_cookie(&response, "depot_session").expect("session cookie"));
+    let page = client
+        .get(app.url("/stock"))
+        .header("cookie", format!("depot_session={cookie}"))
+        .send()
+        .await
+        .expect("GET /stock");
+    assert_eq!(page.status(), 200);
+    let csrf = csrf_field(&page.text().await.expect("html"));
+    Session { cookie, csrf }
+}
+
+async fn web_app() -> TestApp {
+    let app = spawn_app().await;
+    for name in ["staff", "manager", "auditor", "cleared-staff"] {
+        app.set_password(name, PASSWORD).await;
+    }
+    app
+}
+
+async fn page(app: &TestApp, session: &Session, path: &str) -> (u16, String) {
+    let response = browser()
+        .get(app.url(path))
+        .header("cookie", session.header())
+        .send()
+        .await
+        .expect("GET page");
+    let status = response.status().as_u16();
+    (status, response.text().await.expect("html"))
+}
+
+#[tokio::test]
+async fn login_sets_a_hardened_session_cookie_stored_hashed() {
+    let app = web_app().await;
+    let client = browser();
+    let anonymous = client.get(app.url("/stock")).send().await.expect("GET");
+    assert_eq!(anonymous.status(), 303);
+    assert_eq!(anonymous.headers()["location"], "/login?next=/stock");
+
+    let response = post_login(&app, &client, "staff", PASSWORD, &[]).await;
+    assert_eq!(response.status(), 303);
+    assert_eq!(response.headers()["location"], "/stock");
+    let cookie = set_cookie(&response, "depot_session").expect("session cookie");
+    for flag in ["HttpOnly", "SameSite=Strict", "Path=/", "Max-Age=43200"] {
+        assert!(cookie.contains(flag), "{flag} missing in {cookie}");
+    }
+    assert!(
+        !cookie.contains("Secure"),
+        "no Secure over plain HTTP: {cookie}"
+    );
+    let value = cookie_value(&cookie);
+    assert_eq!(value.len(), 64);
+
+    // Only the cookie's hash is stored.
+    let pool = depot_server::store::open_pool(&app.db, &Default::default())
+        .await
+        .expect("pool");
+    let stored: Vec<String> = sqlx::query_scalar("SELECT id_hash FROM web_sessions")
+        .fetch_all(&pool)
+        .await
+        .expect("sessions");
+    assert_eq!(stored, vec![hex::encode(Sha256::digest(value.as_bytes()))]);
+    pool.close().await;
+
+    // Behind TLS the cookie is Secure.
+    let tls = post_login(
+        &app,
+        &client,
+        "staff",
+        PASSWORD,
+        &[("x-forwarded-proto", "https")],
+    )
+    .await;
+    let cookie = set_cookie(&tls, "depot_session").expect("session cookie");
+    assert!(cookie.contains("; Secure"), "{cookie}");
+}
+
+#[tokio::test]
+async fn every_page_has_the_security_headers() {
+    let app = web_app().await;
+    let session = log_in(&app, "manager").await;
+    for path in [
+        "/",
+        "/stock",
+        "/movements",
+        "/scan",
+        "/login",
+        "/api/v1/stock",
+    ] {
+        let response = browser()
+            .get(app.url(path))
+            .header("cookie", session.header())
+            .send()
+            .await
+            .expect("GET");
+        assert_eq!(response.status(), 200, "{path}");
+        let headers = response.headers();
+        let csp = headers["content-security-policy"].to_str().expect("csp");
+        for directive in [
+            "script-src 'self'",
+            "style-src 'self'",
+            "frame-ancestors 'none'",
+            "object-src 'none'",
+        ] {
+            assert!(
+                csp.contains(directive),
+                "{path}: {directive} missing in {csp}"
+            );
+        }
+        assert!(!csp.contains("unsafe-inline"), "{path}: {csp}");
+        assert_eq!(headers["x-content-type-options"], "nosniff", "{path}");
+        assert_eq!(headers["x-frame-options"], "DENY", "{path}");
+        if !path.starts_with("/api") {
+            assert_eq!(headers["cache-control"], "no-store", "{path}");
+            let html = response.text().await.expect("html");
+            assert!(!html.contains("<script>"), "{path} has an inline script");
+            assert!(!html.contains(" style="), "{path} has an inline style");
+        }
+    }
+}
+
+#[tokio::test]
+async fn a_form_or_an_api_change_by_cookie_without_the_csrf_token_is_403() {
+    let app = web_app().await;
+    let session = log_in(&app, "staff").await;
+    let client = browser();
+
+    // The login form: its double-submit token must match.
+    let (cookie, _) = login_form(&app, &client).await;
+    let forged = client
+        .post(app.url("/login"))
+        .header("cookie", format!("depot_login_csrf={cookie}"))
+        .form(&[
+            ("name", "staff"),
+            ("password", PASSWORD),
+            ("csrf", "forged"),
+        ])
+        .send()
+        .await
+        .expect("POST");
+    assert_eq!(forged.status(), 403);
+    let missing = client
+        .post(app.url("/login"))
+        .form(&[("name", "staff"), ("password", PASSWORD)])
+        .send()
+        .await
+        .expect("POST");
+    assert_eq!(missing.status(), 403);
+
+    // Forms of a session.
+    for (path, form) in [
+        ("/logout", vec![]),
+        (
+            "/scan",
+            vec![
+                ("kind", "receive"),
+                ("code", "ART-1"),
+                ("location", "A-1"),
+                ("id", "k-1"),
+            ],
+        ),
+    ] {
+        let response = client
+            .post(app.url(path))
+            .header("cookie", session.header())
+            .form(&form)
+            .send()
+            .await
+            .expect("POST");
+        assert_eq!(response.status(), 403, "{path} without a token");
+    }
+    assert_eq!(app.stock_of("ART-1", "A-1").await, 0, "nothing booked");
+
+    // The JSON API by cookie: X-CSRF-Token required for changes.
+    let batch =
+        json!({"reads": [{"id": "r-1", "kind": "receive", "code": "ART-1", "location": "A-1"}]});
+    let response = client
+        .post(app.url("/api/v1/scans"))
+        .header("cookie", session.header())
+        .json(&batch)
+        .send()
+        .await
+        .expect("POST");
+    let problem = expect_problem(response, 403).await;
+    assert_eq!(problem["type"], "urn:depot-edge:problem:csrf");
+    let response = client
+        .post(app.url("/api/v1/scans"))
+        .header("cookie", session.header())
+        .header("x-csrf-token", &session.csrf)
+        .json(&batch)
+        .send()
+        .await
+        .expect("POST");
+    assert_eq!(response.status(), 200);
+    assert_eq!(app.stock_of("ART-1", "A-1").await, 1);
+
+    // Logout with the token ends the session.
+    let response = client
+        .post(app.url("/logout"))
+        .header("cookie", session.header())
+        .form(&[("csrf", session.csrf.as_str())])
+        .send()
+        .await
+        .expect("POST");
+    assert_eq!(response.status(), 303);
+    let cleared = set_cookie(&response, "depot_session").expect("cleared cookie");
+    assert!(cleared.contains("Max-Age=0"), "{cleared}");
+    let (status, _) = page(&app, &session, "/stock").await;
+    assert_eq!(status, 303, "the old cookie opens nothing");
+}
+
+#[tokio::test]
+async fn repeated_failures_lock_the_login_even_for_the_right_password() {
+    let app = web_app().await;
+    let client = browser();
+    for attempt in 1..=4 {
+        let response = post_login(&app, &client, "staff", "wrong password", &[]).await;
+        assert_eq!(response.status(), 401, "attempt {attempt}");
+    }
+    let locked = post_login(&app, &client, "staff", "wrong password", &[]).await;
+    assert_eq!(locked.status(), 429);
+    let right = post_login(&app, &client, "staff", PASSWORD, &[]).await;
+    assert_eq!(right.status(), 429, "locked: the password is not checked");
+    assert!(set_cookie(&right, "depot_session").is_none());
+    // Other users are not affected; an unknown user is refused like a wrong password.
+    let other = post_login(&app, &client, "manager", PASSWORD, &[]).await;
+    assert_eq!(other.status(), 303);
+    let unknown = post_login(&app, &client, "nobody", PASSWORD, &[]).await;
+    assert_eq!(unknown.status(), 401);
+}
+
+/// Reads an event stream until `until` appears in it or two seconds pass.
+async fn read_events(app: &TestApp, session: &Session, until: &str) -> String {
+    let mut response = browser()
+        .get(app.url("/movements/live?after=0"))
+        .header("cookie", session.header())
+        .send()
+        .await
+        .expect("GET live");
+    assert_eq!(response.status(), 200);
+    assert!(response.headers()["content-type"]
+        .to_str()
+        .expect("type")
+        .starts_with("text/event-stream"));
+    let mut text = String::new();
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    while !text.contains(until) {
+        match tokio::time::timeout_at(deadline, response.chunk()).await {
+            Ok(Ok(Some(chunk))) => text.push_str(&String::from_utf8_lossy(&chunk)),
+            _ => break,
+        }
+    }
+    text
+}
+
+#[tokio::test]
+async fn no_page_search_count_or_live_event_shows_a_restricted_article_uncleared() {
+    let app = web_app().await;
+    let manager = app.manager.clone();
+    for (key, body) in [
+        (
+            "leak-1",
+            json!({"kind":"receive","sku":"SECRET-1","quantity":3,"to":"B-1"}),
+        ),
+        (
+            "leak-2",
+            json!({"kind":"receive","sku":"ART-1","quantity":2,"to":"B-1"}),
+        ),
+    ] {
+        assert_eq!(app.book(&manager, key, &body).await.status(), 201);
+    }
+    let staff = log_in(&app, "staff").await;
+    let cleared = log_in(&app, "cleared-staff").await;
+    for path in [
+        "/",
+        "/stock",
+        "/stock?sku=SECRET-1",
+        "/stock?q=secret",
+        "/stock?q=Restricted",
+        "/stock?location=B-1",
+        "/movements",
+        "/scan",
+    ] {
+        let (status, html) = page(&app, &staff, path).await;
+        assert_eq!(status, 200, "{path}");
+        // A search echoes what was typed in its field; no row, count or link may name it.
+        assert!(
+            !html.contains(">SECRET"),
+            "{path} shows the restricted article to staff"
+        );
+    }
+    let (_, html) = page(&app, &cleared, "/stock").await;
+    assert!(html.contains("SECRET-1"), "a cleared user sees it");
+    let (_, html) = page(&app, &cleared, "/stock?q=restricted").await;
+    assert!(html.contains(">SECRET-1<"), "found by its name");
+    assert!(!html.contains(">ART-1<"), "the search filters");
+    // The start page's totals leave it out: one article in stock for staff, two cleared.
+    let (_, html) = page(&app, &staff, "/").await;
+    assert!(html.contains(r#"id="articles-in-stock">1<"#), "staff count");
+    let (_, html) = page(&app, &cleared, "/").await;
+    assert!(
+        html.contains(r#"id="articles-in-stock">2<"#),
+        "cleared count"
+    );
+
+    // Live events: the catch-up and new commits, per viewer.
+    let events = read_events(&app, &staff, "ART-1").await;
+    assert!(events.contains("ART-1"), "{events}");
+    assert!(!events.contains("SECRET"), "{events}");
+    let events = read_events(&app, &cleared, "SECRET-1").await;
+    assert!(events.contains("SECRET-1"), "{events}");
+
+    // New commits while connected (the answer's headers mean it has subscribed).
+    let mut response = browser()
+        .get(app.url("/movements/live"))
+        .header("cookie", staff.header())
+        .send()
+        .await
+        .expect("GET live");
+    for (key, sku) in [("leak-3", "SECRET-1"), ("leak-4", "ART-1")] {
+        let body = json!({"kind":"receive","sku":sku,"quantity":1,"to":"B-1"});
+        assert_eq!(app.book(&manager, key, &body).await.status(), 201);
+    }
+    let mut events = String::new();
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    while !events.contains("ART-1") {
+        match tokio::time::timeout_at(deadline, response.chunk()).await {
+            Ok(Ok(Some(chunk))) => events.push_str(&String::from_utf8_lossy(&chunk)),
+            _ => break,
+        }
+    }
+    assert!(events.contains("ART-1"), "{events}");
+    assert!(!events.contains("SECRET"), "{events}");
+
+    // Scanning it uncleared: no such article.
+    let response = app
+        .post(
+            &app.staff,
+            "/api/v1/scans",
+            &json!({"reads":[{"id":"s-1","kind":"issue","code":"SECRET-1","location":"B-1"}]}),
+        )
+        .await;
+    let body: Value = response.json().await.expect("json");
+    assert_eq!(body["results"][0]["status"], 422, "{body}");
+    assert!(!body.to_string().contains("restricted"), "{body}");
+}
+
+#[tokio::test]
+async fn a_scan_batch_applies_each_read_once_in_order_with_its_own_result() {
+    let app = web_app().await;
+    let batch = json!({"reads": [
+        {"id": "b-1", "kind": "receive", "code": "ART-1", "quantity": 2, "location": "A-1"},
+        {"id": "b-2", "kind": "issue", "code": "ART-1", "quantity": 5, "location": "A-1"},
+        {"id": "b-3", "kind": "receive", "code": "3074257BF7194E4000001A85", "location": "D-1"},
+        {"id": "b-4", "kind": "move", "code": "ART-1", "quantity": 1, "from": "A-1", "location": "B-1"},
+        {"id": "b-5", "kind": "steal", "code": "ART-1"},
+    ]});
+    let first: Value = app
+        .post(&app.staff, "/api/v1/scans", &batch)
+        .await
+        .json()
+        .await
+        .expect("json");
+    let statuses: Vec<i64> = first["results"]
+        .as_array()
+        .expect("results")
+        .iter()
+        .map(|r| r["status"].as_i64().expect("status"))
+        .collect();
+    assert_eq!(statuses, [201, 409, 201, 201, 422], "{first}");
+    assert_eq!(first["results"][1]["problem"]["available"], 2);
+    assert_eq!(first["results"][2]["movements"][0]["sku"], "TAGGED");
+    assert_eq!(app.stock_of("ART-1", "A-1").await, 1);
+    assert_eq!(app.stock_of("ART-1", "B-1").await, 1);
+    let seqs: Vec<i64> = first["results"]
+        .as_array()
+        .expect("results")
+        .iter()
+        .filter_map(|r| r["movements"][0]["seq"].as_i64())
+        .collect();
+    assert_eq!(seqs, [1, 2, 3], "in the order sent");
+
+    // The same batch again: every read answered as before, nothing booked.
+    let again: Value = app
+        .post(&app.staff, "/api/v1/scans", &batch)
+        .await
+        .json()
+        .await
+        .expect("json");
+    for (before, after) in first["results"]
+        .as_array()
+        .expect("a")
+        .iter()
+        .zip(again["results"].as_array().expect("b"))
+    {
+        assert_eq!(before["status"], after["status"]);
+        assert_eq!(before["movements"], after["movements"]);
+    }
+    assert_eq!(again["results"][0]["replayed"], true);
+    assert_eq!(app.stock_of("ART-1", "A-1").await, 1);
+
+    // An id reused for another read is refused; an empty batch is 422.
+    let reused: Value = app
+        .post(&app.staff, "/api/v1/scans", &json!({"reads":[{"id":"b-1","kind":"receive","code":"ART-1","quantity":9,"location":"A-1"}]}))
+        .await
+        .json()
+        .await
+        .expect("json");
+    assert_eq!(reused["results"][0]["status"], 422);
+    assert_eq!(
+        reused["results"][0]["problem"]["type"],
+        "urn:depot-edge:problem:idempotency-key-reused"
+    );
+    expect_problem(
+        app.post(&app.staff, "/api/v1/scans", &json!({"reads": []}))
+            .await,
+        422,
+    )
+    .await;
+    expect_problem(app.post(&app.auditor, "/api/v1/scans", &batch).await, 403).await;
+    app.assert_ledger_consistent().await;
+}
+
+#[tokio::test]
+async fn admin_pages_are_for_managers_auditors_read_and_staff_are_kept_out() {
+    let app = web_app().await;
+    let staff = log_in(&app, "staff").await;
+    let auditor = log_in(&app, "auditor").await;
+    app.add_user(
+        "plain-manager",
+        depot_server::domain::access::Role::Manager,
+        false,
+    )
+    .await;
+    app.set_password("plain-manager", PASSWORD).await;
+    let manager = log_in(&app, "plain-manager").await;
+    let post = |session: &Session, form: Vec<(&'static str, String)>| {
+        let request = browser()
+            .post(app.url("/admin/articles"))
+            .header("cookie", session.header())
+            .form(&form);
+        async move { request.send().await.expect("POST") }
+    };
+    let article = |session: &Session, sku: &str| {
+        vec![
+            ("csrf", session.csrf.clone()),
+            ("sku", sku.to_owned()),
+            ("name", "Tent".to_owned()),
+            ("unit", "piece".to_owned()),
+            ("classification", "open".to_owned()),
+        ]
+    };
+
+    let (status, html) = page(&app, &staff, "/admin/articles").await;
+    assert_eq!(status, 403, "staff may not open admin pages");
+    assert!(!html.contains("article-form"));
+    let (_, html) = page(&app, &staff, "/").await;
+    assert!(!html.contains("/admin/articles"), "no admin link for staff");
+    assert_eq!(post(&staff, article(&staff, "TENT-1")).await.status(), 403);
+
+    let (status, html) = page(&app, &auditor, "/admin/articles").await;
+    assert_eq!(status, 200);
+    assert!(
+        html.contains(">SECRET-1<") && !html.contains("article-form"),
+        "auditors read only"
+    );
+    assert_eq!(
+        post(&auditor, article(&auditor, "TENT-1")).await.status(),
+        403
+    );
+
+    // An uncleared manager keeps open articles through the page too.
+    let saved = post(&manager, article(&manager, "TENT-1")).await;
+    assert_eq!(saved.status(), 303);
+    let (_, html) = page(&app, &manager, "/admin/articles").await;
+    assert!(
+        html.contains(">TENT-1<") && !html.contains("SECRET"),
+        "open only"
+    );
+    assert!(
+        !html.contains(r#"value="restricted""#),
+        "no restricted choice uncleared"
+    );
+    let clash = post(&manager, article(&manager, "SECRET-1")).await;
+    assert_eq!(clash.status(), 409);
+    let html = clash.text().await.expect("html");
+    assert!(
+        html.contains("already in use") && !html.contains("SECRET-1<"),
+        "names neither"
+    );
+    let mut forged = article(&manager, "TENT-2");
+    forged[0].1 = "forged".into();
+    assert_eq!(post(&manager, forged).await.status(), 403, "CSRF");
+}
