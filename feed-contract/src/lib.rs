@@ -1,5 +1,5 @@
-//! The depot feed's contract (brief §6): MQTT topics and the versioned JSON
-//! payload of each, shared by the depot's publisher and the regional hub so
+//! The depot feed's contract (brief §6): MQTT topics, the versioned JSON
+//! payload of each and the broker address, shared by the depot's publisher and the regional hub so
 //! both sides compile against one definition.
 //!
 //! It knows nothing of either side's internals (no database, no broker
@@ -8,9 +8,11 @@
 //! RFC 3339 time; `schemas/` holds one JSON Schema per topic, checked
 //! against these types by `tests/schemas.rs`.
 
+pub mod broker;
 pub mod payload;
 pub mod topic;
 
+pub use broker::Broker;
 pub use payload::{
     ArticleFacts, DepotUtilization, Fill, LinkState, MovementKind, MovementMessage, Source, Status,
     StockSnapshot, Unit, UtilizationSnapshot, ZoneStock, ZoneUtilization, V1,

@@ -8,7 +8,7 @@ use anyhow::Context;
 use tokio::sync::watch;
 
 use crate::config::Config;
-use crate::feed::{self, Broker};
+use crate::feed;
 use crate::http::{self, AppState};
 use crate::store::Store;
 
@@ -28,7 +28,7 @@ pub async fn run(
     let mut feed_task = None;
     let mut feed_link = None;
     if let Some(url) = &config.mqtt_url {
-        let broker = Broker::parse(url).map_err(anyhow::Error::msg)?;
+        let broker = feed::broker(url).map_err(anyhow::Error::msg)?;
         let (connected, link) = watch::channel(false);
         feed_link = Some(link);
         let settings = feed::Settings {

@@ -117,7 +117,7 @@ impl Config {
         }
         self.mqtt_url = self.mqtt_url.filter(|u| !u.is_empty());
         if let Some(url) = &self.mqtt_url {
-            crate::feed::Broker::parse(url).map_err(|reason| fail("mqtt_url", &reason))?;
+            crate::feed::broker(url).map_err(|reason| fail("mqtt_url", &reason))?;
         }
         if self.mqtt_client_id.is_empty() || self.mqtt_client_id.len() > 64 {
             return Err(fail("mqtt_client_id", "must be 1 to 64 characters"));
@@ -136,7 +136,7 @@ impl Config {
         let url = self
             .mqtt_url
             .as_deref()
-            .map(|u| match crate::feed::Broker::parse(u) {
+            .map(|u| match crate::feed::broker(u) {
                 Ok(broker) => format!("{broker:?}"),
                 Err(_) => "invalid".into(),
             })

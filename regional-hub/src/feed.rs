@@ -9,6 +9,7 @@
 use std::time::Duration;
 
 use feed_contract::topic::filters;
+pub use feed_contract::Broker;
 use rumqttc::{AsyncClient, Event, MqttOptions, Packet, Publish, QoS};
 use time::OffsetDateTime;
 use tokio::sync::{mpsc, watch};
@@ -16,58 +17,14 @@ use tokio::sync::{mpsc, watch};
 use crate::core::message;
 use crate::store::Store;
 
-/// Where the broker is, from `mqtt://[user:password@]host[:port]`.
-#[derive(Clone, PartialEq, Eq)]
-pub struct Broker {
-    pub host: String,
-    pub port: u16,
-    pub credentials: Option<(String, String)>,
-}
-
-impl std::fmt::Debug for Broker {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        // Never the credentials, whatever logs this.
-        write!(f, "mqtt://{}:{}", self.host, self.port)
+/// The broker address, `mqtt://` only: the hub refuses `mqtts://` until
+/// its TLS lands (issue 15, transport security).
+pub fn broker(url: &str) -> Result<Broker, String> {
+    let broker = Broker::parse(url)?;
+    if broker.tls {
+        return Err("mqtts:// (TLS) is not supported yet; use mqtt:// on a trusted network".into());
     }
-}
-
-impl Broker {
-    /// Parses `mqtt://[user:password@]host[:port]` (port 1883 by default);
-    /// `mqtts://` is refused until TLS lands (issue 15, transport security).
-    pub fn parse(url: &str) -> Result<Broker, String> {
-        if url.starts_with("mqtts://") {
-            return Err(
-                "mqtts:// (TLS) is not supported yet; use mqtt:// on a trusted network".into(),
-            );
-        }
-        let rest = url
-            .strip_prefix("mqtt://")
-            .ok_or_else(|| "must start with mqtt://".to_owned())?;
-        let rest = rest.strip_suffix('/').unwrap_or(rest);
-        let (credentials, address) = match rest.rsplit_once('@') {
-            Some((user_info, address)) => {
-                let (user, password) = user_info.split_once(':').unwrap_or((user_info, ""));
-                (Some((user.to_owned(), password.to_owned())), address)
-            }
-            None => (None, rest),
-        };
-        let (host, port) = match address.rsplit_once(':') {
-            Some((host, port)) => (
-                host,
-                port.parse::<u16>()
-                    .map_err(|_| format!("port '{port}' is not a number from 0 to 65535"))?,
-            ),
-            None => (address, 1883),
-        };
-        if host.is_empty() || host.contains('/') {
-            return Err("must name a host: mqtt://host:port".into());
-        }
-        Ok(Broker {
-            host: host.to_owned(),
-            port,
-            credentials,
-        })
-    }
+    Ok(broker)
 }
 
 /// How the feed connects.
@@ -194,11 +151,11 @@ mod tests {
 
     #[test]
     fn broker_urls() {
-        let broker = Broker::parse("mqtt://hub:s3cret@10.0.0.5").expect("url");
-        assert_eq!((broker.host.as_str(), broker.port), ("10.0.0.5", 1883));
-        assert!(!format!("{broker:?}").contains("s3cret"));
+        let parsed = broker("mqtt://hub:s3cret@10.0.0.5").expect("url");
+        assert_eq!((parsed.host.as_str(), parsed.port), ("10.0.0.5", 1883));
+        assert!(!format!("{parsed:?}").contains("s3cret"));
         for bad in ["mqtt://", "mqtt://host:x", "http://h", "mqtts://h:8883"] {
-            assert!(Broker::parse(bad).is_err(), "{bad}");
+            assert!(broker(bad).is_err(), "{bad}");
         }
     }
 }
