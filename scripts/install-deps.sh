@@ -5,7 +5,8 @@
 set -euo pipefail
 
 need_apt=()
-for pkg in mosquitto openssl socat qemu-system-arm chromium chromium-driver sqlite3; do
+# wrk: the load generator of the writer and ingest benchmarks.
+for pkg in mosquitto openssl socat qemu-system-arm chromium chromium-driver sqlite3 wrk; do
     dpkg -s "$pkg" >/dev/null 2>&1 || need_apt+=("$pkg")
 done
 if [ ${#need_apt[@]} -gt 0 ]; then

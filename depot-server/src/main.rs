@@ -46,6 +46,10 @@ enum Command {
     Epc(EpcCommand),
     /// Print the feed's state from the database: acknowledged seq, backlog, lag.
     Status,
+    /// Recompute the ledger's hash chain from the first movement (read-only);
+    /// exits 1 and names the first broken seq if a movement was changed,
+    /// removed or inserted behind the server's back.
+    Verify,
     /// Write an online, consistent copy of the database to PATH.
     Backup {
         /// Where to write the copy; must not exist.
@@ -367,6 +371,26 @@ async fn run(command: Command, config: Config) -> anyhow::Result<ExitCode> {
                 println!("{line}");
             }
         }
+        Command::Verify => {
+            let options = app::depot_options(&config).store;
+            let result = depot_server::depot::verify_ledger(&config.db, &options)
+                .await
+                .with_context(|| format!("cannot read the ledger of {}", config.db.display()))?;
+            match result {
+                Ok(head) => println!(
+                    "ledger verified: {} movements, chain head {}",
+                    head.seq, head.hash
+                ),
+                Err(broken) => {
+                    println!(
+                        "ledger broken at seq {}: {}",
+                        broken.seq(),
+                        describe(&broken)
+                    );
+                    return Ok(ExitCode::from(1));
+                }
+            }
+        }
         Command::Backup { path } => {
             if path.exists() {
                 anyhow::bail!(
@@ -382,4 +406,20 @@ async fn run(command: Command, config: Config) -> anyhow::Result<ExitCode> {
         }
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// A broken chain in words.
+fn describe(broken: &depot_server::domain::chain::Break) -> String {
+    use depot_server::domain::chain::Break;
+    match broken {
+        Break::Gap { expected, found } => {
+            format!("seq {expected} is missing (the next movement is seq {found})")
+        }
+        Break::Mismatch { seq } => format!(
+            "movement {seq} is not what was booked (its content or an earlier movement was changed)"
+        ),
+        Break::Unhashed { seq } => {
+            format!("movement {seq} has no hash (it was inserted or its hash removed)")
+        }
+    }
 }

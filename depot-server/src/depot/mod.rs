@@ -24,7 +24,6 @@ use std::time::Duration;
 
 use sqlx::SqlitePool;
 use tokio::sync::{broadcast, mpsc, oneshot};
-use tokio::task::JoinHandle;
 
 pub use self::booking::{BookingAnswer, BookingInput, BookingOutcome, EpcRef, Submission};
 pub use self::feed::{
@@ -37,6 +36,7 @@ pub use self::writer::{Committed, WriterHealth, MAX_BATCH};
 use crate::domain::access::{Action, Caller, Role, User};
 use crate::domain::article::Article;
 pub use crate::domain::booking::Refusal;
+use crate::domain::chain::{Break, ChainHead};
 use crate::domain::gate::{Cursor, GatePass, GatewayState};
 use crate::domain::ledger::Movement;
 use crate::domain::location::Location;
@@ -139,13 +139,13 @@ pub struct Depot {
 
 /// The running writer; await it after the last `Depot` clone is dropped
 /// to be sure every accepted change has been answered.
-pub struct Writer(JoinHandle<()>);
+pub struct Writer(oneshot::Receiver<()>);
 
 impl Writer {
     /// Waits until the writer has answered everything and stopped.
     pub async fn finished(self) {
-        if let Err(error) = self.0.await {
-            tracing::error!(%error, "writer task failed");
+        if self.0.await.is_err() {
+            tracing::error!("the writer thread ended without finishing");
         }
     }
 }
@@ -156,6 +156,16 @@ impl Writer {
 /// writing to it.
 pub async fn peek_meta(path: &Path, options: &StoreOptions, key: &str) -> Option<String> {
     store::read_only_meta(path, options, key).await
+}
+
+/// Recomputes the hash chain of the ledger at `path` from its first
+/// movement without opening the depot (read-only, no migration): its head,
+/// or where it first breaks (`depot-server verify`).
+pub async fn verify_ledger(
+    path: &Path,
+    options: &StoreOptions,
+) -> Result<Result<ChainHead, Break>, sqlx::Error> {
+    store::verify_chain(path, options).await
 }
 
 /// The local operator at the box's console (command line, demo seeding): a
@@ -176,7 +186,6 @@ impl Depot {
         metrics: Arc<Metrics>,
     ) -> Result<(Depot, Writer), sqlx::Error> {
         let pool = store::open_pool(path, &options.store).await?;
-        let conn = store::open_writer(path, &options.store).await?;
         {
             let mut read = pool.acquire().await?;
             metrics
@@ -194,7 +203,7 @@ impl Depot {
             health: health.clone(),
             committed: committed.clone(),
         };
-        let handle = tokio::spawn(writer::run(Some(conn), rx, context));
+        let handle = writer::spawn(rx, context).await?;
         Ok((
             Depot {
                 pool,

@@ -27,6 +27,7 @@ use super::gate::{self, GateIngest, GateRead};
 use super::DepotError;
 use crate::domain::access::Role;
 use crate::domain::article::{Article, Classification};
+use crate::domain::chain::ChainHead;
 use crate::domain::ledger::Movement;
 use crate::domain::location::Location;
 use crate::domain::login::LoginRecord;
@@ -146,6 +147,8 @@ pub struct WriterHealth {
     pub restarts: u64,
     /// The last failure: when and what.
     pub last_failure: Option<(OffsetDateTime, String)>,
+    /// The ledger's sealed chain head after the last commit (`domain::chain`).
+    pub chain_head: Option<ChainHead>,
 }
 
 pub(crate) struct Job {
@@ -163,10 +166,82 @@ pub(crate) struct WriterContext {
     pub committed: broadcast::Sender<Arc<Committed>>,
 }
 
+/// Starts the writer on its own thread: opens the write connection there
+/// (so SQLite's worker thread is its sibling), then runs [`run`] until every
+/// sender is gone. The receiver fires when the writer has stopped.
+///
+/// The thread and the connection's worker are kept on one CPU: a booking
+/// hands about ten statements to the worker and back, and a hand-off
+/// between two threads on one core costs a few microseconds where one
+/// across cores costs tens (BENCHMARKS.md, "The writer's thread").
+pub(crate) async fn spawn(
+    jobs: mpsc::Receiver<Job>,
+    context: WriterContext,
+) -> Result<oneshot::Receiver<()>, sqlx::Error> {
+    let (opened_tx, opened) = oneshot::channel();
+    let (stopped_tx, stopped) = oneshot::channel();
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_time()
+        .build()
+        .map_err(sqlx::Error::Io)?;
+    std::thread::Builder::new()
+        .name("depot-writer".into())
+        .spawn(move || {
+            pin_to_one_cpu();
+            runtime.block_on(async move {
+                match store::open_writer(&context.path, &context.options).await {
+                    Ok(conn) => {
+                        // Sealed before the depot opens: `/healthz` shows the head from the start.
+                        let mut conn = Some(conn);
+                        let chain = seal_backlog(&mut conn, &context).await;
+                        if opened_tx.send(Ok(())).is_ok() {
+                            run(conn, chain, jobs, context).await;
+                        }
+                    }
+                    Err(error) => {
+                        let _ = opened_tx.send(Err(error));
+                    }
+                }
+            });
+            let _ = stopped_tx.send(());
+        })
+        .map_err(sqlx::Error::Io)?;
+    match opened.await {
+        Ok(Ok(())) => Ok(stopped),
+        Ok(Err(error)) => Err(error),
+        Err(_) => Err(sqlx::Error::Protocol(
+            "the writer thread ended while opening".into(),
+        )),
+    }
+}
+
+/// Binds the calling thread (and the threads it starts later) to the last
+/// CPU it may run on; leaves it alone where that cannot be done.
+fn pin_to_one_cpu() {
+    use nix::sched::{sched_getaffinity, sched_setaffinity, CpuSet};
+    use nix::unistd::Pid;
+    let Ok(allowed) = sched_getaffinity(Pid::from_raw(0)) else {
+        return;
+    };
+    let Some(last) = (0..CpuSet::count())
+        .rev()
+        .find(|&cpu| allowed.is_set(cpu).unwrap_or(false))
+    else {
+        return;
+    };
+    let mut one = CpuSet::new();
+    if one.set(last).is_ok() {
+        if let Err(error) = sched_setaffinity(Pid::from_raw(0), &one) {
+            tracing::debug!(%error, "the writer thread could not be pinned");
+        }
+    }
+}
+
 /// The writer loop: take what waits, run it in one transaction, commit,
 /// answer, publish; purge expired idempotency records now and then.
-pub(crate) async fn run(
+async fn run(
     mut conn: Option<SqliteConnection>,
+    mut chain: Option<ChainHead>,
     mut jobs: mpsc::Receiver<Job>,
     context: WriterContext,
 ) {
@@ -188,7 +263,7 @@ pub(crate) async fn run(
                 continue;
             }
         }
-        process(&mut conn, &mut batch, &context, &failures).await;
+        process(&mut conn, &mut chain, &mut batch, &context, &failures).await;
         // Under steady load the select above always finds commands waiting.
         if Instant::now() >= next_purge {
             next_purge = Instant::now() + purge(&mut conn, &context).await;
@@ -200,6 +275,7 @@ pub(crate) async fn run(
 /// Runs one batch and answers every command in it.
 async fn process(
     conn: &mut Option<SqliteConnection>,
+    chain: &mut Option<ChainHead>,
     batch: &mut Vec<Job>,
     context: &WriterContext,
     failures: &RepeatLog,
@@ -215,9 +291,13 @@ async fn process(
             return;
         };
         let now = OffsetDateTime::now_utc();
-        let result = AssertUnwindSafe(commit_batch(connection, batch, now))
+        let result = AssertUnwindSafe(commit_batch(connection, chain, batch, now))
             .catch_unwind()
             .await;
+        if !matches!(result, Ok(Ok(_))) {
+            // Whatever the batch sealed was rolled back: read the head again.
+            *chain = None;
+        }
         match result {
             Ok(Ok((answers, committed))) => {
                 count(&context.metrics, &answers, batch.len());
@@ -225,7 +305,10 @@ async fn process(
                     if let Some(last) = committed.movements.last() {
                         context.metrics.ledger_last_seq.set(last.seq);
                     }
-                    update_health(&context.health, |h| h.database_full = false);
+                    update_health(&context.health, |h| {
+                        h.database_full = false;
+                        h.chain_head = *chain;
+                    });
                     let _ = context.committed.send(Arc::new(committed));
                 }
                 for (job, answer) in batch.drain(..).zip(answers) {
@@ -331,6 +414,7 @@ type BatchResult = (Vec<Result<Done, DepotError>>, Committed);
 /// command of the batch was written and every caller is told so.
 async fn commit_batch(
     conn: &mut SqliteConnection,
+    chain: &mut Option<ChainHead>,
     batch: &[Job],
     now: OffsetDateTime,
 ) -> Result<BatchResult, sqlx::Error> {
@@ -349,11 +433,87 @@ async fn commit_batch(
             }
         }
     }
+    let sealed = match seal(conn, *chain, &committed).await {
+        Ok(sealed) => sealed,
+        Err(error) => {
+            let _ = sqlx::query("ROLLBACK").execute(&mut *conn).await;
+            return Err(error);
+        }
+    };
     if let Err(error) = sqlx::query("COMMIT").execute(&mut *conn).await {
         let _ = sqlx::query("ROLLBACK").execute(&mut *conn).await;
         return Err(error);
     }
+    *chain = Some(sealed);
     Ok((answers, committed))
+}
+
+/// Seals the batch's new movements into the chain before its COMMIT.
+async fn seal(
+    conn: &mut SqliteConnection,
+    chain: Option<ChainHead>,
+    committed: &Committed,
+) -> Result<ChainHead, sqlx::Error> {
+    let head = match chain {
+        Some(head) => head,
+        None => store::chain::sealed_head(conn).await?,
+    };
+    if committed.movements.is_empty() && chain.is_some() {
+        return Ok(head);
+    }
+    store::chain::seal(conn, head, -1).await
+}
+
+/// Movements sealed per transaction when a database from before the chain
+/// is sealed at start.
+const SEAL_CHUNK: i64 = 10_000;
+
+/// Seals what no commit sealed yet (a database from before the chain),
+/// in chunks; the head, or `None` (read again at the first batch) if the
+/// database cannot be read now.
+async fn seal_backlog(
+    conn: &mut Option<SqliteConnection>,
+    context: &WriterContext,
+) -> Option<ChainHead> {
+    let conn = conn.as_mut()?;
+    let mut sealed = 0;
+    let result: Result<ChainHead, sqlx::Error> = async {
+        let mut head = store::chain::sealed_head(conn).await?;
+        loop {
+            sqlx::query("BEGIN IMMEDIATE").execute(&mut *conn).await?;
+            let next = match store::chain::seal(conn, head, SEAL_CHUNK).await {
+                Ok(next) => next,
+                Err(error) => {
+                    let _ = sqlx::query("ROLLBACK").execute(&mut *conn).await;
+                    return Err(error);
+                }
+            };
+            sqlx::query("COMMIT").execute(&mut *conn).await?;
+            sealed += next.seq - head.seq;
+            if next == head {
+                return Ok(head);
+            }
+            head = next;
+        }
+    }
+    .await;
+    match result {
+        Ok(head) => {
+            if sealed > 0 {
+                tracing::info!(
+                    sealed,
+                    head_seq = head.seq,
+                    "sealed the ledger's movements into the hash chain"
+                );
+            }
+            update_health(&context.health, |h| h.chain_head = Some(head));
+            Some(head)
+        }
+        Err(error) => {
+            tracing::error!(%error, "cannot seal the ledger's hash chain now; trying again with the next commit");
+            None
+        }
+    }
 }
 
 /// One command in its own savepoint. Its own failures roll back only the
@@ -715,9 +875,10 @@ mod tests {
             job(receive(2, Some("poison"))),
             job(receive(3, None)),
         ];
-        let (answers, committed) = commit_batch(&mut conn, &batch, OffsetDateTime::now_utc())
-            .await
-            .expect("the batch commits");
+        let (answers, committed) =
+            commit_batch(&mut conn, &mut None, &batch, OffsetDateTime::now_utc())
+                .await
+                .expect("the batch commits");
         assert!(
             matches!(answers[1], Err(DepotError::Storage(_))),
             "{:?}",

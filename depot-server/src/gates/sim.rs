@@ -167,7 +167,7 @@ async fn feed(
 }
 
 /// EPC hex as 16-bit words, most significant first.
-fn words(hex: &str) -> Result<Vec<u16>, String> {
+pub fn words(hex: &str) -> Result<Vec<u16>, String> {
     let bytes = hex::decode(hex).map_err(|e| e.to_string())?;
     Ok(bytes
         .chunks(2)
@@ -176,9 +176,16 @@ fn words(hex: &str) -> Result<Vec<u16>, String> {
 }
 
 /// The Modbus side: each request handed to the bank under its lock.
-struct Service {
+pub struct Service {
     bank: Arc<Mutex<Bank>>,
     booted: Instant,
+}
+
+impl Service {
+    /// Serves `bank` as unit [`UNIT_ID`] of a gateway booted at `booted`.
+    pub fn new(bank: Arc<Mutex<Bank>>, booted: Instant) -> Self {
+        Self { bank, booted }
+    }
 }
 
 impl tokio_modbus::server::Service for Service {

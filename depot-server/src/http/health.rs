@@ -31,6 +31,11 @@ pub struct Health {
     /// The newest ledger seq.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub last_seq: Option<i64>,
+    /// The ledger's hash chain head after the last commit: `depot-server
+    /// verify` recomputes it; a hub that saw another hash for this seq sees
+    /// a rewritten history.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub chain_head: Option<ChainView>,
     /// Pages in use, in KiB.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub database_size_kib: Option<u64>,
@@ -53,6 +58,13 @@ pub struct Health {
     /// database answers.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub feed: Option<UplinkView>,
+}
+
+/// A chain head: the last sealed seq and its SHA-256 (hex).
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ChainView {
+    pub seq: i64,
+    pub hash: String,
 }
 
 /// One gateway's link in `/healthz`.
@@ -100,6 +112,10 @@ pub async fn healthz(State(state): State<AppState>) -> Response {
             what,
         }),
         last_seq,
+        chain_head: writer.chain_head.map(|head| ChainView {
+            seq: head.seq,
+            hash: head.hash.to_hex(),
+        }),
         database_size_kib: size.map(|(used, _)| used),
         max_db_size_kib: size.and_then(|(_, cap)| cap),
         gateway: state.status.gateway.clone(),

@@ -10,7 +10,8 @@
 //! the schema recorded in `depot-server/.sqlx/` (one file per statement,
 //! committed); `cargo xtask sqlx-prepare` regenerates it after a query or a
 //! migration changes. Only SQL that cannot be fixed text stays runtime: the
-//! multi-row INSERT of [`ledger::append_all`] and the `PRAGMA` reads of
+//! multi-row INSERT of [`ledger::append_all`], the multi-row UPDATE of
+//! [`chain::seal`] and the `PRAGMA` reads of
 //! [`size_kib`]. Row values come back as plain Rust types (the STRICT
 //! tables' TEXT, INTEGER, REAL; `AS "name!: T"` where SQLite cannot infer
 //! an expression's type or nullability) and are parsed into domain values
@@ -19,6 +20,7 @@
 //! computed argument is put in a `let` first.
 
 pub mod articles;
+pub mod chain;
 pub mod feed;
 pub mod gates;
 pub mod idempotency;
@@ -28,6 +30,8 @@ pub mod sessions;
 pub mod users;
 
 use std::path::Path;
+
+use crate::domain::chain::{Break, ChainHead};
 use std::str::FromStr;
 use std::time::Duration;
 
@@ -146,6 +150,21 @@ pub async fn read_only_meta(path: &Path, options: &StoreOptions, key: &str) -> O
     let value = meta(&mut conn, key).await.ok().flatten();
     let _ = conn.close().await;
     value
+}
+
+/// Recomputes the ledger's hash chain through a read-only connection,
+/// without migrating (`depot-server verify`).
+pub async fn verify_chain(
+    path: &Path,
+    options: &StoreOptions,
+) -> Result<Result<ChainHead, Break>, sqlx::Error> {
+    let connect = connect_options(path, options)
+        .create_if_missing(false)
+        .read_only(true);
+    let mut conn = SqliteConnection::connect_with(&connect).await?;
+    let result = chain::verify(&mut conn).await;
+    let _ = conn.close().await;
+    result
 }
 
 /// Writes one metadata value.

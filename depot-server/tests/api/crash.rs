@@ -13,7 +13,7 @@ use serde_json::{json, Value};
 use tokio::task::JoinHandle;
 
 /// Starts the real binary and returns it with the address it listens on.
-fn start_server(db: &Path) -> (Child, String) {
+pub(crate) fn start_server(db: &Path) -> (Child, String) {
     let mut child = Command::new(env!("CARGO_BIN_EXE_depot-server"))
         .args(["run", "--listen", "127.0.0.1:0", "--db"])
         .arg(db)
@@ -57,7 +57,7 @@ fn cli(db: &Path, args: &[&str]) -> String {
 
 /// A server on a fresh database with article ART-1 and bin B-1; returns it,
 /// its base URL and a staff token.
-async fn start_seeded_server(db: &Path) -> (Child, String, String) {
+pub(crate) async fn start_seeded_server(db: &Path) -> (Child, String, String) {
     let staff = cli(db, &["user", "add", "staff", "--role", "staff"]);
     let manager = cli(
         db,
@@ -96,11 +96,15 @@ async fn start_seeded_server(db: &Path) -> (Child, String, String) {
 }
 
 /// What the booking clients saw acknowledged: (Idempotency-Key, seq).
-type Acknowledged = Arc<Mutex<Vec<(String, i64)>>>;
+pub(crate) type Acknowledged = Arc<Mutex<Vec<(String, i64)>>>;
 
 /// `workers` handhelds booking one receive after another until the server
 /// stops answering; returns their tasks and what was acknowledged.
-fn start_bookers(base: &str, staff: &str, workers: usize) -> (Vec<JoinHandle<()>>, Acknowledged) {
+pub(crate) fn start_bookers(
+    base: &str,
+    staff: &str,
+    workers: usize,
+) -> (Vec<JoinHandle<()>>, Acknowledged) {
     let acknowledged = Acknowledged::default();
     let client = reqwest::Client::new();
     let tasks = (0..workers)
@@ -142,7 +146,7 @@ fn receive_one() -> Value {
 }
 
 /// Polls (with a deadline) until at least `count` bookings were acknowledged.
-async fn wait_for_bookings(acknowledged: &Acknowledged, count: usize) {
+pub(crate) async fn wait_for_bookings(acknowledged: &Acknowledged, count: usize) {
     let deadline = Instant::now() + Duration::from_secs(30);
     while acknowledged.lock().unwrap().len() < count {
         assert!(Instant::now() < deadline, "no bookings acknowledged");
@@ -201,6 +205,17 @@ async fn kill_9_loses_no_acknowledged_booking_and_applies_none_twice() {
     }
     let acknowledged = acknowledged.lock().unwrap().clone();
     assert_acknowledged_present_once(&db, &acknowledged).await;
+    // Every committed movement was sealed into the hash chain in its own
+    // transaction: the chain holds after the kill.
+    let verified = Command::new(env!("CARGO_BIN_EXE_depot-server"))
+        .arg("--db")
+        .arg(&db)
+        .arg("verify")
+        .output()
+        .unwrap();
+    let said = String::from_utf8_lossy(&verified.stdout);
+    assert!(verified.status.success(), "{said}");
+    assert!(said.starts_with("ledger verified: "), "{said}");
 
     // After the restart a retry of an acknowledged booking books nothing.
     let (mut child, address) = start_server(&db);

@@ -4,6 +4,7 @@
 #![allow(clippy::unwrap_used)]
 
 mod bookings;
+mod chain;
 mod cli;
 mod crash;
 mod feed;

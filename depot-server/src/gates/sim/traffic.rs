@@ -101,7 +101,7 @@ impl Traffic {
 
 /// The SGTIN-96 tag URI of `serial` of a GTIN-14: company prefix of
 /// [`PREFIX_DIGITS`], the indicator digit leading the item reference.
-fn tag_uri(gtin14: &str, serial: u64) -> String {
+pub fn tag_uri(gtin14: &str, serial: u64) -> String {
     let (indicator, rest) = gtin14.split_at(1);
     let (company, item) = rest.split_at(PREFIX_DIGITS);
     let item = &item[..item.len() - 1];
