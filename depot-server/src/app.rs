@@ -55,6 +55,8 @@ pub struct Bound {
     writer: Writer,
     config: Config,
     feed: Option<replication::Settings>,
+    /// The serving lock (`backups::lock`), released when the server stops.
+    _lock: crate::backups::ServingLock,
 }
 
 /// The feed's settings, if a broker is configured.
@@ -93,9 +95,16 @@ pub fn feed_settings(config: &Config) -> anyhow::Result<Option<replication::Sett
 }
 
 /// Opens the database and binds the listener (port 0 picks a free port).
+/// Holds `{db}.lock` while serving, so that a restore cannot replace the
+/// database under it, and refuses a database that belongs to another depot.
 pub async fn bind(config: Config) -> anyhow::Result<Bound> {
     let feed = feed_settings(&config)?;
+    let lock = crate::backups::lock(&config.db)?;
     let (depot, writer) = open_depot(&config).await?;
+    if let Err(error) = depot.claim(&config.depot_id).await {
+        close_quietly(depot, writer).await;
+        anyhow::bail!("cannot serve {}: {error}", config.db.display());
+    }
     let listener = TcpListener::bind(config.listen)
         .await
         .with_context(|| format!("cannot listen on {}", config.listen))?;
@@ -107,7 +116,16 @@ pub async fn bind(config: Config) -> anyhow::Result<Bound> {
         writer,
         config,
         feed,
+        _lock: lock,
     })
+}
+
+/// Stops a depot that will not serve: the writer finishes once the last
+/// handle on the depot is gone.
+async fn close_quietly(depot: Depot, writer: Writer) {
+    depot.close().await;
+    drop(depot);
+    writer.finished().await;
 }
 
 impl Bound {
@@ -128,6 +146,7 @@ impl Bound {
             writer,
             config,
             feed,
+            _lock,
         } = self;
         let demo = crate::depot::peek_meta(
             &config.db,
@@ -138,7 +157,18 @@ impl Bound {
         .as_deref()
             == Some("true");
         let (stop_pollers, stop) = watch::channel(false);
-        let pollers = gates::start(&config, &depot, demo, stop).await?;
+        let mut pollers = gates::start(&config, &depot, demo, stop.clone()).await?;
+        if let Some(dir) = &config.backup_dir {
+            let schedule = crate::backups::Schedule {
+                dir: dir.clone(),
+                interval: Duration::from_secs(config.backup_interval_s),
+                keep: config.backup_keep,
+                depot_id: config.depot_id.clone(),
+            };
+            tracing::info!(dir = %dir.display(), every_s = config.backup_interval_s,
+                keep = config.backup_keep, "scheduled backups on");
+            pollers.push(crate::backups::spawn(depot.clone(), schedule, stop));
+        }
         let (stop_feed, feed_stopped) = tokio::sync::watch::channel(false);
         let publisher = feed.map(|settings| {
             depot.report_uplink(|live| live.state = crate::depot::LinkState::Connecting);

@@ -67,6 +67,13 @@ pub struct Config {
     /// How long a booking's Idempotency-Key is remembered, in days (1–3650). Default 30.
     /// A retry within it gets the first answer; a replay after it books anew.
     pub idempotency_retention_days: u32,
+    /// Where scheduled backups go (best on another medium than the database);
+    /// unset = no scheduled backups.
+    pub backup_dir: Option<PathBuf>,
+    /// Seconds between scheduled backups (1–31536000). Default 86400 (daily).
+    pub backup_interval_s: u64,
+    /// Scheduled backups kept in `backup_dir`; older ones are deleted (1–1000). Default 7.
+    pub backup_keep: usize,
 }
 
 impl Default for Config {
@@ -89,6 +96,9 @@ impl Default for Config {
             log: "info".into(),
             max_db_size_kib: None,
             idempotency_retention_days: 30,
+            backup_dir: None,
+            backup_interval_s: 86_400,
+            backup_keep: 7,
         }
     }
 }
@@ -402,6 +412,19 @@ impl Config {
                 &format!("{}: poll_interval_ms must be 10 to 60000", gateway.id),
             )?;
         }
+        self.backup_dir = self.backup_dir.filter(|dir| !dir.as_os_str().is_empty());
+        in_range(
+            "backup_interval_s",
+            self.backup_interval_s,
+            1..=31_536_000,
+            "must be 1 to 31536000",
+        )?;
+        in_range(
+            "backup_keep",
+            self.backup_keep,
+            1..=1000,
+            "must be 1 to 1000",
+        )?;
         in_range(
             "sim_pass_interval_ms",
             self.sim_pass_interval_ms,

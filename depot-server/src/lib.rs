@@ -4,6 +4,7 @@
 //! See ARCHITECTURE.md at the repository root for the map.
 
 pub mod app;
+pub mod backups;
 pub mod config;
 pub mod demo;
 pub mod depot;

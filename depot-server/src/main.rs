@@ -50,6 +50,13 @@ enum Command {
     /// exits 1 and names the first broken seq if a movement was changed,
     /// removed or inserted behind the server's back.
     Verify,
+    /// Replace the database with the backup at PATH after checking it
+    /// (SQLite, integrity, migrations, depot id, hash chain); the server must
+    /// be stopped; the replaced database is kept beside it.
+    Restore {
+        /// The backup file to restore.
+        path: PathBuf,
+    },
     /// Write an online, consistent copy of the database to PATH.
     Backup {
         /// Where to write the copy; must not exist.
@@ -370,6 +377,19 @@ async fn run(command: Command, config: Config) -> anyhow::Result<ExitCode> {
             for line in status_lines(&config, &status?) {
                 println!("{line}");
             }
+        }
+        Command::Restore { path } => {
+            let restored =
+                depot_server::backups::restore(&config.db, &path, &config.depot_id).await?;
+            if let Some(kept) = &restored.kept {
+                eprintln!("the replaced database is kept as {}", kept.display());
+            }
+            eprintln!(
+                "restored {} from {} (ledger up to seq {}); movements booked after the backup are not in it",
+                config.db.display(),
+                path.display(),
+                restored.last_seq
+            );
         }
         Command::Verify => {
             let options = app::depot_options(&config).store;

@@ -124,6 +124,10 @@ pub struct Metrics {
     pub writer_restarts: Counter,
     /// `depot_idempotency_expired_total`.
     pub idempotency_expired: Counter,
+    /// `depot_backups_taken_total`: scheduled backups written.
+    pub backups_taken: Counter,
+    /// `depot_backups_failed_total`: scheduled backups that failed.
+    pub backups_failed: Counter,
     /// `depot_ledger_last_seq`, set by the booking writer after each commit.
     pub ledger_last_seq: Gauge,
     /// `depot_feed_published_total`: feed messages sent to the broker, resends included.
@@ -179,6 +183,8 @@ impl Default for Metrics {
             "idempotency_expired",
             "Idempotency records removed after the retention period",
         );
+        let backups_taken = counter("backups_taken", "Scheduled backups written");
+        let backups_failed = counter("backups_failed", "Scheduled backups that failed");
         let feed_published = counter(
             "feed_published",
             "Feed messages sent to the broker, resends included",
@@ -244,6 +250,8 @@ impl Default for Metrics {
             storage_errors,
             writer_restarts,
             idempotency_expired,
+            backups_taken,
+            backups_failed,
             feed_published,
             feed_acked,
             feed_disconnects,

@@ -44,7 +44,7 @@ use crate::domain::stock::{Item, StockFilter, StockLine};
 use crate::domain::utilization::Utilization;
 use crate::metrics::Metrics;
 use crate::store;
-pub use crate::store::StoreOptions;
+pub use crate::store::{BackupFacts, StoreOptions};
 use crate::tokens;
 
 /// Why a use case did not run; adapters map each to their own error form.
@@ -166,6 +166,16 @@ pub async fn verify_ledger(
     options: &StoreOptions,
 ) -> Result<Result<ChainHead, Break>, sqlx::Error> {
     store::verify_chain(path, options).await
+}
+
+/// What a backup file holds, read-only (for `restore`'s checks).
+pub async fn inspect_backup(path: &Path) -> Result<BackupFacts, sqlx::Error> {
+    store::inspect(path).await
+}
+
+/// This binary's migrations: (version, checksum).
+pub fn known_migrations() -> Vec<(i64, Vec<u8>)> {
+    store::known_migrations()
 }
 
 /// The local operator at the box's console (command line, demo seeding): a
@@ -619,6 +629,20 @@ impl Depot {
         let mut conn = self.pool.acquire().await?;
         let seq = store::ledger::last_seq(&mut conn).await?;
         Ok((seq, store::size_kib(&mut conn).await?))
+    }
+
+    /// Records `depot_id` as the depot this database belongs to, or checks
+    /// it against the one recorded: a database never serves under another
+    /// depot's id (its feed would go to that depot's topics).
+    pub async fn claim(&self, depot_id: &str) -> Result<(), DepotError> {
+        let mut conn = self.pool.acquire().await?;
+        match store::meta(&mut conn, store::DEPOT_ID_KEY).await? {
+            Some(recorded) if recorded == depot_id => Ok(()),
+            Some(recorded) => Err(DepotError::Conflict(format!(
+                "this database belongs to depot '{recorded}', not '{depot_id}' (check depot_id / DEPOT_ID)"
+            ))),
+            None => self.set_meta(store::DEPOT_ID_KEY, depot_id).await,
+        }
     }
 
     /// Writes an online, consistent copy of the database to `path` (which must not exist).

@@ -79,15 +79,146 @@ fn connect_options(path: &Path, options: &StoreOptions) -> SqliteConnectOptions 
     }
 }
 
-/// Opens (creating if missing) the database at `path` and applies pending migrations.
+/// Opens (creating if missing) the database at `path` and applies pending
+/// migrations, after a backup of an existing database beside it
+/// (`{db}.before-migration-{version}`): each migration runs in its own
+/// transaction, and a failed one leaves the database as that migration
+/// found it.
 pub async fn open_pool(path: &Path, options: &StoreOptions) -> Result<SqlitePool, sqlx::Error> {
     let pool = SqlitePoolOptions::new()
         .max_connections(options.read_connections.max(1))
         .connect_with(connect_options(path, options))
         .await?;
+    backup_before_migrating(&pool, path).await?;
     MIGRATOR.run(&pool).await?;
     Ok(pool)
 }
+
+/// The migrations recorded as applied in a database: (version, checksum).
+/// Runtime SQL: `_sqlx_migrations` is sqlx's own table, not in the schema
+/// the macros check against.
+async fn applied_migrations(
+    conn: &mut SqliteConnection,
+) -> Result<Vec<(i64, Vec<u8>)>, sqlx::Error> {
+    let exists: i64 = sqlx::query_scalar(
+        "SELECT COUNT(*) FROM sqlite_master WHERE type = 'table' AND name = '_sqlx_migrations'",
+    )
+    .fetch_one(&mut *conn)
+    .await?;
+    if exists == 0 {
+        return Ok(Vec::new());
+    }
+    sqlx::query_as("SELECT version, checksum FROM _sqlx_migrations WHERE success ORDER BY version")
+        .fetch_all(&mut *conn)
+        .await
+}
+
+/// Copies an existing database that has migrations pending, before they run.
+async fn backup_before_migrating(pool: &SqlitePool, path: &Path) -> Result<(), sqlx::Error> {
+    let mut conn = pool.acquire().await?;
+    let applied = applied_migrations(&mut conn).await?;
+    let Some((latest, _)) = applied.last() else {
+        return Ok(());
+    };
+    if MIGRATOR
+        .iter()
+        .all(|m| applied.iter().any(|(version, _)| *version == m.version))
+    {
+        return Ok(());
+    }
+    let mut name = path.as_os_str().to_owned();
+    name.push(format!(".before-migration-{latest:04}"));
+    let copy = std::path::PathBuf::from(name);
+    if copy.exists() {
+        // A migration that failed before: the first copy is the one to keep.
+        tracing::warn!(copy = %copy.display(), "a copy from before an earlier migration attempt exists; kept");
+        return Ok(());
+    }
+    sqlx::query("VACUUM INTO ?")
+        .bind(copy.to_string_lossy().into_owned())
+        .execute(&mut *conn)
+        .await?;
+    tracing::info!(copy = %copy.display(), "copied the database before migrating it");
+    Ok(())
+}
+
+/// What a backup file holds, read without changing it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BackupFacts {
+    /// `PRAGMA integrity_check`: `ok`, or the first problem.
+    pub integrity: String,
+    /// Applied migrations: (version, checksum).
+    pub migrations: Vec<(i64, Vec<u8>)>,
+    /// The depot it belongs to, if recorded.
+    pub depot_id: Option<String>,
+    /// The hash chain's verification; `None` if the ledger predates it.
+    pub chain: Option<Result<ChainHead, Break>>,
+    /// The newest ledger seq (0 when empty or unreadable).
+    pub last_seq: i64,
+}
+
+/// Reads a backup's facts through a read-only connection. Runtime SQL: the
+/// file may hold any schema, or none.
+pub async fn inspect(path: &Path) -> Result<BackupFacts, sqlx::Error> {
+    let connect = SqliteConnectOptions::new()
+        .filename(path)
+        .create_if_missing(false)
+        .read_only(true)
+        .disable_statement_logging();
+    let mut conn = SqliteConnection::connect_with(&connect).await?;
+    let integrity: String = sqlx::query_scalar("PRAGMA integrity_check(1)")
+        .fetch_one(&mut conn)
+        .await?;
+    let migrations = applied_migrations(&mut conn).await?;
+    let table = |name: &'static str| {
+        sqlx::query_scalar::<_, i64>(
+            "SELECT COUNT(*) FROM sqlite_master WHERE type = 'table' AND name = ?",
+        )
+        .bind(name)
+    };
+    let has_meta = table("depot_meta").fetch_one(&mut conn).await? > 0;
+    let depot_id = if has_meta {
+        meta(&mut conn, DEPOT_ID_KEY).await?
+    } else {
+        None
+    };
+    let has_chain: i64 = sqlx::query_scalar(
+        "SELECT COUNT(*) FROM pragma_table_info('movements') WHERE name = 'hash'",
+    )
+    .fetch_one(&mut conn)
+    .await?;
+    let chain = if has_chain > 0 {
+        Some(chain::verify(&mut conn).await?)
+    } else {
+        None
+    };
+    let last_seq = if table("movements").fetch_one(&mut conn).await? > 0 {
+        sqlx::query_scalar("SELECT COALESCE(MAX(seq), 0) FROM movements")
+            .fetch_one(&mut conn)
+            .await?
+    } else {
+        0
+    };
+    let _ = conn.close().await;
+    Ok(BackupFacts {
+        integrity,
+        migrations,
+        depot_id,
+        chain,
+        last_seq,
+    })
+}
+
+/// This binary's migrations: (version, checksum).
+pub fn known_migrations() -> Vec<(i64, Vec<u8>)> {
+    MIGRATOR
+        .iter()
+        .map(|m| (m.version, m.checksum.to_vec()))
+        .collect()
+}
+
+/// The `depot_meta` key of the depot id the database belongs to.
+pub const DEPOT_ID_KEY: &str = "depot_id";
 
 /// Opens one dedicated connection, for the single booking writer.
 pub async fn open_writer(
@@ -158,9 +289,14 @@ pub async fn verify_chain(
     path: &Path,
     options: &StoreOptions,
 ) -> Result<Result<ChainHead, Break>, sqlx::Error> {
-    let connect = connect_options(path, options)
+    // Plain options: asking a read-only connection for WAL mode would write
+    // (a restored file is not in WAL mode until the server opens it).
+    let connect = SqliteConnectOptions::new()
+        .filename(path)
         .create_if_missing(false)
-        .read_only(true);
+        .read_only(true)
+        .busy_timeout(Duration::from_millis(options.busy_timeout_ms))
+        .disable_statement_logging();
     let mut conn = SqliteConnection::connect_with(&connect).await?;
     let result = chain::verify(&mut conn).await;
     let _ = conn.close().await;

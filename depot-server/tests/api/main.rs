@@ -12,5 +12,6 @@ mod gates;
 mod helpers;
 mod http_errors;
 mod master_data;
+mod restore;
 mod tidy;
 mod web;
