@@ -5,8 +5,9 @@
 set -euo pipefail
 
 need_apt=()
-# wrk: the load generator of the writer and ingest benchmarks.
-for pkg in mosquitto openssl socat qemu-system-arm chromium chromium-driver sqlite3 wrk; do
+# wrk: the load generator of the writer and ingest benchmarks; faketime: the
+# wrong-clock test (libfaketime).
+for pkg in mosquitto openssl socat qemu-system-arm chromium chromium-driver sqlite3 wrk faketime; do
     dpkg -s "$pkg" >/dev/null 2>&1 || need_apt+=("$pkg")
 done
 if [ ${#need_apt[@]} -gt 0 ]; then

@@ -28,6 +28,7 @@ use super::DepotError;
 use crate::domain::access::Role;
 use crate::domain::article::{Article, Classification};
 use crate::domain::chain::ChainHead;
+use crate::domain::clock::{ClockState, ClockWatch};
 use crate::domain::ledger::Movement;
 use crate::domain::location::Location;
 use crate::domain::login::LoginRecord;
@@ -149,6 +150,10 @@ pub struct WriterHealth {
     pub last_failure: Option<(OffsetDateTime, String)>,
     /// The ledger's sealed chain head after the last commit (`domain::chain`).
     pub chain_head: Option<ChainHead>,
+    /// Whether the wall clock the writer stamps movements with is plausible
+    /// (`domain::clock`), and since when it is as it is.
+    pub clock: ClockState,
+    pub clock_since: Option<OffsetDateTime>,
 }
 
 pub(crate) struct Job {
@@ -247,6 +252,8 @@ async fn run(
 ) {
     let mut batch = Vec::with_capacity(MAX_BATCH);
     let failures = RepeatLog::new(Duration::from_secs(60));
+    let mut clock = ClockWatch::new(built(), newest_movement_time(&mut conn).await);
+    note_clock(&mut clock, &context, OffsetDateTime::now_utc());
     // Purge before the first command, so a retry after a long stop is judged
     // by the retention period, whatever arrives first.
     let mut next_purge = Instant::now() + purge(&mut conn, &context).await;
@@ -263,7 +270,10 @@ async fn run(
                 continue;
             }
         }
-        process(&mut conn, &mut chain, &mut batch, &context, &failures).await;
+        process(
+            &mut conn, &mut chain, &mut clock, &mut batch, &context, &failures,
+        )
+        .await;
         // Under steady load the select above always finds commands waiting.
         if Instant::now() >= next_purge {
             next_purge = Instant::now() + purge(&mut conn, &context).await;
@@ -276,6 +286,7 @@ async fn run(
 async fn process(
     conn: &mut Option<SqliteConnection>,
     chain: &mut Option<ChainHead>,
+    clock: &mut ClockWatch,
     batch: &mut Vec<Job>,
     context: &WriterContext,
     failures: &RepeatLog,
@@ -291,6 +302,7 @@ async fn process(
             return;
         };
         let now = OffsetDateTime::now_utc();
+        note_clock(clock, context, now);
         let result = AssertUnwindSafe(commit_batch(connection, chain, batch, now))
             .catch_unwind()
             .await;
@@ -739,6 +751,19 @@ async fn purge(conn: &mut Option<SqliteConnection>, context: &WriterContext) -> 
     let Some(conn) = conn.as_mut() else {
         return PURGE_EVERY;
     };
+    let clock = context
+        .health
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .clock;
+    if clock != ClockState::Plausible {
+        // Ages measured by a wrong clock could expire every record at once.
+        tracing::warn!(
+            clock = clock.as_str(),
+            "the clock is not plausible; idempotency records are not expired now"
+        );
+        return PURGE_EVERY;
+    }
     let cutoff = OffsetDateTime::now_utc() - context.idempotency_retention;
     let result = async {
         sqlx::query("BEGIN IMMEDIATE").execute(&mut *conn).await?;
@@ -771,6 +796,47 @@ async fn purge(conn: &mut Option<SqliteConnection>, context: &WriterContext) -> 
             Duration::from_secs(60)
         }
     }
+}
+
+/// When this program was built (`build.rs`): the earliest plausible time.
+fn built() -> OffsetDateTime {
+    env!("BUILD_UNIX_SECONDS")
+        .parse()
+        .ok()
+        .and_then(|secs| OffsetDateTime::from_unix_timestamp(secs).ok())
+        .unwrap_or(OffsetDateTime::UNIX_EPOCH)
+}
+
+/// The time the newest movement was stamped with, if there is one.
+async fn newest_movement_time(conn: &mut Option<SqliteConnection>) -> Option<OffsetDateTime> {
+    let conn = conn.as_mut()?;
+    let last = store::ledger::last_seq(conn).await.ok()?;
+    let newest = store::ledger::movements_by_seq(conn, &[last]).await.ok()?;
+    newest.first().map(|m| m.recorded_at)
+}
+
+/// Judges the clock before a batch stamps its movements; logs and reports changes.
+fn note_clock(clock: &mut ClockWatch, context: &WriterContext, now: OffsetDateTime) {
+    let state = clock.observe(now);
+    let previous = context
+        .health
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .clock;
+    if state.as_str() == previous.as_str() {
+        return;
+    }
+    match state {
+        ClockState::Plausible => tracing::info!("the clock is plausible again"),
+        ClockState::BeforeBuild => tracing::warn!(%now,
+            "the clock is before this program's build: movements keep their seq order, their times are wrong"),
+        ClockState::Behind(by) => tracing::warn!(%now, behind_s = by.whole_seconds(),
+            "the clock is behind times already written: movements keep their seq order, their times are wrong"),
+    }
+    update_health(&context.health, |h| {
+        h.clock = state;
+        h.clock_since = Some(now);
+    });
 }
 
 #[cfg(test)]

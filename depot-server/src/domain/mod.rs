@@ -8,6 +8,7 @@ pub mod access;
 pub mod article;
 pub mod booking;
 pub mod chain;
+pub mod clock;
 pub mod gate;
 pub mod ledger;
 pub mod location;

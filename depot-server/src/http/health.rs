@@ -36,6 +36,15 @@ pub struct Health {
     /// a rewritten history.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub chain_head: Option<ChainView>,
+    /// The wall clock: `ok`, `before_build` (before this program was built:
+    /// a box that booted without a time source) or `behind` (behind times
+    /// already written). Bookings go on in seq order either way, so this
+    /// never makes `status` failing; idempotency records are not expired
+    /// while it is not `ok`.
+    pub clock: &'static str,
+    /// RFC 3339 (by the clock itself): since when `clock` holds.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub clock_since: Option<String>,
     /// Pages in use, in KiB.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub database_size_kib: Option<u64>,
@@ -116,6 +125,10 @@ pub async fn healthz(State(state): State<AppState>) -> Response {
             seq: head.seq,
             hash: head.hash.to_hex(),
         }),
+        clock: writer.clock.as_str(),
+        clock_since: writer
+            .clock_since
+            .map(|at| at.format(&Rfc3339).unwrap_or_default()),
         database_size_kib: size.map(|(used, _)| used),
         max_db_size_kib: size.and_then(|(_, cap)| cap),
         gateway: state.status.gateway.clone(),

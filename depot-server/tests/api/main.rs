@@ -6,6 +6,7 @@
 mod bookings;
 mod chain;
 mod cli;
+mod clock;
 mod crash;
 mod feed;
 mod gates;
