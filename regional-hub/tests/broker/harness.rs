@@ -383,14 +383,27 @@ impl Netns {
 
     /// `ip -n NAME ARGS…`.
     pub fn ip(&self, args: &[&str]) {
-        run_ok(Command::new("ip").args(["-n", self.name.as_str()]).args(args));
+        run_ok(
+            Command::new("ip")
+                .args(["-n", self.name.as_str()])
+                .args(args),
+        );
     }
 
     /// A veth pair: `outer` here with `outer_address`, `inner` in the
     /// namespace with `inner_address` (both CIDR), both up.
     pub fn link(&self, outer: &str, inner: &str, outer_address: &str, inner_address: &str) {
         run_ok(Command::new("ip").args([
-            "link", "add", outer, "type", "veth", "peer", "name", inner, "netns", self.name.as_str(),
+            "link",
+            "add",
+            outer,
+            "type",
+            "veth",
+            "peer",
+            "name",
+            inner,
+            "netns",
+            self.name.as_str(),
         ]));
         run_ok(Command::new("ip").args(["addr", "add", outer_address, "dev", outer]));
         run_ok(Command::new("ip").args(["link", "set", outer, "up"]));
@@ -412,18 +425,36 @@ impl Drop for Netns {
 /// another package's binary, so cargo does not hand its path to this test.
 pub fn depot_server_binary() -> PathBuf {
     let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
-    run_ok(
-        Command::new(cargo)
-            .args([
-                "build",
-                "--quiet",
-                "-p",
-                "depot-server",
-                "--bin",
-                "depot-server",
-            ])
-            .current_dir(env!("CARGO_MANIFEST_DIR")),
-    );
+    let mut command = Command::new(cargo);
+    command
+        .args([
+            "build",
+            "--quiet",
+            "-p",
+            "depot-server",
+            "--bin",
+            "depot-server",
+        ])
+        .current_dir(env!("CARGO_MANIFEST_DIR"));
+    // What cargo set for this test process (CARGO_PKG_NAME=regional-hub …)
+    // would look like a changed environment to build scripts that watch it
+    // (ring's), and rebuild them and all above them, here and again in the
+    // next `cargo test`.
+    for (name, _) in std::env::vars() {
+        let set_by_cargo = [
+            "CARGO_PKG_",
+            "CARGO_MANIFEST_",
+            "CARGO_CRATE_",
+            "CARGO_BIN_",
+        ]
+        .iter()
+        .any(|prefix| name.starts_with(prefix))
+            || ["CARGO_PRIMARY_PACKAGE", "CARGO_TARGET_TMPDIR", "OUT_DIR"].contains(&name.as_str());
+        if set_by_cargo {
+            command.env_remove(name);
+        }
+    }
+    run_ok(&mut command);
     // target/debug/deps/broker-… → target/debug/depot-server
     let exe = std::env::current_exe().expect("test path");
     let binary = exe
