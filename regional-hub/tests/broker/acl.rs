@@ -192,11 +192,17 @@ async fn the_shipped_acl_grades_every_publish_and_read() {
     tokio::time::sleep(QUIET).await;
     for (identity, client) in wide.iter().filter(|(i, _)| !readers.contains(i)) {
         let received = client.received();
-        assert!(received.is_empty(), "depot {identity} reads nothing: {received:?}");
+        assert!(
+            received.is_empty(),
+            "depot {identity} reads nothing: {received:?}"
+        );
     }
     for (identity, client) in &narrow {
         let received = client.received();
-        assert!(received.is_empty(), "{identity}'s forbidden filters: {received:?}");
+        assert!(
+            received.is_empty(),
+            "{identity}'s forbidden filters: {received:?}"
+        );
     }
     for (identity, client) in wide.iter().chain(&narrow).chain(&publishers) {
         assert_eq!(client.lost(), None, "{identity} stays connected");
