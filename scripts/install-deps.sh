@@ -10,6 +10,8 @@ need_apt=()
 for pkg in mosquitto openssl socat qemu-system-arm chromium chromium-driver sqlite3 wrk faketime; do
     dpkg -s "$pkg" >/dev/null 2>&1 || need_apt+=("$pkg")
 done
+# The broker tests' network partition (regional-hub/tests/broker): ip netns, veth.
+dpkg -s iproute2 >/dev/null 2>&1 || need_apt+=(iproute2)
 if [ ${#need_apt[@]} -gt 0 ]; then
     echo "install-deps: apt packages: ${need_apt[*]}"
     sudo_cmd=""

@@ -1,6 +1,7 @@
 //! Where the feed's broker is: the `mqtt[s]://[user:password@]host[:port]`
 //! address both the depot's publisher and the regional hub are given,
-//! parsed once for both. Its `Debug` never shows the credentials.
+//! parsed once for both, and the PEM material `mqtts://` needs ([`Tls`]).
+//! Neither `Debug` shows a secret (credentials, private key).
 
 /// Where the broker is, from `mqtt[s]://[user:password@]host[:port]`.
 #[derive(Clone, PartialEq, Eq)]
@@ -8,7 +9,7 @@ pub struct Broker {
     pub host: String,
     pub port: u16,
     pub credentials: Option<(String, String)>,
-    /// `mqtts://`: TLS (see [`Tls`]).
+    /// `mqtts://`: TLS with the material in a [`Tls`].
     pub tls: bool,
 }
 
@@ -54,5 +55,41 @@ impl Broker {
             credentials,
             tls,
         })
+    }
+}
+
+/// What `mqtts://` needs, as PEM: the CA that signed the broker's
+/// certificate, and the client's certificate and private key, which the
+/// broker may require and take as the client's identity.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Tls {
+    pub ca: Vec<u8>,
+    /// Certificate and key.
+    pub client: Option<(Vec<u8>, Vec<u8>)>,
+}
+
+impl std::fmt::Debug for Tls {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // Never the key.
+        write!(f, "Tls {{ client certificate: {} }}", self.client.is_some())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn tls_debug_shows_no_key() {
+        let tls = Tls {
+            ca: b"ca".to_vec(),
+            client: Some((b"cert".to_vec(), b"PRIVATE KEY 123".to_vec())),
+        };
+        let shown = format!("{tls:?}");
+        assert!(
+            !shown.contains("123") && !shown.contains("PRIVATE"),
+            "{shown}"
+        );
+        assert!(shown.contains("client certificate: true"), "{shown}");
     }
 }

@@ -12,7 +12,7 @@ pub mod broker;
 pub mod payload;
 pub mod topic;
 
-pub use broker::Broker;
+pub use broker::{Broker, Tls};
 pub use payload::{
     ArticleFacts, DepotUtilization, Fill, LinkState, MovementKind, MovementMessage, Source, Status,
     StockSnapshot, Unit, UtilizationSnapshot, ZoneStock, ZoneUtilization, V1,

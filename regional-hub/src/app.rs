@@ -28,11 +28,13 @@ pub async fn run(
     let mut feed_task = None;
     let mut feed_link = None;
     if let Some(url) = &config.mqtt_url {
-        let broker = feed::broker(url).map_err(anyhow::Error::msg)?;
+        let broker = feed::Broker::parse(url).map_err(anyhow::Error::msg)?;
+        let tls = config.tls()?;
         let (connected, link) = watch::channel(false);
         feed_link = Some(link);
         let settings = feed::Settings {
             broker,
+            tls,
             client_id: config.mqtt_client_id.clone(),
             keep_alive: Duration::from_secs(config.mqtt_keep_alive_s),
         };

@@ -4,8 +4,9 @@
 //! itself: `main` hands it the environment.
 
 use std::net::SocketAddr;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
+use feed_contract::{Broker, Tls};
 use figment::providers::{Format, Serialized, Toml};
 use figment::Figment;
 use serde::{Deserialize, Serialize};
@@ -18,8 +19,17 @@ pub struct Config {
     pub db: String,
     /// Where the HTTP server listens. Default `127.0.0.1:8090`.
     pub listen: SocketAddr,
-    /// The broker, `mqtt://[user:password@]host[:port]`; unset = no feed.
+    /// The broker, `mqtt://[user:password@]host[:port]` or `mqtts://…` (TLS,
+    /// port 8883 by default); unset = no feed.
     pub mqtt_url: Option<String>,
+    /// PEM file of the CA that signed the broker's certificate; required with
+    /// `mqtts://`, which verifies the broker by it (and by its host name or IP address).
+    pub mqtt_ca_file: Option<PathBuf>,
+    /// PEM file of the hub's client certificate for `mqtts://` (with `mqtt_key_file`);
+    /// a broker that grades access takes its CN as the hub's identity.
+    pub mqtt_cert_file: Option<PathBuf>,
+    /// PEM file of the client certificate's private key (with `mqtt_cert_file`).
+    pub mqtt_key_file: Option<PathBuf>,
     /// The hub's MQTT client id, which names its persistent session at the
     /// broker: keep it across restarts. Default `regional-hub`.
     pub mqtt_client_id: String,
@@ -37,6 +47,9 @@ impl Default for Config {
             db: "hub.db".into(),
             listen: SocketAddr::from(([127, 0, 0, 1], 8090)),
             mqtt_url: None,
+            mqtt_ca_file: None,
+            mqtt_cert_file: None,
+            mqtt_key_file: None,
             mqtt_client_id: "regional-hub".into(),
             mqtt_keep_alive_s: 15,
             stale_after_s: 300,
@@ -116,9 +129,15 @@ impl Config {
             return Err(fail("db", "must name a file"));
         }
         self.mqtt_url = self.mqtt_url.filter(|u| !u.is_empty());
-        if let Some(url) = &self.mqtt_url {
-            crate::feed::broker(url).map_err(|reason| fail("mqtt_url", &reason))?;
-        }
+        let tls = match &self.mqtt_url {
+            Some(url) => {
+                Broker::parse(url)
+                    .map_err(|reason| fail("mqtt_url", &reason))?
+                    .tls
+            }
+            None => false,
+        };
+        self.check_tls_files(tls)?;
         if self.mqtt_client_id.is_empty() || self.mqtt_client_id.len() > 64 {
             return Err(fail("mqtt_client_id", "must be 1 to 64 characters"));
         }
@@ -136,15 +155,85 @@ impl Config {
         let url = self
             .mqtt_url
             .as_deref()
-            .map(|u| match crate::feed::broker(u) {
+            .map(|u| match Broker::parse(u) {
                 Ok(broker) => format!("{broker:?}"),
                 Err(_) => "invalid".into(),
             })
             .unwrap_or_else(|| "none".into());
+        // Paths only: a file's content (the key) is never logged.
+        let file = |path: &Option<PathBuf>| {
+            path.as_deref()
+                .map_or_else(|| "none".into(), |p| p.display().to_string())
+        };
         format!(
-            "db={} listen={} mqtt_url={url} mqtt_client_id={} mqtt_keep_alive_s={} stale_after_s={} log={}",
-            self.db, self.listen, self.mqtt_client_id, self.mqtt_keep_alive_s, self.stale_after_s, self.log
+            "db={} listen={} mqtt_url={url} mqtt_ca_file={} mqtt_cert_file={} mqtt_key_file={} \
+             mqtt_client_id={} mqtt_keep_alive_s={} stale_after_s={} log={}",
+            self.db,
+            self.listen,
+            file(&self.mqtt_ca_file),
+            file(&self.mqtt_cert_file),
+            file(&self.mqtt_key_file),
+            self.mqtt_client_id,
+            self.mqtt_keep_alive_s,
+            self.stale_after_s,
+            self.log
         )
+    }
+
+    /// The TLS files: the CA required with `mqtts://`, none of them without
+    /// it, certificate and key together. An empty value counts as unset.
+    fn check_tls_files(&mut self, tls: bool) -> Result<(), ConfigError> {
+        let fail = |key: &str, reason: &str| ConfigError {
+            key: key.into(),
+            reason: reason.into(),
+        };
+        let set = |path: Option<PathBuf>| path.filter(|p| !p.as_os_str().is_empty());
+        self.mqtt_ca_file = set(self.mqtt_ca_file.take());
+        self.mqtt_cert_file = set(self.mqtt_cert_file.take());
+        self.mqtt_key_file = set(self.mqtt_key_file.take());
+        if tls && self.mqtt_ca_file.is_none() {
+            return Err(fail(
+                "mqtt_ca_file",
+                "is required with mqtts://: the CA that signed the broker's certificate",
+            ));
+        }
+        for (key, file) in [
+            ("mqtt_ca_file", &self.mqtt_ca_file),
+            ("mqtt_cert_file", &self.mqtt_cert_file),
+            ("mqtt_key_file", &self.mqtt_key_file),
+        ] {
+            if !tls && file.is_some() {
+                return Err(fail(key, "applies only to an mqtts:// mqtt_url"));
+            }
+        }
+        match (&self.mqtt_cert_file, &self.mqtt_key_file) {
+            (Some(_), None) => Err(fail("mqtt_cert_file", "needs mqtt_key_file too")),
+            (None, Some(_)) => Err(fail("mqtt_key_file", "needs mqtt_cert_file too")),
+            _ => Ok(()),
+        }
+    }
+
+    /// Reads the TLS files named by the configuration; `None` for `mqtt://`.
+    pub fn tls(&self) -> Result<Option<Tls>, ConfigError> {
+        let read = |key: &str, path: &Path| {
+            std::fs::read(path).map_err(|error| ConfigError {
+                key: key.into(),
+                reason: format!("cannot read {}: {error}", path.display()),
+            })
+        };
+        let Some(ca) = &self.mqtt_ca_file else {
+            return Ok(None);
+        };
+        let client = match (&self.mqtt_cert_file, &self.mqtt_key_file) {
+            (Some(cert), Some(key)) => {
+                Some((read("mqtt_cert_file", cert)?, read("mqtt_key_file", key)?))
+            }
+            _ => None,
+        };
+        Ok(Some(Tls {
+            ca: read("mqtt_ca_file", ca)?,
+            client,
+        }))
     }
 }
 
@@ -205,5 +294,80 @@ mod tests {
         )
         .expect("ok");
         assert!(!config.redacted().contains("secret"));
+    }
+
+    #[test]
+    fn tls_files_go_with_mqtts() {
+        let load = |pairs: &[(&str, &str)]| Config::load(&Overrides::default(), &env(pairs));
+        let tls = ("HUB_MQTT_URL", "mqtts://broker:8883");
+        assert_eq!(load(&[tls]).expect_err("no CA").key, "mqtt_ca_file");
+        let ok = load(&[
+            tls,
+            ("HUB_MQTT_CA_FILE", "/ca.crt"),
+            ("HUB_MQTT_CERT_FILE", "/hub.crt"),
+            ("HUB_MQTT_KEY_FILE", "/hub.key"),
+        ])
+        .expect("complete");
+        assert_eq!(ok.mqtt_key_file, Some(PathBuf::from("/hub.key")));
+        assert!(load(&[tls, ("HUB_MQTT_CA_FILE", "/ca.crt")]).is_ok());
+        let half = load(&[
+            tls,
+            ("HUB_MQTT_CA_FILE", "/ca.crt"),
+            ("HUB_MQTT_CERT_FILE", "/hub.crt"),
+        ]);
+        assert_eq!(half.expect_err("cert alone").key, "mqtt_cert_file");
+        let half = load(&[
+            tls,
+            ("HUB_MQTT_CA_FILE", "/ca.crt"),
+            ("HUB_MQTT_KEY_FILE", "/hub.key"),
+        ]);
+        assert_eq!(half.expect_err("key alone").key, "mqtt_key_file");
+        let plain = load(&[
+            ("HUB_MQTT_URL", "mqtt://broker:1883"),
+            ("HUB_MQTT_CA_FILE", "/ca.crt"),
+        ]);
+        assert_eq!(plain.expect_err("CA without TLS").key, "mqtt_ca_file");
+        let empty = load(&[tls, ("HUB_MQTT_CA_FILE", "")]);
+        assert_eq!(empty.expect_err("empty is unset").key, "mqtt_ca_file");
+    }
+
+    #[test]
+    fn tls_files_are_read_and_a_missing_one_is_named() {
+        let dir = tempfile::tempdir().expect("dir");
+        for (name, text) in [
+            ("ca.crt", "CA"),
+            ("hub.crt", "CERT"),
+            ("hub.key", "KEY-MATERIAL-7"),
+        ] {
+            std::fs::write(dir.path().join(name), text).expect("write");
+        }
+        let path = |name: &str| dir.path().join(name).display().to_string();
+        let config = Config::load(
+            &Overrides::default(),
+            &env(&[
+                ("HUB_MQTT_URL", "mqtts://broker"),
+                ("HUB_MQTT_CA_FILE", &path("ca.crt")),
+                ("HUB_MQTT_CERT_FILE", &path("hub.crt")),
+                ("HUB_MQTT_KEY_FILE", &path("hub.key")),
+            ]),
+        )
+        .expect("config");
+        let tls = config.tls().expect("read").expect("tls");
+        assert_eq!(tls.ca, b"CA");
+        assert_eq!(
+            tls.client,
+            Some((b"CERT".to_vec(), b"KEY-MATERIAL-7".to_vec()))
+        );
+        assert!(
+            !config.redacted().contains("MATERIAL"),
+            "{}",
+            config.redacted()
+        );
+        let missing = Config {
+            mqtt_key_file: Some(dir.path().join("gone.key")),
+            ..config
+        };
+        assert_eq!(missing.tls().expect_err("missing").key, "mqtt_key_file");
+        assert_eq!(Config::default().tls(), Ok(None));
     }
 }

@@ -18,22 +18,7 @@ use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 
 use super::payload::Message;
-pub use feed_contract::Broker;
-
-/// What `mqtts://` needs, as PEM: the CA that signed the broker's
-/// certificate, and the depot's client certificate and key.
-#[derive(Clone, PartialEq, Eq)]
-pub struct Tls {
-    pub ca: Vec<u8>,
-    pub client: Option<(Vec<u8>, Vec<u8>)>,
-}
-
-impl std::fmt::Debug for Tls {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        // Never the key.
-        write!(f, "Tls {{ client certificate: {} }}", self.client.is_some())
-    }
-}
+pub use feed_contract::{Broker, Tls};
 
 /// What the event loop reports.
 #[derive(Debug, PartialEq, Eq)]
