@@ -5,7 +5,8 @@
 set -euo pipefail
 
 need_apt=()
-for pkg in mosquitto openssl socat qemu-system-arm chromium chromium-driver sqlite3; do
+# postgresql: the regional hub's tests start their own cluster (initdb, pg_ctl).
+for pkg in mosquitto openssl socat qemu-system-arm chromium chromium-driver sqlite3 postgresql; do
     dpkg -s "$pkg" >/dev/null 2>&1 || need_apt+=("$pkg")
 done
 if [ ${#need_apt[@]} -gt 0 ]; then
@@ -20,6 +21,8 @@ fi
 # service so that it holds no port and writes no files.
 if command -v systemctl >/dev/null 2>&1; then
     systemctl disable --now mosquitto >/dev/null 2>&1 || true
+    # Likewise the distro's PostgreSQL cluster: the hub's tests run their own.
+    systemctl disable --now postgresql >/dev/null 2>&1 || true
 fi
 
 # Python peers of the gateway's QEMU tests (hil-tests): an independent
