@@ -148,6 +148,53 @@ async fn two_instances_on_one_postgres_apply_each_seq_once() {
     let postgres = support::Postgres::start();
     let db = postgres.database("hub_store").await;
     two_instances_apply_each_seq_once(&db).await;
+    an_apply_waits_for_another_instance_holding_the_depot(&db).await;
+}
+
+/// The serialisation is the database's: another instance's apply holds the
+/// depot's row and writes a newer snapshot (seq +2); an apply of an older
+/// one (seq +1) started meanwhile waits, then sees the newer one and
+/// changes nothing. Were the depot's row not taken first, it would have
+/// read the old snapshot and overwritten the newer one (a lost update).
+async fn an_apply_waits_for_another_instance_holding_the_depot(db: &str) {
+    use sqlx::Connection;
+    let store = Store::open(db).await.expect("open");
+    let mut other = sqlx::PgConnection::connect(db).await.expect("connect");
+    let mut held = other.begin().await.expect("begin");
+    sqlx::query("SELECT depot FROM depots WHERE depot = 'north-1' FOR UPDATE")
+        .fetch_one(&mut *held)
+        .await
+        .expect("lock the depot row");
+    let newer = (SEQS + 2) as i64;
+    sqlx::query("UPDATE stock SET seq = $1, total = $1 WHERE depot = 'north-1' AND sku = 'ART-1'")
+        .bind(newer)
+        .execute(&mut *held)
+        .await
+        .expect("a newer snapshot");
+    let apply = {
+        let store = store.clone();
+        tokio::spawn(async move { store.apply(&stock("north-1", SEQS + 1), NOW).await })
+    };
+    // A bounded look: still waiting after half a second.
+    tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+    assert!(
+        !apply.is_finished(),
+        "the apply did not wait for the depot's row"
+    );
+    held.commit().await.expect("commit");
+    let outcome = tokio::time::timeout(std::time::Duration::from_secs(30), apply)
+        .await
+        .expect("the apply goes on after the commit")
+        .expect("task")
+        .expect("apply");
+    assert_eq!(outcome, regional_hub::store::Outcome::Unchanged);
+    let rows = store
+        .stock(&ArticleKey::Sku("ART-1".into()), false)
+        .await
+        .expect("stock");
+    let north = rows.iter().find(|r| r.depot == "north-1").expect("north-1");
+    assert_eq!((north.seq, north.total), (newer, newer), "no lost update");
+    store.close().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
