@@ -6,8 +6,9 @@ set -euo pipefail
 
 need_apt=()
 # wrk: the load generator of the writer and ingest benchmarks; faketime: the
-# wrong-clock test (libfaketime).
-for pkg in mosquitto openssl socat qemu-system-arm chromium chromium-driver sqlite3 wrk faketime; do
+# wrong-clock test (libfaketime); postgresql: the regional hub's tests start
+# their own cluster (initdb, pg_ctl).
+for pkg in mosquitto openssl socat qemu-system-arm chromium chromium-driver sqlite3 wrk faketime postgresql; do
     dpkg -s "$pkg" >/dev/null 2>&1 || need_apt+=("$pkg")
 done
 # The broker tests' network partition (regional-hub/tests/broker): ip netns, veth.
@@ -24,6 +25,8 @@ fi
 # service so that it holds no port and writes no files.
 if command -v systemctl >/dev/null 2>&1; then
     systemctl disable --now mosquitto >/dev/null 2>&1 || true
+    # Likewise the distro's PostgreSQL cluster: the hub's tests run their own.
+    systemctl disable --now postgresql >/dev/null 2>&1 || true
 fi
 
 # Python peers of the gateway's QEMU tests (hil-tests): an independent

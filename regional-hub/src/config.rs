@@ -15,7 +15,8 @@ use serde::{Deserialize, Serialize};
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize, Serialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct Config {
-    /// The database: a SQLite file path (PostgreSQL URLs later). Default `hub.db`.
+    /// The database: a SQLite file path, or a `postgres://` URL (several hub
+    /// instances may share one PostgreSQL). Default `hub.db`.
     pub db: String,
     /// Where the HTTP server listens. Default `127.0.0.1:8090`.
     pub listen: SocketAddr,
@@ -35,6 +36,10 @@ pub struct Config {
     pub mqtt_client_id: String,
     /// MQTT keep-alive in seconds (5–3600). Default 15.
     pub mqtt_keep_alive_s: u64,
+    /// The MQTT shared-subscription group (`$share/{group}/…`) of hub
+    /// instances that split the feed between them on one PostgreSQL;
+    /// `[A-Za-z0-9_-]{1,64}`. Unset = this hub receives every message.
+    pub mqtt_share_group: Option<String>,
     /// A depot unheard of for longer than this is stale, in seconds (1–604800). Default 300.
     pub stale_after_s: u64,
     /// Log filter (`tracing` env-filter syntax). Default `info`.
@@ -52,6 +57,7 @@ impl Default for Config {
             mqtt_key_file: None,
             mqtt_client_id: "regional-hub".into(),
             mqtt_keep_alive_s: 15,
+            mqtt_share_group: None,
             stale_after_s: 300,
             log: "info".into(),
         }
@@ -144,6 +150,22 @@ impl Config {
         if !(5..=3600).contains(&self.mqtt_keep_alive_s) {
             return Err(fail("mqtt_keep_alive_s", "must be from 5 to 3600"));
         }
+        self.mqtt_share_group = self.mqtt_share_group.filter(|g| !g.is_empty());
+        if let Some(group) = &self.mqtt_share_group {
+            let valid = group.len() <= 64
+                && group
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_');
+            if !valid {
+                return Err(fail("mqtt_share_group", "must match [A-Za-z0-9_-]{1,64}"));
+            }
+            if crate::store::Backend::of(&self.db) == crate::store::Backend::Sqlite {
+                return Err(fail(
+                    "mqtt_share_group",
+                    "instances sharing a subscription must share a database: set db to a postgres:// URL",
+                ));
+            }
+        }
         if !(1..=604_800).contains(&self.stale_after_s) {
             return Err(fail("stale_after_s", "must be from 1 to 604800"));
         }
@@ -167,14 +189,15 @@ impl Config {
         };
         format!(
             "db={} listen={} mqtt_url={url} mqtt_ca_file={} mqtt_cert_file={} mqtt_key_file={} \
-             mqtt_client_id={} mqtt_keep_alive_s={} stale_after_s={} log={}",
-            self.db,
+             mqtt_client_id={} mqtt_keep_alive_s={} mqtt_share_group={} stale_after_s={} log={}",
+            redact_db(&self.db),
             self.listen,
             file(&self.mqtt_ca_file),
             file(&self.mqtt_cert_file),
             file(&self.mqtt_key_file),
             self.mqtt_client_id,
             self.mqtt_keep_alive_s,
+            self.mqtt_share_group.as_deref().unwrap_or("none"),
             self.stale_after_s,
             self.log
         )
@@ -234,6 +257,20 @@ impl Config {
             ca: read("mqtt_ca_file", ca)?,
             client,
         }))
+    }
+}
+
+/// A database setting as logged: a URL's password replaced by `***`.
+fn redact_db(db: &str) -> String {
+    match db.split_once("://") {
+        Some((scheme, rest)) => match rest.split_once('@') {
+            Some((credentials, host)) => {
+                let user = credentials.split(':').next().unwrap_or("");
+                format!("{scheme}://{user}:***@{host}")
+            }
+            None => db.to_owned(),
+        },
+        None => db.to_owned(),
     }
 }
 
@@ -369,5 +406,29 @@ mod tests {
         };
         assert_eq!(missing.tls().expect_err("missing").key, "mqtt_key_file");
         assert_eq!(Config::default().tls(), Ok(None));
+    }
+
+    #[test]
+    fn a_share_group_needs_postgres_and_a_plain_name() {
+        let error = Config::load(
+            &Overrides::default(),
+            &env(&[("HUB_MQTT_SHARE_GROUP", "hubs")]),
+        )
+        .expect_err("sqlite");
+        assert_eq!(error.key, "mqtt_share_group");
+        let postgres = ("HUB_DB", "postgres://hub:pw@127.0.0.1:5432/hub");
+        let error = Config::load(
+            &Overrides::default(),
+            &env(&[postgres, ("HUB_MQTT_SHARE_GROUP", "a/b")]),
+        )
+        .expect_err("slash");
+        assert_eq!(error.key, "mqtt_share_group");
+        let config = Config::load(
+            &Overrides::default(),
+            &env(&[postgres, ("HUB_MQTT_SHARE_GROUP", "hubs")]),
+        )
+        .expect("ok");
+        assert_eq!(config.mqtt_share_group.as_deref(), Some("hubs"));
+        assert!(!config.redacted().contains("pw@"), "{}", config.redacted());
     }
 }

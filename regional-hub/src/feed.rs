@@ -10,6 +10,7 @@
 //! one is configured (a broker that grades access takes its CN as the
 //! hub's identity, see `deploy/mosquitto/`).
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use feed_contract::topic::filters;
@@ -19,7 +20,8 @@ use time::OffsetDateTime;
 use tokio::sync::{mpsc, watch};
 
 use crate::core::message;
-use crate::store::Store;
+use crate::metrics::Metrics;
+use crate::store::{Outcome, Store};
 
 /// How the feed connects.
 #[derive(Debug, Clone)]
@@ -30,6 +32,22 @@ pub struct Settings {
     /// Names the persistent session; the same across restarts.
     pub client_id: String,
     pub keep_alive: Duration,
+    /// The shared-subscription group, if this instance shares the feed with others.
+    pub share_group: Option<String>,
+}
+
+/// The topic filter the hub subscribes to: every depot's feed, through the
+/// group's shared subscription when it has one. The broker then hands each
+/// message to one instance of the group; messages of one depot may reach
+/// different instances and arrive out of order, which the store's
+/// per-depot serialisation and the (depot, seq) key make harmless. MQTT
+/// delivers no retained messages to a shared subscription: a new group
+/// learns each snapshot when its depot next publishes it.
+pub fn filter(share_group: Option<&str>) -> String {
+    match share_group {
+        Some(group) => format!("$share/{group}/{}", filters::ALL),
+        None => filters::ALL.to_owned(),
+    }
 }
 
 /// The first and the longest wait before connecting again.
@@ -38,11 +56,12 @@ const BACKOFF: (Duration, Duration) = (Duration::from_millis(200), Duration::fro
 const MAX_PACKET_BYTES: usize = 1024 * 1024;
 
 /// Runs the feed until `stop` resolves; `connected` is true from the
-/// subscription's SUBACK until the link is lost.
+/// subscription's SUBACK until the link is lost; `metrics` counts.
 pub async fn run(
     store: Store,
     settings: Settings,
     connected: watch::Sender<bool>,
+    metrics: Arc<Metrics>,
     stop: impl std::future::Future<Output = ()>,
 ) {
     let mut options = MqttOptions::new(
@@ -65,6 +84,7 @@ pub async fn run(
             client_auth: tls.client.clone(),
         }));
     }
+    let filter = filter(settings.share_group.as_deref());
     let (client, mut eventloop) = AsyncClient::new(options, 64);
     eventloop.network_options.set_connection_timeout(5);
     // Unbounded, yet bounded in practice by the broker's in-flight window for
@@ -72,6 +92,7 @@ pub async fn run(
     let (received, mut to_apply) = mpsc::unbounded_channel::<Publish>();
     let poller = {
         let client = client.clone();
+        let metrics = metrics.clone();
         async move {
             let mut backoff = BACKOFF.0;
             loop {
@@ -81,13 +102,14 @@ pub async fn run(
                         backoff = BACKOFF.0;
                         // Subscribing again on a present session is harmless; the
                         // retained snapshots it brings are ordered by the store.
-                        if let Err(error) = client.try_subscribe(filters::ALL, QoS::AtLeastOnce) {
+                        if let Err(error) = client.try_subscribe(&filter, QoS::AtLeastOnce) {
                             tracing::warn!(%error, "feed subscribe failed");
                         }
                     }
                     Ok(Event::Incoming(Packet::SubAck(_))) => {
                         // Receiving from now on: what `/healthz` calls connected.
                         connected.send_replace(true);
+                        metrics.feed_connected.set(1);
                     }
                     Ok(Event::Incoming(Packet::Publish(publish))) => {
                         if received.send(publish).is_err() {
@@ -97,6 +119,7 @@ pub async fn run(
                     Ok(_) => {}
                     Err(error) => {
                         connected.send_replace(false);
+                        metrics.feed_connected.set(0);
                         tracing::warn!(%error, retry_in_ms = backoff.as_millis() as u64, "feed connection lost");
                         // A pause between attempts, not a wait for a condition.
                         tokio::time::sleep(backoff).await;
@@ -108,7 +131,7 @@ pub async fn run(
     };
     let applier = async move {
         while let Some(publish) = to_apply.recv().await {
-            apply(&store, &publish).await;
+            metrics.count(apply(&store, &publish).await);
             if let Err(error) = client.ack(&publish).await {
                 tracing::warn!(%error, "feed ack failed");
                 return;
@@ -124,12 +147,13 @@ pub async fn run(
 
 /// Applies one publish, retrying a database failure until it commits: a
 /// message is acknowledged only once applied (or refused as unreadable).
-async fn apply(store: &Store, publish: &Publish) {
+/// Returns the outcome's metrics label.
+async fn apply(store: &Store, publish: &Publish) -> &'static str {
     let message = match message::parse(&publish.topic, &publish.payload) {
         Ok(message) => message,
         Err(refused) => {
             tracing::warn!(%refused, "feed message refused");
-            return;
+            return "refused";
         }
     };
     let mut backoff = BACKOFF.0;
@@ -137,7 +161,10 @@ async fn apply(store: &Store, publish: &Publish) {
         match store.apply(&message, OffsetDateTime::now_utc()).await {
             Ok(outcome) => {
                 tracing::debug!(topic = %publish.topic, ?outcome, "feed message");
-                return;
+                return match outcome {
+                    Outcome::Applied => "applied",
+                    Outcome::Unchanged => "unchanged",
+                };
             }
             Err(error) => {
                 tracing::error!(%error, topic = %publish.topic, "feed message not applied; retrying");
@@ -145,5 +172,16 @@ async fn apply(store: &Store, publish: &Publish) {
                 backoff = (backoff * 2).min(BACKOFF.1);
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_share_group_wraps_the_feed_filter() {
+        assert_eq!(filter(None), "depot/v1/+/#");
+        assert_eq!(filter(Some("hubs")), "$share/hubs/depot/v1/+/#");
     }
 }

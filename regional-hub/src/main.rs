@@ -16,7 +16,7 @@ struct Cli {
     /// Configuration file (default: hub.toml in the working directory, if present).
     #[arg(long, global = true, value_name = "FILE")]
     config: Option<PathBuf>,
-    /// SQLite database file (overrides config and HUB_DB).
+    /// The database: a SQLite file or a postgres:// URL (overrides config and HUB_DB).
     #[arg(long, global = true, value_name = "PATH")]
     db: Option<String>,
     /// Listen address, e.g. 127.0.0.1:8090 (overrides config and HUB_LISTEN).
@@ -33,6 +33,14 @@ enum Command {
     /// Manage API users.
     #[command(subcommand)]
     User(UserCommand),
+    /// A live region in one command: the hub on a fresh database and
+    /// simulated depots (the real depot-server) publishing to HUB_MQTT_URL.
+    #[cfg(feature = "demo")]
+    Demo {
+        /// How many depots to simulate (1-9).
+        #[arg(long, default_value_t = 3)]
+        depots: u8,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -92,6 +100,11 @@ async fn execute(command: Command, config: Config) -> anyhow::Result<()> {
         Command::Run => {
             tracing::info!(config = %config.redacted(), "starting");
             app::run(config, shutdown_signal()).await
+        }
+        #[cfg(feature = "demo")]
+        Command::Demo { depots } => {
+            tracing::info!(config = %config.redacted(), depots, "starting demo");
+            regional_hub::demo::run(config, depots, shutdown_signal()).await
         }
         Command::User(UserCommand::Add {
             name,

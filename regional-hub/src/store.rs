@@ -3,19 +3,29 @@
 //! stock, utilisation and link state commit together, so a restart or a
 //! redelivery applies nothing twice.
 //!
-//! Queries are runtime `sqlx::query` with rows read by name, not the
-//! compile-checked macros: one query text is to serve SQLite now and
-//! PostgreSQL later, which the macros cannot check against both. The SQL is
-//! kept portable (`ON CONFLICT`, `CASE` rather than `MAX(a, b)`, BIGINT
-//! nanoseconds, `$n` parameters). This
-//! module decides nothing itself: it loads values, asks `core`, writes.
+//! One set of query texts serves both databases through `sqlx::Any`: an
+//! embedded SQLite file by default, or PostgreSQL by URL, where several hub
+//! instances share the load. The queries are runtime `sqlx::query` with rows
+//! read by name (the compile-checked macros check against one database), and
+//! the SQL is kept portable: `ON CONFLICT`, `CASE` rather than `MAX(a, b)`,
+//! BIGINT nanoseconds, `$n` parameters, sums taken in Rust (PostgreSQL sums
+//! BIGINT to NUMERIC, which `Any` cannot read), and BOOLEAN columns read
+//! through `CASE … THEN 1 ELSE 0` (`Any` cannot read SQLite's BOOLEAN).
+//!
+//! Concurrency is the database's: every apply transaction first upserts its
+//! depot's row, which serialises the transactions of one depot (SQLite: the
+//! write lock; PostgreSQL: the row lock, held to COMMIT, and under READ
+//! COMMITTED each later statement sees what the previous holder committed).
+//! The primary key (depot, seq) of `movements` is the last word on "applied
+//! once" whatever any instance's cursor thought. This module decides
+//! nothing itself: it loads values, asks `core`, writes.
 
 use std::path::Path;
-use std::str::FromStr;
 
 use feed_contract::{Audience, LinkState, MovementMessage, StockSnapshot, UtilizationSnapshot};
-use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
-use sqlx::{Row, SqlitePool, Transaction};
+use sqlx::any::{AnyConnectOptions, AnyPoolOptions, AnyRow};
+use sqlx::sqlite::SqliteConnectOptions;
+use sqlx::{AnyPool, ConnectOptions, Executor, Row, Transaction};
 use time::OffsetDateTime;
 
 use crate::core::{Applied, Body, Freshness, Link, Message, SeqCursor, SnapshotVersion};
@@ -28,8 +38,6 @@ pub enum StoreError {
     Database(#[from] sqlx::Error),
     #[error("migration: {0}")]
     Migration(#[from] sqlx::migrate::MigrateError),
-    #[error("{0}")]
-    Unsupported(String),
     #[error("user {0} exists")]
     UserExists(String),
 }
@@ -47,7 +55,29 @@ pub enum Outcome {
 /// The hub's database.
 #[derive(Debug, Clone)]
 pub struct Store {
-    pool: SqlitePool,
+    pool: AnyPool,
+    backend: Backend,
+}
+
+/// Which database a store runs on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    /// An embedded SQLite file.
+    Sqlite,
+    /// A PostgreSQL server, possibly shared by several hub instances.
+    Postgres,
+}
+
+impl Backend {
+    /// The backend `db` names: a `postgres://` or `postgresql://` URL, or
+    /// else a SQLite file path.
+    pub fn of(db: &str) -> Backend {
+        if db.starts_with("postgres://") || db.starts_with("postgresql://") {
+            Backend::Postgres
+        } else {
+            Backend::Sqlite
+        }
+    }
 }
 
 /// A hub user as the API sees it.
@@ -89,6 +119,27 @@ pub struct Fill {
     pub used: i64,
     pub capacity: Option<i64>,
     pub free: Option<i64>,
+}
+
+impl Fill {
+    /// The sum of several depots' fills: used added up; capacity and free
+    /// only where every depot knows its own (else `None`, as they report it).
+    pub fn sum(fills: impl Iterator<Item = Fill>) -> Fill {
+        let mut sum = Fill {
+            used: 0,
+            capacity: Some(0),
+            free: Some(0),
+        };
+        for fill in fills {
+            sum.used = sum.used.saturating_add(fill.used);
+            sum.capacity = sum
+                .capacity
+                .zip(fill.capacity)
+                .map(|(a, b)| a.saturating_add(b));
+            sum.free = sum.free.zip(fill.free).map(|(a, b)| a.saturating_add(b));
+        }
+        sum
+    }
 }
 
 /// One depot's utilisation.
@@ -156,28 +207,48 @@ fn as_json<T: serde::Serialize>(value: &T) -> String {
 }
 
 impl Store {
-    /// Opens (creating if missing) the database at `db` and migrates it.
-    /// `db` is a SQLite file path; a `postgres://` URL is refused until the
-    /// PostgreSQL store lands (issue 15).
+    /// Opens the database `db` and migrates it: a SQLite file path (created
+    /// if missing; WAL, `synchronous=FULL`) or a `postgres://` URL (the
+    /// database must exist; migrations are applied once, whichever instance
+    /// comes first).
     pub async fn open(db: &str) -> Result<Store, StoreError> {
-        if db.starts_with("postgres://") || db.starts_with("postgresql://") {
-            return Err(StoreError::Unsupported(
-                "PostgreSQL is not supported yet (issue 15); give a SQLite file path".into(),
-            ));
-        }
-        let options = SqliteConnectOptions::from_str("sqlite://")?
-            .filename(Path::new(db))
-            .create_if_missing(true)
-            .journal_mode(SqliteJournalMode::Wal)
-            .synchronous(SqliteSynchronous::Full)
-            .busy_timeout(std::time::Duration::from_secs(5))
-            .foreign_keys(true);
-        let pool = SqlitePoolOptions::new()
-            .max_connections(4)
-            .connect_with(options)
-            .await?;
+        sqlx::any::install_default_drivers();
+        let backend = Backend::of(db);
+        let pool = match backend {
+            Backend::Postgres => {
+                AnyPoolOptions::new()
+                    .max_connections(8)
+                    .connect_with(db.parse::<AnyConnectOptions>()?)
+                    .await?
+            }
+            Backend::Sqlite => {
+                let url = SqliteConnectOptions::new()
+                    .filename(Path::new(db))
+                    .create_if_missing(true)
+                    .to_url_lossy();
+                AnyPoolOptions::new()
+                    .max_connections(4)
+                    .after_connect(|connection, _| {
+                        Box::pin(async move {
+                            // Durable on power loss; readers never block the writer.
+                            connection.execute("PRAGMA journal_mode = WAL").await?;
+                            connection.execute("PRAGMA synchronous = FULL").await?;
+                            Ok(())
+                        })
+                    })
+                    .connect_with(AnyConnectOptions::from_url(&url)?)
+                    .await?
+            }
+        };
+        // PostgreSQL: sqlx takes an advisory lock around the migrations, so
+        // instances starting together apply each once.
         sqlx::migrate!("./migrations").run(&pool).await?;
-        Ok(Store { pool })
+        Ok(Store { pool, backend })
+    }
+
+    /// The database this store runs on.
+    pub fn backend(&self) -> Backend {
+        self.backend
     }
 
     /// Closes the pool, waiting for open connections.
@@ -292,7 +363,7 @@ impl Store {
     /// The user a bearer token belongs to, unless revoked.
     pub async fn user_by_token(&self, token: &str) -> Result<Option<User>, StoreError> {
         let row = sqlx::query(
-            "SELECT name, restricted FROM users WHERE token_sha256 = $1 AND revoked_ns IS NULL",
+            "SELECT name, CASE WHEN restricted THEN 1 ELSE 0 END AS restricted FROM users WHERE token_sha256 = $1 AND revoked_ns IS NULL",
         )
         .bind(crate::tokens::hash(token))
         .fetch_optional(&self.pool)
@@ -300,10 +371,72 @@ impl Store {
         row.map(|row| {
             Ok(User {
                 name: row.try_get("name")?,
-                restricted: row.try_get("restricted")?,
+                restricted: row.try_get::<i64, _>("restricted")? != 0,
             })
         })
         .transpose()
+    }
+
+    /// Opens a web session for the user of `token` until `expires`; returns
+    /// the session id (the cookie's value), or `None` if the token is not a
+    /// valid one. Expired sessions are deleted on the way.
+    pub async fn open_session(
+        &self,
+        token: &str,
+        now: OffsetDateTime,
+        expires: OffsetDateTime,
+    ) -> Result<Option<String>, StoreError> {
+        let Some(user) = self.user_by_token(token).await? else {
+            return Ok(None);
+        };
+        sqlx::query("DELETE FROM sessions WHERE expires_ns <= $1")
+            .bind(ns(now))
+            .execute(&self.pool)
+            .await?;
+        let id = crate::tokens::generate();
+        sqlx::query(
+            "INSERT INTO sessions (id_sha256, user_name, created_ns, expires_ns) VALUES ($1, $2, $3, $4)",
+        )
+        .bind(crate::tokens::hash(&id))
+        .bind(&user.name)
+        .bind(ns(now))
+        .bind(ns(expires))
+        .execute(&self.pool)
+        .await?;
+        Ok(Some(id))
+    }
+
+    /// The user of an open, unexpired session whose user is not revoked.
+    pub async fn user_by_session(
+        &self,
+        id: &str,
+        now: OffsetDateTime,
+    ) -> Result<Option<User>, StoreError> {
+        let row = sqlx::query(
+            "SELECT users.name AS name, CASE WHEN users.restricted THEN 1 ELSE 0 END AS restricted \
+             FROM sessions JOIN users ON users.name = sessions.user_name \
+             WHERE sessions.id_sha256 = $1 AND sessions.expires_ns > $2 AND users.revoked_ns IS NULL",
+        )
+        .bind(crate::tokens::hash(id))
+        .bind(ns(now))
+        .fetch_optional(&self.pool)
+        .await?;
+        row.map(|row| {
+            Ok(User {
+                name: row.try_get("name")?,
+                restricted: row.try_get::<i64, _>("restricted")? != 0,
+            })
+        })
+        .transpose()
+    }
+
+    /// Ends a web session (logout); an unknown id is no error.
+    pub async fn close_session(&self, id: &str) -> Result<(), StoreError> {
+        sqlx::query("DELETE FROM sessions WHERE id_sha256 = $1")
+            .bind(crate::tokens::hash(id))
+            .execute(&self.pool)
+            .await?;
+        Ok(())
     }
 
     /// Every depot's feed, with gaps and freshness at `now`.
@@ -377,7 +510,8 @@ impl Store {
         };
         // The column name comes from the match above, never from input.
         let sql = format!(
-            "SELECT depot, sku, name, unit, gtin, nsn, restricted, seq, time_ns, total, zones \
+            "SELECT depot, sku, name, unit, gtin, nsn, \
+             CASE WHEN restricted THEN 1 ELSE 0 END AS restricted, seq, time_ns, total, zones \
              FROM stock WHERE {column} = $1 AND (restricted = FALSE OR $2) ORDER BY depot, sku"
         );
         let rows = sqlx::query(&sql)
@@ -394,7 +528,7 @@ impl Store {
                     unit: row.try_get("unit")?,
                     gtin: row.try_get("gtin")?,
                     nsn: row.try_get("nsn")?,
-                    restricted: row.try_get("restricted")?,
+                    restricted: row.try_get::<i64, _>("restricted")? != 0,
                     seq: row.try_get("seq")?,
                     time: from_ns(row.try_get("time_ns")?),
                     total: row.try_get("total")?,
@@ -409,10 +543,7 @@ impl Store {
         let rows = sqlx::query("SELECT * FROM utilization ORDER BY depot")
             .fetch_all(&self.pool)
             .await?;
-        let fill = |row: &sqlx::sqlite::SqliteRow,
-                    prefix: &str,
-                    unit: &str|
-         -> Result<Fill, sqlx::Error> {
+        let fill = |row: &AnyRow, prefix: &str, unit: &str| -> Result<Fill, sqlx::Error> {
             Ok(Fill {
                 used: row.try_get(format!("{prefix}_used{unit}").as_str())?,
                 capacity: row.try_get(format!("{prefix}_capacity{unit}").as_str())?,
@@ -446,7 +577,7 @@ fn reported_seq(body: &Body) -> Option<i64> {
     }
 }
 
-type Tx = Transaction<'static, sqlx::Sqlite>;
+type Tx = Transaction<'static, sqlx::Any>;
 
 async fn apply_movement(
     tx: &mut Tx,

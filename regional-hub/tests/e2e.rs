@@ -1,207 +1,107 @@
 //! Depot → broker → hub, end to end, with nothing simulated: a real
-//! Mosquitto on a free port, the real depot-server binary publishing its
+//! Mosquitto on a free port, a real depot-server process publishing its
 //! feed, and the real regional-hub binary applying it. A booking at the
 //! depot shows at the hub; the hub killed with `kill -9` while bookings go
 //! on and started again catches up through its persistent session: hub
 //! stock equals depot stock, every seq applied exactly once, no gaps; the
 //! depot killed with `kill -9` shows offline at the hub (its Last Will).
+//!
+//! The depot process is this test binary run again (`harness = false`):
+//! with `E2E_DEPOT_DB` set, `main` runs the depot-server library (linked as
+//! a dev-dependency) instead of the test, so the test needs no nested
+//! `cargo build` of the depot-server binary.
+
+mod support;
 
 use std::io::{BufRead, BufReader};
-use std::net::{TcpListener, TcpStream};
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::path::Path;
+use std::process::{Command, Stdio};
 use std::sync::atomic::{AtomicI64, AtomicUsize, Ordering};
 use std::sync::Arc;
-use std::time::{Duration, Instant};
 
 use reqwest::Client;
 use serde_json::{json, Value};
+use support::{eventually, get, hub_command, wait_subscribed, Process};
 
-const MOSQUITTO: &str = "/usr/sbin/mosquitto";
-const DEADLINE: Duration = Duration::from_secs(60);
+/// What the depot child prints on stderr once it serves.
+const DEPOT_READY: &str = "e2e depot ready: token ";
 
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .expect("free port")
-        .port()
-}
-
-/// A child process killed (SIGKILL) when dropped.
-struct Process(Child);
-
-impl Drop for Process {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
+fn main() {
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .expect("runtime");
+    if let Ok(db) = std::env::var("E2E_DEPOT_DB") {
+        let mqtt = std::env::var("E2E_DEPOT_MQTT").expect("E2E_DEPOT_MQTT");
+        runtime.block_on(depot_child(&db, &mqtt));
+        return;
     }
+    let name = "bookings_reach_the_hub_and_a_killed_hub_catches_up_applying_each_seq_once";
+    println!("test {name} ...");
+    runtime.block_on(bookings_reach_the_hub_and_a_killed_hub_catches_up_applying_each_seq_once());
+    println!("test {name} ... ok");
 }
 
-/// A Mosquitto with its own config in a temp directory.
-struct Broker {
-    port: u16,
-    _process: Process,
-    _dir: tempfile::TempDir,
+/// The depot process: the real depot-server (HTTP, booking writer, feed
+/// publisher) as `north-1`, with a manager; serves until killed.
+async fn depot_child(db: &str, mqtt: &str) {
+    let config = depot_server::config::Config {
+        depot_id: "north-1".into(),
+        db: db.into(),
+        listen: "127.0.0.1:0".parse().expect("address"),
+        mqtt_url: Some(mqtt.to_owned()),
+        gateway: "off".into(),
+        ..depot_server::config::Config::default()
+    };
+    let bound = depot_server::app::bind(config).await.expect("bind depot");
+    let token = depot_server::users::add(
+        bound.depot(),
+        "manager",
+        depot_server::domain::access::Role::Manager,
+        true,
+    )
+    .await
+    .expect("user");
+    eprintln!("{DEPOT_READY}{token} listening on http://{}", bound.address);
+    bound
+        .serve(std::future::pending())
+        .await
+        .expect("depot serves");
 }
 
-impl Broker {
-    fn start() -> Broker {
-        assert!(
-            Path::new(MOSQUITTO).exists(),
-            "{MOSQUITTO} is missing: run scripts/install-deps.sh (Debian package mosquitto)"
-        );
-        let dir = tempfile::tempdir().expect("dir");
-        let port = free_port();
-        let config = dir.path().join("mosquitto.conf");
-        std::fs::write(
-            &config,
-            format!(
-                "user root\nlistener {port} 127.0.0.1\nallow_anonymous true\n\
-                 persistence false\nmax_queued_messages 100000\n"
-            ),
-        )
-        .expect("config");
-        let log = std::fs::File::create(dir.path().join("log")).expect("log");
-        let child = Command::new(MOSQUITTO)
-            .arg("-c")
-            .arg(&config)
-            .stdout(Stdio::null())
-            .stderr(log)
-            .spawn()
-            .expect("spawn mosquitto");
-        let process = Process(child);
-        let deadline = Instant::now() + DEADLINE;
-        while TcpStream::connect(("127.0.0.1", port)).is_err() {
-            assert!(Instant::now() < deadline, "mosquitto did not listen");
-            std::thread::sleep(Duration::from_millis(20));
-        }
-        Broker {
-            port,
-            _process: process,
-            _dir: dir,
-        }
-    }
-
-    fn url(&self) -> String {
-        format!("mqtt://127.0.0.1:{}", self.port)
-    }
-}
-
-/// The depot-server binary of this build profile, built if needed: it is
-/// another package's binary, so cargo does not hand its path to this test.
-fn depot_server_binary() -> PathBuf {
-    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
-    let status = Command::new(cargo)
-        .args([
-            "build",
-            "--quiet",
-            "-p",
-            "depot-server",
-            "--bin",
-            "depot-server",
-        ])
-        .current_dir(env!("CARGO_MANIFEST_DIR"))
-        .status()
-        .expect("run cargo build");
-    assert!(status.success(), "building depot-server failed");
-    // target/debug/deps/e2e-… → target/debug/depot-server
-    let exe = std::env::current_exe().expect("test path");
-    let binary = exe
-        .parent()
-        .and_then(Path::parent)
-        .expect("target dir")
-        .join("depot-server");
-    assert!(binary.exists(), "{} is missing", binary.display());
-    binary
-}
-
-/// Runs a command line to completion and returns its stdout.
-fn run(binary: &Path, args: &[&str], db: &Path) -> String {
-    let out = Command::new(binary)
-        .arg("--db")
-        .arg(db)
-        .args(args)
-        .output()
-        .expect("run");
-    assert!(
-        out.status.success(),
-        "{} {args:?}: {}",
-        binary.display(),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout).trim().to_owned()
-}
-
-/// Starts a server binary and returns it with its base URL, read from the
-/// "listening on http://" line it logs.
-fn serve(mut command: Command) -> (Process, String) {
-    let mut child = command
+/// Starts the depot child on `db`; returns it, its URL and the manager's token.
+fn start_depot(db: &Path, mqtt: &str) -> (Process, String, String) {
+    let mut child = Command::new(std::env::current_exe().expect("test binary"))
+        .env("E2E_DEPOT_DB", db)
+        .env("E2E_DEPOT_MQTT", mqtt)
         .stdout(Stdio::null())
         .stderr(Stdio::piped())
         .spawn()
-        .expect("spawn server");
+        .expect("spawn the depot");
     let stderr = child.stderr.take().expect("stderr");
     let process = Process(child);
     let mut lines = BufReader::new(stderr).lines();
-    let address = loop {
+    let (token, address) = loop {
         let line = lines
             .next()
-            .expect("server exited before listening")
+            .expect("the depot exited before serving")
             .expect("read stderr");
-        if let Some((_, rest)) = line.split_once("listening on http://") {
-            break rest.trim().to_owned();
+        if let Some(rest) = line.strip_prefix(DEPOT_READY) {
+            let (token, address) = rest.split_once(" listening on ").expect("ready line");
+            break (token.to_owned(), address.trim().to_owned());
         }
     };
-    // Keep draining, so the child never blocks on a full pipe.
     std::thread::spawn(move || for _ in lines {});
-    (process, format!("http://{address}"))
+    (process, address, token)
 }
 
 fn start_hub(db: &Path, mqtt: &str) -> (Process, String) {
-    let mut command = Command::new(env!("CARGO_BIN_EXE_regional-hub"));
-    command
-        .args(["run", "--listen", "127.0.0.1:0", "--db"])
-        .arg(db)
-        .env("HUB_MQTT_URL", mqtt)
-        .env("HUB_MQTT_CLIENT_ID", "hub-e2e")
-        .env("HUB_LOG", "info");
-    serve(command)
-}
-
-async fn get(client: &Client, token: &str, url: &str) -> (u16, Value) {
-    let response = client
-        .get(url)
-        .bearer_auth(token)
-        .send()
-        .await
-        .expect("GET");
-    let status = response.status().as_u16();
-    (status, response.json().await.unwrap_or(Value::Null))
-}
-
-/// Polls `probe` until it returns `Some`, failing after the deadline with `what`.
-async fn eventually<T, F, Fut>(what: &str, mut probe: F) -> T
-where
-    F: FnMut() -> Fut,
-    Fut: std::future::Future<Output = Option<T>>,
-{
-    let deadline = Instant::now() + DEADLINE;
-    loop {
-        if let Some(value) = probe().await {
-            return value;
-        }
-        assert!(Instant::now() < deadline, "timed out waiting for {what}");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-}
-
-/// Waits until the hub has subscribed (so nothing the depot sends is missed).
-async fn wait_subscribed(client: &Client, hub: &str) {
-    eventually("the hub's subscription", || async {
-        let (_, body) = get(client, "", &format!("{hub}/healthz")).await;
-        (body["feed"] == "connected").then_some(())
-    })
-    .await;
+    support::start_hub(
+        db.to_str().expect("utf-8"),
+        mqtt,
+        &[("HUB_MQTT_CLIENT_ID", "hub-e2e")],
+    )
 }
 
 /// The hub's total stock of `sku` as `token` sees it; `None` if 404.
@@ -244,49 +144,24 @@ async fn book(
     body["movements"][0]["seq"].as_i64().expect("seq")
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn bookings_reach_the_hub_and_a_killed_hub_catches_up_applying_each_seq_once() {
-    let depot_server = depot_server_binary();
-    let broker = Broker::start();
+    let broker = support::Broker::start();
     let dir = tempfile::tempdir().expect("dir");
     let client = Client::new();
 
     // The hub first, so its persistent session exists before the depot publishes.
     let hub_db = dir.path().join("hub.db");
-    let cell = run(
-        Path::new(env!("CARGO_BIN_EXE_regional-hub")),
+    let hub_db_text = hub_db.to_str().expect("utf-8");
+    let cell = hub_command(
         &["user", "add", "cell", "--role", "hub", "--restricted"],
-        &hub_db,
+        hub_db_text,
     );
-    let civil = run(
-        Path::new(env!("CARGO_BIN_EXE_regional-hub")),
-        &["user", "add", "civil", "--role", "hub"],
-        &hub_db,
-    );
+    let civil = hub_command(&["user", "add", "civil", "--role", "hub"], hub_db_text);
     let (hub_process, hub) = start_hub(&hub_db, &broker.url());
     wait_subscribed(&client, &hub).await;
 
     let depot_db = dir.path().join("depot.db");
-    let manager = run(
-        &depot_server,
-        &[
-            "user",
-            "add",
-            "manager",
-            "--role",
-            "manager",
-            "--restricted",
-        ],
-        &depot_db,
-    );
-    let mut command = Command::new(&depot_server);
-    command
-        .args(["run", "--listen", "127.0.0.1:0", "--db"])
-        .arg(&depot_db)
-        .env("DEPOT_ID", "north-1")
-        .env("DEPOT_MQTT_URL", broker.url())
-        .env("DEPOT_LOG", "info");
-    let (depot_process, depot) = serve(command);
+    let (depot_process, depot, manager) = start_depot(&depot_db, &broker.url());
     for (path, body) in [
         (
             "/api/v1/articles",

@@ -6,7 +6,8 @@
 use std::sync::Arc;
 
 use axum::extract::{Query, State};
-use axum::http::StatusCode;
+use axum::http::{header, StatusCode};
+use axum::response::{IntoResponse, Response};
 use axum::Json;
 use feed_contract::LinkState;
 use serde::Deserialize;
@@ -43,6 +44,29 @@ pub async fn healthz(State(state): State<Arc<AppState>>) -> (StatusCode, Json<Va
             "feed": feed,
         })),
     )
+}
+
+/// The OpenAPI 3.1 document of this API, kept beside the handlers.
+pub const OPENAPI: &str = include_str!("openapi.json");
+
+/// `GET /api/v1/openapi.json` (no auth).
+pub async fn openapi() -> impl IntoResponse {
+    ([(header::CONTENT_TYPE, "application/json")], OPENAPI)
+}
+
+/// `GET /metrics` (no auth): Prometheus text; the per-depot figures are
+/// read from the store now.
+pub async fn metrics(State(state): State<Arc<AppState>>) -> Response {
+    let now = OffsetDateTime::now_utc();
+    match state.store.depots(now, state.stale_after).await {
+        Ok(depots) => state.metrics.set_depots(&depots, now),
+        Err(error) => tracing::warn!(%error, "metrics: depots not read"),
+    }
+    (
+        [(header::CONTENT_TYPE, crate::metrics::CONTENT_TYPE)],
+        state.metrics.render(),
+    )
+        .into_response()
 }
 
 /// `GET /api/v1/depots`: each depot's cursor, gaps, link and freshness.
@@ -131,17 +155,6 @@ fn fill_json(fill: Fill) -> Value {
     json!({"used": fill.used, "capacity": fill.capacity, "free": fill.free})
 }
 
-/// The region's fill: sums of used; capacity and free only where every depot
-/// knows its own (otherwise `null`, as the depots report it).
-fn region(fills: impl Iterator<Item = Fill> + Clone) -> Value {
-    let sum = |part: fn(&Fill) -> Option<i64>| fills.clone().map(|f| part(&f)).sum::<Option<i64>>();
-    json!({
-        "used": fills.clone().map(|f| f.used).sum::<i64>(),
-        "capacity": sum(|f| f.capacity),
-        "free": sum(|f| f.free),
-    })
-}
-
 /// `GET /api/v1/capacity`: free capacity per depot and for the region.
 pub async fn capacity(
     State(state): State<Arc<AppState>>,
@@ -149,9 +162,9 @@ pub async fn capacity(
 ) -> Result<Json<Value>, ApiError> {
     let rows = state.store.capacity().await?;
     let region = json!({
-        "volume_ml": region(rows.iter().map(|r| r.volume_ml)),
-        "weight_g": region(rows.iter().map(|r| r.weight_g)),
-        "pallets": region(rows.iter().map(|r| r.pallets)),
+        "volume_ml": fill_json(Fill::sum(rows.iter().map(|r| r.volume_ml))),
+        "weight_g": fill_json(Fill::sum(rows.iter().map(|r| r.weight_g))),
+        "pallets": fill_json(Fill::sum(rows.iter().map(|r| r.pallets))),
     });
     let depots: Vec<Value> = rows
         .into_iter()

@@ -1,9 +1,11 @@
-//! The hub's HTTP API (axum): routes, the shared state, bearer-token
-//! authentication and problem+json errors. Handlers call the store's read
-//! methods and shape JSON; they decide nothing about the feed.
+//! The hub's HTTP side (axum): the JSON API with bearer tokens and
+//! problem+json errors, its OpenAPI document, `/metrics`, and the web page
+//! (`pages/`). Handlers call the store's read methods and shape JSON or
+//! HTML; they decide nothing about the feed.
 
 mod api;
 mod error;
+pub mod pages;
 
 use std::sync::Arc;
 
@@ -14,6 +16,7 @@ use axum::Router;
 use tokio::sync::watch;
 
 pub use self::error::ApiError;
+use crate::metrics::Metrics;
 use crate::store::{Store, User};
 
 /// What every handler shares.
@@ -23,6 +26,9 @@ pub struct AppState {
     /// Whether the feed's broker link is up; `None` when no broker is configured.
     pub feed: Option<watch::Receiver<bool>>,
     pub stale_after: time::Duration,
+    pub metrics: Arc<Metrics>,
+    /// Turns true at shutdown: live streams end, so the server can stop.
+    pub stopping: watch::Receiver<bool>,
 }
 
 /// The router with every route.
@@ -32,6 +38,9 @@ pub fn router(state: AppState) -> Router {
         .route("/api/v1/depots", get(api::depots))
         .route("/api/v1/stock", get(api::stock))
         .route("/api/v1/capacity", get(api::capacity))
+        .route("/api/v1/openapi.json", get(api::openapi))
+        .route("/metrics", get(api::metrics))
+        .merge(pages::router())
         .with_state(Arc::new(state))
 }
 
