@@ -421,9 +421,25 @@ impl Drop for Netns {
     }
 }
 
-/// The depot-server binary of this build profile, built if needed: it is
-/// another package's binary, so cargo does not hand its path to this test.
+/// The depot-server binary of this build profile: it is another package's
+/// binary, so cargo does not hand its path to this test. `cargo test
+/// --workspace` (the README's test command) has just built it beside this
+/// test's directory, and then it is used as it is; only when it is missing
+/// (`cargo test -p regional-hub` on a fresh target) is it built here, with
+/// `-p depot-server`'s own feature set (slower: it compiles dependencies
+/// again). After changing depot-server, run the workspace's tests, or
+/// build depot-server first.
 pub fn depot_server_binary() -> PathBuf {
+    // target/debug/deps/broker-… → target/debug/depot-server
+    let exe = std::env::current_exe().expect("test path");
+    let binary = exe
+        .parent()
+        .and_then(Path::parent)
+        .expect("target dir")
+        .join("depot-server");
+    if binary.exists() {
+        return binary;
+    }
     let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
     let mut command = Command::new(cargo);
     command
@@ -455,13 +471,6 @@ pub fn depot_server_binary() -> PathBuf {
         }
     }
     run_ok(&mut command);
-    // target/debug/deps/broker-… → target/debug/depot-server
-    let exe = std::env::current_exe().expect("test path");
-    let binary = exe
-        .parent()
-        .and_then(Path::parent)
-        .expect("target dir")
-        .join("depot-server");
     assert!(binary.exists(), "{} is missing", binary.display());
     binary
 }
