@@ -13,11 +13,17 @@ use time::OffsetDateTime;
 
 use super::booking::{self, BookingInput, EpcRef, Submission};
 use super::writer::Committed;
+use super::{BookingAnswer, DepotError};
 use crate::domain::access::{Caller, Role};
-use crate::domain::booking::{MovementKind, Source};
-use crate::domain::gate::{self, Cursor, Direction, GatePass, PassOutcome, PassPlan};
+use crate::domain::article::Sku;
+use crate::domain::booking::{self as rules, BookingError, MovementKind, Refusal, Source};
+use crate::domain::gate::{
+    self, Cursor, Direction, GatePass, PassOutcome, PassPlan, PassResolution, ResolutionRequest,
+    Resolve, ResolveError,
+};
 use crate::domain::location::LocationCode;
 use crate::domain::quantity::Lot;
+use crate::domain::FieldError;
 use crate::store;
 
 /// One event as the poller read it, its gate mapped to a dock and its EPC
@@ -84,8 +90,8 @@ pub(super) async fn ingest(
             event.dock.as_ref(),
             event.epc.as_ref().map(drop).map_err(String::as_str),
         );
-        let (outcome, detail, movement_seqs) = match (plan, &event.epc) {
-            (PassPlan::Record { outcome, detail }, _) => (outcome, Some(detail), Vec::new()),
+        let (outcome, detail, movement_seqs, sku) = match (plan, &event.epc) {
+            (PassPlan::Record { outcome, detail }, _) => (outcome, Some(detail), Vec::new(), None),
             (PassPlan::Receive { dock }, Ok(epc)) => {
                 let side = (event.direction, Some(dock));
                 book(conn, &caller, side, epc, now, changes).await?
@@ -94,7 +100,12 @@ pub(super) async fn ingest(
                 book(conn, &caller, (event.direction, None), epc, now, changes).await?
             }
             // `plan` records every pass whose EPC names no item.
-            (_, Err(reason)) => (PassOutcome::Unidentified, Some(reason.clone()), Vec::new()),
+            (_, Err(reason)) => (
+                PassOutcome::Unidentified,
+                Some(reason.clone()),
+                Vec::new(),
+                None,
+            ),
         };
         let pass = GatePass {
             id: 0,
@@ -114,6 +125,8 @@ pub(super) async fn ingest(
             detail,
             movement_seqs,
             recorded_at: now,
+            sku,
+            resolution: None,
         };
         store::gates::insert_pass(conn, &pass).await?;
         passes.push((event.seq, outcome));
@@ -129,6 +142,10 @@ pub(super) async fn ingest(
     })
 }
 
+/// What became of one pass: its outcome, why, the seqs it booked and its
+/// article when known.
+type Booked = (PassOutcome, Option<String>, Vec<i64>, Option<Sku>);
+
 /// Books one item in its own savepoint, a receipt to the dock if there is
 /// one, else an issue; a refusal rolls back to it and becomes the pass's
 /// outcome.
@@ -139,7 +156,7 @@ async fn book(
     epc: &EpcRef,
     now: OffsetDateTime,
     changes: &mut Committed,
-) -> Result<(PassOutcome, Option<String>, Vec<i64>), sqlx::Error> {
+) -> Result<Booked, sqlx::Error> {
     let submission = Submission {
         caller: caller.clone(),
         source: Source::Gate,
@@ -161,15 +178,115 @@ async fn book(
     let result = match outcome {
         Ok(movements) => {
             let seqs = movements.iter().map(|m| m.seq).collect();
+            let sku = movements.first().map(|m| m.sku.clone());
             changes.movements.extend(movements);
-            (PassOutcome::Booked, None, seqs)
+            (PassOutcome::Booked, None, seqs, sku)
         }
         Err(refusal) => {
             sqlx::query("ROLLBACK TO pass").execute(&mut *conn).await?;
             let (outcome, detail) = gate::refused(direction, &refusal);
-            (outcome, Some(detail), Vec::new())
+            // A pass that waits for its lot keeps its article for the manager.
+            let sku = match refusal {
+                Refusal::Rule(BookingError::LotRequired { sku }) => Some(sku),
+                _ => None,
+            };
+            (outcome, Some(detail), Vec::new(), sku)
         }
     };
     sqlx::query("RELEASE pass").execute(&mut *conn).await?;
     Ok(result)
+}
+
+/// A manager's resolution of a waiting pass (`Command::ResolvePass`), in the
+/// command's savepoint: loads the pass (as the caller may see it) and the
+/// item its EPC names, lets `domain::gate::resolve` decide, books the receipt
+/// through the same assembly as any booking (source `gate`, the manager as
+/// actor) and records the resolution with it. The same resolution again
+/// answers the first booking's movements and books nothing; a refused
+/// booking writes nothing and the pass keeps waiting.
+pub(super) async fn resolve(
+    conn: &mut SqliteConnection,
+    caller: &Caller,
+    pass_id: i64,
+    request: &ResolutionRequest,
+    now: OffsetDateTime,
+    changes: &mut Committed,
+) -> Result<Result<BookingAnswer, DepotError>, sqlx::Error> {
+    let Some(pass) = store::gates::pass(conn, pass_id, caller.restricted).await? else {
+        return Ok(Err(DepotError::NotFound {
+            what: "gate pass",
+            key: pass_id.to_string(),
+        }));
+    };
+    let item = match &pass.epc {
+        Some(epc) => store::ledger::item(conn, epc).await?,
+        None => None,
+    };
+    let request = match gate::resolve(&pass, request, item.as_ref().map(|i| &i.sku)) {
+        Ok(Resolve::Book(booking)) => booking,
+        Ok(Resolve::Replay(seqs)) => {
+            return Ok(Ok(BookingAnswer {
+                outcome: Ok(store::ledger::movements_by_seq(conn, &seqs).await?),
+                replayed: true,
+            }))
+        }
+        Err(refusal) => return Ok(Err(resolve_error(refusal))),
+    };
+    if let Some(epc) = &pass.epc {
+        if let Err(rule) = rules::check_item(
+            MovementKind::Receive,
+            epc,
+            item.as_ref().map(|i| &i.facts),
+            None,
+        ) {
+            return Ok(Ok(BookingAnswer {
+                outcome: Err(Refusal::Rule(rule)),
+                replayed: false,
+            }));
+        }
+    }
+    let resolution = PassResolution {
+        sku: request.sku.clone(),
+        lot: request.lot.clone(),
+        actor: caller.name.clone(),
+        movement_seqs: Vec::new(),
+        resolved_at: now,
+    };
+    let submission = Submission {
+        caller: caller.clone(),
+        source: Source::Gate,
+        idempotency: None,
+        input: BookingInput::Count(request),
+    };
+    let outcome = booking::apply(conn, &submission, now).await?;
+    match &outcome {
+        Ok(movements) => {
+            let resolution = PassResolution {
+                movement_seqs: movements.iter().map(|m| m.seq).collect(),
+                ..resolution
+            };
+            store::gates::insert_resolution(conn, pass.id, &resolution).await?;
+            changes.movements.extend(movements.iter().cloned());
+        }
+        Err(_) => super::writer::roll_back_command(conn).await?,
+    }
+    Ok(Ok(BookingAnswer {
+        outcome,
+        replayed: false,
+    }))
+}
+
+/// How the façade reports a resolution the domain refused: a conflict with
+/// the pass's state (409), or a field to fix (422).
+fn resolve_error(error: ResolveError) -> DepotError {
+    let text = error.to_string();
+    match error {
+        ResolveError::NotWaiting { .. }
+        | ResolveError::AlreadyResolved { .. }
+        | ResolveError::ItemOfOtherArticle { .. } => DepotError::Conflict(text),
+        ResolveError::ArticleRequired | ResolveError::OtherArticle { .. } => {
+            DepotError::Invalid(vec![FieldError::new("sku", text)])
+        }
+        ResolveError::LotRequired { .. } => DepotError::Invalid(vec![FieldError::new("lot", text)]),
+    }
 }

@@ -37,7 +37,7 @@ pub use self::writer::{Committed, WriterHealth, MAX_BATCH};
 use crate::domain::access::{Action, Caller, Role, User};
 use crate::domain::article::Article;
 pub use crate::domain::booking::Refusal;
-use crate::domain::gate::{Cursor, GatePass, GatewayState};
+use crate::domain::gate::{Cursor, GatePass, GatewayState, ResolutionRequest};
 use crate::domain::ledger::Movement;
 use crate::domain::location::Location;
 use crate::domain::stock::{Item, StockFilter, StockLine};
@@ -303,7 +303,45 @@ impl Depot {
     ) -> Result<Vec<GatePass>, DepotError> {
         require(caller, Action::ReadLedger)?;
         let mut conn = self.pool.acquire().await?;
-        Ok(store::gates::passes_after(&mut conn, after_id, limit, caller.restricted).await?)
+        let restricted = caller.restricted;
+        Ok(store::gates::passes_after(&mut conn, after_id, limit, restricted, false).await?)
+    }
+
+    /// Gate passes that wait for a manager (an EPC of no known article, a
+    /// lot-tracked article without a lot) after record `after_id`, oldest
+    /// first; see [`GatePass::waiting`].
+    pub async fn waiting_gate_passes(
+        &self,
+        caller: &Caller,
+        after_id: i64,
+        limit: i64,
+    ) -> Result<Vec<GatePass>, DepotError> {
+        require(caller, Action::ReadLedger)?;
+        let mut conn = self.pool.acquire().await?;
+        let restricted = caller.restricted;
+        Ok(store::gates::passes_after(&mut conn, after_id, limit, restricted, true).await?)
+    }
+
+    /// A manager names the article and/or lot of a waiting gate pass, which
+    /// books its receipt to the gate's dock (source `gate`). Resolving the
+    /// same pass the same way again answers the first booking and books
+    /// nothing; another way is a conflict.
+    pub async fn resolve_gate_pass(
+        &self,
+        caller: &Caller,
+        pass_id: i64,
+        request: ResolutionRequest,
+    ) -> Result<BookingAnswer, DepotError> {
+        require(caller, Action::ResolveGatePass)?;
+        let command = Command::ResolvePass {
+            caller: caller.clone(),
+            pass_id,
+            request,
+        };
+        match self.submit(command).await? {
+            Done::Booked(answer) => Ok(answer),
+            other => Err(unexpected(other)),
+        }
     }
 
     /// One article the caller may see.

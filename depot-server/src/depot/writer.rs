@@ -92,6 +92,13 @@ pub(crate) enum Command {
     IngestGate(GateRead),
     /// Moves the feed's cursor after PUBACKs (`feed.rs`).
     AdvanceFeed(super::feed::FeedCursor),
+    /// A manager names the article or lot of a waiting gate pass, which
+    /// books it (`gate.rs`).
+    ResolvePass {
+        caller: crate::domain::access::Caller,
+        pass_id: i64,
+        request: crate::domain::gate::ResolutionRequest,
+    },
     /// Panics inside the batch: tests of the writer's supervision.
     #[cfg(test)]
     Panic,
@@ -414,6 +421,7 @@ impl Command {
             Command::CloseSession { .. } => "close session",
             Command::IngestGate(_) => "ingest gate events",
             Command::AdvanceFeed(_) => "advance feed",
+            Command::ResolvePass { .. } => "resolve gate pass",
             #[cfg(test)]
             Command::Panic => "panic",
         }
@@ -506,6 +514,13 @@ async fn execute(
             gate::ingest(conn, read, now, changes).await?,
         )),
         Command::AdvanceFeed(cursor) => super::feed::advance(conn, *cursor, now).await?,
+        Command::ResolvePass {
+            caller,
+            pass_id,
+            request,
+        } => gate::resolve(conn, caller, *pass_id, request, now, changes)
+            .await?
+            .map(Done::Booked),
         #[cfg(test)]
         Command::Panic => panic!("injected by a test"),
     })

@@ -225,17 +225,26 @@ fn sgtin(item: u32, serial: u64) -> String {
         .expect("encodes")
 }
 
-/// A depot with article ART-GATE (the GTIN of item reference 812345), docks
-/// DOCK-1 and DOCK-2 and a bin, and a manager; returns the manager's token.
-fn seed(dir: &Path, db: &Path) -> String {
-    let gtin = depot_server::epc::parse(&sgtin(812_345, 1))
+/// The GTIN-14 an SGTIN of item reference `item` names.
+fn gtin_of(item: u32) -> String {
+    depot_server::epc::parse(&sgtin(item, 1))
         .expect("sgtin")
         .gtin14
-        .expect("gtin");
+        .expect("gtin")
+}
+
+/// A depot with article ART-GATE (the GTIN of item reference 812345),
+/// lot-tracked LOT-GATE (item reference 555555), docks DOCK-1 and DOCK-2
+/// and a bin, and a manager; returns the manager's token.
+fn seed(dir: &Path, db: &Path) -> String {
+    let (gtin, lot_gtin) = (gtin_of(812_345), gtin_of(555_555));
     let articles = dir.join("articles.csv");
     std::fs::write(
         &articles,
-        format!("sku,name,unit,gtin\nART-GATE,Gate article,piece,{gtin}\n"),
+        format!(
+            "sku,name,unit,gtin,lot_tracked\nART-GATE,Gate article,piece,{gtin},false\n\
+             LOT-GATE,Lot-tracked gate article,box,{lot_gtin},true\n"
+        ),
     )
     .expect("csv");
     let locations = dir.join("locations.csv");
@@ -691,6 +700,225 @@ async fn the_firmware_in_qemu_is_drained_over_rtu_and_each_pass_booked_once() {
         assert_eq!(pass["direction"], want, "serial {serial}");
     }
     assert!(recorded.iter().all(|p| p["dock"] == "DOCK-1"));
+}
+
+async fn post(base: &str, token: &str, path: &str, body: &Value) -> reqwest::Response {
+    reqwest::Client::new()
+        .post(format!("{base}{path}"))
+        .bearer_auth(token)
+        .json(body)
+        .send()
+        .await
+        .expect("request")
+}
+
+/// Passes that wait for a manager (an EPC of no known article, a lot-tracked
+/// article with no lot) are listed, and a manager's word books each once:
+/// resolving again answers the same movements and books nothing.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn waiting_passes_are_listed_and_booked_once_by_a_managers_word() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("depot.db");
+    let boss = seed(dir.path(), &db);
+    let staff = cli(&db, &["user", "add", "hand", "--role", "staff"]);
+    let mut slave = Slave::start();
+    let server = Server::start(&db, &format!("tcp:127.0.0.1:{}", slave.port));
+    let base = server.base.as_str();
+    let (stranger, lotted, known) = (sgtin(999_999, 1), sgtin(555_555, 1), sgtin(812_345, 1));
+    // in at DOCK-1: no article, lot-tracked, booked; out: no article.
+    slave.events(&[
+        (0, 1, &stranger),
+        (1, 1, &lotted),
+        (0, 1, &known),
+        (0, 2, &sgtin(999_999, 2)),
+    ]);
+    slave.wait_drained(Duration::from_secs(30));
+
+    let waiting = get(base, &boss, "/api/v1/gates/unresolved").await["passes"].clone();
+    let waiting = waiting.as_array().unwrap();
+    let what: Vec<(&str, &str, Option<&str>)> = waiting
+        .iter()
+        .map(|p| {
+            (
+                p["outcome"].as_str().unwrap(),
+                p["waiting_for"].as_str().unwrap(),
+                p["sku"].as_str(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        what,
+        [
+            ("unidentified", "article", None),
+            ("awaiting_lot", "lot", Some("LOT-GATE"))
+        ],
+        "{waiting:?}"
+    );
+    let (unknown_id, lot_id) = (
+        waiting[0]["id"].as_i64().unwrap(),
+        waiting[1]["id"].as_i64().unwrap(),
+    );
+    let resolution = |id: i64| format!("/api/v1/gates/passes/{id}/resolution");
+
+    // Managers only; the right fields.
+    let answer = post(
+        base,
+        &staff,
+        &resolution(unknown_id),
+        &json!({"sku": "ART-GATE"}),
+    )
+    .await;
+    assert_eq!(answer.status(), 403);
+    let answer = post(base, &boss, &resolution(unknown_id), &json!({})).await;
+    assert_eq!(answer.status(), 422);
+    let problem: Value = answer.json().await.unwrap();
+    assert_eq!(problem["errors"][0]["field"], "sku", "{problem}");
+    let answer = post(
+        base,
+        &boss,
+        &resolution(unknown_id),
+        &json!({"sku": "NO-SUCH"}),
+    )
+    .await;
+    assert_eq!(answer.status(), 422);
+    let answer = post(
+        base,
+        &boss,
+        &resolution(unknown_id),
+        &json!({"sku": "ART-GATE", "x": 1}),
+    )
+    .await;
+    assert_eq!(answer.status(), 422);
+    let answer = post(base, &boss, &resolution(lot_id), &json!({})).await;
+    assert_eq!(answer.status(), 422);
+    let problem: Value = answer.json().await.unwrap();
+    assert_eq!(problem["errors"][0]["field"], "lot", "{problem}");
+    let answer = post(
+        base,
+        &boss,
+        "/api/v1/gates/passes/999999/resolution",
+        &json!({"sku": "ART-GATE"}),
+    )
+    .await;
+    assert_eq!(answer.status(), 404);
+    let answer = post(
+        base,
+        &boss,
+        "/api/v1/gates/passes/abc/resolution",
+        &json!({"sku": "ART-GATE"}),
+    )
+    .await;
+    assert_eq!(answer.status(), 400);
+    assert_eq!(
+        movements(base, &boss).await.len(),
+        1,
+        "nothing booked by a refusal"
+    );
+
+    // The unidentified pass, named ART-GATE: its item received at DOCK-1.
+    let first = post(
+        base,
+        &boss,
+        &resolution(unknown_id),
+        &json!({"sku": "ART-GATE"}),
+    )
+    .await;
+    assert_eq!(first.status(), 201);
+    let first: Value = first.json().await.unwrap();
+    let moved = &first["movements"][0];
+    assert_eq!(
+        (
+            &moved["kind"],
+            &moved["sku"],
+            &moved["to"],
+            &moved["source"],
+            &moved["actor"]
+        ),
+        (
+            &json!("receive"),
+            &json!("ART-GATE"),
+            &json!("DOCK-1"),
+            &json!("gate"),
+            &json!("boss")
+        )
+    );
+    let stranger_id = depot_server::epc::parse(&stranger).unwrap().id;
+    assert_eq!(moved["epcs"], json!([stranger_id]));
+    // Again: the same answer, nothing booked.
+    let again = post(
+        base,
+        &boss,
+        &resolution(unknown_id),
+        &json!({"sku": "ART-GATE"}),
+    )
+    .await;
+    assert_eq!(again.status(), 201);
+    assert_eq!(again.headers()["idempotency-replayed"], "true");
+    assert_eq!(again.json::<Value>().await.unwrap(), first);
+    // Otherwise: a conflict.
+    let other = post(
+        base,
+        &boss,
+        &resolution(unknown_id),
+        &json!({"sku": "LOT-GATE", "lot": "L1"}),
+    )
+    .await;
+    assert_eq!(other.status(), 409);
+
+    // The lot-tracked pass, given its lot.
+    let answer = post(
+        base,
+        &boss,
+        &resolution(lot_id),
+        &json!({"lot": "L-2026-12"}),
+    )
+    .await;
+    assert_eq!(answer.status(), 201);
+    let lot_moves: Value = answer.json().await.unwrap();
+    assert_eq!(lot_moves["movements"][0]["lot"], "L-2026-12");
+    assert_eq!(lot_moves["movements"][0]["to"], "DOCK-2");
+    let answer = post(
+        base,
+        &boss,
+        &resolution(lot_id),
+        &json!({"lot": "L-2026-12"}),
+    )
+    .await;
+    assert_eq!(answer.headers()["idempotency-replayed"], "true");
+
+    // A booked pass waits for nothing.
+    let recorded = passes(base, &boss).await;
+    let booked_id = recorded[2]["id"].as_i64().unwrap();
+    let answer = post(
+        base,
+        &boss,
+        &resolution(booked_id),
+        &json!({"sku": "ART-GATE"}),
+    )
+    .await;
+    assert_eq!(answer.status(), 409);
+    // An unidentified pass going out is a record only.
+    assert_eq!(recorded[3]["outcome"], "flagged");
+
+    assert_eq!(movements(base, &boss).await.len(), 3);
+    let empty = get(base, &boss, "/api/v1/gates/unresolved").await;
+    assert_eq!(empty["passes"], json!([]));
+    assert_eq!(recorded[0]["resolution"]["sku"], "ART-GATE");
+    assert_eq!(recorded[0]["resolution"]["by"], "boss");
+    assert_eq!(
+        recorded[0]["resolution"]["movement_seqs"],
+        json!([first["movements"][0]["seq"]])
+    );
+    assert_eq!(recorded[1]["resolution"]["lot"], "L-2026-12");
+    assert!(recorded[0].get("waiting_for").is_none());
+    assert_eq!(
+        stock(base, &boss).await,
+        [("DOCK-1".to_owned(), 2)],
+        "the known item and the resolved one"
+    );
+    let lot_stock = get(base, &boss, "/api/v1/stock?sku=LOT-GATE").await;
+    assert_eq!(lot_stock["items"][0]["lot"], "L-2026-12");
+    assert_eq!(lot_stock["items"][0]["quantity"], 1);
 }
 
 /// The real `demo`, killed when dropped.
