@@ -2,6 +2,10 @@
 //! gateway become pass records, their bookings (source `gate`) and the
 //! gateway's new cursor, all in the command's savepoint of one group commit.
 //!
+//! An `in` pass at a dock with open expected deliveries is matched against
+//! them (`delivery.rs`): the matching line gives a lot-tracked item its lot,
+//! and the receipt is recorded with the pass.
+//!
 //! The domain decides which events are new (`domain::gate::fresh`, the
 //! boot/replay rule, against the cursor loaded here) and what each books
 //! (`plan`, `refused`); this module loads, books through the same assembly as
@@ -12,6 +16,7 @@ use sqlx::SqliteConnection;
 use time::OffsetDateTime;
 
 use super::booking::{self, BookingInput, EpcRef, Submission};
+use super::delivery::OpenDeliveries;
 use super::writer::Committed;
 use super::{BookingAnswer, DepotError};
 use crate::domain::access::{Caller, Role};
@@ -83,6 +88,7 @@ pub(super) async fn ingest(
         restricted: true,
     };
     let mut passes = Vec::with_capacity(fresh.new.len());
+    let mut deliveries = OpenDeliveries::default();
     for &index in &fresh.new {
         let event = &read.events[index];
         let plan = gate::plan(
@@ -90,14 +96,23 @@ pub(super) async fn ingest(
             event.dock.as_ref(),
             event.epc.as_ref().map(drop).map_err(String::as_str),
         );
+        let mut receipt = None;
         let (outcome, detail, movement_seqs, sku) = match (plan, &event.epc) {
             (PassPlan::Record { outcome, detail }, _) => (outcome, Some(detail), Vec::new(), None),
             (PassPlan::Receive { dock }, Ok(epc)) => {
-                let side = (event.direction, Some(dock));
-                book(conn, &caller, side, epc, now, changes).await?
+                // An open delivery at the dock gives the lot, and takes the item.
+                let expected = deliveries.expect(conn, &dock, epc).await?;
+                let lot = expected.as_ref().map_or_else(Lot::none, |e| e.lot.clone());
+                let side = (event.direction, Some(dock.clone()));
+                let booked = book(conn, &caller, side, (epc, lot), now, changes).await?;
+                if booked.0 == PassOutcome::Booked {
+                    receipt = expected.map(|e| (dock, e, epc.id.as_str()));
+                }
+                booked
             }
             (PassPlan::Issue, Ok(epc)) => {
-                book(conn, &caller, (event.direction, None), epc, now, changes).await?
+                let side = (event.direction, None);
+                book(conn, &caller, side, (epc, Lot::none()), now, changes).await?
             }
             // `plan` records every pass whose EPC names no item.
             (_, Err(reason)) => (
@@ -128,7 +143,12 @@ pub(super) async fn ingest(
             sku,
             resolution: None,
         };
-        store::gates::insert_pass(conn, &pass).await?;
+        let pass_id = store::gates::insert_pass(conn, &pass).await?;
+        if let Some((dock, expected, epc)) = receipt {
+            deliveries
+                .record(conn, &dock, expected, pass_id, epc, now)
+                .await?;
+        }
         passes.push((event.seq, outcome));
     }
     if stored != Some(fresh.cursor) {
@@ -146,14 +166,14 @@ pub(super) async fn ingest(
 /// article when known.
 type Booked = (PassOutcome, Option<String>, Vec<i64>, Option<Sku>);
 
-/// Books one item in its own savepoint, a receipt to the dock if there is
-/// one, else an issue; a refusal rolls back to it and becomes the pass's
-/// outcome.
+/// Books one item in its own savepoint, a receipt to the dock (with `lot`)
+/// if there is one, else an issue; a refusal rolls back to it and becomes
+/// the pass's outcome.
 async fn book(
     conn: &mut SqliteConnection,
     caller: &Caller,
     (direction, dock): (Direction, Option<LocationCode>),
-    epc: &EpcRef,
+    (epc, lot): (&EpcRef, Lot),
     now: OffsetDateTime,
     changes: &mut Committed,
 ) -> Result<Booked, sqlx::Error> {
@@ -169,7 +189,7 @@ async fn book(
             epcs: vec![epc.clone()],
             from: None,
             to: dock,
-            lot: Lot::none(),
+            lot,
             reason: None,
         },
     };

@@ -12,6 +12,7 @@
 //! publisher reads and writes, in `feed.rs`.
 
 mod booking;
+mod delivery;
 mod feed;
 mod gate;
 pub mod input;
@@ -27,6 +28,7 @@ use tokio::sync::{broadcast, mpsc, oneshot};
 use tokio::task::JoinHandle;
 
 pub use self::booking::{BookingAnswer, BookingInput, BookingOutcome, EpcRef, Submission};
+pub use self::delivery::DeliveryReport;
 pub use self::feed::{
     ArticleStock, FeedChange, FeedCursor, LinkState, OutboxEntry, UplinkLive, UplinkStatus,
 };
@@ -37,6 +39,7 @@ pub use self::writer::{Committed, WriterHealth, MAX_BATCH};
 use crate::domain::access::{Action, Caller, Role, User};
 use crate::domain::article::Article;
 pub use crate::domain::booking::Refusal;
+use crate::domain::delivery::Delivery;
 use crate::domain::gate::{Cursor, GatePass, GatewayState, ResolutionRequest};
 use crate::domain::ledger::Movement;
 use crate::domain::location::Location;
@@ -342,6 +345,37 @@ impl Depot {
             Done::Booked(answer) => Ok(answer),
             other => Err(unexpected(other)),
         }
+    }
+
+    /// Registers an expected delivery (managers); `true` when new, `false`
+    /// when the same notice was registered before. Another notice under a
+    /// taken reference is [`DepotError::Exists`]; an unknown dock or article,
+    /// or a lot where none belongs, is [`DepotError::Invalid`].
+    pub async fn create_delivery(
+        &self,
+        caller: &Caller,
+        delivery: Delivery,
+    ) -> Result<bool, DepotError> {
+        require(caller, Action::KeepMasterData)?;
+        let command = Command::CreateDelivery {
+            caller: caller.clone(),
+            delivery,
+        };
+        applied(self.submit(command).await?)
+    }
+
+    /// One expected delivery, reconciled against what its dock's gate
+    /// received, as the caller may see it.
+    pub async fn delivery(
+        &self,
+        caller: &Caller,
+        reference: &str,
+    ) -> Result<DeliveryReport, DepotError> {
+        require(caller, Action::ReadLedger)?;
+        let mut conn = self.pool.acquire().await?;
+        delivery::report(&mut conn, caller, reference)
+            .await?
+            .ok_or_else(|| not_found("delivery", reference))
     }
 
     /// One article the caller may see.

@@ -99,6 +99,11 @@ pub(crate) enum Command {
         pass_id: i64,
         request: crate::domain::gate::ResolutionRequest,
     },
+    /// Registers an expected delivery (`delivery.rs`).
+    CreateDelivery {
+        caller: crate::domain::access::Caller,
+        delivery: crate::domain::delivery::Delivery,
+    },
     /// Panics inside the batch: tests of the writer's supervision.
     #[cfg(test)]
     Panic,
@@ -422,6 +427,7 @@ impl Command {
             Command::IngestGate(_) => "ingest gate events",
             Command::AdvanceFeed(_) => "advance feed",
             Command::ResolvePass { .. } => "resolve gate pass",
+            Command::CreateDelivery { .. } => "create delivery",
             #[cfg(test)]
             Command::Panic => "panic",
         }
@@ -521,6 +527,11 @@ async fn execute(
         } => gate::resolve(conn, caller, *pass_id, request, now, changes)
             .await?
             .map(Done::Booked),
+        Command::CreateDelivery { caller, delivery } => {
+            super::delivery::create(conn, caller, delivery, now)
+                .await?
+                .map(Done::Applied)
+        }
         #[cfg(test)]
         Command::Panic => panic!("injected by a test"),
     })

@@ -7,6 +7,7 @@
 pub mod access;
 pub mod article;
 pub mod booking;
+pub mod delivery;
 pub mod gate;
 pub mod ledger;
 pub mod location;

@@ -4,6 +4,7 @@
 //! method, and render the answer. They hold no rules of their own.
 
 pub mod articles;
+pub mod deliveries;
 pub mod error;
 pub mod extract;
 pub mod gates;
@@ -82,6 +83,11 @@ pub fn router(state: AppState) -> Router {
             "/api/v1/gates/passes/{id}/resolution",
             axum::routing::post(gates::resolve),
         )
+        .route(
+            "/api/v1/deliveries",
+            axum::routing::post(deliveries::create),
+        )
+        .route("/api/v1/deliveries/{reference}", get(deliveries::read))
         .route("/api/v1/stock", get(stock::stock))
         .route("/api/v1/utilization", get(stock::utilization))
         .route("/api/v1/items/{epc}", get(items::read))

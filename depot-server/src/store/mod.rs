@@ -19,6 +19,7 @@
 //! computed argument is put in a `let` first.
 
 pub mod articles;
+pub mod deliveries;
 pub mod feed;
 pub mod gates;
 pub mod idempotency;

@@ -921,6 +921,169 @@ async fn waiting_passes_are_listed_and_booked_once_by_a_managers_word() {
     assert_eq!(lot_stock["items"][0]["quantity"], 1);
 }
 
+/// An expected delivery at DOCK-1 (items by EPC, one of a lot-tracked
+/// article with its lot, and a count of an article): the gate's receipts
+/// at that dock are matched against it, the lot-tracked item takes the
+/// notice's lot, and the delivery shows what was received, what is missing
+/// and what came unexpected, until everything arrived.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_delivery_is_reconciled_against_the_gate_and_gives_lots() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("depot.db");
+    let boss = seed(dir.path(), &db);
+    let staff = cli(&db, &["user", "add", "hand", "--role", "staff"]);
+    let mut slave = Slave::start();
+    let server = Server::start(&db, &format!("tcp:127.0.0.1:{}", slave.port));
+    let base = server.base.as_str();
+    let id = |hex: &str| depot_server::epc::parse(hex).unwrap().id;
+    let (first, lotted, late) = (sgtin(812_345, 1), sgtin(555_555, 1), sgtin(812_345, 50));
+    let notice = json!({"reference": "ASN-1", "dock": "DOCK-1", "expected": [
+        {"epc": first}, {"epc": lotted, "lot": "L-ASN"},
+        {"sku": "ART-GATE", "quantity": 3}, {"epc": late}]});
+
+    // Managers only, and every bad entry named.
+    assert_eq!(
+        post(base, &staff, "/api/v1/deliveries", &notice)
+            .await
+            .status(),
+        403
+    );
+    let bad = json!({"reference": "ASN 2", "dock": "B-1", "expected": [
+        {"sku": "NO-SUCH", "quantity": 1}, {"sku": "ART-GATE"}, {"epc": "zz"}]});
+    let answer = post(base, &boss, "/api/v1/deliveries", &bad).await;
+    assert_eq!(answer.status(), 422);
+    let problem: Value = answer.json().await.unwrap();
+    let fields: Vec<&str> = problem["errors"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["field"].as_str().unwrap())
+        .collect();
+    assert_eq!(fields, ["reference", "expected", "expected"], "{problem}");
+    for (expected, why) in [
+        (
+            json!([{"sku": "ART-GATE", "quantity": 1, "lot": "L1"}]),
+            "not lot-tracked",
+        ),
+        (json!([{"sku": "LOT-GATE", "quantity": 1}]), "lot-tracked"),
+        (json!([{"epc": first}, {"epc": id(&first)}]), "twice"),
+        (json!([]), "1 to"),
+    ] {
+        let body = json!({"reference": "ASN-2", "dock": "DOCK-1", "expected": expected});
+        let answer = post(base, &boss, "/api/v1/deliveries", &body).await;
+        assert_eq!(answer.status(), 422, "{body}");
+        let problem: Value = answer.json().await.unwrap();
+        assert!(
+            problem["detail"].as_str().unwrap().contains(why),
+            "{problem}"
+        );
+    }
+    let to_a_bin = json!({"reference": "ASN-2", "dock": "B-1", "expected": [{"epc": first}]});
+    let answer = post(base, &boss, "/api/v1/deliveries", &to_a_bin).await;
+    assert_eq!(answer.status(), 422);
+    assert_eq!(
+        answer.json::<Value>().await.unwrap()["errors"][0]["field"],
+        "dock"
+    );
+
+    let created = post(base, &boss, "/api/v1/deliveries", &notice).await;
+    assert_eq!(created.status(), 201);
+    let created: Value = created.json().await.unwrap();
+    assert_eq!(
+        (
+            &created["state"],
+            created["missing"].as_array().unwrap().len()
+        ),
+        (&json!("open"), 4)
+    );
+    // The same notice again is no error; another one under its reference is.
+    assert_eq!(
+        post(base, &boss, "/api/v1/deliveries", &notice)
+            .await
+            .status(),
+        200
+    );
+    let other = json!({"reference": "ASN-1", "dock": "DOCK-2", "expected": [{"epc": first}]});
+    assert_eq!(
+        post(base, &boss, "/api/v1/deliveries", &other)
+            .await
+            .status(),
+        409
+    );
+
+    // In at DOCK-1: the expected EPC, the lot-tracked one, three of the
+    // count, one too many, a lot-tracked item nobody expected; one at DOCK-2.
+    let extra = sgtin(812_345, 5);
+    slave.events(&[
+        (0, 1, &first),
+        (0, 1, &lotted),
+        (0, 1, &sgtin(812_345, 2)),
+        (0, 1, &sgtin(812_345, 3)),
+        (0, 1, &sgtin(812_345, 4)),
+        (0, 1, &extra),
+        (0, 1, &sgtin(555_555, 2)),
+        (1, 1, &sgtin(812_345, 6)),
+    ]);
+    slave.wait_drained(Duration::from_secs(30));
+    let asn = get(base, &boss, "/api/v1/deliveries/ASN-1").await;
+    assert_eq!(asn["state"], "open", "{asn}");
+    let received: Vec<(i64, i64)> = asn["expected"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|l| {
+            (
+                l["received"].as_i64().unwrap(),
+                l["missing"].as_i64().unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(received, [(1, 0), (1, 0), (3, 0), (0, 1)], "{asn}");
+    assert_eq!(
+        asn["missing"],
+        json!([{"line": 4, "epc": id(&late), "quantity": 1, "received": 0, "missing": 1}])
+    );
+    assert_eq!(asn["received"].as_array().unwrap().len(), 5, "{asn}");
+    assert_eq!(asn["received"][1]["lot"], "L-ASN");
+    let unexpected: Vec<&str> = asn["unexpected"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["epc"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        unexpected,
+        [id(&extra)],
+        "the lot-tracked stranger waits for its lot: not received"
+    );
+    let lot_stock = get(base, &boss, "/api/v1/stock?sku=LOT-GATE").await;
+    assert_eq!(
+        lot_stock["items"],
+        json!([{"sku": "LOT-GATE", "location": "DOCK-1", "zone": "D", "lot": "L-ASN", "quantity": 1}])
+    );
+    let waiting = get(base, &boss, "/api/v1/gates/unresolved").await;
+    assert_eq!(waiting["passes"].as_array().unwrap().len(), 1, "{waiting}");
+
+    // The last expected item: complete, and closed to what comes after.
+    slave.events(&[(0, 1, &late), (0, 1, &sgtin(812_345, 7))]);
+    slave.wait_drained(Duration::from_secs(30));
+    let asn = get(base, &boss, "/api/v1/deliveries/ASN-1").await;
+    assert_eq!(asn["state"], "complete", "{asn}");
+    assert!(asn["completed_at"].is_string());
+    assert_eq!(asn["missing"], json!([]));
+    assert_eq!(asn["received"].as_array().unwrap().len(), 6);
+    assert_eq!(asn["unexpected"].as_array().unwrap().len(), 1);
+    let staff_view = get(base, &staff, "/api/v1/deliveries/ASN-1").await;
+    assert_eq!(staff_view["state"], "complete");
+    let missing = reqwest::Client::new()
+        .get(format!("{base}/api/v1/deliveries/ASN-9"))
+        .bearer_auth(&boss)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(missing.status(), 404);
+}
+
 /// The real `demo`, killed when dropped.
 struct Demo {
     child: Child,
