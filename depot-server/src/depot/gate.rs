@@ -221,7 +221,8 @@ async fn book(
 /// command's savepoint: loads the pass (as the caller may see it) and the
 /// item its EPC names, lets `domain::gate::resolve` decide, books the receipt
 /// through the same assembly as any booking (source `gate`, the manager as
-/// actor) and records the resolution with it. The same resolution again
+/// actor) and records the resolution with it (and, when an open delivery
+/// at the dock expects the item, its receipt). The same resolution again
 /// answers the first booking's movements and books nothing; a refused
 /// booking writes nothing and the pass keeps waiting.
 pub(super) async fn resolve(
@@ -287,6 +288,20 @@ pub(super) async fn resolve(
             };
             store::gates::insert_resolution(conn, pass.id, &resolution).await?;
             changes.movements.extend(movements.iter().cloned());
+            // The item is received now: an open delivery at the dock takes it.
+            if let (Some(dock), Some(epc)) = (&pass.dock, &pass.epc) {
+                let mut deliveries = OpenDeliveries::default();
+                let item = EpcRef {
+                    id: epc.clone(),
+                    gtin14: None,
+                };
+                if let Some(mut expected) = deliveries.expect(conn, dock, &item).await? {
+                    expected.lot = resolution.lot;
+                    deliveries
+                        .record(conn, dock, expected, pass.id, epc, now)
+                        .await?;
+                }
+            }
         }
         Err(_) => super::writer::roll_back_command(conn).await?,
     }

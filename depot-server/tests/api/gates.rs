@@ -937,9 +937,11 @@ async fn a_delivery_is_reconciled_against_the_gate_and_gives_lots() {
     let base = server.base.as_str();
     let id = |hex: &str| depot_server::epc::parse(hex).unwrap().id;
     let (first, lotted, late) = (sgtin(812_345, 1), sgtin(555_555, 1), sgtin(812_345, 50));
+    // An item of a GTIN no article has: unidentified at the gate, expected here.
+    let stranger = sgtin(999_999, 1);
     let notice = json!({"reference": "ASN-1", "dock": "DOCK-1", "expected": [
         {"epc": first}, {"epc": lotted, "lot": "L-ASN"},
-        {"sku": "ART-GATE", "quantity": 3}, {"epc": late}]});
+        {"sku": "ART-GATE", "quantity": 3}, {"epc": late}, {"epc": stranger}]});
 
     // Managers only, and every bad entry named.
     assert_eq!(
@@ -994,7 +996,7 @@ async fn a_delivery_is_reconciled_against_the_gate_and_gives_lots() {
             &created["state"],
             created["missing"].as_array().unwrap().len()
         ),
-        (&json!("open"), 4)
+        (&json!("open"), 5)
     );
     // The same notice again is no error; another one under its reference is.
     assert_eq!(
@@ -1023,8 +1025,22 @@ async fn a_delivery_is_reconciled_against_the_gate_and_gives_lots() {
         (0, 1, &extra),
         (0, 1, &sgtin(555_555, 2)),
         (1, 1, &sgtin(812_345, 6)),
+        (0, 1, &stranger),
     ]);
     slave.wait_drained(Duration::from_secs(30));
+    // A manager names the stranger's article: received against the notice.
+    let waiting = get(base, &boss, "/api/v1/gates/unresolved").await;
+    let unknown = waiting["passes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|p| p["waiting_for"] == "article")
+        .expect("the stranger waits")["id"]
+        .as_i64()
+        .unwrap();
+    let path = format!("/api/v1/gates/passes/{unknown}/resolution");
+    let resolved = post(base, &boss, &path, &json!({"sku": "ART-GATE"})).await;
+    assert_eq!(resolved.status(), 201);
     let asn = get(base, &boss, "/api/v1/deliveries/ASN-1").await;
     assert_eq!(asn["state"], "open", "{asn}");
     let received: Vec<(i64, i64)> = asn["expected"]
@@ -1038,12 +1054,12 @@ async fn a_delivery_is_reconciled_against_the_gate_and_gives_lots() {
             )
         })
         .collect();
-    assert_eq!(received, [(1, 0), (1, 0), (3, 0), (0, 1)], "{asn}");
+    assert_eq!(received, [(1, 0), (1, 0), (3, 0), (0, 1), (1, 0)], "{asn}");
     assert_eq!(
         asn["missing"],
         json!([{"line": 4, "epc": id(&late), "quantity": 1, "received": 0, "missing": 1}])
     );
-    assert_eq!(asn["received"].as_array().unwrap().len(), 5, "{asn}");
+    assert_eq!(asn["received"].as_array().unwrap().len(), 6, "{asn}");
     assert_eq!(asn["received"][1]["lot"], "L-ASN");
     let unexpected: Vec<&str> = asn["unexpected"]
         .as_array()
@@ -1071,7 +1087,7 @@ async fn a_delivery_is_reconciled_against_the_gate_and_gives_lots() {
     assert_eq!(asn["state"], "complete", "{asn}");
     assert!(asn["completed_at"].is_string());
     assert_eq!(asn["missing"], json!([]));
-    assert_eq!(asn["received"].as_array().unwrap().len(), 6);
+    assert_eq!(asn["received"].as_array().unwrap().len(), 7);
     assert_eq!(asn["unexpected"].as_array().unwrap().len(), 1);
     let staff_view = get(base, &staff, "/api/v1/deliveries/ASN-1").await;
     assert_eq!(staff_view["state"], "complete");
