@@ -58,3 +58,10 @@ CREATE TABLE delivery_receipts (
     lot       TEXT NOT NULL DEFAULT ''
 ) STRICT;
 CREATE INDEX delivery_receipts_by_reference ON delivery_receipts (reference, pass_id);
+
+-- Scale plausibility: what the scale's weight said of a pass, against the
+-- unit weights of the passes through its gate within the configured window
+-- (NULL: not judged), and the weight those passes should have had.
+ALTER TABLE gate_passes ADD COLUMN weight_check TEXT CHECK (weight_check IN ('plausible', 'implausible'));
+ALTER TABLE gate_passes ADD COLUMN expected_weight_grams INTEGER;
+CREATE INDEX gate_passes_by_gate_time ON gate_passes (gateway, boot_id, gate, gateway_ms);

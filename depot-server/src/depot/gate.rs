@@ -24,7 +24,7 @@ use crate::domain::article::Sku;
 use crate::domain::booking::{self as rules, BookingError, MovementKind, Refusal, Source};
 use crate::domain::gate::{
     self, Cursor, Direction, GatePass, PassOutcome, PassPlan, PassResolution, ResolutionRequest,
-    Resolve, ResolveError,
+    Resolve, ResolveError, WeightCheck, WeightRule,
 };
 use crate::domain::location::LocationCode;
 use crate::domain::quantity::Lot;
@@ -54,6 +54,8 @@ pub struct GateRead {
     pub boot_id: u32,
     /// The scale's reading in the same read, if valid.
     pub weight_grams: Option<i32>,
+    /// How the gateway's passes are weighed.
+    pub weight_rule: WeightRule,
     /// Oldest first.
     pub events: Vec<GateEvent>,
 }
@@ -68,6 +70,8 @@ pub struct GateIngest {
     pub repeated: usize,
     /// Seqs of this boot that were freed before the server stored them.
     pub skipped: u32,
+    /// Passes stored now whose weight the scale contradicts.
+    pub implausible: usize,
 }
 
 /// Stores the new events of `read` and moves the cursor. Inside the writer's
@@ -89,6 +93,7 @@ pub(super) async fn ingest(
     };
     let mut passes = Vec::with_capacity(fresh.new.len());
     let mut deliveries = OpenDeliveries::default();
+    let mut implausible = 0;
     for &index in &fresh.new {
         let event = &read.events[index];
         let plan = gate::plan(
@@ -122,6 +127,10 @@ pub(super) async fn ingest(
                 None,
             ),
         };
+        let weight_check = weigh(conn, read, event, sku.as_ref()).await?;
+        if matches!(weight_check, Some((WeightCheck::Implausible, _))) {
+            implausible += 1;
+        }
         let pass = GatePass {
             id: 0,
             gateway: read.gateway.clone(),
@@ -142,6 +151,7 @@ pub(super) async fn ingest(
             recorded_at: now,
             sku,
             resolution: None,
+            weight_check,
         };
         let pass_id = store::gates::insert_pass(conn, &pass).await?;
         if let Some((dock, expected, epc)) = receipt {
@@ -159,7 +169,35 @@ pub(super) async fn ingest(
         stored: passes,
         repeated: fresh.repeated,
         skipped: fresh.skipped,
+        implausible,
     })
+}
+
+/// Judges the scale's weight of one pass (`domain::gate::check_weight`)
+/// against the passes through its gate in the rule's window, stored before
+/// it (those of this read too), and its own article's unit weight.
+async fn weigh(
+    conn: &mut SqliteConnection,
+    read: &GateRead,
+    event: &GateEvent,
+    sku: Option<&Sku>,
+) -> Result<Option<(WeightCheck, i64)>, sqlx::Error> {
+    if read.weight_grams.is_none() {
+        return Ok(None);
+    }
+    let rule = read.weight_rule;
+    let at = event.gateway_ms;
+    let through = (read.gateway.as_str(), read.boot_id, event.gate);
+    let mut passes =
+        store::gates::weights_through_gate(conn, through, rule.since_ms(at), at).await?;
+    let own = match sku {
+        Some(sku) => store::articles::get(conn, sku.as_str())
+            .await?
+            .and_then(|a| a.unit_weight_g),
+        None => None,
+    };
+    passes.push((at, own));
+    Ok(gate::check_weight(rule, read.weight_grams, at, &passes))
 }
 
 /// What became of one pass: its outcome, why, the seqs it booked and its

@@ -80,6 +80,65 @@ pub struct GatePass {
     pub sku: Option<Sku>,
     /// How a manager resolved the pass, if it waited and was resolved.
     pub resolution: Option<PassResolution>,
+    /// What the scale's weight says of the pass, and the weight the passes
+    /// in the window should have had; `None` when it could not be judged.
+    pub weight_check: Option<(WeightCheck, i64)>,
+}
+
+named_enum! {
+    /// What the scale's weight says of a pass.
+    WeightCheck, "weight_check" {
+        /// Within the tolerance of the passes' unit weights.
+        Plausible = "plausible",
+        /// Off by more than the tolerance: flagged.
+        Implausible = "implausible",
+    }
+}
+
+/// How passes are weighed: the window of gateway time whose passes through
+/// a gate count toward the weight on its scale, and how far the weight may
+/// be off (the larger of an absolute and a relative tolerance).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct WeightRule {
+    pub window_ms: u32,
+    pub tolerance_grams: i64,
+    pub tolerance_pct: u32,
+}
+
+impl WeightRule {
+    /// Gateway time from which passes count toward a pass at `at_ms`.
+    pub fn since_ms(&self, at_ms: u32) -> u32 {
+        at_ms.saturating_sub(self.window_ms)
+    }
+}
+
+/// Judges the scale's `reported` weight of a pass at gateway time `at_ms`
+/// against the sum of the unit weights of `passes` (gateway time, unit
+/// weight if known) through its gate, the pass itself included; those
+/// outside the rule's window do not count. `None` when it cannot be judged:
+/// no valid reading, or a pass in the window of no known unit weight.
+pub fn check_weight(
+    rule: WeightRule,
+    reported: Option<i32>,
+    at_ms: u32,
+    passes: &[(u32, Option<i64>)],
+) -> Option<(WeightCheck, i64)> {
+    let reported = i64::from(reported?);
+    let since = rule.since_ms(at_ms);
+    let mut expected: i64 = 0;
+    for &(ms, grams) in passes {
+        if (since..=at_ms).contains(&ms) {
+            expected = expected.saturating_add(grams?);
+        }
+    }
+    let relative = expected.saturating_mul(i64::from(rule.tolerance_pct)) / 100;
+    let allowed = rule.tolerance_grams.max(relative);
+    let check = if (reported - expected).abs() <= allowed {
+        WeightCheck::Plausible
+    } else {
+        WeightCheck::Implausible
+    };
+    Some((check, expected))
 }
 
 /// A manager's resolution of a waiting pass: what was named and booked.
@@ -581,6 +640,7 @@ mod tests {
             recorded_at: OffsetDateTime::UNIX_EPOCH,
             sku: sku.map(|s| Sku::parse(s).expect("sku")),
             resolution: None,
+            weight_check: None,
         }
     }
 
@@ -695,7 +755,69 @@ mod tests {
         ));
     }
 
+    #[test]
+    fn a_weight_is_judged_against_the_passes_in_the_window() {
+        let rule = WeightRule {
+            window_ms: 1_000,
+            tolerance_grams: 100,
+            tolerance_pct: 10,
+        };
+        let passes = [
+            (500, Some(10_000)),
+            (2_000, Some(10_000)),
+            (2_500, Some(5_000)),
+        ];
+        // At 2,500 ms the window holds the last two: 15 kg, ±1.5 kg.
+        assert_eq!(
+            check_weight(rule, Some(16_400), 2_500, &passes),
+            Some((WeightCheck::Plausible, 15_000))
+        );
+        assert_eq!(
+            check_weight(rule, Some(16_600), 2_500, &passes),
+            Some((WeightCheck::Implausible, 15_000))
+        );
+        // The absolute tolerance covers light loads.
+        assert_eq!(
+            check_weight(rule, Some(90), 0, &[(0, Some(0))]),
+            Some((WeightCheck::Plausible, 0))
+        );
+        // No reading, or a pass of no known weight in the window: not judged.
+        assert_eq!(check_weight(rule, None, 2_500, &passes), None);
+        assert_eq!(check_weight(rule, Some(1), 2_500, &[(2_400, None)]), None);
+        assert!(check_weight(rule, Some(1), 2_500, &[(1_000, None)]).is_some());
+    }
+
     proptest! {
+        /// The judgement is a plain comparison: plausible exactly when the
+        /// reading is within the larger tolerance of the sum of the unit
+        /// weights in the window, and passes outside the window never count.
+        #[test]
+        fn weights_are_judged_by_the_window_and_the_tolerance(
+            window_ms in 0u32..5_000,
+            tolerance_grams in 0i64..2_000,
+            tolerance_pct in 0u32..50,
+            at_ms in 0u32..20_000,
+            reported in -1_000i32..200_000,
+            passes in proptest::collection::vec((0u32..20_000, 0i64..50_000), 0..20),
+        ) {
+            let rule = WeightRule { window_ms, tolerance_grams, tolerance_pct };
+            let known: Vec<(u32, Option<i64>)> = passes.iter().map(|&(ms, g)| (ms, Some(g))).collect();
+            let (check, expected) = check_weight(rule, Some(reported), at_ms, &known).expect("judged");
+            let inside: i64 = passes
+                .iter()
+                .filter(|(ms, _)| *ms <= at_ms && at_ms - *ms <= window_ms)
+                .map(|(_, g)| g)
+                .sum();
+            prop_assert_eq!(expected, inside);
+            let allowed = tolerance_grams.max(inside * i64::from(tolerance_pct) / 100);
+            let off = (i64::from(reported) - inside).abs();
+            prop_assert_eq!(check == WeightCheck::Plausible, off <= allowed);
+            // Passes outside the window with no known weight change nothing.
+            let mut more = known.clone();
+            more.push((at_ms + 1, None));
+            prop_assert_eq!(check_weight(rule, Some(reported), at_ms, &more), Some((check, expected)));
+        }
+
         /// However reads repeat, overlap and restart (a restart gets a boot
         /// id never seen before), each (boot, seq) is stored exactly once,
         /// in order.

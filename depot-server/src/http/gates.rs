@@ -66,6 +66,15 @@ pub struct PassView {
     /// How a manager resolved it, once resolved.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub resolution: Option<ResolutionView>,
+    /// What the scale's weight says of it: `plausible` or `implausible`
+    /// (flagged); absent when it could not be judged (no valid reading, or a
+    /// pass in the window of no known unit weight).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub weight_check: Option<String>,
+    /// The sum of the unit weights of the passes through its gate in the
+    /// window, itself included, grams (with `weight_check`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub expected_weight_grams: Option<i64>,
 }
 
 /// A manager's resolution of a waiting pass.
@@ -117,6 +126,10 @@ impl PassView {
             sku: pass.sku.as_ref().map(ToString::to_string),
             waiting_for: pass.waiting().map(|w| w.as_str().to_owned()),
             resolution: pass.resolution.as_ref().map(ResolutionView::of),
+            weight_check: pass
+                .weight_check
+                .map(|(check, _)| check.as_str().to_owned()),
+            expected_weight_grams: pass.weight_check.map(|(_, grams)| grams),
         }
     }
 }

@@ -7,7 +7,7 @@ use time::OffsetDateTime;
 
 use super::{checked, corrupt, timestamp};
 use crate::domain::article::Sku;
-use crate::domain::gate::{Cursor, Direction, GatePass, PassOutcome, PassResolution};
+use crate::domain::gate::{Cursor, Direction, GatePass, PassOutcome, PassResolution, WeightCheck};
 use crate::domain::location::LocationCode;
 use crate::domain::quantity::Lot;
 use crate::domain::FieldError;
@@ -74,10 +74,13 @@ pub async fn insert_pass(conn: &mut SqliteConnection, pass: &GatePass) -> Result
         serde_json::to_string(&pass.movement_seqs).map_err(|e| sqlx::Error::Encode(e.into()))?;
     let recorded_at = timestamp(pass.recorded_at);
     let sku = pass.sku.as_ref().map(Sku::as_str);
+    let weight_check = pass.weight_check.map(|(check, _)| check.as_str());
+    let expected_weight = pass.weight_check.map(|(_, grams)| grams);
     sqlx::query_scalar!(
         r#"INSERT INTO gate_passes (gateway, boot_id, seq, gate, dock, direction, epc_hex, epc,
-             rssi_dbm, antenna, gateway_ms, weight_grams, outcome, detail, movement_seqs, recorded_at, sku)
-           VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id AS "id!: i64""#,
+             rssi_dbm, antenna, gateway_ms, weight_grams, outcome, detail, movement_seqs, recorded_at, sku,
+             weight_check, expected_weight_grams)
+           VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id AS "id!: i64""#,
         pass.gateway,
         boot_id,
         seq,
@@ -95,6 +98,8 @@ pub async fn insert_pass(conn: &mut SqliteConnection, pass: &GatePass) -> Result
         seqs,
         recorded_at,
         sku,
+        weight_check,
+        expected_weight,
     )
     .fetch_one(conn)
     .await
@@ -119,7 +124,8 @@ pub async fn passes_after(
                 p.rssi_dbm AS "rssi_dbm!: i64", p.antenna AS "antenna!: i64", p.gateway_ms AS "gateway_ms!: i64",
                 p.weight_grams AS "weight_grams?: i64", p.outcome AS "outcome!: String", p.detail AS "detail?: String",
                 p.movement_seqs AS "movement_seqs!: String", p.recorded_at AS "recorded_at!: String",
-                p.sku AS "sku?: String", r.sku AS "resolved_sku?: String", r.lot AS "resolved_lot?: String",
+                p.sku AS "sku?: String", p.weight_check AS "weight_check?: String",
+                p.expected_weight_grams AS "expected_weight_grams?: i64", r.sku AS "resolved_sku?: String", r.lot AS "resolved_lot?: String",
                 r.actor AS "resolved_by?: String", r.movement_seqs AS "resolved_seqs?: String",
                 r.resolved_at AS "resolved_at?: String"
          FROM gate_passes p
@@ -198,6 +204,8 @@ struct PassRow {
     movement_seqs: String,
     recorded_at: String,
     sku: Option<String>,
+    weight_check: Option<String>,
+    expected_weight_grams: Option<i64>,
     resolved_sku: Option<String>,
     resolved_lot: Option<String>,
     resolved_by: Option<String>,
@@ -256,8 +264,47 @@ impl PassRow {
                 .map(|sku| checked(table, Sku::parse(&sku)))
                 .transpose()?,
             resolution,
+            weight_check: match (self.weight_check, self.expected_weight_grams) {
+                (Some(check), Some(grams)) => {
+                    Some((checked(table, WeightCheck::parse(&check))?, grams))
+                }
+                _ => None,
+            },
         })
     }
+}
+
+/// The passes through one gate of one gateway boot between gateway times
+/// `since_ms` and `until_ms`: each pass's gateway time and the unit weight
+/// of its article (`None` when the article or its weight is unknown).
+pub async fn weights_through_gate(
+    conn: &mut SqliteConnection,
+    (gateway, boot_id, gate): (&str, u32, u16),
+    since_ms: u32,
+    until_ms: u32,
+) -> Result<Vec<(u32, Option<i64>)>, sqlx::Error> {
+    let (boot_id, gate) = (i64::from(boot_id), i64::from(gate));
+    let (since_ms, until_ms) = (i64::from(since_ms), i64::from(until_ms));
+    let rows = sqlx::query!(
+        r#"SELECT p.gateway_ms AS "gateway_ms!: i64", a.unit_weight_g AS "unit_weight_g?: i64"
+           FROM gate_passes p LEFT JOIN articles a ON a.sku = p.sku
+           WHERE p.gateway = ? AND p.boot_id = ? AND p.gate = ? AND p.gateway_ms BETWEEN ? AND ?"#,
+        gateway,
+        boot_id,
+        gate,
+        since_ms,
+        until_ms,
+    )
+    .fetch_all(conn)
+    .await?;
+    rows.into_iter()
+        .map(|row| {
+            Ok((
+                int("gate_passes", "gateway_ms", row.gateway_ms)?,
+                row.unit_weight_g,
+            ))
+        })
+        .collect()
 }
 
 /// A stored lot: '' is none.

@@ -242,8 +242,8 @@ fn seed(dir: &Path, db: &Path) -> String {
     std::fs::write(
         &articles,
         format!(
-            "sku,name,unit,gtin,lot_tracked\nART-GATE,Gate article,piece,{gtin},false\n\
-             LOT-GATE,Lot-tracked gate article,box,{lot_gtin},true\n"
+            "sku,name,unit,gtin,lot_tracked,unit_weight_g\nART-GATE,Gate article,piece,{gtin},false,25000\n\
+             LOT-GATE,Lot-tracked gate article,box,{lot_gtin},true,1000\n"
         ),
     )
     .expect("csv");
@@ -1098,6 +1098,60 @@ async fn a_delivery_is_reconciled_against_the_gate_and_gives_lots() {
         .await
         .unwrap();
     assert_eq!(missing.status(), 404);
+}
+
+/// The scale's weight (25 kg from the pymodbus gateway) against the unit
+/// weights of the passes through the gate in the window: a pass whose
+/// weight does not fit is flagged on its record, in the API and in
+/// `/metrics`; one of no known weight is not judged.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_pass_whose_weight_does_not_fit_is_flagged() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("depot.db");
+    let boss = seed(dir.path(), &db);
+    let config = dir.path().join("depot.toml");
+    // The test gateway's events are 100 ms apart: a window of 0 weighs each
+    // pass alone.
+    std::fs::write(
+        &config,
+        "gate_weight_window_ms = 0\ngate_weight_tolerance_g = 100\ngate_weight_tolerance_pct = 1\n",
+    )
+    .unwrap();
+    let mut slave = Slave::start();
+    let transport = format!("tcp:127.0.0.1:{}", slave.port);
+    let server = Server::start_with(&db, &["--config", config.to_str().unwrap()], &transport);
+    // ART-GATE weighs 25 kg a piece, LOT-GATE 1 kg, the stranger nothing known.
+    slave.events(&[
+        (0, 1, &sgtin(812_345, 1)),
+        (1, 1, &sgtin(555_555, 1)),
+        (0, 1, &sgtin(999_999, 1)),
+    ]);
+    slave.wait_drained(Duration::from_secs(30));
+    let recorded = passes(&server.base, &boss).await;
+    let checks: Vec<(&Value, &Value)> = recorded
+        .iter()
+        .map(|p| (&p["weight_check"], &p["expected_weight_grams"]))
+        .collect();
+    assert_eq!(
+        checks,
+        [
+            (&json!("plausible"), &json!(25_000)),
+            (&json!("implausible"), &json!(1_000)),
+            (&Value::Null, &Value::Null)
+        ],
+        "{recorded:?}"
+    );
+    assert_eq!(recorded[1]["weight_grams"], 25_000);
+    let metrics = reqwest::get(format!("{}/metrics", server.base))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        metrics.contains("depot_gate_weight_implausible_total{gateway=\"gateway-1\"} 1\n"),
+        "{metrics}"
+    );
 }
 
 /// The real `demo`, killed when dropped.
