@@ -55,6 +55,17 @@ pub struct Config {
     pub gateways: Vec<GatewayConfig>,
     /// How often the simulated gateway passes a tag, in ms (50–3600000). Default 3000.
     pub sim_pass_interval_ms: u64,
+    /// Scale plausibility: the passes through a gate within this much gateway
+    /// time before a pass (itself included) count toward the weight its
+    /// scale reports, in ms (0–3600000). Default 5000.
+    pub gate_weight_window_ms: u32,
+    /// Scale plausibility: how far the weight may differ from the passes'
+    /// unit weights, in grams (0–1000000000); the larger of this and
+    /// `gate_weight_tolerance_pct` applies. Default 500.
+    pub gate_weight_tolerance_g: i64,
+    /// Scale plausibility: how far the weight may differ, in percent of the
+    /// passes' unit weights (0–1000). Default 10.
+    pub gate_weight_tolerance_pct: u32,
     /// How long a database statement waits for a lock, in ms (1–600000). Default 5000.
     pub busy_timeout_ms: u64,
     /// The largest accepted request body, in bytes (1024–67108864). Default 1048576.
@@ -91,6 +102,9 @@ impl Default for Config {
             gateway: "sim".into(),
             gateways: Vec::new(),
             sim_pass_interval_ms: 3_000,
+            gate_weight_window_ms: 5_000,
+            gate_weight_tolerance_g: 500,
+            gate_weight_tolerance_pct: 10,
             busy_timeout_ms: 5_000,
             max_body_bytes: 1024 * 1024,
             log: "info".into(),
@@ -432,6 +446,24 @@ impl Config {
             "must be 50 to 3600000",
         )?;
         in_range(
+            "gate_weight_window_ms",
+            self.gate_weight_window_ms,
+            0..=3_600_000,
+            "must be 0 to 3600000",
+        )?;
+        in_range(
+            "gate_weight_tolerance_g",
+            self.gate_weight_tolerance_g,
+            0..=1_000_000_000,
+            "must be 0 to 1000000000",
+        )?;
+        in_range(
+            "gate_weight_tolerance_pct",
+            self.gate_weight_tolerance_pct,
+            0..=1_000,
+            "must be 0 to 1000",
+        )?;
+        in_range(
             "busy_timeout_ms",
             self.busy_timeout_ms,
             1..=600_000,
@@ -710,6 +742,14 @@ mod tests {
         assert_eq!(config.db, PathBuf::from("cli.db"), "command line over file");
         assert_eq!(config.gateway, "sim", "default where nothing is set");
         assert_eq!(config.sim_pass_interval_ms, 3_000);
+        assert_eq!(
+            (
+                config.gate_weight_window_ms,
+                config.gate_weight_tolerance_g,
+                config.gate_weight_tolerance_pct
+            ),
+            (5_000, 500, 10)
+        );
 
         let (config, _dir) = load_with(
             "",
@@ -843,6 +883,21 @@ mod tests {
             ("DEPOT_MAX_BODY_BYTES", "1023", "max_body_bytes"),
             ("DEPOT_MAX_BODY_BYTES", "67108865", "max_body_bytes"),
             ("DEPOT_MAX_DB_SIZE_KIB", "63", "max_db_size_kib"),
+            (
+                "DEPOT_GATE_WEIGHT_WINDOW_MS",
+                "3600001",
+                "gate_weight_window_ms",
+            ),
+            (
+                "DEPOT_GATE_WEIGHT_TOLERANCE_G",
+                "-1",
+                "gate_weight_tolerance_g",
+            ),
+            (
+                "DEPOT_GATE_WEIGHT_TOLERANCE_PCT",
+                "1001",
+                "gate_weight_tolerance_pct",
+            ),
             ("DEPOT_MAX_DB_SIZE_KIB", "", "max_db_size_kib"),
             (
                 "DEPOT_IDEMPOTENCY_RETENTION_DAYS",

@@ -38,6 +38,9 @@ pub struct GateMetrics {
     pub boots: Family<GatewayLabel, Counter>,
     /// `depot_gate_online`: 1 while the last poll was answered.
     pub online: Family<GatewayLabel, Gauge>,
+    /// `depot_gate_weight_implausible_total`: passes whose scale weight did
+    /// not fit the unit weights of the passes in the window.
+    pub weight_implausible: Family<GatewayLabel, Counter>,
 }
 
 impl GateMetrics {
@@ -51,6 +54,7 @@ impl GateMetrics {
             &self.exceptions,
             &self.malformed,
             &self.boots,
+            &self.weight_implausible,
         ] {
             drop(family.get_or_create(label));
         }
@@ -92,6 +96,11 @@ impl GateMetrics {
             "gate_boots",
             "Gateway boots named by the server",
             self.boots.clone(),
+        );
+        registry.register(
+            "gate_weight_implausible",
+            "Gate passes whose scale weight does not fit the unit weights of the passes in the window",
+            self.weight_implausible.clone(),
         );
         registry.register(
             "gate_online",

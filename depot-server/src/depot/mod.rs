@@ -12,6 +12,7 @@
 //! publisher reads and writes, in `feed.rs`.
 
 mod booking;
+mod delivery;
 mod feed;
 mod gate;
 pub mod input;
@@ -26,6 +27,7 @@ use sqlx::SqlitePool;
 use tokio::sync::{broadcast, mpsc, oneshot};
 
 pub use self::booking::{BookingAnswer, BookingInput, BookingOutcome, EpcRef, Submission};
+pub use self::delivery::DeliveryReport;
 pub use self::feed::{
     ArticleStock, FeedChange, FeedCursor, LinkState, OutboxEntry, UplinkLive, UplinkStatus,
 };
@@ -37,7 +39,8 @@ use crate::domain::access::{Action, Caller, Role, User};
 use crate::domain::article::Article;
 pub use crate::domain::booking::Refusal;
 use crate::domain::chain::{Break, ChainHead};
-use crate::domain::gate::{Cursor, GatePass, GatewayState};
+use crate::domain::delivery::Delivery;
+use crate::domain::gate::{Cursor, GatePass, GatewayState, ResolutionRequest};
 use crate::domain::ledger::Movement;
 use crate::domain::location::Location;
 use crate::domain::stock::{Item, StockFilter, StockLine};
@@ -322,7 +325,76 @@ impl Depot {
     ) -> Result<Vec<GatePass>, DepotError> {
         require(caller, Action::ReadLedger)?;
         let mut conn = self.pool.acquire().await?;
-        Ok(store::gates::passes_after(&mut conn, after_id, limit, caller.restricted).await?)
+        let restricted = caller.restricted;
+        Ok(store::gates::passes_after(&mut conn, after_id, limit, restricted, false).await?)
+    }
+
+    /// Gate passes that wait for a manager (an EPC of no known article, a
+    /// lot-tracked article without a lot) after record `after_id`, oldest
+    /// first; see [`GatePass::waiting`].
+    pub async fn waiting_gate_passes(
+        &self,
+        caller: &Caller,
+        after_id: i64,
+        limit: i64,
+    ) -> Result<Vec<GatePass>, DepotError> {
+        require(caller, Action::ReadLedger)?;
+        let mut conn = self.pool.acquire().await?;
+        let restricted = caller.restricted;
+        Ok(store::gates::passes_after(&mut conn, after_id, limit, restricted, true).await?)
+    }
+
+    /// A manager names the article and/or lot of a waiting gate pass, which
+    /// books its receipt to the gate's dock (source `gate`). Resolving the
+    /// same pass the same way again answers the first booking and books
+    /// nothing; another way is a conflict.
+    pub async fn resolve_gate_pass(
+        &self,
+        caller: &Caller,
+        pass_id: i64,
+        request: ResolutionRequest,
+    ) -> Result<BookingAnswer, DepotError> {
+        require(caller, Action::ResolveGatePass)?;
+        let command = Command::ResolvePass {
+            caller: caller.clone(),
+            pass_id,
+            request,
+        };
+        match self.submit(command).await? {
+            Done::Booked(answer) => Ok(answer),
+            other => Err(unexpected(other)),
+        }
+    }
+
+    /// Registers an expected delivery (managers); `true` when new, `false`
+    /// when the same notice was registered before. Another notice under a
+    /// taken reference is [`DepotError::Exists`]; an unknown dock or article,
+    /// or a lot where none belongs, is [`DepotError::Invalid`].
+    pub async fn create_delivery(
+        &self,
+        caller: &Caller,
+        delivery: Delivery,
+    ) -> Result<bool, DepotError> {
+        require(caller, Action::KeepMasterData)?;
+        let command = Command::CreateDelivery {
+            caller: caller.clone(),
+            delivery,
+        };
+        applied(self.submit(command).await?)
+    }
+
+    /// One expected delivery, reconciled against what its dock's gate
+    /// received, as the caller may see it.
+    pub async fn delivery(
+        &self,
+        caller: &Caller,
+        reference: &str,
+    ) -> Result<DeliveryReport, DepotError> {
+        require(caller, Action::ReadLedger)?;
+        let mut conn = self.pool.acquire().await?;
+        delivery::report(&mut conn, caller, reference)
+            .await?
+            .ok_or_else(|| not_found("delivery", reference))
     }
 
     /// One article the caller may see.

@@ -94,6 +94,18 @@ pub(crate) enum Command {
     IngestGate(GateRead),
     /// Moves the feed's cursor after PUBACKs (`feed.rs`).
     AdvanceFeed(super::feed::FeedCursor),
+    /// A manager names the article or lot of a waiting gate pass, which
+    /// books it (`gate.rs`).
+    ResolvePass {
+        caller: crate::domain::access::Caller,
+        pass_id: i64,
+        request: crate::domain::gate::ResolutionRequest,
+    },
+    /// Registers an expected delivery (`delivery.rs`).
+    CreateDelivery {
+        caller: crate::domain::access::Caller,
+        delivery: crate::domain::delivery::Delivery,
+    },
     /// Panics inside the batch: tests of the writer's supervision.
     #[cfg(test)]
     Panic,
@@ -586,6 +598,8 @@ impl Command {
             Command::CloseSession { .. } => "close session",
             Command::IngestGate(_) => "ingest gate events",
             Command::AdvanceFeed(_) => "advance feed",
+            Command::ResolvePass { .. } => "resolve gate pass",
+            Command::CreateDelivery { .. } => "create delivery",
             #[cfg(test)]
             Command::Panic => "panic",
         }
@@ -678,6 +692,18 @@ async fn execute(
             gate::ingest(conn, read, now, changes).await?,
         )),
         Command::AdvanceFeed(cursor) => super::feed::advance(conn, *cursor, now).await?,
+        Command::ResolvePass {
+            caller,
+            pass_id,
+            request,
+        } => gate::resolve(conn, caller, *pass_id, request, now, changes)
+            .await?
+            .map(Done::Booked),
+        Command::CreateDelivery { caller, delivery } => {
+            super::delivery::create(conn, caller, delivery, now)
+                .await?
+                .map(Done::Applied)
+        }
         #[cfg(test)]
         Command::Panic => panic!("injected by a test"),
     })

@@ -28,6 +28,8 @@ pub enum Action {
     ReadStock,
     /// Read the movement ledger and items.
     ReadLedger,
+    /// Book a gate pass that waits for a manager by naming its article or lot.
+    ResolveGatePass,
 }
 
 impl Role {
@@ -35,7 +37,7 @@ impl Role {
     pub fn may(self, action: Action) -> bool {
         match action {
             Action::Book => matches!(self, Role::Staff | Role::Manager),
-            Action::KeepMasterData => self == Role::Manager,
+            Action::KeepMasterData | Action::ResolveGatePass => self == Role::Manager,
             Action::ReadStock => true,
             Action::ReadLedger => matches!(self, Role::Staff | Role::Manager | Role::Auditor),
         }

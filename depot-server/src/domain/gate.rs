@@ -9,9 +9,11 @@
 
 use time::OffsetDateTime;
 
-use super::booking::{BookingError, Refusal};
+use super::article::Sku;
+use super::booking::{BookingError, BookingRequest, MovementKind, Refusal};
 use super::location::LocationCode;
 use super::named_enum;
+use super::quantity::{Lot, Quantity};
 
 named_enum! {
     /// Direction of travel through a gate, as the gateway decided it.
@@ -73,6 +75,240 @@ pub struct GatePass {
     /// The ledger movements it booked.
     pub movement_seqs: Vec<i64>,
     pub recorded_at: OffsetDateTime,
+    /// The article the pass is of, when known: the booked item's, or the
+    /// article of a pass that waits for its lot.
+    pub sku: Option<Sku>,
+    /// How a manager resolved the pass, if it waited and was resolved.
+    pub resolution: Option<PassResolution>,
+    /// What the scale's weight says of the pass, and the weight the passes
+    /// in the window should have had; `None` when it could not be judged.
+    pub weight_check: Option<(WeightCheck, i64)>,
+}
+
+named_enum! {
+    /// What the scale's weight says of a pass.
+    WeightCheck, "weight_check" {
+        /// Within the tolerance of the passes' unit weights.
+        Plausible = "plausible",
+        /// Off by more than the tolerance: flagged.
+        Implausible = "implausible",
+    }
+}
+
+/// How passes are weighed: the window of gateway time whose passes through
+/// a gate count toward the weight on its scale, and how far the weight may
+/// be off (the larger of an absolute and a relative tolerance).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct WeightRule {
+    pub window_ms: u32,
+    pub tolerance_grams: i64,
+    pub tolerance_pct: u32,
+}
+
+impl WeightRule {
+    /// Gateway time from which passes count toward a pass at `at_ms`.
+    pub fn since_ms(&self, at_ms: u32) -> u32 {
+        at_ms.saturating_sub(self.window_ms)
+    }
+}
+
+/// Judges the scale's `reported` weight of a pass at gateway time `at_ms`
+/// against the sum of the unit weights of `passes` (gateway time, unit
+/// weight if known) through its gate, the pass itself included; those
+/// outside the rule's window do not count. `None` when it cannot be judged:
+/// no valid reading, or a pass in the window of no known unit weight.
+pub fn check_weight(
+    rule: WeightRule,
+    reported: Option<i32>,
+    at_ms: u32,
+    passes: &[(u32, Option<i64>)],
+) -> Option<(WeightCheck, i64)> {
+    let reported = i64::from(reported?);
+    let since = rule.since_ms(at_ms);
+    let mut expected: i64 = 0;
+    for &(ms, grams) in passes {
+        if (since..=at_ms).contains(&ms) {
+            expected = expected.saturating_add(grams?);
+        }
+    }
+    let relative = expected.saturating_mul(i64::from(rule.tolerance_pct)) / 100;
+    let allowed = rule.tolerance_grams.max(relative);
+    let check = if (reported - expected).abs() <= allowed {
+        WeightCheck::Plausible
+    } else {
+        WeightCheck::Implausible
+    };
+    Some((check, expected))
+}
+
+/// A manager's resolution of a waiting pass: what was named and booked.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PassResolution {
+    pub sku: Sku,
+    pub lot: Lot,
+    /// Who named it.
+    pub actor: String,
+    /// The ledger movements the resolution booked.
+    pub movement_seqs: Vec<i64>,
+    pub resolved_at: OffsetDateTime,
+}
+
+named_enum! {
+    /// What a pass waits for before a manager's word books it.
+    Waiting, "waiting_for" {
+        /// The EPC names no article the depot knows: name the article.
+        Article = "article",
+        /// The article is lot-tracked and no delivery gave the lot: name the lot.
+        Lot = "lot",
+    }
+}
+
+impl GatePass {
+    /// What the pass waits for, if a manager can book it by naming it: an
+    /// unresolved `in` pass at a dock that is unidentified or awaits its lot.
+    /// Other passes are records only (an unreadable EPC going out has no
+    /// item to issue, a pass of unknown direction books nothing).
+    pub fn waiting(&self) -> Option<Waiting> {
+        if self.resolution.is_some() || self.direction != Direction::In || self.dock.is_none() {
+            return None;
+        }
+        match self.outcome {
+            PassOutcome::Unidentified => Some(Waiting::Article),
+            PassOutcome::AwaitingLot => Some(Waiting::Lot),
+            _ => None,
+        }
+    }
+}
+
+/// What a manager names to book a waiting pass: the article (required for an
+/// unidentified pass; for one awaiting its lot, if given, it must be the
+/// pass's) and the lot (required for one awaiting its lot, and for a
+/// lot-tracked article named for an unidentified pass).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ResolutionRequest {
+    pub sku: Option<Sku>,
+    pub lot: Lot,
+}
+
+/// Why a resolution is refused.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ResolveError {
+    /// The pass waits for nothing a manager could name (booked, flagged, not
+    /// an arrival at a dock).
+    NotWaiting { id: i64, outcome: PassOutcome },
+    /// The pass was resolved before, with another article or lot.
+    AlreadyResolved { id: i64, sku: Sku, lot: Lot },
+    /// An unidentified pass needs the article.
+    ArticleRequired,
+    /// A pass awaiting its lot needs the lot.
+    LotRequired { sku: Sku },
+    /// The article named is not the one the pass's EPC names.
+    OtherArticle { pass: Sku, named: Sku },
+    /// The depot knows the EPC as an item of another article by now.
+    ItemOfOtherArticle { epc: String, sku: Sku },
+}
+
+impl std::fmt::Display for ResolveError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            ResolveError::NotWaiting { id, outcome } => write!(
+                f,
+                "gate pass {id} ({outcome}) waits for nothing a manager can name"
+            ),
+            ResolveError::AlreadyResolved { id, sku, lot } if lot.is_none() => {
+                write!(f, "gate pass {id} was already resolved as article {sku}")
+            }
+            ResolveError::AlreadyResolved { id, sku, lot } => write!(
+                f,
+                "gate pass {id} was already resolved as article {sku}, lot {}",
+                lot.as_str()
+            ),
+            ResolveError::ArticleRequired => {
+                write!(f, "the pass's EPC names no known article: name the 'sku'")
+            }
+            ResolveError::LotRequired { sku } => {
+                write!(f, "article {sku} is lot-tracked: name the 'lot'")
+            }
+            ResolveError::OtherArticle { pass, named } => {
+                write!(f, "the pass's EPC names article {pass}, not {named}")
+            }
+            ResolveError::ItemOfOtherArticle { epc, sku } => {
+                write!(f, "item {epc} is known as article {sku}")
+            }
+        }
+    }
+}
+
+/// What a resolution does.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Resolve {
+    /// Book this receipt (one unit to the pass's dock, the item if the EPC
+    /// names one), then record the resolution.
+    Book(BookingRequest),
+    /// The same resolution came again: answer these movements, book nothing.
+    Replay(Vec<i64>),
+}
+
+/// Decides a manager's resolution of `pass`. `item_sku` is the article of
+/// the item the depot knows under the pass's EPC by now, if any.
+pub fn resolve(
+    pass: &GatePass,
+    request: &ResolutionRequest,
+    item_sku: Option<&Sku>,
+) -> Result<Resolve, ResolveError> {
+    let named = request.sku.as_ref().or(pass.sku.as_ref());
+    if let Some(done) = &pass.resolution {
+        return if named == Some(&done.sku) && request.lot == done.lot {
+            Ok(Resolve::Replay(done.movement_seqs.clone()))
+        } else {
+            Err(ResolveError::AlreadyResolved {
+                id: pass.id,
+                sku: done.sku.clone(),
+                lot: done.lot.clone(),
+            })
+        };
+    }
+    let (Some(waiting), Some(dock)) = (pass.waiting(), pass.dock.as_ref()) else {
+        return Err(ResolveError::NotWaiting {
+            id: pass.id,
+            outcome: pass.outcome,
+        });
+    };
+    let sku = match (waiting, &pass.sku, &request.sku) {
+        (Waiting::Lot, Some(pass_sku), Some(named)) if named != pass_sku => {
+            return Err(ResolveError::OtherArticle {
+                pass: pass_sku.clone(),
+                named: named.clone(),
+            })
+        }
+        (Waiting::Lot, Some(pass_sku), _) if request.lot.is_none() => {
+            return Err(ResolveError::LotRequired {
+                sku: pass_sku.clone(),
+            })
+        }
+        (_, _, Some(named)) => named.clone(),
+        (_, Some(pass_sku), None) => pass_sku.clone(),
+        (_, None, None) => return Err(ResolveError::ArticleRequired),
+    };
+    if let (Some(epc), Some(known)) = (&pass.epc, item_sku) {
+        if *known != sku {
+            return Err(ResolveError::ItemOfOtherArticle {
+                epc: epc.clone(),
+                sku: known.clone(),
+            });
+        }
+    }
+    Ok(Resolve::Book(BookingRequest {
+        kind: MovementKind::Receive,
+        sku,
+        // One pass is one item: one base unit.
+        quantity: Quantity::ONE,
+        from: None,
+        to: Some(dock.clone()),
+        lot: request.lot.clone(),
+        epcs: pass.epc.iter().cloned().collect(),
+        reason: Some(format!("gate pass {} resolved", pass.id)),
+    }))
 }
 
 named_enum! {
@@ -383,7 +619,205 @@ mod tests {
         assert_eq!(detail, "item urn:x is not in stock");
     }
 
+    fn waiting_pass(outcome: PassOutcome, sku: Option<&str>) -> GatePass {
+        GatePass {
+            id: 42,
+            gateway: "g".into(),
+            boot_id: 1,
+            seq: 1,
+            gate: 0,
+            dock: Some(LocationCode::parse("DOCK-1").expect("code")),
+            direction: Direction::In,
+            epc_hex: "30".into(),
+            epc: Some("urn:epc:id:sgtin:0614141.999999.1".into()),
+            rssi_dbm: -60,
+            antenna: 1,
+            gateway_ms: 0,
+            weight_grams: None,
+            outcome,
+            detail: None,
+            movement_seqs: Vec::new(),
+            recorded_at: OffsetDateTime::UNIX_EPOCH,
+            sku: sku.map(|s| Sku::parse(s).expect("sku")),
+            resolution: None,
+            weight_check: None,
+        }
+    }
+
+    fn ask(sku: Option<&str>, lot: Option<&str>) -> ResolutionRequest {
+        ResolutionRequest {
+            sku: sku.map(|s| Sku::parse(s).expect("sku")),
+            lot: lot.map_or_else(Lot::none, |l| Lot::parse(l).expect("lot")),
+        }
+    }
+
+    #[test]
+    fn an_unidentified_pass_is_booked_as_the_article_named() {
+        let pass = waiting_pass(PassOutcome::Unidentified, None);
+        assert_eq!(pass.waiting(), Some(Waiting::Article));
+        assert_eq!(
+            resolve(&pass, &ask(None, None), None),
+            Err(ResolveError::ArticleRequired)
+        );
+        let Ok(Resolve::Book(receipt)) = resolve(&pass, &ask(Some("ART"), None), None) else {
+            panic!("not booked");
+        };
+        assert_eq!(receipt.kind, MovementKind::Receive);
+        assert_eq!(receipt.sku.as_str(), "ART");
+        assert_eq!(receipt.quantity, Quantity::ONE);
+        assert_eq!(receipt.to, pass.dock);
+        assert_eq!(receipt.from, None);
+        assert_eq!(receipt.epcs, [pass.epc.clone().expect("epc")]);
+        assert!(receipt.lot.is_none());
+        // An EPC that names no item (cut short) books one unit, no item.
+        let unreadable = GatePass {
+            epc: None,
+            ..pass.clone()
+        };
+        let Ok(Resolve::Book(receipt)) = resolve(&unreadable, &ask(Some("ART"), None), None) else {
+            panic!("not booked");
+        };
+        assert!(receipt.epcs.is_empty());
+        // The depot learnt the EPC as another article's item meanwhile.
+        let other = Sku::parse("OTHER").expect("sku");
+        assert_eq!(
+            resolve(&pass, &ask(Some("ART"), None), Some(&other)),
+            Err(ResolveError::ItemOfOtherArticle {
+                epc: pass.epc.clone().expect("epc"),
+                sku: other
+            })
+        );
+    }
+
+    #[test]
+    fn a_pass_awaiting_its_lot_is_booked_with_the_lot_named() {
+        let pass = waiting_pass(PassOutcome::AwaitingLot, Some("LOTTED"));
+        assert_eq!(pass.waiting(), Some(Waiting::Lot));
+        assert!(matches!(
+            resolve(&pass, &ask(None, None), None),
+            Err(ResolveError::LotRequired { .. })
+        ));
+        assert!(matches!(
+            resolve(&pass, &ask(Some("ART"), Some("L1")), None),
+            Err(ResolveError::OtherArticle { .. })
+        ));
+        for request in [ask(None, Some("L1")), ask(Some("LOTTED"), Some("L1"))] {
+            let Ok(Resolve::Book(receipt)) = resolve(&pass, &request, None) else {
+                panic!("not booked");
+            };
+            assert_eq!(
+                (receipt.sku.as_str(), receipt.lot.as_str()),
+                ("LOTTED", "L1")
+            );
+        }
+    }
+
+    #[test]
+    fn only_waiting_passes_can_be_resolved() {
+        let booked = waiting_pass(PassOutcome::Booked, Some("ART"));
+        let out = GatePass {
+            direction: Direction::Out,
+            ..waiting_pass(PassOutcome::Unidentified, None)
+        };
+        let dockless = GatePass {
+            dock: None,
+            ..waiting_pass(PassOutcome::Unidentified, None)
+        };
+        for pass in [booked, out, dockless] {
+            assert_eq!(pass.waiting(), None);
+            assert_eq!(
+                resolve(&pass, &ask(Some("ART"), None), None),
+                Err(ResolveError::NotWaiting {
+                    id: 42,
+                    outcome: pass.outcome
+                })
+            );
+        }
+    }
+
+    #[test]
+    fn a_resolved_pass_replays_the_same_resolution_and_refuses_another() {
+        let mut pass = waiting_pass(PassOutcome::AwaitingLot, Some("LOTTED"));
+        pass.resolution = Some(PassResolution {
+            sku: Sku::parse("LOTTED").expect("sku"),
+            lot: Lot::parse("L1").expect("lot"),
+            actor: "boss".into(),
+            movement_seqs: vec![7],
+            resolved_at: OffsetDateTime::UNIX_EPOCH,
+        });
+        assert_eq!(pass.waiting(), None);
+        for same in [ask(None, Some("L1")), ask(Some("LOTTED"), Some("L1"))] {
+            assert_eq!(resolve(&pass, &same, None), Ok(Resolve::Replay(vec![7])));
+        }
+        assert!(matches!(
+            resolve(&pass, &ask(None, Some("L2")), None),
+            Err(ResolveError::AlreadyResolved { id: 42, .. })
+        ));
+    }
+
+    #[test]
+    fn a_weight_is_judged_against_the_passes_in_the_window() {
+        let rule = WeightRule {
+            window_ms: 1_000,
+            tolerance_grams: 100,
+            tolerance_pct: 10,
+        };
+        let passes = [
+            (500, Some(10_000)),
+            (2_000, Some(10_000)),
+            (2_500, Some(5_000)),
+        ];
+        // At 2,500 ms the window holds the last two: 15 kg, ±1.5 kg.
+        assert_eq!(
+            check_weight(rule, Some(16_400), 2_500, &passes),
+            Some((WeightCheck::Plausible, 15_000))
+        );
+        assert_eq!(
+            check_weight(rule, Some(16_600), 2_500, &passes),
+            Some((WeightCheck::Implausible, 15_000))
+        );
+        // The absolute tolerance covers light loads.
+        assert_eq!(
+            check_weight(rule, Some(90), 0, &[(0, Some(0))]),
+            Some((WeightCheck::Plausible, 0))
+        );
+        // No reading, or a pass of no known weight in the window: not judged.
+        assert_eq!(check_weight(rule, None, 2_500, &passes), None);
+        assert_eq!(check_weight(rule, Some(1), 2_500, &[(2_400, None)]), None);
+        assert!(check_weight(rule, Some(1), 2_500, &[(1_000, None)]).is_some());
+    }
+
     proptest! {
+        /// The judgement is a plain comparison: plausible exactly when the
+        /// reading is within the larger tolerance of the sum of the unit
+        /// weights in the window, and passes outside the window never count.
+        #[test]
+        fn weights_are_judged_by_the_window_and_the_tolerance(
+            window_ms in 0u32..5_000,
+            tolerance_grams in 0i64..2_000,
+            tolerance_pct in 0u32..50,
+            at_ms in 0u32..20_000,
+            reported in -1_000i32..200_000,
+            passes in proptest::collection::vec((0u32..20_000, 0i64..50_000), 0..20),
+        ) {
+            let rule = WeightRule { window_ms, tolerance_grams, tolerance_pct };
+            let known: Vec<(u32, Option<i64>)> = passes.iter().map(|&(ms, g)| (ms, Some(g))).collect();
+            let (check, expected) = check_weight(rule, Some(reported), at_ms, &known).expect("judged");
+            let inside: i64 = passes
+                .iter()
+                .filter(|(ms, _)| *ms <= at_ms && at_ms - *ms <= window_ms)
+                .map(|(_, g)| g)
+                .sum();
+            prop_assert_eq!(expected, inside);
+            let allowed = tolerance_grams.max(inside * i64::from(tolerance_pct) / 100);
+            let off = (i64::from(reported) - inside).abs();
+            prop_assert_eq!(check == WeightCheck::Plausible, off <= allowed);
+            // Passes outside the window with no known weight change nothing.
+            let mut more = known.clone();
+            more.push((at_ms + 1, None));
+            prop_assert_eq!(check_weight(rule, Some(reported), at_ms, &more), Some((check, expected)));
+        }
+
         /// However reads repeat, overlap and restart (a restart gets a boot
         /// id never seen before), each (boot, seq) is stored exactly once,
         /// in order.
@@ -407,6 +841,48 @@ mod tests {
                 prop_assert_eq!(f.new.len() + f.repeated, seqs.len());
                 prop_assert_eq!(f.cursor.boot_id, boot_id);
                 stored = Some(f.cursor);
+            }
+        }
+
+        /// However often and however a waiting pass is resolved, it is
+        /// booked once: the first resolution that the rules accept books,
+        /// the same one again replays it, any other is refused.
+        #[test]
+        fn resolving_again_never_books_twice(
+            asks in proptest::collection::vec((0usize..3, 0usize..3), 1..12),
+            lot_pass in proptest::bool::ANY,
+        ) {
+            let skus = [None, Some("ART"), Some("LOTTED")];
+            let lots = [None, Some("L1"), Some("L2")];
+            let mut pass = if lot_pass {
+                waiting_pass(PassOutcome::AwaitingLot, Some("LOTTED"))
+            } else {
+                waiting_pass(PassOutcome::Unidentified, None)
+            };
+            let mut booked: Option<ResolutionRequest> = None;
+            for (sku, lot) in asks {
+                let request = ask(skus[sku], lots[lot]);
+                match resolve(&pass, &request, None) {
+                    Ok(Resolve::Book(receipt)) => {
+                        prop_assert!(booked.is_none(), "booked twice");
+                        pass.resolution = Some(PassResolution {
+                            sku: receipt.sku.clone(),
+                            lot: receipt.lot.clone(),
+                            actor: "boss".into(),
+                            movement_seqs: vec![1],
+                            resolved_at: OffsetDateTime::UNIX_EPOCH,
+                        });
+                        booked = Some(ResolutionRequest { sku: Some(receipt.sku), lot: receipt.lot });
+                    }
+                    Ok(Resolve::Replay(seqs)) => {
+                        let first = booked.as_ref().expect("a replay follows a booking");
+                        prop_assert_eq!(seqs, vec![1]);
+                        prop_assert_eq!(&request.lot, &first.lot);
+                        prop_assert_eq!(request.sku.as_ref().or(pass.sku.as_ref()), first.sku.as_ref());
+                    }
+                    Err(ResolveError::AlreadyResolved { .. }) => prop_assert!(booked.is_some()),
+                    Err(_) => prop_assert!(booked.is_none()),
+                }
             }
         }
     }

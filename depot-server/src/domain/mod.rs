@@ -9,6 +9,7 @@ pub mod article;
 pub mod booking;
 pub mod chain;
 pub mod clock;
+pub mod delivery;
 pub mod gate;
 pub mod ledger;
 pub mod location;

@@ -12,6 +12,9 @@ impl Quantity {
     /// (at most [`MAX_UNIT_MEASURE`]) stays a sane number.
     pub const MAX: i64 = 1_000_000_000_000;
 
+    /// One base unit: what one serialised item is.
+    pub const ONE: Quantity = Quantity(1);
+
     /// Accepts 1 ..= [`Quantity::MAX`].
     pub fn new(value: i64) -> Result<Self, FieldError> {
         if (1..=Self::MAX).contains(&value) {

@@ -29,7 +29,7 @@ use tokio_modbus::Slave;
 
 use crate::config::{Config, Transport};
 use crate::depot::{operator, Depot, EpcRef, GateEvent, GateRead};
-use crate::domain::gate::{Direction, GatewayState, LinkState};
+use crate::domain::gate::{Direction, GatewayState, LinkState, WeightRule};
 use crate::domain::location::{LocationCode, LocationKind};
 use crate::epc;
 use crate::metrics::{gateway_label, GatewayLabel};
@@ -48,6 +48,8 @@ pub struct GatewaySpec {
     pub poll_interval: Duration,
     /// Gate index → dock location.
     pub docks: Vec<Option<LocationCode>>,
+    /// How its passes are weighed.
+    pub weight_rule: WeightRule,
 }
 
 /// One transport and the gateways behind it (several on one RS-485 line).
@@ -81,6 +83,7 @@ pub async fn start(
                     unit_id: sim::UNIT_ID,
                     poll_interval: Duration::from_millis(100),
                     docks,
+                    weight_rule: weight_rule(config),
                 }],
             }]
         } else {
@@ -95,6 +98,15 @@ pub async fn start(
     };
     tasks.extend(spawn(depot, lines, stop));
     Ok(tasks)
+}
+
+/// The scale plausibility rule of the configuration.
+fn weight_rule(config: &Config) -> WeightRule {
+    WeightRule {
+        window_ms: config.gate_weight_window_ms,
+        tolerance_grams: config.gate_weight_tolerance_g,
+        tolerance_pct: config.gate_weight_tolerance_pct,
+    }
 }
 
 /// The depot's dock locations in code order, as the one-gateway shorthand
@@ -137,6 +149,7 @@ async fn configured_lines(config: &Config, depot: &Depot) -> anyhow::Result<Vec<
                 unit_id: 1,
                 poll_interval: Duration::from_millis(100),
                 docks,
+                weight_rule: weight_rule(config),
             },
         );
     } else {
@@ -158,6 +171,7 @@ async fn configured_lines(config: &Config, depot: &Depot) -> anyhow::Result<Vec<
                     unit_id: gateway.unit_id,
                     poll_interval: Duration::from_millis(gateway.poll_interval_ms),
                     docks,
+                    weight_rule: weight_rule(config),
                 },
             );
         }
@@ -487,6 +501,7 @@ async fn poll(
             gateway: gateway.spec.id.clone(),
             boot_id: block.boot_id,
             weight_grams: block.weight_grams,
+            weight_rule: gateway.spec.weight_rule,
             events,
         })
         .await
@@ -496,6 +511,10 @@ async fn poll(
         .passes_stored
         .get_or_create(&gateway.label)
         .inc_by(stored);
+    gates
+        .weight_implausible
+        .get_or_create(&gateway.label)
+        .inc_by(u64::try_from(ingest.implausible).unwrap_or(u64::MAX));
     gates
         .events_repeated
         .get_or_create(&gateway.label)

@@ -1,16 +1,23 @@
-//! `/api/v1/gates`: each gateway's link state as the poller last saw it, and
-//! `/api/v1/gates/passes`: every gate pass with what became of it.
+//! `/api/v1/gates`: each gateway's link state as the poller last saw it;
+//! `/api/v1/gates/passes`: every gate pass with what became of it;
+//! `/api/v1/gates/unresolved` and `POST /api/v1/gates/passes/{id}/resolution`:
+//! the passes that wait for a manager, and a manager's word that books one.
 
-use axum::extract::{Query, State};
+use axum::extract::{Path, Query, State};
+use axum::http::HeaderValue;
+use axum::response::Response;
 use axum::Json;
 use serde::{Deserialize, Serialize};
 use time::format_description::well_known::Rfc3339;
 use utoipa::{IntoParams, ToSchema};
 
 use super::error::{ApiError, Problem};
-use super::extract::Authenticated;
+use super::extract::{Authenticated, JsonBody};
+use super::movements::{render_outcome, Movements};
 use super::AppState;
-use crate::domain::gate::{GatePass, GatewayState};
+use crate::domain::article::Sku;
+use crate::domain::gate::{GatePass, GatewayState, PassResolution, ResolutionRequest};
+use crate::domain::quantity::Lot;
 use crate::domain::FieldError;
 
 /// One pass through a gate, as recorded.
@@ -49,6 +56,51 @@ pub struct PassView {
     pub movement_seqs: Vec<i64>,
     /// RFC 3339, UTC.
     pub recorded_at: String,
+    /// The article the pass is of, when known (booked, or awaiting its lot).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub sku: Option<String>,
+    /// What a manager must name to book it (`article` or `lot`), while it
+    /// waits: `POST /api/v1/gates/passes/{id}/resolution`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub waiting_for: Option<String>,
+    /// How a manager resolved it, once resolved.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub resolution: Option<ResolutionView>,
+    /// What the scale's weight says of it: `plausible` or `implausible`
+    /// (flagged); absent when it could not be judged (no valid reading, or a
+    /// pass in the window of no known unit weight).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub weight_check: Option<String>,
+    /// The sum of the unit weights of the passes through its gate in the
+    /// window, itself included, grams (with `weight_check`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub expected_weight_grams: Option<i64>,
+}
+
+/// A manager's resolution of a waiting pass.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct ResolutionView {
+    pub sku: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub lot: Option<String>,
+    /// The manager who named it.
+    pub by: String,
+    /// The ledger movements it booked.
+    pub movement_seqs: Vec<i64>,
+    /// RFC 3339, UTC.
+    pub resolved_at: String,
+}
+
+impl ResolutionView {
+    fn of(resolution: &PassResolution) -> Self {
+        Self {
+            sku: resolution.sku.to_string(),
+            lot: (!resolution.lot.is_none()).then(|| resolution.lot.as_str().to_owned()),
+            by: resolution.actor.clone(),
+            movement_seqs: resolution.movement_seqs.clone(),
+            resolved_at: resolution.resolved_at.format(&Rfc3339).unwrap_or_default(),
+        }
+    }
 }
 
 impl PassView {
@@ -71,6 +123,13 @@ impl PassView {
             detail: pass.detail.clone(),
             movement_seqs: pass.movement_seqs.clone(),
             recorded_at: pass.recorded_at.format(&Rfc3339).unwrap_or_default(),
+            sku: pass.sku.as_ref().map(ToString::to_string),
+            waiting_for: pass.waiting().map(|w| w.as_str().to_owned()),
+            resolution: pass.resolution.as_ref().map(ResolutionView::of),
+            weight_check: pass
+                .weight_check
+                .map(|(check, _)| check.as_str().to_owned()),
+            expected_weight_grams: pass.weight_check.map(|(_, grams)| grams),
         }
     }
 }
@@ -91,6 +150,18 @@ pub struct PassQuery {
     pub limit: Option<i64>,
 }
 
+impl PassQuery {
+    /// `(after_id, limit)`, checked.
+    fn page(&self) -> Result<(i64, i64), ApiError> {
+        let limit = super::page_limit(self.limit)?;
+        let after_id = self.after_id.unwrap_or(0);
+        if after_id < 0 {
+            return Err(FieldError::new("after_id", "must not be negative").into());
+        }
+        Ok((after_id, limit))
+    }
+}
+
 /// Gate passes after `after_id`, oldest first, each with its outcome.
 #[utoipa::path(get, path = "/api/v1/gates/passes", params(PassQuery), security(("bearer" = [])),
     responses((status = 200, body = Passes), (status = 403, body = Problem)))]
@@ -99,15 +170,90 @@ pub async fn passes(
     Authenticated(caller): Authenticated,
     Query(query): Query<PassQuery>,
 ) -> Result<Json<Passes>, ApiError> {
-    let limit = super::page_limit(query.limit)?;
-    let after_id = query.after_id.unwrap_or(0);
-    if after_id < 0 {
-        return Err(FieldError::new("after_id", "must not be negative").into());
-    }
+    let (after_id, limit) = query.page()?;
     let passes = state.depot.gate_passes(&caller, after_id, limit).await?;
     Ok(Json(Passes {
         passes: passes.iter().map(PassView::of).collect(),
     }))
+}
+
+/// The passes that wait for a manager, oldest first: `in` passes at a dock
+/// whose EPC names no known article (`waiting_for: article`) or whose
+/// lot-tracked article got no lot (`waiting_for: lot`).
+#[utoipa::path(get, path = "/api/v1/gates/unresolved", params(PassQuery), security(("bearer" = [])),
+    responses((status = 200, body = Passes), (status = 403, body = Problem)))]
+pub async fn unresolved(
+    State(state): State<AppState>,
+    Authenticated(caller): Authenticated,
+    Query(query): Query<PassQuery>,
+) -> Result<Json<Passes>, ApiError> {
+    let (after_id, limit) = query.page()?;
+    let passes = state
+        .depot
+        .waiting_gate_passes(&caller, after_id, limit)
+        .await?;
+    Ok(Json(Passes {
+        passes: passes.iter().map(PassView::of).collect(),
+    }))
+}
+
+/// What a manager names to book a waiting pass.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ResolutionBody {
+    /// The article: required for a pass waiting for its article; for one
+    /// waiting for its lot, if given, the pass's own.
+    #[serde(default)]
+    pub sku: Option<String>,
+    /// The lot: required for a lot-tracked article.
+    #[serde(default)]
+    pub lot: Option<String>,
+}
+
+impl ResolutionBody {
+    fn parse(self) -> Result<ResolutionRequest, ApiError> {
+        let sku = self.sku.as_deref().map(Sku::parse).transpose();
+        let lot = self.lot.as_deref().map(Lot::parse).transpose();
+        match (sku, lot) {
+            (Ok(sku), Ok(lot)) => Ok(ResolutionRequest {
+                sku,
+                lot: lot.unwrap_or_else(Lot::none),
+            }),
+            (sku, lot) => Err(sku
+                .err()
+                .into_iter()
+                .chain(lot.err())
+                .collect::<Vec<_>>()
+                .into()),
+        }
+    }
+}
+
+/// Books a waiting pass by naming its article and/or lot (managers): a
+/// receipt of its item (or, for an EPC that named no item, of one unit) to
+/// the gate's dock, source `gate`. The same resolution again answers the
+/// first booking's movements (header `Idempotency-Replayed: true`) and books
+/// nothing; another one for a resolved pass is 409.
+#[utoipa::path(post, path = "/api/v1/gates/passes/{id}/resolution", request_body = ResolutionBody,
+    params(("id" = i64, Path, description = "the pass's record id")), security(("bearer" = [])),
+    responses((status = 201, body = Movements), (status = 403, body = Problem),
+        (status = 404, body = Problem), (status = 409, body = Problem, description = "the pass waits for nothing, was resolved otherwise, or the booking conflicts with stock"),
+        (status = 422, body = Problem)))]
+pub async fn resolve(
+    State(state): State<AppState>,
+    Authenticated(caller): Authenticated,
+    Path(id): Path<i64>,
+    body: JsonBody<ResolutionBody>,
+) -> Result<Response, ApiError> {
+    let request = body.value.parse()?;
+    let answer = state.depot.resolve_gate_pass(&caller, id, request).await?;
+    let mut response = render_outcome(&answer.outcome);
+    if answer.replayed {
+        response
+            .headers_mut()
+            .insert("idempotency-replayed", HeaderValue::from_static("true"));
+    }
+    Ok(response)
 }
 
 /// One gateway as the poller last saw it.

@@ -4,6 +4,7 @@
 //! method, and render the answer. They hold no rules of their own.
 
 pub mod articles;
+pub mod deliveries;
 pub mod error;
 pub mod extract;
 pub mod gates;
@@ -77,6 +78,16 @@ pub fn router(state: AppState) -> Router {
         .route("/api/v1/scans", axum::routing::post(scans::apply_batch))
         .route("/api/v1/gates", get(gates::gateways))
         .route("/api/v1/gates/passes", get(gates::passes))
+        .route("/api/v1/gates/unresolved", get(gates::unresolved))
+        .route(
+            "/api/v1/gates/passes/{id}/resolution",
+            axum::routing::post(gates::resolve),
+        )
+        .route(
+            "/api/v1/deliveries",
+            axum::routing::post(deliveries::create),
+        )
+        .route("/api/v1/deliveries/{reference}", get(deliveries::read))
         .route("/api/v1/stock", get(stock::stock))
         .route("/api/v1/utilization", get(stock::utilization))
         .route("/api/v1/items/{epc}", get(items::read))

@@ -150,7 +150,7 @@ pub async fn book(
         input,
     };
     let answer = state.depot.book(submission).await?;
-    let mut response = render(&answer.outcome);
+    let mut response = render_outcome(&answer.outcome);
     if answer.replayed {
         response
             .headers_mut()
@@ -161,7 +161,7 @@ pub async fn book(
 
 /// Renders a booking outcome, first or replayed: 201 with the movements, or
 /// the refusal as a problem.
-fn render(outcome: &BookingOutcome) -> Response {
+pub fn render_outcome(outcome: &BookingOutcome) -> Response {
     match outcome {
         Ok(movements) => {
             let body = Movements {

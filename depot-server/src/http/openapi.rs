@@ -4,7 +4,9 @@ use axum::Json;
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
-use super::{articles, error, gates, health, items, locations, movements, scans, stock, uplink};
+use super::{
+    articles, deliveries, error, gates, health, items, locations, movements, scans, stock, uplink,
+};
 
 #[derive(OpenApi)]
 #[openapi(
@@ -17,7 +19,8 @@ use super::{articles, error, gates, health, items, locations, movements, scans, 
         scans::apply_batch,
         stock::stock, stock::utilization,
         items::read,
-        gates::gateways, gates::passes,
+        gates::gateways, gates::passes, gates::unresolved, gates::resolve,
+        deliveries::create, deliveries::read,
         uplink::uplink,
     ),
     components(schemas(error::Problem, error::FieldProblem)),

@@ -21,6 +21,7 @@
 
 pub mod articles;
 pub mod chain;
+pub mod deliveries;
 pub mod feed;
 pub mod gates;
 pub mod idempotency;

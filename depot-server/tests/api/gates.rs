@@ -225,17 +225,26 @@ fn sgtin(item: u32, serial: u64) -> String {
         .expect("encodes")
 }
 
-/// A depot with article ART-GATE (the GTIN of item reference 812345), docks
-/// DOCK-1 and DOCK-2 and a bin, and a manager; returns the manager's token.
-fn seed(dir: &Path, db: &Path) -> String {
-    let gtin = depot_server::epc::parse(&sgtin(812_345, 1))
+/// The GTIN-14 an SGTIN of item reference `item` names.
+fn gtin_of(item: u32) -> String {
+    depot_server::epc::parse(&sgtin(item, 1))
         .expect("sgtin")
         .gtin14
-        .expect("gtin");
+        .expect("gtin")
+}
+
+/// A depot with article ART-GATE (the GTIN of item reference 812345),
+/// lot-tracked LOT-GATE (item reference 555555), docks DOCK-1 and DOCK-2
+/// and a bin, and a manager; returns the manager's token.
+fn seed(dir: &Path, db: &Path) -> String {
+    let (gtin, lot_gtin) = (gtin_of(812_345), gtin_of(555_555));
     let articles = dir.join("articles.csv");
     std::fs::write(
         &articles,
-        format!("sku,name,unit,gtin\nART-GATE,Gate article,piece,{gtin}\n"),
+        format!(
+            "sku,name,unit,gtin,lot_tracked,unit_weight_g\nART-GATE,Gate article,piece,{gtin},false,25000\n\
+             LOT-GATE,Lot-tracked gate article,box,{lot_gtin},true,1000\n"
+        ),
     )
     .expect("csv");
     let locations = dir.join("locations.csv");
@@ -691,6 +700,458 @@ async fn the_firmware_in_qemu_is_drained_over_rtu_and_each_pass_booked_once() {
         assert_eq!(pass["direction"], want, "serial {serial}");
     }
     assert!(recorded.iter().all(|p| p["dock"] == "DOCK-1"));
+}
+
+async fn post(base: &str, token: &str, path: &str, body: &Value) -> reqwest::Response {
+    reqwest::Client::new()
+        .post(format!("{base}{path}"))
+        .bearer_auth(token)
+        .json(body)
+        .send()
+        .await
+        .expect("request")
+}
+
+/// Passes that wait for a manager (an EPC of no known article, a lot-tracked
+/// article with no lot) are listed, and a manager's word books each once:
+/// resolving again answers the same movements and books nothing.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn waiting_passes_are_listed_and_booked_once_by_a_managers_word() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("depot.db");
+    let boss = seed(dir.path(), &db);
+    let staff = cli(&db, &["user", "add", "hand", "--role", "staff"]);
+    let mut slave = Slave::start();
+    let server = Server::start(&db, &format!("tcp:127.0.0.1:{}", slave.port));
+    let base = server.base.as_str();
+    let (stranger, lotted, known) = (sgtin(999_999, 1), sgtin(555_555, 1), sgtin(812_345, 1));
+    // in at DOCK-1: no article, lot-tracked, booked; out: no article.
+    slave.events(&[
+        (0, 1, &stranger),
+        (1, 1, &lotted),
+        (0, 1, &known),
+        (0, 2, &sgtin(999_999, 2)),
+    ]);
+    slave.wait_drained(Duration::from_secs(30));
+
+    let waiting = get(base, &boss, "/api/v1/gates/unresolved").await["passes"].clone();
+    let waiting = waiting.as_array().unwrap();
+    let what: Vec<(&str, &str, Option<&str>)> = waiting
+        .iter()
+        .map(|p| {
+            (
+                p["outcome"].as_str().unwrap(),
+                p["waiting_for"].as_str().unwrap(),
+                p["sku"].as_str(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        what,
+        [
+            ("unidentified", "article", None),
+            ("awaiting_lot", "lot", Some("LOT-GATE"))
+        ],
+        "{waiting:?}"
+    );
+    let (unknown_id, lot_id) = (
+        waiting[0]["id"].as_i64().unwrap(),
+        waiting[1]["id"].as_i64().unwrap(),
+    );
+    let resolution = |id: i64| format!("/api/v1/gates/passes/{id}/resolution");
+
+    // Managers only; the right fields.
+    let answer = post(
+        base,
+        &staff,
+        &resolution(unknown_id),
+        &json!({"sku": "ART-GATE"}),
+    )
+    .await;
+    assert_eq!(answer.status(), 403);
+    let answer = post(base, &boss, &resolution(unknown_id), &json!({})).await;
+    assert_eq!(answer.status(), 422);
+    let problem: Value = answer.json().await.unwrap();
+    assert_eq!(problem["errors"][0]["field"], "sku", "{problem}");
+    let answer = post(
+        base,
+        &boss,
+        &resolution(unknown_id),
+        &json!({"sku": "NO-SUCH"}),
+    )
+    .await;
+    assert_eq!(answer.status(), 422);
+    let answer = post(
+        base,
+        &boss,
+        &resolution(unknown_id),
+        &json!({"sku": "ART-GATE", "x": 1}),
+    )
+    .await;
+    assert_eq!(answer.status(), 422);
+    let answer = post(base, &boss, &resolution(lot_id), &json!({})).await;
+    assert_eq!(answer.status(), 422);
+    let problem: Value = answer.json().await.unwrap();
+    assert_eq!(problem["errors"][0]["field"], "lot", "{problem}");
+    let answer = post(
+        base,
+        &boss,
+        "/api/v1/gates/passes/999999/resolution",
+        &json!({"sku": "ART-GATE"}),
+    )
+    .await;
+    assert_eq!(answer.status(), 404);
+    let answer = post(
+        base,
+        &boss,
+        "/api/v1/gates/passes/abc/resolution",
+        &json!({"sku": "ART-GATE"}),
+    )
+    .await;
+    assert_eq!(answer.status(), 400);
+    assert_eq!(
+        movements(base, &boss).await.len(),
+        1,
+        "nothing booked by a refusal"
+    );
+
+    // The unidentified pass, named ART-GATE: its item received at DOCK-1.
+    let first = post(
+        base,
+        &boss,
+        &resolution(unknown_id),
+        &json!({"sku": "ART-GATE"}),
+    )
+    .await;
+    assert_eq!(first.status(), 201);
+    let first: Value = first.json().await.unwrap();
+    let moved = &first["movements"][0];
+    assert_eq!(
+        (
+            &moved["kind"],
+            &moved["sku"],
+            &moved["to"],
+            &moved["source"],
+            &moved["actor"]
+        ),
+        (
+            &json!("receive"),
+            &json!("ART-GATE"),
+            &json!("DOCK-1"),
+            &json!("gate"),
+            &json!("boss")
+        )
+    );
+    let stranger_id = depot_server::epc::parse(&stranger).unwrap().id;
+    assert_eq!(moved["epcs"], json!([stranger_id]));
+    // Again: the same answer, nothing booked.
+    let again = post(
+        base,
+        &boss,
+        &resolution(unknown_id),
+        &json!({"sku": "ART-GATE"}),
+    )
+    .await;
+    assert_eq!(again.status(), 201);
+    assert_eq!(again.headers()["idempotency-replayed"], "true");
+    assert_eq!(again.json::<Value>().await.unwrap(), first);
+    // Otherwise: a conflict.
+    let other = post(
+        base,
+        &boss,
+        &resolution(unknown_id),
+        &json!({"sku": "LOT-GATE", "lot": "L1"}),
+    )
+    .await;
+    assert_eq!(other.status(), 409);
+
+    // The lot-tracked pass, given its lot.
+    let answer = post(
+        base,
+        &boss,
+        &resolution(lot_id),
+        &json!({"lot": "L-2026-12"}),
+    )
+    .await;
+    assert_eq!(answer.status(), 201);
+    let lot_moves: Value = answer.json().await.unwrap();
+    assert_eq!(lot_moves["movements"][0]["lot"], "L-2026-12");
+    assert_eq!(lot_moves["movements"][0]["to"], "DOCK-2");
+    let answer = post(
+        base,
+        &boss,
+        &resolution(lot_id),
+        &json!({"lot": "L-2026-12"}),
+    )
+    .await;
+    assert_eq!(answer.headers()["idempotency-replayed"], "true");
+
+    // A booked pass waits for nothing.
+    let recorded = passes(base, &boss).await;
+    let booked_id = recorded[2]["id"].as_i64().unwrap();
+    let answer = post(
+        base,
+        &boss,
+        &resolution(booked_id),
+        &json!({"sku": "ART-GATE"}),
+    )
+    .await;
+    assert_eq!(answer.status(), 409);
+    // An unidentified pass going out is a record only.
+    assert_eq!(recorded[3]["outcome"], "flagged");
+
+    assert_eq!(movements(base, &boss).await.len(), 3);
+    let empty = get(base, &boss, "/api/v1/gates/unresolved").await;
+    assert_eq!(empty["passes"], json!([]));
+    assert_eq!(recorded[0]["resolution"]["sku"], "ART-GATE");
+    assert_eq!(recorded[0]["resolution"]["by"], "boss");
+    assert_eq!(
+        recorded[0]["resolution"]["movement_seqs"],
+        json!([first["movements"][0]["seq"]])
+    );
+    assert_eq!(recorded[1]["resolution"]["lot"], "L-2026-12");
+    assert!(recorded[0].get("waiting_for").is_none());
+    assert_eq!(
+        stock(base, &boss).await,
+        [("DOCK-1".to_owned(), 2)],
+        "the known item and the resolved one"
+    );
+    let lot_stock = get(base, &boss, "/api/v1/stock?sku=LOT-GATE").await;
+    assert_eq!(lot_stock["items"][0]["lot"], "L-2026-12");
+    assert_eq!(lot_stock["items"][0]["quantity"], 1);
+}
+
+/// An expected delivery at DOCK-1 (items by EPC, one of a lot-tracked
+/// article with its lot, and a count of an article): the gate's receipts
+/// at that dock are matched against it, the lot-tracked item takes the
+/// notice's lot, and the delivery shows what was received, what is missing
+/// and what came unexpected, until everything arrived.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_delivery_is_reconciled_against_the_gate_and_gives_lots() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("depot.db");
+    let boss = seed(dir.path(), &db);
+    let staff = cli(&db, &["user", "add", "hand", "--role", "staff"]);
+    let mut slave = Slave::start();
+    let server = Server::start(&db, &format!("tcp:127.0.0.1:{}", slave.port));
+    let base = server.base.as_str();
+    let id = |hex: &str| depot_server::epc::parse(hex).unwrap().id;
+    let (first, lotted, late) = (sgtin(812_345, 1), sgtin(555_555, 1), sgtin(812_345, 50));
+    // An item of a GTIN no article has: unidentified at the gate, expected here.
+    let stranger = sgtin(999_999, 1);
+    let notice = json!({"reference": "ASN-1", "dock": "DOCK-1", "expected": [
+        {"epc": first}, {"epc": lotted, "lot": "L-ASN"},
+        {"sku": "ART-GATE", "quantity": 3}, {"epc": late}, {"epc": stranger}]});
+
+    // Managers only, and every bad entry named.
+    assert_eq!(
+        post(base, &staff, "/api/v1/deliveries", &notice)
+            .await
+            .status(),
+        403
+    );
+    let bad = json!({"reference": "ASN 2", "dock": "B-1", "expected": [
+        {"sku": "NO-SUCH", "quantity": 1}, {"sku": "ART-GATE"}, {"epc": "zz"}]});
+    let answer = post(base, &boss, "/api/v1/deliveries", &bad).await;
+    assert_eq!(answer.status(), 422);
+    let problem: Value = answer.json().await.unwrap();
+    let fields: Vec<&str> = problem["errors"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["field"].as_str().unwrap())
+        .collect();
+    assert_eq!(fields, ["reference", "expected", "expected"], "{problem}");
+    for (expected, why) in [
+        (
+            json!([{"sku": "ART-GATE", "quantity": 1, "lot": "L1"}]),
+            "not lot-tracked",
+        ),
+        (json!([{"sku": "LOT-GATE", "quantity": 1}]), "lot-tracked"),
+        (json!([{"epc": first}, {"epc": id(&first)}]), "twice"),
+        (json!([]), "1 to"),
+    ] {
+        let body = json!({"reference": "ASN-2", "dock": "DOCK-1", "expected": expected});
+        let answer = post(base, &boss, "/api/v1/deliveries", &body).await;
+        assert_eq!(answer.status(), 422, "{body}");
+        let problem: Value = answer.json().await.unwrap();
+        assert!(
+            problem["detail"].as_str().unwrap().contains(why),
+            "{problem}"
+        );
+    }
+    let to_a_bin = json!({"reference": "ASN-2", "dock": "B-1", "expected": [{"epc": first}]});
+    let answer = post(base, &boss, "/api/v1/deliveries", &to_a_bin).await;
+    assert_eq!(answer.status(), 422);
+    assert_eq!(
+        answer.json::<Value>().await.unwrap()["errors"][0]["field"],
+        "dock"
+    );
+
+    let created = post(base, &boss, "/api/v1/deliveries", &notice).await;
+    assert_eq!(created.status(), 201);
+    let created: Value = created.json().await.unwrap();
+    assert_eq!(
+        (
+            &created["state"],
+            created["missing"].as_array().unwrap().len()
+        ),
+        (&json!("open"), 5)
+    );
+    // The same notice again is no error; another one under its reference is.
+    assert_eq!(
+        post(base, &boss, "/api/v1/deliveries", &notice)
+            .await
+            .status(),
+        200
+    );
+    let other = json!({"reference": "ASN-1", "dock": "DOCK-2", "expected": [{"epc": first}]});
+    assert_eq!(
+        post(base, &boss, "/api/v1/deliveries", &other)
+            .await
+            .status(),
+        409
+    );
+
+    // In at DOCK-1: the expected EPC, the lot-tracked one, three of the
+    // count, one too many, a lot-tracked item nobody expected; one at DOCK-2.
+    let extra = sgtin(812_345, 5);
+    slave.events(&[
+        (0, 1, &first),
+        (0, 1, &lotted),
+        (0, 1, &sgtin(812_345, 2)),
+        (0, 1, &sgtin(812_345, 3)),
+        (0, 1, &sgtin(812_345, 4)),
+        (0, 1, &extra),
+        (0, 1, &sgtin(555_555, 2)),
+        (1, 1, &sgtin(812_345, 6)),
+        (0, 1, &stranger),
+    ]);
+    slave.wait_drained(Duration::from_secs(30));
+    // A manager names the stranger's article: received against the notice.
+    let waiting = get(base, &boss, "/api/v1/gates/unresolved").await;
+    let unknown = waiting["passes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|p| p["waiting_for"] == "article")
+        .expect("the stranger waits")["id"]
+        .as_i64()
+        .unwrap();
+    let path = format!("/api/v1/gates/passes/{unknown}/resolution");
+    let resolved = post(base, &boss, &path, &json!({"sku": "ART-GATE"})).await;
+    assert_eq!(resolved.status(), 201);
+    let asn = get(base, &boss, "/api/v1/deliveries/ASN-1").await;
+    assert_eq!(asn["state"], "open", "{asn}");
+    let received: Vec<(i64, i64)> = asn["expected"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|l| {
+            (
+                l["received"].as_i64().unwrap(),
+                l["missing"].as_i64().unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(received, [(1, 0), (1, 0), (3, 0), (0, 1), (1, 0)], "{asn}");
+    assert_eq!(
+        asn["missing"],
+        json!([{"line": 4, "epc": id(&late), "quantity": 1, "received": 0, "missing": 1}])
+    );
+    assert_eq!(asn["received"].as_array().unwrap().len(), 6, "{asn}");
+    assert_eq!(asn["received"][1]["lot"], "L-ASN");
+    let unexpected: Vec<&str> = asn["unexpected"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["epc"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        unexpected,
+        [id(&extra)],
+        "the lot-tracked stranger waits for its lot: not received"
+    );
+    let lot_stock = get(base, &boss, "/api/v1/stock?sku=LOT-GATE").await;
+    assert_eq!(
+        lot_stock["items"],
+        json!([{"sku": "LOT-GATE", "location": "DOCK-1", "zone": "D", "lot": "L-ASN", "quantity": 1}])
+    );
+    let waiting = get(base, &boss, "/api/v1/gates/unresolved").await;
+    assert_eq!(waiting["passes"].as_array().unwrap().len(), 1, "{waiting}");
+
+    // The last expected item: complete, and closed to what comes after.
+    slave.events(&[(0, 1, &late), (0, 1, &sgtin(812_345, 7))]);
+    slave.wait_drained(Duration::from_secs(30));
+    let asn = get(base, &boss, "/api/v1/deliveries/ASN-1").await;
+    assert_eq!(asn["state"], "complete", "{asn}");
+    assert!(asn["completed_at"].is_string());
+    assert_eq!(asn["missing"], json!([]));
+    assert_eq!(asn["received"].as_array().unwrap().len(), 7);
+    assert_eq!(asn["unexpected"].as_array().unwrap().len(), 1);
+    let staff_view = get(base, &staff, "/api/v1/deliveries/ASN-1").await;
+    assert_eq!(staff_view["state"], "complete");
+    let missing = reqwest::Client::new()
+        .get(format!("{base}/api/v1/deliveries/ASN-9"))
+        .bearer_auth(&boss)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(missing.status(), 404);
+}
+
+/// The scale's weight (25 kg from the pymodbus gateway) against the unit
+/// weights of the passes through the gate in the window: a pass whose
+/// weight does not fit is flagged on its record, in the API and in
+/// `/metrics`; one of no known weight is not judged.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_pass_whose_weight_does_not_fit_is_flagged() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("depot.db");
+    let boss = seed(dir.path(), &db);
+    let config = dir.path().join("depot.toml");
+    // The test gateway's events are 100 ms apart: a window of 0 weighs each
+    // pass alone.
+    std::fs::write(
+        &config,
+        "gate_weight_window_ms = 0\ngate_weight_tolerance_g = 100\ngate_weight_tolerance_pct = 1\n",
+    )
+    .unwrap();
+    let mut slave = Slave::start();
+    let transport = format!("tcp:127.0.0.1:{}", slave.port);
+    let server = Server::start_with(&db, &["--config", config.to_str().unwrap()], &transport);
+    // ART-GATE weighs 25 kg a piece, LOT-GATE 1 kg, the stranger nothing known.
+    slave.events(&[
+        (0, 1, &sgtin(812_345, 1)),
+        (1, 1, &sgtin(555_555, 1)),
+        (0, 1, &sgtin(999_999, 1)),
+    ]);
+    slave.wait_drained(Duration::from_secs(30));
+    let recorded = passes(&server.base, &boss).await;
+    let checks: Vec<(&Value, &Value)> = recorded
+        .iter()
+        .map(|p| (&p["weight_check"], &p["expected_weight_grams"]))
+        .collect();
+    assert_eq!(
+        checks,
+        [
+            (&json!("plausible"), &json!(25_000)),
+            (&json!("implausible"), &json!(1_000)),
+            (&Value::Null, &Value::Null)
+        ],
+        "{recorded:?}"
+    );
+    assert_eq!(recorded[1]["weight_grams"], 25_000);
+    let metrics = reqwest::get(format!("{}/metrics", server.base))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        metrics.contains("depot_gate_weight_implausible_total{gateway=\"gateway-1\"} 1\n"),
+        "{metrics}"
+    );
 }
 
 /// The real `demo`, killed when dropped.
