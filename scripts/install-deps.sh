@@ -5,7 +5,7 @@
 set -euo pipefail
 
 need_apt=()
-for pkg in mosquitto openssl socat qemu-system-arm chromium chromium-driver sqlite3; do
+for pkg in mosquitto openssl socat qemu-system-arm chromium chromium-driver sqlite3 curl systemd; do
     dpkg -s "$pkg" >/dev/null 2>&1 || need_apt+=("$pkg")
 done
 if [ ${#need_apt[@]} -gt 0 ]; then

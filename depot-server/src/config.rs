@@ -29,6 +29,12 @@ pub struct Config {
     pub db: PathBuf,
     /// Where the HTTP server listens. Default `127.0.0.1:8080`.
     pub listen: SocketAddr,
+    /// PEM file of the listener's certificate chain (leaf first); with
+    /// `tls_key_file` the listener speaks only HTTPS. Unset = plain HTTP.
+    /// Both files are read again on SIGHUP.
+    pub tls_cert_file: Option<PathBuf>,
+    /// PEM file of the listener certificate's private key (PKCS#8, PKCS#1 or SEC1).
+    pub tls_key_file: Option<PathBuf>,
     /// The regional hub's broker, `mqtt://host:1883` or `mqtts://host:8883`;
     /// unset or empty = no uplink.
     #[serde(serialize_with = "serialize_redacted_url")]
@@ -75,6 +81,8 @@ impl Default for Config {
             depot_id: "depot-1".into(),
             db: PathBuf::from("depot.db"),
             listen: SocketAddr::from(([127, 0, 0, 1], 8080)),
+            tls_cert_file: None,
+            tls_key_file: None,
             mqtt_url: None,
             mqtt_ca_file: None,
             mqtt_cert_file: None,
@@ -352,6 +360,7 @@ impl Config {
             }
         }
         self.check_tls_files()?;
+        self.check_listener_tls()?;
         in_range(
             "mqtt_inflight",
             self.mqtt_inflight,
@@ -439,6 +448,26 @@ impl Config {
 }
 
 impl Config {
+    /// The listener's certificate and key: both or neither.
+    fn check_listener_tls(&mut self) -> Result<(), Invalid> {
+        let set = |path: Option<PathBuf>| path.filter(|p| !p.as_os_str().is_empty());
+        self.tls_cert_file = set(self.tls_cert_file.take());
+        self.tls_key_file = set(self.tls_key_file.take());
+        match (&self.tls_cert_file, &self.tls_key_file) {
+            (Some(path), None) => Err(Invalid::new(
+                "tls_cert_file",
+                path.display(),
+                "needs tls_key_file too",
+            )),
+            (None, Some(path)) => Err(Invalid::new(
+                "tls_key_file",
+                path.display(),
+                "needs tls_cert_file too",
+            )),
+            _ => Ok(()),
+        }
+    }
+
     /// The TLS files: required or refused by the URL's scheme, cert and key together.
     fn check_tls_files(&mut self) -> Result<(), Invalid> {
         let set = |path: Option<PathBuf>| path.filter(|p| !p.as_os_str().is_empty());
@@ -1056,6 +1085,35 @@ mod tests {
         ])
         .unwrap_err();
         assert_eq!(err.key, "mqtt_key_file");
+    }
+
+    #[test]
+    fn listener_tls_is_off_by_default_and_needs_both_files() {
+        assert_eq!(load_env(&[]).unwrap().tls_cert_file, None);
+        let (config, _dir) = load_with(
+            "tls_cert_file = \"/etc/depot-edge/tls/cert.pem\"\ntls_key_file = \"/k.pem\"\n",
+            &[("DEPOT_TLS_KEY_FILE", "/etc/depot-edge/tls/key.pem")],
+            Overrides::default(),
+        );
+        let config = config.unwrap();
+        assert_eq!(
+            (config.tls_cert_file, config.tls_key_file),
+            (
+                Some(PathBuf::from("/etc/depot-edge/tls/cert.pem")),
+                Some(PathBuf::from("/etc/depot-edge/tls/key.pem"))
+            ),
+            "file, then environment"
+        );
+        let err = load_env(&[("DEPOT_TLS_CERT_FILE", "/c.pem")]).unwrap_err();
+        assert_eq!(
+            (err.key.as_str(), err.source_name.as_str()),
+            ("tls_cert_file", "environment DEPOT_TLS_CERT_FILE")
+        );
+        assert!(err.reason.contains("needs tls_key_file"), "{err}");
+        let err = load_env(&[("DEPOT_TLS_KEY_FILE", "/k.pem")]).unwrap_err();
+        assert_eq!(err.key, "tls_key_file");
+        let off = load_env(&[("DEPOT_TLS_CERT_FILE", ""), ("DEPOT_TLS_KEY_FILE", "")]).unwrap();
+        assert_eq!((off.tls_cert_file, off.tls_key_file), (None, None));
     }
 
     #[test]

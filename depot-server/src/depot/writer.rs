@@ -92,6 +92,9 @@ pub(crate) enum Command {
     IngestGate(GateRead),
     /// Moves the feed's cursor after PUBACKs (`feed.rs`).
     AdvanceFeed(super::feed::FeedCursor),
+    /// Writes nothing: its answer proves the writer takes commands (the
+    /// systemd watchdog's keep-alive, `service.rs`).
+    Ping,
     /// Panics inside the batch: tests of the writer's supervision.
     #[cfg(test)]
     Panic,
@@ -414,6 +417,7 @@ impl Command {
             Command::CloseSession { .. } => "close session",
             Command::IngestGate(_) => "ingest gate events",
             Command::AdvanceFeed(_) => "advance feed",
+            Command::Ping => "ping",
             #[cfg(test)]
             Command::Panic => "panic",
         }
@@ -506,6 +510,7 @@ async fn execute(
             gate::ingest(conn, read, now, changes).await?,
         )),
         Command::AdvanceFeed(cursor) => super::feed::advance(conn, *cursor, now).await?,
+        Command::Ping => Ok(Done::Applied(true)),
         #[cfg(test)]
         Command::Panic => panic!("injected by a test"),
     })

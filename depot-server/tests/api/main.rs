@@ -11,5 +11,7 @@ mod gates;
 mod helpers;
 mod http_errors;
 mod master_data;
+mod service;
 mod tidy;
+mod tls;
 mod web;

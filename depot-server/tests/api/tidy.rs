@@ -142,7 +142,15 @@ fn dependencies_point_inward() {
             }
         }
     }
-    for file in ["import.rs", "demo.rs", "users.rs", "main.rs", "app.rs"] {
+    for file in [
+        "import.rs",
+        "demo.rs",
+        "users.rs",
+        "main.rs",
+        "app.rs",
+        "service.rs",
+        "tls.rs",
+    ] {
         let text = code(&src().join(file));
         for module in crate_modules(&text) {
             assert_ne!(
