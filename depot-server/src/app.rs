@@ -166,6 +166,7 @@ impl Bound {
         .as_deref()
             == Some("true");
         let (stop_pollers, stop) = watch::channel(false);
+        let lights = crate::rpi::start(&config, &depot, stop.clone())?;
         let pollers = gates::start(&config, &depot, demo, stop).await?;
         let (stop_feed, feed_stopped) = tokio::sync::watch::channel(false);
         let publisher = feed.map(|settings| {
@@ -226,7 +227,7 @@ impl Bound {
             "HTTP server stopped; stopping the gate poller and the feed, finishing bookings"
         );
         let _ = stop_pollers.send(true);
-        for poller in pollers {
+        for poller in pollers.into_iter().chain(lights) {
             if let Err(error) = poller.await {
                 tracing::error!(%error, "gate poller failed");
             }

@@ -61,6 +61,15 @@ pub struct Config {
     pub gateways: Vec<GatewayConfig>,
     /// How often the simulated gateway passes a tag, in ms (50–3600000). Default 3000.
     pub sim_pass_interval_ms: u64,
+    /// BCM GPIO number (0–27) of the RS-485 transceiver's driver-enable pin,
+    /// for a UART that does not switch the transceiver itself: raised while
+    /// the server sends on an RTU line. Unset = the hardware switches. Needs
+    /// the `rpi` build.
+    pub rs485_de_gpio: Option<u8>,
+    /// A status light per dock door, each a `[[dock_lights]]` table (file
+    /// only): green while a gateway serving the dock is online, red otherwise.
+    /// Needs the `rpi` build.
+    pub dock_lights: Vec<DockLight>,
     /// How long a database statement waits for a lock, in ms (1–600000). Default 5000.
     pub busy_timeout_ms: u64,
     /// The largest accepted request body, in bytes (1024–67108864). Default 1048576.
@@ -92,6 +101,8 @@ impl Default for Config {
             gateway: "sim".into(),
             gateways: Vec::new(),
             sim_pass_interval_ms: 3_000,
+            rs485_de_gpio: None,
+            dock_lights: Vec::new(),
             busy_timeout_ms: 5_000,
             max_body_bytes: 1024 * 1024,
             log: "info".into(),
@@ -119,6 +130,18 @@ pub struct GatewayConfig {
     /// Gate index → dock location code: the first entry is gate 0.
     #[serde(default)]
     pub docks: Vec<String>,
+}
+
+/// One dock's status light of `[[dock_lights]]`: two LEDs on BCM GPIO pins.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct DockLight {
+    /// The dock location's code, as in a gateway's `docks`.
+    pub dock: String,
+    /// BCM GPIO number (0–27) of the green LED.
+    pub green_gpio: u8,
+    /// BCM GPIO number (0–27) of the red LED.
+    pub red_gpio: u8,
 }
 
 fn default_unit_id() -> u8 {
@@ -411,6 +434,7 @@ impl Config {
                 &format!("{}: poll_interval_ms must be 10 to 60000", gateway.id),
             )?;
         }
+        self.check_gpio()?;
         in_range(
             "sim_pass_interval_ms",
             self.sim_pass_interval_ms,
@@ -448,6 +472,28 @@ impl Config {
 }
 
 impl Config {
+    /// GPIO pins: BCM 0–27, each used once.
+    fn check_gpio(&self) -> Result<(), Invalid> {
+        let mut used = std::collections::HashSet::new();
+        let mut claim = |key: &'static str, pin: u8| {
+            if pin > 27 {
+                Err(Invalid::new(key, pin, "a BCM GPIO number is 0 to 27"))
+            } else if !used.insert(pin) {
+                Err(Invalid::new(key, pin, "GPIO used twice"))
+            } else {
+                Ok(())
+            }
+        };
+        if let Some(pin) = self.rs485_de_gpio {
+            claim("rs485_de_gpio", pin)?;
+        }
+        for light in &self.dock_lights {
+            claim("dock_lights", light.green_gpio)?;
+            claim("dock_lights", light.red_gpio)?;
+        }
+        Ok(())
+    }
+
     /// The listener's certificate and key: both or neither.
     fn check_listener_tls(&mut self) -> Result<(), Invalid> {
         let set = |path: Option<PathBuf>| path.filter(|p| !p.as_os_str().is_empty());
@@ -1085,6 +1131,28 @@ mod tests {
         ])
         .unwrap_err();
         assert_eq!(err.key, "mqtt_key_file");
+    }
+
+    #[test]
+    fn gpio_pins_are_bcm_numbers_used_once() {
+        let (config, _dir) = load_with(
+            "rs485_de_gpio = 18\n[[dock_lights]]\ndock = \"DOCK-1\"\ngreen_gpio = 17\nred_gpio = 27\n",
+            &[],
+            Overrides::default(),
+        );
+        let config = config.unwrap();
+        assert_eq!(config.rs485_de_gpio, Some(18));
+        assert_eq!(config.dock_lights[0].red_gpio, 27);
+        let err = load_env(&[("DEPOT_RS485_DE_GPIO", "28")]).unwrap_err();
+        assert_eq!(err.key, "rs485_de_gpio");
+        let (err, _dir) = load_with(
+            "rs485_de_gpio = 17\n[[dock_lights]]\ndock = \"DOCK-1\"\ngreen_gpio = 17\nred_gpio = 27\n",
+            &[],
+            Overrides::default(),
+        );
+        let err = err.unwrap_err();
+        assert_eq!(err.key, "dock_lights");
+        assert!(err.reason.contains("used twice"), "{err}");
     }
 
     #[test]

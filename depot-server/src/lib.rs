@@ -17,6 +17,7 @@ pub mod metrics;
 pub mod passwords;
 pub mod repeat_log;
 pub mod replication;
+pub mod rpi;
 pub mod service;
 pub mod store;
 pub mod tls;

@@ -11,6 +11,7 @@ mod gates;
 mod helpers;
 mod http_errors;
 mod master_data;
+mod rpi;
 mod service;
 mod tidy;
 mod tls;
