@@ -136,10 +136,13 @@ fn check_installed() -> Result<()> {
 fn run_as_service_user() -> Result<()> {
     println!("\n== the installed binary as user depot-edge answers /healthz ==");
     let started = Instant::now();
-    let mut server = Command::new("runuser")
+    // setpriv executes the server in its own process (runuser would stay
+    // between as a parent that answers SIGTERM with a failure of its own).
+    let mut server = Command::new("setpriv")
         .args([
-            "-u",
-            "depot-edge",
+            "--reuid=depot-edge",
+            "--regid=depot-edge",
+            "--init-groups",
             "--",
             "/usr/bin/depot-server",
             "--config",
@@ -152,7 +155,7 @@ fn run_as_service_user() -> Result<()> {
         .stdout(Stdio::null())
         .stderr(Stdio::piped())
         .spawn()
-        .context("cannot start runuser")?;
+        .context("cannot start setpriv (util-linux)")?;
     let stderr = server.stderr.take().context("no stderr")?;
     let (address_tx, address_rx) = mpsc::channel();
     std::thread::spawn(move || {
