@@ -8,7 +8,8 @@ need_apt=()
 # wrk: the load generator of the writer and ingest benchmarks; faketime: the
 # wrong-clock test (libfaketime); postgresql: the regional hub's tests start
 # their own cluster (initdb, pg_ctl).
-for pkg in mosquitto openssl socat qemu-system-arm chromium chromium-driver sqlite3 wrk faketime postgresql; do
+for pkg in mosquitto openssl socat qemu-system-arm chromium chromium-driver sqlite3 wrk faketime postgresql \
+    curl systemd gcc-aarch64-linux-gnu libc6-dev-arm64-cross; do
     dpkg -s "$pkg" >/dev/null 2>&1 || need_apt+=("$pkg")
 done
 # The broker tests' network partition (regional-hub/tests/broker): ip netns, veth.
@@ -38,5 +39,13 @@ python3 -m pip install --quiet --root-user-action=ignore pymodbus==3.16.1 pyseri
 # board's log needs a debug probe and probe-rs (gateway-firmware/README.md).
 rustup component add rustfmt clippy >/dev/null
 rustup target add thumbv7em-none-eabihf >/dev/null
+# The depot box (Raspberry Pi, arm64): the cross target for the arm64 package
+# (linked by gcc-aarch64-linux-gnu, .cargo/config.toml), and cargo-deb for the
+# Debian packages (`cargo xtask package`). cargo-deb compiles for minutes:
+# only when missing.
+rustup target add aarch64-unknown-linux-gnu >/dev/null
+if ! cargo deb --version >/dev/null 2>&1; then
+    cargo install cargo-deb --version 3.8.0 --locked
+fi
 
 echo "install-deps: done"

@@ -1,7 +1,9 @@
 //! Wiring: open the database, start the booking writer, the gate poller, the
-//! feed publisher (when a broker is configured) and the HTTP server, and shut
-//! down gracefully (pollers stopped, in-flight bookings finished and answered,
-//! the feed says `offline` and saves its cursor).
+//! feed publisher (when a broker is configured) and the HTTP server (HTTPS
+//! when a certificate is configured, reloaded on SIGHUP), tell systemd when
+//! it is ready and keep its watchdog fed, and shut down gracefully (pollers
+//! stopped, in-flight bookings finished and answered, the feed says
+//! `offline` and saves its cursor).
 
 use std::future::Future;
 use std::net::SocketAddr;
@@ -9,6 +11,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context;
+use axum::middleware;
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 
@@ -18,6 +21,8 @@ use crate::gates;
 use crate::http::{AppState, StaticStatus};
 use crate::metrics::Metrics;
 use crate::replication;
+use crate::service;
+use crate::tls::{self, CertStore, TlsFiles, TlsListener};
 use crate::web;
 
 /// The database options the configuration asks for.
@@ -57,6 +62,7 @@ pub struct Bound {
     feed: Option<replication::Settings>,
     /// The serving lock (`backups::lock`), released when the server stops.
     _lock: crate::backups::ServingLock,
+    tls: Option<Arc<CertStore>>,
 }
 
 /// The feed's settings, if a broker is configured.
@@ -100,6 +106,16 @@ pub fn feed_settings(config: &Config) -> anyhow::Result<Option<replication::Sett
 pub async fn bind(config: Config) -> anyhow::Result<Bound> {
     let feed = feed_settings(&config)?;
     let lock = crate::backups::lock(&config.db)?;
+    let tls = match (&config.tls_cert_file, &config.tls_key_file) {
+        (Some(cert), Some(key)) => Some(
+            CertStore::open(TlsFiles {
+                cert: cert.clone(),
+                key: key.clone(),
+            })
+            .context("configuration: tls_cert_file, tls_key_file")?,
+        ),
+        _ => None,
+    };
     let (depot, writer) = open_depot(&config).await?;
     if let Err(error) = depot.claim(&config.depot_id).await {
         close_quietly(depot, writer).await;
@@ -117,6 +133,7 @@ pub async fn bind(config: Config) -> anyhow::Result<Bound> {
         config,
         feed,
         _lock: lock,
+        tls,
     })
 }
 
@@ -134,11 +151,21 @@ impl Bound {
         &self.depot
     }
 
+    /// `https` when the listener speaks TLS, else `http`.
+    pub fn scheme(&self) -> &'static str {
+        if self.tls.is_some() {
+            "https"
+        } else {
+            "http"
+        }
+    }
+
     /// Serves until `shutdown` completes, then finishes in-flight requests and bookings.
     pub async fn serve(
         self,
         shutdown: impl Future<Output = ()> + Send + 'static,
     ) -> anyhow::Result<()> {
+        let scheme = self.scheme();
         let Bound {
             address,
             listener,
@@ -147,6 +174,7 @@ impl Bound {
             config,
             feed,
             _lock,
+            tls,
         } = self;
         let demo = crate::depot::peek_meta(
             &config.db,
@@ -157,6 +185,7 @@ impl Bound {
         .as_deref()
             == Some("true");
         let (stop_pollers, stop) = watch::channel(false);
+        let lights = crate::rpi::start(&config, &depot, stop.clone())?;
         let mut pollers = gates::start(&config, &depot, demo, stop.clone()).await?;
         if let Some(dir) = &config.backup_dir {
             let schedule = crate::backups::Schedule {
@@ -175,7 +204,7 @@ impl Bound {
             tokio::spawn(replication::run(depot.clone(), settings, feed_stopped))
         });
         let state = AppState {
-            depot,
+            depot: depot.clone(),
             max_body_bytes: config.max_body_bytes,
             status: Arc::new(StaticStatus {
                 depot_id: config.depot_id.clone(),
@@ -183,16 +212,52 @@ impl Bound {
                 uplink: config.mqtt_url.as_deref().map(crate::config::redact_url),
             }),
         };
-        tracing::info!("depot-server listening on http://{address}");
-        axum::serve(listener, web::router(state))
-            .with_graceful_shutdown(shutdown)
-            .await
-            .context("HTTP server failed")?;
+        let mut router = web::router(state);
+        if tls.is_some() {
+            router = router.layer(middleware::from_fn(tls::over_tls));
+        }
+        let reloader = tokio::spawn(tls::reload_on_sighup(tls.clone()));
+        let (stop_watchdog, watchdog_stopped) = watch::channel(false);
+        let watchdog = service::watchdog_period().map(|period| {
+            tracing::info!(
+                period_ms = period.as_millis(),
+                "systemd watchdog on: keep-alive while the writer and HTTP answer"
+            );
+            tokio::spawn(service::keep_alive(
+                depot.clone(),
+                router.clone(),
+                period,
+                watchdog_stopped,
+            ))
+        });
+        tracing::info!("depot-server listening on {scheme}://{address}");
+        service::ready(&format!("serving on {scheme}://{address}"));
+        let served = match tls {
+            Some(store) => {
+                let listener = TlsListener::new(listener, store.server_config())
+                    .context("cannot start the TLS listener")?;
+                axum::serve(listener, router)
+                    .with_graceful_shutdown(shutdown)
+                    .await
+            }
+            None => {
+                axum::serve(listener, router)
+                    .with_graceful_shutdown(shutdown)
+                    .await
+            }
+        };
+        service::stopping();
+        reloader.abort();
+        let _ = stop_watchdog.send(true);
+        if let Some(watchdog) = watchdog {
+            let _ = watchdog.await;
+        }
+        served.context("HTTP server failed")?;
         tracing::info!(
             "HTTP server stopped; stopping the gate poller and the feed, finishing bookings"
         );
         let _ = stop_pollers.send(true);
-        for poller in pollers {
+        for poller in pollers.into_iter().chain(lights) {
             if let Err(error) = poller.await {
                 tracing::error!(%error, "gate poller failed");
             }
@@ -203,6 +268,8 @@ impl Bound {
                 tracing::error!(%error, "the feed publisher failed");
             }
         }
+        // The writer ends when the last handle to the depot is gone.
+        drop(depot);
         writer.finished().await;
         tracing::info!("shutdown complete");
         Ok(())

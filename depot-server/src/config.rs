@@ -29,6 +29,12 @@ pub struct Config {
     pub db: PathBuf,
     /// Where the HTTP server listens. Default `127.0.0.1:8080`.
     pub listen: SocketAddr,
+    /// PEM file of the listener's certificate chain (leaf first); with
+    /// `tls_key_file` the listener speaks only HTTPS. Unset = plain HTTP.
+    /// Both files are read again on SIGHUP.
+    pub tls_cert_file: Option<PathBuf>,
+    /// PEM file of the listener certificate's private key (PKCS#8, PKCS#1 or SEC1).
+    pub tls_key_file: Option<PathBuf>,
     /// The regional hub's broker, `mqtt://host:1883` or `mqtts://host:8883`;
     /// unset or empty = no uplink.
     #[serde(serialize_with = "serialize_redacted_url")]
@@ -66,6 +72,15 @@ pub struct Config {
     /// Scale plausibility: how far the weight may differ, in percent of the
     /// passes' unit weights (0–1000). Default 10.
     pub gate_weight_tolerance_pct: u32,
+    /// BCM GPIO number (0–27) of the RS-485 transceiver's driver-enable pin,
+    /// for a UART that does not switch the transceiver itself: raised while
+    /// the server sends on an RTU line. Unset = the hardware switches. Needs
+    /// the `rpi` build.
+    pub rs485_de_gpio: Option<u8>,
+    /// A status light per dock door, each a `[[dock_lights]]` table (file
+    /// only): green while a gateway serving the dock is online, red otherwise.
+    /// Needs the `rpi` build.
+    pub dock_lights: Vec<DockLight>,
     /// How long a database statement waits for a lock, in ms (1–600000). Default 5000.
     pub busy_timeout_ms: u64,
     /// The largest accepted request body, in bytes (1024–67108864). Default 1048576.
@@ -93,6 +108,8 @@ impl Default for Config {
             depot_id: "depot-1".into(),
             db: PathBuf::from("depot.db"),
             listen: SocketAddr::from(([127, 0, 0, 1], 8080)),
+            tls_cert_file: None,
+            tls_key_file: None,
             mqtt_url: None,
             mqtt_ca_file: None,
             mqtt_cert_file: None,
@@ -105,6 +122,8 @@ impl Default for Config {
             gate_weight_window_ms: 5_000,
             gate_weight_tolerance_g: 500,
             gate_weight_tolerance_pct: 10,
+            rs485_de_gpio: None,
+            dock_lights: Vec::new(),
             busy_timeout_ms: 5_000,
             max_body_bytes: 1024 * 1024,
             log: "info".into(),
@@ -135,6 +154,18 @@ pub struct GatewayConfig {
     /// Gate index → dock location code: the first entry is gate 0.
     #[serde(default)]
     pub docks: Vec<String>,
+}
+
+/// One dock's status light of `[[dock_lights]]`: two LEDs on BCM GPIO pins.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct DockLight {
+    /// The dock location's code, as in a gateway's `docks`.
+    pub dock: String,
+    /// BCM GPIO number (0–27) of the green LED.
+    pub green_gpio: u8,
+    /// BCM GPIO number (0–27) of the red LED.
+    pub red_gpio: u8,
 }
 
 fn default_unit_id() -> u8 {
@@ -376,6 +407,7 @@ impl Config {
             }
         }
         self.check_tls_files()?;
+        self.check_listener_tls()?;
         in_range(
             "mqtt_inflight",
             self.mqtt_inflight,
@@ -439,6 +471,7 @@ impl Config {
             1..=1000,
             "must be 1 to 1000",
         )?;
+        self.check_gpio()?;
         in_range(
             "sim_pass_interval_ms",
             self.sim_pass_interval_ms,
@@ -494,6 +527,48 @@ impl Config {
 }
 
 impl Config {
+    /// GPIO pins: BCM 0–27, each used once.
+    fn check_gpio(&self) -> Result<(), Invalid> {
+        let mut used = std::collections::HashSet::new();
+        let mut claim = |key: &'static str, pin: u8| {
+            if pin > 27 {
+                Err(Invalid::new(key, pin, "a BCM GPIO number is 0 to 27"))
+            } else if !used.insert(pin) {
+                Err(Invalid::new(key, pin, "GPIO used twice"))
+            } else {
+                Ok(())
+            }
+        };
+        if let Some(pin) = self.rs485_de_gpio {
+            claim("rs485_de_gpio", pin)?;
+        }
+        for light in &self.dock_lights {
+            claim("dock_lights", light.green_gpio)?;
+            claim("dock_lights", light.red_gpio)?;
+        }
+        Ok(())
+    }
+
+    /// The listener's certificate and key: both or neither.
+    fn check_listener_tls(&mut self) -> Result<(), Invalid> {
+        let set = |path: Option<PathBuf>| path.filter(|p| !p.as_os_str().is_empty());
+        self.tls_cert_file = set(self.tls_cert_file.take());
+        self.tls_key_file = set(self.tls_key_file.take());
+        match (&self.tls_cert_file, &self.tls_key_file) {
+            (Some(path), None) => Err(Invalid::new(
+                "tls_cert_file",
+                path.display(),
+                "needs tls_key_file too",
+            )),
+            (None, Some(path)) => Err(Invalid::new(
+                "tls_key_file",
+                path.display(),
+                "needs tls_cert_file too",
+            )),
+            _ => Ok(()),
+        }
+    }
+
     /// The TLS files: required or refused by the URL's scheme, cert and key together.
     fn check_tls_files(&mut self) -> Result<(), Invalid> {
         let set = |path: Option<PathBuf>| path.filter(|p| !p.as_os_str().is_empty());
@@ -1134,6 +1209,57 @@ mod tests {
         ])
         .unwrap_err();
         assert_eq!(err.key, "mqtt_key_file");
+    }
+
+    #[test]
+    fn gpio_pins_are_bcm_numbers_used_once() {
+        let (config, _dir) = load_with(
+            "rs485_de_gpio = 18\n[[dock_lights]]\ndock = \"DOCK-1\"\ngreen_gpio = 17\nred_gpio = 27\n",
+            &[],
+            Overrides::default(),
+        );
+        let config = config.unwrap();
+        assert_eq!(config.rs485_de_gpio, Some(18));
+        assert_eq!(config.dock_lights[0].red_gpio, 27);
+        let err = load_env(&[("DEPOT_RS485_DE_GPIO", "28")]).unwrap_err();
+        assert_eq!(err.key, "rs485_de_gpio");
+        let (err, _dir) = load_with(
+            "rs485_de_gpio = 17\n[[dock_lights]]\ndock = \"DOCK-1\"\ngreen_gpio = 17\nred_gpio = 27\n",
+            &[],
+            Overrides::default(),
+        );
+        let err = err.unwrap_err();
+        assert_eq!(err.key, "dock_lights");
+        assert!(err.reason.contains("used twice"), "{err}");
+    }
+
+    #[test]
+    fn listener_tls_is_off_by_default_and_needs_both_files() {
+        assert_eq!(load_env(&[]).unwrap().tls_cert_file, None);
+        let (config, _dir) = load_with(
+            "tls_cert_file = \"/etc/depot-edge/tls/cert.pem\"\ntls_key_file = \"/k.pem\"\n",
+            &[("DEPOT_TLS_KEY_FILE", "/etc/depot-edge/tls/key.pem")],
+            Overrides::default(),
+        );
+        let config = config.unwrap();
+        assert_eq!(
+            (config.tls_cert_file, config.tls_key_file),
+            (
+                Some(PathBuf::from("/etc/depot-edge/tls/cert.pem")),
+                Some(PathBuf::from("/etc/depot-edge/tls/key.pem"))
+            ),
+            "file, then environment"
+        );
+        let err = load_env(&[("DEPOT_TLS_CERT_FILE", "/c.pem")]).unwrap_err();
+        assert_eq!(
+            (err.key.as_str(), err.source_name.as_str()),
+            ("tls_cert_file", "environment DEPOT_TLS_CERT_FILE")
+        );
+        assert!(err.reason.contains("needs tls_key_file"), "{err}");
+        let err = load_env(&[("DEPOT_TLS_KEY_FILE", "/k.pem")]).unwrap_err();
+        assert_eq!(err.key, "tls_key_file");
+        let off = load_env(&[("DEPOT_TLS_CERT_FILE", ""), ("DEPOT_TLS_KEY_FILE", "")]).unwrap();
+        assert_eq!((off.tls_cert_file, off.tls_key_file), (None, None));
     }
 
     #[test]

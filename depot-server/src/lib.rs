@@ -1,6 +1,7 @@
 //! Depot Edge's depot server: the inventory ledger, the handheld and
 //! management API, gate ingest from the dock doors' gateways (`gates`), and
-//! the feed to regional hubs (`replication`).
+//! the feed to regional hubs (`replication`); HTTPS (`tls`) and systemd's
+//! service protocol (`service`).
 //! See ARCHITECTURE.md at the repository root for the map.
 
 pub mod app;
@@ -17,7 +18,10 @@ pub mod metrics;
 pub mod passwords;
 pub mod repeat_log;
 pub mod replication;
+pub mod rpi;
+pub mod service;
 pub mod store;
+pub mod tls;
 pub mod tokens;
 pub mod users;
 pub mod web;

@@ -8,7 +8,7 @@ use anyhow::Context;
 use clap::{Parser, Subcommand};
 use depot_server::config::{Config, Overrides};
 use depot_server::domain::access::Role;
-use depot_server::{app, demo, epc, import, users};
+use depot_server::{app, demo, epc, import, tls, users};
 
 /// Depot Edge depot server: inventory ledger, handheld API, gateway and hub feed.
 #[derive(Debug, Parser)]
@@ -61,6 +61,27 @@ enum Command {
     Backup {
         /// Where to write the copy; must not exist.
         path: PathBuf,
+    },
+    /// Certificates for the HTTPS listener.
+    #[command(subcommand)]
+    Cert(CertCommand),
+}
+
+#[derive(Debug, Subcommand)]
+enum CertCommand {
+    /// Write a self-signed certificate and its key to tls_cert_file and
+    /// tls_key_file, for a first start (replace it with one your CA signs).
+    SelfSigned {
+        /// A DNS name or IP address clients use to reach the depot; repeat for
+        /// more. Default: this host's name, localhost, 127.0.0.1 and ::1.
+        #[arg(long = "name", value_name = "NAME")]
+        names: Vec<String>,
+        /// Days the certificate is valid (1-3650).
+        #[arg(long, default_value_t = 825, value_parser = clap::value_parser!(u32).range(1..=3650))]
+        days: u32,
+        /// Replace existing files.
+        #[arg(long)]
+        force: bool,
     },
 }
 
@@ -267,6 +288,30 @@ async fn run(command: Command, config: Config) -> anyhow::Result<ExitCode> {
     let options = app::depot_options(&config).store;
     match command {
         Command::Epc(command) => return Ok(run_epc(command)),
+        Command::Cert(CertCommand::SelfSigned { names, days, force }) => {
+            let (Some(cert), Some(key)) = (config.tls_cert_file, config.tls_key_file) else {
+                anyhow::bail!(
+                    "say where the certificate goes first: tls_cert_file and tls_key_file \
+                     in the config file, or DEPOT_TLS_CERT_FILE and DEPOT_TLS_KEY_FILE"
+                );
+            };
+            let names = if names.is_empty() {
+                tls::default_names()
+            } else {
+                names
+            };
+            let files = tls::TlsFiles { cert, key };
+            let now = time::OffsetDateTime::now_utc();
+            let made = tls::write_self_signed(&files, &names, now, days, force)?;
+            eprintln!(
+                "wrote a self-signed certificate for {} (valid {days} days) to {} and its key to {}",
+                names.join(", "),
+                files.cert.display(),
+                files.key.display()
+            );
+            eprintln!("SHA-256 fingerprint: {}", made.sha256);
+            eprintln!("a running server takes it on SIGHUP (systemctl reload depot-server)");
+        }
         Command::Run => {
             tracing::info!(config = %config.redacted(), "starting");
             app::bind(config)
@@ -281,12 +326,14 @@ async fn run(command: Command, config: Config) -> anyhow::Result<ExitCode> {
             let demo::DemoUsers(users) = demo::seed(bound.depot()).await?;
             println!("Depot Edge demo: database {}", config.db.display());
             println!(
-                "  API:      http://{}/api/v1/  (OpenAPI: /api/v1/openapi.json)",
+                "  API:      {}://{}/api/v1/  (OpenAPI: /api/v1/openapi.json)",
+                bound.scheme(),
                 bound.address
             );
-            println!("  Health:   http://{}/healthz", bound.address);
+            println!("  Health:   {}://{}/healthz", bound.scheme(), bound.address);
             println!(
-                "  Web:      http://{}/  (log in with a demo user's password)",
+                "  Web:      {}://{}/  (log in with a demo user's password)",
+                bound.scheme(),
                 bound.address
             );
             println!("  Demo users (API: 'Authorization: Bearer TOKEN'; web: one-time password):");
@@ -300,8 +347,9 @@ async fn run(command: Command, config: Config) -> anyhow::Result<ExitCode> {
                 );
             }
             println!(
-                "  Try: curl -H 'Authorization: Bearer {}' http://{}/api/v1/stock",
+                "  Try: curl -H 'Authorization: Bearer {}' {}://{}/api/v1/stock",
                 users.first().map(|u| u.token.as_str()).unwrap_or(""),
+                bound.scheme(),
                 bound.address
             );
             bound.serve(app::shutdown_signal()).await?;

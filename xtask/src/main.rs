@@ -3,6 +3,9 @@
 //! failing step stops the run with a non-zero exit status.
 //! `cargo xtask sqlx-prepare` regenerates the offline query data of
 //! depot-server's compile-checked queries (`depot-server/.sqlx/`).
+//! `cargo xtask package` builds the Debian packages and checks the installed one.
+
+mod package;
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -17,15 +20,17 @@ fn main() -> Result<()> {
         Some("qemu") => gateway_tool("gateway-qemu", &args[1..]),
         Some("bench-gateway") => gateway_tool("bench-gateway", &args[1..]),
         Some("sqlx-prepare") => sqlx_prepare(),
+        Some("package") => package::packages(&workspace_root()),
         _ => {
             eprintln!(
-                "usage: cargo xtask ci | qemu [--reader] [--scale] | bench-gateway | sqlx-prepare"
+                "usage: cargo xtask ci | qemu [--reader] [--scale] | bench-gateway | sqlx-prepare | package"
             );
             eprintln!("  ci             fmt, offline query data current, clippy, workspace tests, no_std builds, firmware and QEMU tests");
             eprintln!("  qemu           boot the gateway firmware in QEMU, print its ptys as JSON and its decoded log on stderr, run until interrupted");
             eprintln!(
                 "  bench-gateway  gateway firmware: Modbus poll rate, turnaround, reads/s (over QEMU and in counted instructions), RAM/flash"
             );
+            eprintln!("  package        Debian packages of depot-server (amd64, arm64) into target/debian/; installs the amd64 one, runs it as its user, purges it (root)");
             eprintln!("  sqlx-prepare   after changing a query or a migration: describe depot-server's queries against the migrated schema into depot-server/.sqlx/ (commit it)");
             std::process::exit(2);
         }
@@ -65,6 +70,7 @@ fn ci() -> Result<()> {
         ],
     )?;
     gateway_firmware_steps(&root)?;
+    package::packages(&root)?;
     println!("\n== ci passed in {:.0?} ==", started.elapsed());
     Ok(())
 }
@@ -286,7 +292,7 @@ fn gateway_tool(bin: &str, args: &[String]) -> Result<()> {
 }
 
 /// Runs one step in `dir`, printing a heading and the command first.
-fn step(dir: &Path, heading: &str, program: &str, args: &[&str]) -> Result<()> {
+pub(crate) fn step(dir: &Path, heading: &str, program: &str, args: &[&str]) -> Result<()> {
     step_with_env(dir, heading, &[], program, args)
 }
 

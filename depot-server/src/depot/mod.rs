@@ -571,6 +571,16 @@ impl Depot {
         Ok(())
     }
 
+    /// A round trip through the writer's queue and one (empty) transaction:
+    /// returns once the writer has taken it, whatever the answer. It waits as
+    /// long as the writer is busy, so a wedged writer never answers.
+    pub async fn ping_writer(&self) -> Result<(), DepotError> {
+        match self.submit(Command::Ping).await {
+            Err(DepotError::ShuttingDown) => Err(DepotError::ShuttingDown),
+            _ => Ok(()),
+        }
+    }
+
     /// Stock levels the caller may see, filtered.
     pub async fn stock(
         &self,

@@ -106,6 +106,9 @@ pub(crate) enum Command {
         caller: crate::domain::access::Caller,
         delivery: crate::domain::delivery::Delivery,
     },
+    /// Writes nothing: its answer proves the writer takes commands (the
+    /// systemd watchdog's keep-alive, `service.rs`).
+    Ping,
     /// Panics inside the batch: tests of the writer's supervision.
     #[cfg(test)]
     Panic,
@@ -600,6 +603,7 @@ impl Command {
             Command::AdvanceFeed(_) => "advance feed",
             Command::ResolvePass { .. } => "resolve gate pass",
             Command::CreateDelivery { .. } => "create delivery",
+            Command::Ping => "ping",
             #[cfg(test)]
             Command::Panic => "panic",
         }
@@ -704,6 +708,7 @@ async fn execute(
                 .await?
                 .map(Done::Applied)
         }
+        Command::Ping => Ok(Done::Applied(true)),
         #[cfg(test)]
         Command::Panic => panic!("injected by a test"),
     })

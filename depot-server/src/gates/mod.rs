@@ -364,6 +364,12 @@ async fn connect(transport: &Transport) -> Result<Context, String> {
         Transport::Rtu { path, baud } => {
             let port = tokio_serial::SerialStream::open(&tokio_serial::new(path, *baud))
                 .map_err(|e| format!("cannot open {path}: {e}"))?;
+            // The RS-485 driver-enable pin, where one is configured (`rpi.rs`).
+            #[cfg(feature = "rpi")]
+            let port = match crate::rpi::driver_enabled(port, *baud) {
+                Ok(driven) => return Ok(tokio_modbus::client::rtu::attach(driven)),
+                Err(port) => port,
+            };
             Ok(tokio_modbus::client::rtu::attach(port))
         }
     }

@@ -14,5 +14,8 @@ mod helpers;
 mod http_errors;
 mod master_data;
 mod restore;
+mod rpi;
+mod service;
 mod tidy;
+mod tls;
 mod web;
