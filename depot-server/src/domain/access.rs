@@ -28,6 +28,8 @@ pub enum Action {
     ReadStock,
     /// Read the movement ledger and items.
     ReadLedger,
+    /// Read the list of users (never their tokens or passwords).
+    ReadUsers,
 }
 
 impl Role {
@@ -38,6 +40,7 @@ impl Role {
             Action::KeepMasterData => self == Role::Manager,
             Action::ReadStock => true,
             Action::ReadLedger => matches!(self, Role::Staff | Role::Manager | Role::Auditor),
+            Action::ReadUsers => matches!(self, Role::Manager | Role::Auditor),
         }
     }
 }
@@ -80,6 +83,8 @@ mod tests {
         assert!(Role::Auditor.may(Action::ReadLedger));
         assert!(!Role::Auditor.may(Action::Book));
         assert!(!Role::Auditor.may(Action::KeepMasterData));
+        assert!(Role::Auditor.may(Action::ReadUsers));
+        assert!(!Role::Staff.may(Action::ReadUsers));
     }
 
     #[test]
