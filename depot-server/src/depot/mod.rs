@@ -309,6 +309,14 @@ impl Depot {
         board.values().cloned().collect()
     }
 
+    /// The newest gate pass record's id (0 when none), so that a page can
+    /// show the passes just below it.
+    pub async fn last_gate_pass_id(&self, caller: &Caller) -> Result<i64, DepotError> {
+        require(caller, Action::ReadLedger)?;
+        let mut conn = self.pool.acquire().await?;
+        Ok(store::gates::last_pass_id(&mut conn).await?)
+    }
+
     /// The stored cursor of a gateway: the boot and seq stored last.
     pub async fn gate_cursor(&self, gateway: &str) -> Result<Option<Cursor>, DepotError> {
         let mut conn = self.pool.acquire().await?;
@@ -561,6 +569,61 @@ impl Depot {
         Ok(store::users::list(&mut conn).await?)
     }
 
+    /// Every user by name, for a caller who may read them (managers,
+    /// auditors); never with a token.
+    pub async fn users_as(&self, caller: &Caller) -> Result<Vec<User>, DepotError> {
+        require(caller, Action::ReadUsers)?;
+        self.users().await
+    }
+
+    /// A manager adds a user (or re-activates a revoked one) with a web
+    /// password and returns the new API token, shown once. Only a cleared
+    /// manager grants clearance. Name and password are checked before
+    /// anything is written.
+    pub async fn add_user_as(
+        &self,
+        caller: &Caller,
+        name: &str,
+        role: Role,
+        restricted: bool,
+        password: &str,
+    ) -> Result<String, DepotError> {
+        require(caller, Action::KeepMasterData)?;
+        if restricted && !caller.restricted {
+            return Err(DepotError::NeedsClearance);
+        }
+        let mut errors = Vec::new();
+        if !crate::domain::article::is_key(name) {
+            errors.push(crate::domain::FieldError::new(
+                "name",
+                "must be 1 to 64 characters of A-Z, a-z, 0-9, '.', '_', '-'",
+            ));
+        }
+        let chars = password.chars().count();
+        if !(crate::passwords::MIN_CHARS..=crate::passwords::MAX_CHARS).contains(&chars) {
+            errors.push(crate::domain::FieldError::new(
+                "password",
+                crate::passwords::PasswordError::Length.to_string(),
+            ));
+        }
+        if !errors.is_empty() {
+            return Err(DepotError::Invalid(errors));
+        }
+        let token = self.add_user(name, role, restricted).await?;
+        self.set_password(name, password).await?;
+        Ok(token)
+    }
+
+    /// A manager revokes another user's token (their own is refused as a
+    /// conflict, so a depot cannot lock out its last manager by a slip).
+    pub async fn revoke_user_as(&self, caller: &Caller, name: &str) -> Result<(), DepotError> {
+        require(caller, Action::KeepMasterData)?;
+        if caller.name == name {
+            return Err(DepotError::Conflict("you cannot revoke yourself".into()));
+        }
+        self.revoke_user(name).await
+    }
+
     /// Writes one database metadata value.
     pub async fn set_meta(&self, key: &str, value: &str) -> Result<(), DepotError> {
         let command = Command::SetMeta {
@@ -581,16 +644,61 @@ impl Depot {
         }
     }
 
-    /// Stock levels the caller may see, filtered.
+    /// Stock levels the caller may see, filtered, `limit` from the `offset`th on.
     pub async fn stock(
         &self,
         caller: &Caller,
         filter: &StockFilter,
         limit: i64,
+        offset: i64,
     ) -> Result<Vec<StockLine>, DepotError> {
         require(caller, Action::ReadStock)?;
         let mut conn = self.pool.acquire().await?;
-        Ok(store::ledger::stock(&mut conn, filter, caller.restricted, limit).await?)
+        Ok(store::ledger::stock(&mut conn, filter, caller.restricted, limit, offset).await?)
+    }
+
+    /// The newest `limit` items of an article the caller may see (stored,
+    /// issued or in transit), by their last movement.
+    pub async fn items_of(
+        &self,
+        caller: &Caller,
+        sku: &str,
+        limit: i64,
+    ) -> Result<Vec<Item>, DepotError> {
+        require(caller, Action::ReadLedger)?;
+        self.article(caller, sku).await?;
+        let mut conn = self.pool.acquire().await?;
+        Ok(store::ledger::items_of(&mut conn, sku, limit).await?)
+    }
+
+    /// The newest `limit` movements of an article the caller may see, newest first.
+    pub async fn article_movements(
+        &self,
+        caller: &Caller,
+        sku: &str,
+        limit: i64,
+    ) -> Result<Vec<Movement>, DepotError> {
+        require(caller, Action::ReadLedger)?;
+        self.article(caller, sku).await?;
+        let mut conn = self.pool.acquire().await?;
+        Ok(store::ledger::movements_of(&mut conn, sku, limit).await?)
+    }
+
+    /// The item a scanned or typed code names (an EPC in any notation), if
+    /// it is one the caller may see; `None` for a code that is no EPC.
+    pub async fn item_by_code(
+        &self,
+        caller: &Caller,
+        code: &str,
+    ) -> Result<Option<Item>, DepotError> {
+        let Ok(epc) = crate::epc::parse(code) else {
+            return Ok(None);
+        };
+        match self.item(caller, &epc.id).await {
+            Ok(item) => Ok(Some(item)),
+            Err(DepotError::NotFound { .. }) => Ok(None),
+            Err(error) => Err(error),
+        }
     }
 
     /// Articles in stock, stock lines and their total quantity, of what the caller may see.

@@ -30,6 +30,8 @@ pub enum Action {
     ReadLedger,
     /// Book a gate pass that waits for a manager by naming its article or lot.
     ResolveGatePass,
+    /// Read the list of users (never their tokens or passwords).
+    ReadUsers,
 }
 
 impl Role {
@@ -40,6 +42,7 @@ impl Role {
             Action::KeepMasterData | Action::ResolveGatePass => self == Role::Manager,
             Action::ReadStock => true,
             Action::ReadLedger => matches!(self, Role::Staff | Role::Manager | Role::Auditor),
+            Action::ReadUsers => matches!(self, Role::Manager | Role::Auditor),
         }
     }
 }
@@ -82,6 +85,8 @@ mod tests {
         assert!(Role::Auditor.may(Action::ReadLedger));
         assert!(!Role::Auditor.may(Action::Book));
         assert!(!Role::Auditor.may(Action::KeepMasterData));
+        assert!(Role::Auditor.may(Action::ReadUsers));
+        assert!(!Role::Staff.may(Action::ReadUsers));
     }
 
     #[test]

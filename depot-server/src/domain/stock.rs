@@ -1,7 +1,7 @@
 //! Stock as the reports show it: stock lines, their filter, and serialised
 //! items with where they are.
 
-use super::article::Sku;
+use super::article::{Classification, Sku, SupplyClass};
 use super::booking::ItemFacts;
 use super::quantity::Lot;
 
@@ -25,6 +25,10 @@ pub struct StockFilter {
     /// Search text: part of the SKU, name, GTIN or NSN (any case; an NSN
     /// with or without its dashes).
     pub text: Option<String>,
+    pub supply_class: Option<SupplyClass>,
+    /// Only articles of this classification (restricted ones still only for
+    /// a cleared caller).
+    pub classification: Option<Classification>,
 }
 
 impl StockFilter {

@@ -54,9 +54,9 @@ pub async fn stock(
         sku: query.sku,
         location: query.location,
         zone: query.zone,
-        text: None,
+        ..StockFilter::default()
     };
-    let lines = state.depot.stock(&caller, &filter, limit).await?;
+    let lines = state.depot.stock(&caller, &filter, limit, 0).await?;
     let items = lines
         .into_iter()
         .map(|l| StockItem {

@@ -335,3 +335,11 @@ fn int<T: TryFrom<i64>>(table: &str, column: &'static str, value: i64) -> Result
         )
     })
 }
+
+/// The newest pass record's id, 0 when there is none (the gates page shows
+/// the passes just below it).
+pub async fn last_pass_id(conn: &mut SqliteConnection) -> Result<i64, sqlx::Error> {
+    sqlx::query_scalar!(r#"SELECT COALESCE(MAX(id), 0) AS "id!: i64" FROM gate_passes"#)
+        .fetch_one(conn)
+        .await
+}

@@ -371,15 +371,18 @@ pub async fn movements_by_seq(
     rows.into_iter().map(MovementRow::parse).collect()
 }
 
-/// Stock levels matching the filter, ordered by SKU, location, lot;
-/// restricted articles only if `restricted`.
+/// Stock levels matching the filter, ordered by SKU, location, lot, from
+/// the `offset`th on; restricted articles only if `restricted`.
 pub async fn stock(
     conn: &mut SqliteConnection,
     filter: &StockFilter,
     restricted: bool,
     limit: i64,
+    offset: i64,
 ) -> Result<Vec<StockLine>, sqlx::Error> {
     let pattern = filter.text_pattern();
+    let supply_class = filter.supply_class.as_ref().map(|c| c.as_str());
+    let classification = filter.classification.map(|c| c.as_str());
     let rows = sqlx::query_as!(
         StockLine,
         "SELECT s.sku, s.location, l.zone, s.lot, s.quantity
@@ -388,17 +391,76 @@ pub async fn stock(
            AND (?4 OR a.classification = 'open') AND s.quantity > 0
            AND (?6 IS NULL OR s.sku LIKE ?6 ESCAPE '\\' OR a.name LIKE ?6 ESCAPE '\\'
                 OR a.gtin LIKE ?6 ESCAPE '\\' OR REPLACE(a.nsn, '-', '') LIKE REPLACE(?6, '-', '') ESCAPE '\\')
-         ORDER BY s.sku, s.location, s.lot LIMIT ?5",
+           AND (?7 IS NULL OR a.supply_class = ?7) AND (?8 IS NULL OR a.classification = ?8)
+         ORDER BY s.sku, s.location, s.lot LIMIT ?5 OFFSET ?9",
         filter.sku,
         filter.location,
         filter.zone,
         restricted,
         limit,
         pattern,
+        supply_class,
+        classification,
+        offset,
     )
     .fetch_all(conn)
     .await?;
     Ok(rows)
+}
+
+/// The items of an article that are stored, issued or in transit, newest
+/// movement first, at most `limit`.
+pub async fn items_of(
+    conn: &mut SqliteConnection,
+    sku: &str,
+    limit: i64,
+) -> Result<Vec<Item>, sqlx::Error> {
+    sqlx::query!(
+        "SELECT epc, sku, lot, state, location, last_seq FROM items
+         WHERE sku = ? ORDER BY last_seq DESC, epc LIMIT ?",
+        sku,
+        limit,
+    )
+    .fetch_all(conn)
+    .await?
+    .into_iter()
+    .map(|row| {
+        Ok(Item {
+            facts: ItemFacts {
+                epc: row.epc,
+                state: checked("items", ItemState::parse(&row.state))?,
+                location: checked(
+                    "items",
+                    row.location.as_deref().map(LocationCode::parse).transpose(),
+                )?,
+            },
+            sku: checked("items", Sku::parse(&row.sku))?,
+            lot: checked("items", lot(&row.lot))?,
+            last_seq: row.last_seq,
+        })
+    })
+    .collect()
+}
+
+/// The newest `limit` movements of one article, newest first.
+pub async fn movements_of(
+    conn: &mut SqliteConnection,
+    sku: &str,
+    limit: i64,
+) -> Result<Vec<Movement>, sqlx::Error> {
+    sqlx::query_as!(
+        MovementRow,
+        r#"SELECT m.seq AS "seq!", m.kind, m.sku, m.quantity, m.from_location, m.to_location,
+                m.lot, m.epcs, m.actor, m.source, m.idempotency_key, m.reason, m.recorded_at
+         FROM movements m WHERE m.sku = ? ORDER BY m.seq DESC LIMIT ?"#,
+        sku,
+        limit,
+    )
+    .fetch_all(conn)
+    .await?
+    .into_iter()
+    .map(MovementRow::parse)
+    .collect()
 }
 
 /// How many articles lie in stock, in how many stock lines, and their total

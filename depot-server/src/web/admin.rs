@@ -12,6 +12,7 @@ use serde::Deserialize;
 
 use super::layout::{self, Head, Section};
 use super::session::{csrf_refused, Viewer};
+use super::stock::select;
 use super::{error_page, plain_page};
 use crate::depot::DepotError;
 use crate::domain::access::{Action, Role};
@@ -47,7 +48,7 @@ pub struct ArticleForm {
     lot_tracked: Option<String>,
 }
 
-fn given(text: &str) -> Option<String> {
+pub(super) fn given(text: &str) -> Option<String> {
     Some(text.trim().to_owned()).filter(|t| !t.is_empty())
 }
 
@@ -55,15 +56,8 @@ impl ArticleForm {
     /// The draft, or the fields that are not whole numbers.
     fn draft(&self) -> Result<ArticleDraft, Vec<String>> {
         let mut problems = Vec::new();
-        let mut number = |field: &str, text: &str| match given(text) {
-            Some(t) => t
-                .parse::<i64>()
-                .map_err(|_| problems.push(format!("{field}: '{t}' is not a whole number")))
-                .ok(),
-            None => None,
-        };
-        let unit_weight_g = number("unit_weight_g", &self.unit_weight_g);
-        let unit_volume_ml = number("unit_volume_ml", &self.unit_volume_ml);
+        let unit_weight_g = number(&mut problems, "unit_weight_g", &self.unit_weight_g);
+        let unit_volume_ml = number(&mut problems, "unit_volume_ml", &self.unit_volume_ml);
         if !problems.is_empty() {
             return Err(problems);
         }
@@ -83,11 +77,13 @@ impl ArticleForm {
     }
 }
 
-fn may_read(role: Role) -> bool {
+/// Managers keep master data; auditors read it.
+pub(super) fn may_read(role: Role) -> bool {
     role.may(Action::KeepMasterData) || role == Role::Auditor
 }
 
-fn forbidden(viewer: &Viewer) -> Response {
+/// The 403 page for a role that may not open or change this.
+pub(super) fn forbidden(viewer: &Viewer) -> Response {
     let t = viewer.lang.texts();
     plain_page(
         viewer.lang,
@@ -99,7 +95,7 @@ fn forbidden(viewer: &Viewer) -> Response {
 
 #[derive(Debug, Deserialize)]
 pub struct SavedQuery {
-    saved: Option<String>,
+    pub(super) saved: Option<String>,
 }
 
 /// `GET /admin/articles`.
@@ -173,20 +169,6 @@ pub async fn save_article(
     }
 }
 
-fn select(name: &str, id: &str, options: &[(&str, &str)], chosen: &str) -> Markup {
-    html! {
-        select id=(id) name=(name) {
-            @for (value, label) in options {
-                @if *value == chosen {
-                    option value=(value) selected { (label) }
-                } @else {
-                    option value=(value) { (label) }
-                }
-            }
-        }
-    }
-}
-
 async fn render(
     state: &AppState,
     viewer: &Viewer,
@@ -214,6 +196,7 @@ async fn render(
         Classification::Restricted => t.class_restricted,
     };
     let body = html! {
+        (tabs(t, "/admin/articles"))
         h1 { (t.admin_articles_title) }
         @match &note {
             Some((true, sku)) => p class="ok" role="status" { (t.saved) " " strong { (sku) } },
@@ -278,4 +261,35 @@ async fn render(
         scripts: &[],
     };
     (status, layout::page(viewer, head, body)).into_response()
+}
+
+/// The admin pages' own navigation (articles, locations, users).
+pub(super) fn tabs(t: &crate::web::i18n::Texts, current: &str) -> Markup {
+    html! {
+        nav class="tabs" aria-label=(t.nav_admin) {
+            ul {
+                @for (path, label) in [
+                    ("/admin/articles", t.admin_articles_title),
+                    ("/admin/locations", t.admin_locations_title),
+                    ("/admin/users", t.admin_users_title),
+                ] {
+                    li {
+                        @if path == current {
+                            a href=(path) aria-current="page" { (label) }
+                        } @else {
+                            a href=(path) { (label) }
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// A whole number typed into a form field, or the problem with it.
+pub(super) fn number(problems: &mut Vec<String>, field: &str, text: &str) -> Option<i64> {
+    let text = given(text)?;
+    text.parse::<i64>()
+        .map_err(|_| problems.push(format!("{field}: '{text}' is not a whole number")))
+        .ok()
 }

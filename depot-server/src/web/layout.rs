@@ -2,10 +2,12 @@
 //! user, logout and the language switch, and the main landmark.
 //!
 //! Navigation is a list of [`Section`]s, each shown to the roles that may
-//! use it; a gates page and an uplink page join by adding a section (and its
+//! use it; a new page joins by adding a section (and, if it has one, its
 //! start-page panel in `home.rs`).
 
 use maud::{html, Markup, DOCTYPE};
+use time::format_description::well_known::Rfc3339;
+use time::OffsetDateTime;
 
 use super::assets;
 use super::i18n::{Lang, Texts};
@@ -17,8 +19,11 @@ use crate::domain::access::{Action, Role};
 pub enum Section {
     Start,
     Stock,
+    Utilisation,
     Movements,
     Scan,
+    Gates,
+    Uplink,
     Admin,
 }
 
@@ -26,8 +31,11 @@ pub enum Section {
 const NAV: &[Section] = &[
     Section::Start,
     Section::Stock,
+    Section::Utilisation,
     Section::Movements,
     Section::Scan,
+    Section::Gates,
+    Section::Uplink,
     Section::Admin,
 ];
 
@@ -36,7 +44,10 @@ impl Section {
         match self {
             Section::Start => "/",
             Section::Stock => "/stock",
+            Section::Utilisation => "/utilisation",
             Section::Movements => "/movements",
+            Section::Gates => "/gates",
+            Section::Uplink => "/uplink",
             Section::Scan => "/scan",
             Section::Admin => "/admin/articles",
         }
@@ -46,7 +57,10 @@ impl Section {
         match self {
             Section::Start => t.nav_start,
             Section::Stock => t.nav_stock,
+            Section::Utilisation => t.nav_utilisation,
             Section::Movements => t.nav_movements,
+            Section::Gates => t.nav_gates,
+            Section::Uplink => t.nav_uplink,
             Section::Scan => t.nav_scan,
             Section::Admin => t.nav_admin,
         }
@@ -55,8 +69,11 @@ impl Section {
     /// Whether a role gets this entry (the page itself checks again).
     pub fn open_to(self, role: Role) -> bool {
         match self {
-            Section::Start | Section::Stock => role.may(Action::ReadStock),
-            Section::Movements => role.may(Action::ReadLedger),
+            Section::Start | Section::Stock | Section::Utilisation | Section::Uplink => {
+                role.may(Action::ReadStock)
+            }
+            // Gate passes name items: the ledger's readers.
+            Section::Movements | Section::Gates => role.may(Action::ReadLedger),
             Section::Scan => role.may(Action::Book),
             // Managers keep master data; auditors read it.
             Section::Admin => role.may(Action::KeepMasterData) || role == Role::Auditor,
@@ -151,6 +168,22 @@ pub fn bare(lang: Lang, title: &str, body: Markup) -> Markup {
             }
         }
     }
+}
+
+/// A moment as a `time` element: UTC to the second, machine-readable in `datetime`.
+pub fn when(at: OffsetDateTime) -> Markup {
+    let at = at.to_offset(time::UtcOffset::UTC);
+    let full = at.format(&Rfc3339).unwrap_or_default();
+    let shown = format!(
+        "{:04}-{:02}-{:02} {:02}:{:02}:{:02} UTC",
+        at.year(),
+        u8::from(at.month()),
+        at.day(),
+        at.hour(),
+        at.minute(),
+        at.second()
+    );
+    html! { time datetime=(full) { (shown) } }
 }
 
 /// Percent-encodes a query value (paths and codes are mostly safe already).

@@ -5,18 +5,25 @@
 //!
 //! Owns: login and sessions (`session.rs`), the page shell and navigation
 //! (`layout.rs`), the message catalogue (`i18n.rs`), embedded assets
-//! (`assets.rs`), one module per page (`admin.rs` for master data), and the security headers every
+//! (`assets.rs`), one module per page (`admin*.rs` for master data and users), and the security headers every
 //! response gets. Runs no SQL and holds no rules: the façade decides.
 
 mod admin;
+mod admin_locations;
+mod admin_users;
+mod article;
 pub mod assets;
+mod gates;
 mod home;
 pub mod i18n;
 mod layout;
+mod location;
 mod movements;
 mod scan;
 pub mod session;
 mod stock;
+mod uplink;
+mod utilisation;
 
 use axum::extract::Request;
 use axum::http::{header, HeaderValue, StatusCode};
@@ -45,6 +52,11 @@ pub fn router(state: AppState) -> Router {
         .route("/logout", post(session::logout))
         .route("/lang", get(session::switch_language))
         .route("/stock", get(stock::page))
+        .route("/articles/{sku}", get(article::page))
+        .route("/locations/{code}", get(location::page))
+        .route("/utilisation", get(utilisation::page))
+        .route("/gates", get(gates::page))
+        .route("/uplink", get(uplink::page))
         .route("/movements", get(movements::page))
         .route("/movements/live", get(movements::live))
         .route("/scan", get(scan::page).post(scan::book))
@@ -52,6 +64,15 @@ pub fn router(state: AppState) -> Router {
             "/admin/articles",
             get(admin::articles).post(admin::save_article),
         )
+        .route(
+            "/admin/locations",
+            get(admin_locations::locations).post(admin_locations::save_location),
+        )
+        .route(
+            "/admin/users",
+            get(admin_users::users).post(admin_users::add_user),
+        )
+        .route("/admin/users/revoke", post(admin_users::revoke_user))
         .route("/scan-sw.js", get(assets::service_worker))
         .route("/static/{file}", get(assets::serve))
         .with_state(state.clone());

@@ -64,22 +64,17 @@ pub fn table(t: &Texts, movements: &[Movement], live: bool) -> Markup {
 
 /// One movement as a table row (also the SSE events' payload).
 pub fn row(t: &Texts, m: &Movement) -> Markup {
-    let kind = match m.kind.as_str() {
-        "receive" => t.kind_receive,
-        "move" => t.kind_move,
-        "issue" => t.kind_issue,
-        other => other,
-    };
+    let kind = t.term(m.kind.as_str());
     let time = m.recorded_at.format(&Rfc3339).unwrap_or_default();
     html! {
         tr id=(format!("m-{}", m.seq)) {
             td class="num" { (m.seq) }
             td { time datetime=(time) { (time.get(11..19).unwrap_or(&time)) } }
             td { (kind) }
-            td { (m.sku) }
+            td { a href=(format!("/articles/{}", m.sku)) { (m.sku) } }
             td class="num" { (m.quantity) }
-            td { @if let Some(from) = &m.from { (from) } }
-            td { @if let Some(to) = &m.to { (to) } }
+            td { @if let Some(from) = &m.from { a href=(format!("/locations/{}", layout::urlencode(from.as_str()))) { (from) } } }
+            td { @if let Some(to) = &m.to { a href=(format!("/locations/{}", layout::urlencode(to.as_str()))) { (to) } } }
             td { (m.actor) }
         }
     }

@@ -380,6 +380,12 @@ async fn no_page_search_count_or_live_event_shows_a_restricted_article_uncleared
         "/stock?q=secret",
         "/stock?q=Restricted",
         "/stock?location=B-1",
+        "/stock?classification=restricted",
+        "/stock?supply_class=III",
+        "/utilisation",
+        "/locations/B-1",
+        "/gates",
+        "/uplink",
         "/movements",
         "/scan",
     ] {
@@ -391,8 +397,24 @@ async fn no_page_search_count_or_live_event_shows_a_restricted_article_uncleared
             "{path} shows the restricted article to staff"
         );
     }
+    let (status, html) = page(&app, &staff, "/articles/SECRET-1").await;
+    assert_eq!(
+        status, 404,
+        "a restricted article's page is not found uncleared"
+    );
+    assert!(!html.contains("SECRET"), "{html}");
     let (_, html) = page(&app, &cleared, "/stock").await;
     assert!(html.contains("SECRET-1"), "a cleared user sees it");
+    let (status, html) = page(&app, &cleared, "/articles/SECRET-1").await;
+    assert_eq!(status, 200);
+    assert!(html.contains(r#"id="article-total">3<"#), "{html}");
+    let (_, html) = page(&app, &cleared, "/locations/B-1").await;
+    assert!(html.contains(">SECRET-1<"), "cleared: at its location");
+    let (_, html) = page(&app, &cleared, "/stock?classification=restricted").await;
+    assert!(
+        html.contains(">SECRET-1<") && !html.contains(">ART-1<"),
+        "the classification filter"
+    );
     let (_, html) = page(&app, &cleared, "/stock?q=restricted").await;
     assert!(html.contains(">SECRET-1<"), "found by its name");
     assert!(!html.contains(">ART-1<"), "the search filters");
@@ -593,4 +615,381 @@ async fn admin_pages_are_for_managers_auditors_read_and_staff_are_kept_out() {
     let mut forged = article(&manager, "TENT-2");
     forged[0].1 = "forged".into();
     assert_eq!(post(&manager, forged).await.status(), 403, "CSRF");
+}
+
+/// The text of the element with this `id` (up to its first child tag's end).
+fn by_id(html: &str, id: &str) -> String {
+    let at = html
+        .find(&format!(r#"id="{id}""#))
+        .unwrap_or_else(|| panic!("no #{id} in {html}"));
+    let rest = &html[at..];
+    let start = rest.find('>').expect("tag end") + 1;
+    let end = rest[start..].find('<').expect("text end") + start;
+    rest[start..end].to_owned()
+}
+
+#[tokio::test]
+async fn gates_and_uplink_pages_show_what_their_apis_serve() {
+    let app = web_app().await;
+    for (key, sku) in [("g-1", "ART-1"), ("g-2", "SECRET-1")] {
+        let body = json!({"kind":"receive","sku":sku,"quantity":1,"to":"B-1"});
+        assert_eq!(app.book(&app.manager, key, &body).await.status(), 201);
+    }
+    let manager = log_in(&app, "manager").await;
+    let staff = log_in(&app, "staff").await;
+
+    // No gateway is polled in this app: the API's empty list, said in words.
+    let api: Value = app
+        .get(&app.manager, "/api/v1/gates")
+        .await
+        .json()
+        .await
+        .expect("json");
+    assert_eq!(api["gateways"], json!([]));
+    let (status, html) = page(&app, &manager, "/gates").await;
+    assert_eq!(status, 200);
+    assert!(html.contains(r#"id="no-gateways""#), "{html}");
+    assert!(html.contains(r#"id="no-passes""#), "{html}");
+
+    // The uplink: the API's figures, feed off.
+    let api: Value = app
+        .get(&app.auditor, "/api/v1/uplink")
+        .await
+        .json()
+        .await
+        .expect("json");
+    assert_eq!(api["state"], "off");
+    let (status, html) = page(&app, &staff, "/uplink").await;
+    assert_eq!(status, 200);
+    assert!(html.contains(r#"id="uplink-off""#));
+    assert_eq!(by_id(&html, "uplink-last-seq"), api["last_seq"].to_string());
+    assert_eq!(
+        by_id(&html, "uplink-acked-seq"),
+        api["acked_seq"].to_string()
+    );
+    assert_eq!(
+        by_id(&html, "uplink-backlog"),
+        api["backlog_movements"].to_string()
+    );
+    assert_eq!(api["backlog_movements"], 2, "{api}");
+
+    // Linked from the navigation and the start page, in German too.
+    let (_, html) = page(&app, &manager, "/").await;
+    assert!(html.contains(r#"href="/gates""#) && html.contains(r#"href="/uplink""#));
+    assert!(html.contains(r#"id="uplink-backlog-panel""#));
+    let german = browser()
+        .get(app.url("/gates"))
+        .header("cookie", manager.header())
+        .header("accept-language", "de-DE")
+        .send()
+        .await
+        .expect("GET");
+    let html = german.text().await.expect("html");
+    assert!(html.contains("Tore und Gateways") && html.contains(r#"lang="de""#));
+}
+
+#[tokio::test]
+async fn stock_is_found_by_epc_filtered_by_class_and_paged() {
+    let app = web_app().await;
+    let staff = log_in(&app, "staff").await;
+    let tagged = json!({"kind":"receive","epcs":["3074257BF7194E4000001A85"],"to":"D-1"});
+    assert_eq!(app.book(&app.staff, "p-epc", &tagged).await.status(), 201);
+    let ammo = json!({"sku":"TENT-3","name":"Tent","unit":"piece","supply_class":"II"});
+    assert_eq!(
+        app.post(&app.manager, "/api/v1/articles", &ammo)
+            .await
+            .status(),
+        201
+    );
+    let body = json!({"kind":"receive","sku":"TENT-3","quantity":4,"to":"A-2"});
+    assert_eq!(app.book(&app.staff, "p-tent", &body).await.status(), 201);
+
+    // An EPC in hex or as a URI finds its item, and its article's stock.
+    for code in [
+        "3074257BF7194E4000001A85",
+        "urn:epc:id:sgtin:0614141.812345.6789",
+    ] {
+        let (status, html) = page(&app, &staff, &format!("/stock?q={code}")).await;
+        assert_eq!(status, 200);
+        assert!(html.contains(r#"id="item-found""#), "{code}: {html}");
+        assert!(html.contains(r#"href="/articles/TAGGED""#), "{code}");
+        assert!(html.contains(r#"href="/locations/D-1">D-1<"#), "{code}");
+    }
+    let (_, html) = page(&app, &staff, "/stock?q=3074257BF7194E4000001A86").await;
+    assert!(
+        !html.contains("item-found") && html.contains("no-stock"),
+        "an unknown EPC finds nothing"
+    );
+
+    // Supply class: only TENT-3; an unknown class matches nothing.
+    let (_, html) = page(&app, &staff, "/stock?supply_class=II").await;
+    assert!(
+        html.contains(">TENT-3<") && !html.contains(">TAGGED<"),
+        "{html}"
+    );
+    let (_, html) = page(&app, &staff, "/stock?supply_class=XI").await;
+    assert!(html.contains("no-stock"));
+    let (_, html) = page(&app, &staff, "/stock?classification=open&zone=A").await;
+    assert!(html.contains(">TENT-3<") && !html.contains(">TAGGED<"));
+
+    // 105 lines of one lot-tracked article: two pages, 100 and 5.
+    for n in 0..105 {
+        let body = json!({"kind":"receive","sku":"LOT-1","quantity":1,"to":"B-1","lot":format!("L{n:03}")});
+        assert_eq!(
+            app.book(&app.staff, &format!("p-lot-{n}"), &body)
+                .await
+                .status(),
+            201
+        );
+    }
+    let (_, html) = page(&app, &staff, "/stock?sku=LOT-1").await;
+    assert_eq!(html.matches("<td>L").count(), 100);
+    assert!(
+        html.contains(r#"href="/stock?sku=LOT-1&amp;page=2""#),
+        "{html}"
+    );
+    let (_, html) = page(&app, &staff, "/stock?sku=LOT-1&page=2").await;
+    assert_eq!(html.matches("<td>L").count(), 5);
+    assert!(
+        html.contains(">L104<")
+            && html.contains(r#"rel="prev""#)
+            && !html.contains(r#"rel="next""#)
+    );
+}
+
+#[tokio::test]
+async fn article_location_and_utilisation_pages() {
+    let app = web_app().await;
+    let auditor = log_in(&app, "auditor").await;
+    for (key, body) in [
+        (
+            "a-1",
+            json!({"kind":"receive","sku":"ART-1","quantity":5,"to":"A-1"}),
+        ),
+        (
+            "a-2",
+            json!({"kind":"move","sku":"ART-1","quantity":2,"from":"A-1","to":"A-2"}),
+        ),
+        (
+            "a-3",
+            json!({"kind":"receive","epcs":["3074257BF7194E4000001A85"],"to":"D-1"}),
+        ),
+    ] {
+        assert_eq!(app.book(&app.manager, key, &body).await.status(), 201);
+    }
+    let (status, html) = page(&app, &auditor, "/articles/ART-1").await;
+    assert_eq!(status, 200);
+    assert!(html.contains(r#"id="article-total">5<"#), "{html}");
+    assert!(html.contains(r#"href="/locations/A-2">A-2<"#));
+    assert!(
+        html.contains(r#"id="m-2""#) && html.contains(r#"id="m-1""#),
+        "its movements"
+    );
+    assert!(!html.contains(r#"id="m-3""#), "not another article's");
+    let (_, html) = page(&app, &auditor, "/articles/TAGGED").await;
+    assert!(
+        html.contains("urn:epc:id:sgtin:0614141.812345.6789"),
+        "its items"
+    );
+    let (status, _) = page(&app, &auditor, "/articles/NOPE").await;
+    assert_eq!(status, 404);
+
+    // A-1: 3 × 1 l of 10 l.
+    let (status, html) = page(&app, &auditor, "/locations/A-1").await;
+    assert_eq!(status, 200);
+    assert!(
+        html.contains(r#"value="300""#) && html.contains("30 %"),
+        "{html}"
+    );
+    assert!(html.contains(r#"href="/articles/ART-1">ART-1<"#));
+    let (status, _) = page(&app, &auditor, "/locations/NOPE").await;
+    assert_eq!(status, 404);
+
+    // Zone A: 5 l of 20 l; its locations only when narrowed to it.
+    let (_, html) = page(&app, &auditor, "/utilisation").await;
+    assert!(
+        html.contains(r#"href="/utilisation?zone=A">A<"#) && html.contains("25 %"),
+        "{html}"
+    );
+    assert!(html.contains(">B-1<"));
+    let (_, html) = page(&app, &auditor, "/utilisation?zone=A").await;
+    assert!(html.contains(">A-2<") && !html.contains(">B-1<"));
+}
+
+/// A form POST with a session cookie.
+async fn post_form(
+    app: &TestApp,
+    session: &Session,
+    path: &str,
+    form: &[(&str, &str)],
+) -> (u16, String) {
+    let mut fields = vec![("csrf", session.csrf.as_str())];
+    fields.extend_from_slice(form);
+    let response = browser()
+        .post(app.url(path))
+        .header("cookie", session.header())
+        .form(&fields)
+        .send()
+        .await
+        .expect("POST");
+    let status = response.status().as_u16();
+    (status, response.text().await.expect("html"))
+}
+
+#[tokio::test]
+async fn managers_keep_locations_auditors_read_them_staff_are_kept_out() {
+    let app = web_app().await;
+    let manager = log_in(&app, "manager").await;
+    let auditor = log_in(&app, "auditor").await;
+    let staff = log_in(&app, "staff").await;
+    let location = [
+        ("code", "C-9"),
+        ("zone", "C"),
+        ("kind", "bin"),
+        ("capacity_volume_l", "5"),
+    ];
+
+    let (status, _) = post_form(&app, &manager, "/admin/locations", &location).await;
+    assert_eq!(status, 303);
+    let api: Value = app
+        .get(&app.auditor, "/api/v1/locations/C-9")
+        .await
+        .json()
+        .await
+        .expect("json");
+    assert_eq!(
+        (api["zone"].as_str(), api["capacity_volume_l"].as_i64()),
+        (Some("C"), Some(5)),
+        "{api}"
+    );
+    let bad = [
+        ("code", "C-10"),
+        ("zone", "C"),
+        ("kind", "bin"),
+        ("capacity_volume_l", "five"),
+    ];
+    let (status, html) = post_form(&app, &manager, "/admin/locations", &bad).await;
+    assert_eq!(status, 422);
+    assert!(
+        html.contains("capacity_volume_l: 'five' is not a whole number"),
+        "{html}"
+    );
+    let bad = [("code", "C-10"), ("zone", "C"), ("kind", "cellar")];
+    let (status, _) = post_form(&app, &manager, "/admin/locations", &bad).await;
+    assert_eq!(status, 422);
+    expect_problem(app.get(&app.auditor, "/api/v1/locations/C-10").await, 404).await;
+
+    let (status, html) = page(&app, &auditor, "/admin/locations").await;
+    assert_eq!(status, 200);
+    assert!(
+        html.contains(">C-9<") && !html.contains("location-form"),
+        "auditors read only"
+    );
+    let (status, _) = post_form(&app, &auditor, "/admin/locations", &location).await;
+    assert_eq!(status, 403);
+    let (status, _) = page(&app, &staff, "/admin/locations").await;
+    assert_eq!(status, 403);
+    let (status, _) = post_form(&app, &staff, "/admin/locations", &location).await;
+    assert_eq!(status, 403);
+}
+
+#[tokio::test]
+async fn managers_add_and_revoke_users_clearance_only_from_the_cleared() {
+    let app = web_app().await;
+    let manager = log_in(&app, "manager").await;
+    app.add_user(
+        "plain-manager",
+        depot_server::domain::access::Role::Manager,
+        false,
+    )
+    .await;
+    app.set_password("plain-manager", PASSWORD).await;
+    let plain = log_in(&app, "plain-manager").await;
+    let auditor = log_in(&app, "auditor").await;
+    let staff = log_in(&app, "staff").await;
+
+    // A new user with a password: the page shows its token once, both work.
+    let user = [
+        ("name", "picker-7"),
+        ("role", "staff"),
+        ("password", PASSWORD),
+    ];
+    let (status, html) = post_form(&app, &manager, "/admin/users", &user).await;
+    assert_eq!(status, 201, "{html}");
+    assert!(!html.contains(PASSWORD), "the password is never echoed");
+    let token = by_id(&html, "new-token");
+    assert_eq!(app.get(&token, "/api/v1/stock").await.status(), 200);
+    let picker = log_in(&app, "picker-7").await;
+    let (status, _) = page(&app, &picker, "/scan").await;
+    assert_eq!(status, 200);
+
+    // A short password or a bad name writes nothing.
+    for (name, password) in [("picker-8", "short"), ("bad name", PASSWORD)] {
+        let form = [("name", name), ("role", "staff"), ("password", password)];
+        let (status, _) = post_form(&app, &manager, "/admin/users", &form).await;
+        assert_eq!(status, 422, "{name}");
+    }
+    let (_, html) = page(&app, &auditor, "/admin/users").await;
+    assert!(
+        html.contains(">picker-7<") && !html.contains("picker-8"),
+        "{html}"
+    );
+    assert!(
+        !html.contains("user-form") && !html.contains("/admin/users/revoke"),
+        "auditors read only"
+    );
+
+    // Clearance: not offered to, and refused from, an uncleared manager.
+    let (_, html) = page(&app, &plain, "/admin/users").await;
+    assert!(html.contains("user-form") && !html.contains(r#"name="restricted""#));
+    let forged = [
+        ("name", "spy"),
+        ("role", "staff"),
+        ("password", PASSWORD),
+        ("restricted", "on"),
+    ];
+    let (status, _) = post_form(&app, &plain, "/admin/users", &forged).await;
+    assert_eq!(status, 403);
+    let (status, _) = post_form(&app, &manager, "/admin/users", &forged).await;
+    assert_eq!(status, 201, "a cleared manager grants it");
+
+    // Revoking ends the token and the session; one's own is refused.
+    let (status, _) = post_form(
+        &app,
+        &manager,
+        "/admin/users/revoke",
+        &[("name", "picker-7")],
+    )
+    .await;
+    assert_eq!(status, 303);
+    assert_eq!(app.get(&token, "/api/v1/stock").await.status(), 401);
+    let (status, _) = page(&app, &picker, "/scan").await;
+    assert_eq!(status, 303, "sent to the login");
+    let (status, _) = post_form(
+        &app,
+        &manager,
+        "/admin/users/revoke",
+        &[("name", "manager")],
+    )
+    .await;
+    assert_eq!(status, 409);
+
+    // Staff and auditors change nothing; a forged CSRF token changes nothing.
+    for session in [&staff, &auditor] {
+        let (status, _) = post_form(&app, session, "/admin/users", &user).await;
+        assert_eq!(status, 403);
+        let (status, _) = post_form(&app, session, "/admin/users/revoke", &[("name", "spy")]).await;
+        assert_eq!(status, 403);
+    }
+    let (status, _) = page(&app, &staff, "/admin/users").await;
+    assert_eq!(status, 403);
+    let response = browser()
+        .post(app.url("/admin/users/revoke"))
+        .header("cookie", manager.header())
+        .form(&[("csrf", "forged"), ("name", "spy")])
+        .send()
+        .await
+        .expect("POST");
+    assert_eq!(response.status(), 403);
+    assert_eq!(app.get(&app.manager, "/api/v1/stock").await.status(), 200);
 }
