@@ -12,6 +12,8 @@
 //! a handheld (`booking::apply`) and writes. It never talks to a gateway: the
 //! poller acknowledges the returned cursor only after COMMIT.
 
+use std::collections::{HashMap, VecDeque};
+
 use sqlx::SqliteConnection;
 use time::OffsetDateTime;
 
@@ -79,6 +81,7 @@ pub struct GateIngest {
 /// savepoint, so a refused pass keeps its record and nothing else.
 pub(super) async fn ingest(
     conn: &mut SqliteConnection,
+    windows: &mut GateWindows,
     read: &GateRead,
     now: OffsetDateTime,
     changes: &mut Committed,
@@ -127,7 +130,7 @@ pub(super) async fn ingest(
                 None,
             ),
         };
-        let weight_check = weigh(conn, read, event, sku.as_ref()).await?;
+        let weight_check = weigh(conn, windows, read, event, sku.as_ref()).await?;
         if matches!(weight_check, Some((WeightCheck::Implausible, _))) {
             implausible += 1;
         }
@@ -173,31 +176,88 @@ pub(super) async fn ingest(
     })
 }
 
+/// The passes through each gate within the weight window (gateway time,
+/// unit weight if known), kept by the writer between reads so that a pass
+/// is judged without reading its gate's window from the database again.
+/// Only the writer stores passes, so the copy stays true; the writer drops
+/// it whenever a command or a batch is rolled back or a resolution names a
+/// pass's article, and it is then read again from the database.
+#[derive(Debug, Default)]
+pub(crate) struct GateWindows {
+    gates: HashMap<(String, u32, u16), GateWindow>,
+}
+
+/// One gate's passes from `from_ms` on, oldest first.
+#[derive(Debug)]
+struct GateWindow {
+    from_ms: u32,
+    passes: VecDeque<(u32, Option<i64>)>,
+}
+
+/// Gates kept at most; past it the copy starts again (old boots pile up).
+const MAX_GATE_WINDOWS: usize = 1_024;
+
+impl GateWindows {
+    /// Drops the copy: the next pass reads its gate's window again.
+    pub(crate) fn forget(&mut self) {
+        self.gates.clear();
+    }
+}
+
 /// Judges the scale's weight of one pass (`domain::gate::check_weight`)
 /// against the passes through its gate in the rule's window, stored before
-/// it (those of this read too), and its own article's unit weight.
+/// it (those of this read too), and its own article's unit weight; records
+/// the pass in the gate's kept window.
 async fn weigh(
     conn: &mut SqliteConnection,
+    windows: &mut GateWindows,
     read: &GateRead,
     event: &GateEvent,
     sku: Option<&Sku>,
 ) -> Result<Option<(WeightCheck, i64)>, sqlx::Error> {
-    if read.weight_grams.is_none() {
-        return Ok(None);
-    }
     let rule = read.weight_rule;
     let at = event.gateway_ms;
-    let through = (read.gateway.as_str(), read.boot_id, event.gate);
-    let mut passes =
-        store::gates::weights_through_gate(conn, through, rule.since_ms(at), at).await?;
+    let since = rule.since_ms(at);
+    let key = (read.gateway.clone(), read.boot_id, event.gate);
+    let kept = windows.gates.get(&key).is_some_and(|w| w.from_ms <= since);
+    if read.weight_grams.is_none() && !kept {
+        // Nothing to judge, and no copy to keep true (a stale one goes).
+        windows.gates.remove(&key);
+        return Ok(None);
+    }
     let own = match sku {
         Some(sku) => store::articles::get(conn, sku.as_str())
             .await?
             .and_then(|a| a.unit_weight_g),
         None => None,
     };
-    passes.push((at, own));
-    Ok(gate::check_weight(rule, read.weight_grams, at, &passes))
+    if !kept {
+        let through = (read.gateway.as_str(), read.boot_id, event.gate);
+        let mut passes = store::gates::weights_through_gate(conn, through, since, at).await?;
+        passes.sort_by_key(|&(ms, _)| ms);
+        if windows.gates.len() >= MAX_GATE_WINDOWS {
+            windows.forget();
+        }
+        let window = GateWindow {
+            from_ms: since,
+            passes: passes.into(),
+        };
+        windows.gates.insert(key.clone(), window);
+    }
+    let Some(window) = windows.gates.get_mut(&key) else {
+        return Ok(None);
+    };
+    while window.passes.front().is_some_and(|&(ms, _)| ms < since) {
+        window.passes.pop_front();
+    }
+    window.from_ms = since;
+    window.passes.push_back((at, own));
+    Ok(gate::check_weight(
+        rule,
+        read.weight_grams,
+        at,
+        window.passes.make_contiguous(),
+    ))
 }
 
 /// What became of one pass: its outcome, why, the seqs it booked and its

@@ -23,7 +23,7 @@ use tokio::sync::{broadcast, mpsc, oneshot};
 use tokio::time::Instant;
 
 use super::booking::{self, BookingAnswer, Submission};
-use super::gate::{self, GateIngest, GateRead};
+use super::gate::{self, GateIngest, GateRead, GateWindows};
 use super::DepotError;
 use crate::domain::access::Role;
 use crate::domain::article::{Article, Classification};
@@ -268,6 +268,7 @@ async fn run(
     let mut batch = Vec::with_capacity(MAX_BATCH);
     let failures = RepeatLog::new(Duration::from_secs(60));
     let mut clock = ClockWatch::new(built(), newest_movement_time(&mut conn).await);
+    let mut windows = GateWindows::default();
     note_clock(&mut clock, &context, OffsetDateTime::now_utc());
     // Purge before the first command, so a retry after a long stop is judged
     // by the retention period, whatever arrives first.
@@ -285,10 +286,8 @@ async fn run(
                 continue;
             }
         }
-        process(
-            &mut conn, &mut chain, &mut clock, &mut batch, &context, &failures,
-        )
-        .await;
+        let state = (&mut chain, &mut clock, &mut windows);
+        process(&mut conn, state, &mut batch, &context, &failures).await;
         // Under steady load the select above always finds commands waiting.
         if Instant::now() >= next_purge {
             next_purge = Instant::now() + purge(&mut conn, &context).await;
@@ -300,8 +299,7 @@ async fn run(
 /// Runs one batch and answers every command in it.
 async fn process(
     conn: &mut Option<SqliteConnection>,
-    chain: &mut Option<ChainHead>,
-    clock: &mut ClockWatch,
+    (chain, clock, windows): (&mut Option<ChainHead>, &mut ClockWatch, &mut GateWindows),
     batch: &mut Vec<Job>,
     context: &WriterContext,
     failures: &RepeatLog,
@@ -318,12 +316,13 @@ async fn process(
         };
         let now = OffsetDateTime::now_utc();
         note_clock(clock, context, now);
-        let result = AssertUnwindSafe(commit_batch(connection, chain, batch, now))
+        let result = AssertUnwindSafe(commit_batch(connection, chain, windows, batch, now))
             .catch_unwind()
             .await;
         if !matches!(result, Ok(Ok(_))) {
-            // Whatever the batch sealed was rolled back: read the head again.
+            // Whatever the batch sealed or stored was rolled back: read again.
             *chain = None;
+            windows.forget();
         }
         match result {
             Ok(Ok((answers, committed))) => {
@@ -442,6 +441,7 @@ type BatchResult = (Vec<Result<Done, DepotError>>, Committed);
 async fn commit_batch(
     conn: &mut SqliteConnection,
     chain: &mut Option<ChainHead>,
+    windows: &mut GateWindows,
     batch: &[Job],
     now: OffsetDateTime,
 ) -> Result<BatchResult, sqlx::Error> {
@@ -449,7 +449,7 @@ async fn commit_batch(
     let mut answers = Vec::with_capacity(batch.len());
     let mut committed = Committed::default();
     for job in batch {
-        match run_one(conn, &job.command, now).await {
+        match run_one(conn, windows, &job.command, now).await {
             Ok((answer, changes)) => {
                 committed.extend(changes);
                 answers.push(answer);
@@ -548,12 +548,17 @@ async fn seal_backlog(
 /// returned as `Err` and aborts the batch.
 async fn run_one(
     conn: &mut SqliteConnection,
+    windows: &mut GateWindows,
     command: &Command,
     now: OffsetDateTime,
 ) -> Result<(Result<Done, DepotError>, Committed), sqlx::Error> {
     sqlx::query("SAVEPOINT command").execute(&mut *conn).await?;
     let mut changes = Committed::default();
-    let result = execute(conn, command, now, &mut changes).await;
+    let result = execute(conn, windows, command, now, &mut changes).await;
+    if !matches!(result, Ok(Ok(_))) {
+        // What the command stored is rolled back below: so is what was kept of it.
+        windows.forget();
+    }
     let answer = match result {
         Ok(Ok(done)) => {
             sqlx::query("RELEASE command").execute(&mut *conn).await?;
@@ -612,6 +617,7 @@ impl Command {
 
 async fn execute(
     conn: &mut SqliteConnection,
+    windows: &mut GateWindows,
     command: &Command,
     now: OffsetDateTime,
     changes: &mut Committed,
@@ -693,16 +699,20 @@ async fn execute(
         | Command::OpenSession { .. }
         | Command::CloseSession { .. } => super::sessions::execute(conn, command, now).await?,
         Command::IngestGate(read) => Ok(Done::Ingested(
-            gate::ingest(conn, read, now, changes).await?,
+            gate::ingest(conn, windows, read, now, changes).await?,
         )),
         Command::AdvanceFeed(cursor) => super::feed::advance(conn, *cursor, now).await?,
         Command::ResolvePass {
             caller,
             pass_id,
             request,
-        } => gate::resolve(conn, caller, *pass_id, request, now, changes)
-            .await?
-            .map(Done::Booked),
+        } => {
+            // A resolution names a pass's article: its weight counts from now on.
+            windows.forget();
+            gate::resolve(conn, caller, *pass_id, request, now, changes)
+                .await?
+                .map(Done::Booked)
+        }
         Command::CreateDelivery { caller, delivery } => {
             super::delivery::create(conn, caller, delivery, now)
                 .await?
@@ -972,10 +982,15 @@ mod tests {
             job(receive(2, Some("poison"))),
             job(receive(3, None)),
         ];
-        let (answers, committed) =
-            commit_batch(&mut conn, &mut None, &batch, OffsetDateTime::now_utc())
-                .await
-                .expect("the batch commits");
+        let (answers, committed) = commit_batch(
+            &mut conn,
+            &mut None,
+            &mut GateWindows::default(),
+            &batch,
+            OffsetDateTime::now_utc(),
+        )
+        .await
+        .expect("the batch commits");
         assert!(
             matches!(answers[1], Err(DepotError::Storage(_))),
             "{:?}",
