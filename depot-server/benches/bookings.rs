@@ -31,46 +31,8 @@ use depot_server::domain::location::LocationCode;
 use depot_server::domain::quantity::Lot;
 use serde_json::json;
 
-fn env_number(name: &str, default: u64) -> u64 {
-    std::env::var(name)
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(default)
-}
-
-/// The server binary under test: `BENCH_SERVER`, or the one built with this bench.
-fn server() -> String {
-    std::env::var("BENCH_SERVER").unwrap_or_else(|_| env!("CARGO_BIN_EXE_depot-server").to_owned())
-}
-
-fn cli(db: &Path, args: &[&str]) -> String {
-    let out = Command::new(server())
-        .arg("--db")
-        .arg(db)
-        .args(args)
-        .output()
-        .expect("cli");
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout).trim().to_owned()
-}
-
-fn proc_status_kib(pid: u32, field: &str) -> Option<u64> {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
-    let line = status.lines().find(|l| l.starts_with(field))?;
-    line.split_whitespace().nth(1)?.parse().ok()
-}
-
-fn percentile(sorted: &[Duration], p: f64) -> Duration {
-    if sorted.is_empty() {
-        return Duration::ZERO;
-    }
-    let index = ((sorted.len() as f64 - 1.0) * p).round() as usize;
-    sorted[index.min(sorted.len() - 1)]
-}
+mod common;
+use common::{cli, env_number, percentile, proc_status_kib, server};
 
 fn fsync_cost(dir: &Path) -> Duration {
     let path = dir.join("fsync-probe");

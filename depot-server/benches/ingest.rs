@@ -38,40 +38,11 @@ use tokio::net::TcpListener;
 use tokio_modbus::server::tcp::{accept_tcp_connection, Server};
 use tokio_modbus::{Request, Response, SlaveRequest};
 
+mod common;
+use common::{cli, env_number, percentile, proc_status_kib, server, wrk_value};
+
 /// The article every simulated tag belongs to.
 const GTIN: &str = "04006381333931";
-
-fn env_number(name: &str, default: u64) -> u64 {
-    std::env::var(name)
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(default)
-}
-
-fn server() -> String {
-    std::env::var("BENCH_SERVER").unwrap_or_else(|_| env!("CARGO_BIN_EXE_depot-server").to_owned())
-}
-
-fn cli(db: &Path, args: &[&str]) -> String {
-    let out = Command::new(server())
-        .arg("--db")
-        .arg(db)
-        .args(args)
-        .output()
-        .expect("cli");
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout).trim().to_owned()
-}
-
-fn proc_status_kib(pid: u32, field: &str) -> Option<u64> {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
-    let line = status.lines().find(|l| l.starts_with(field))?;
-    line.split_whitespace().nth(1)?.parse().ok()
-}
 
 /// When each event was first served and when it was acknowledged.
 #[derive(Default)]
@@ -191,24 +162,6 @@ async fn feed(bank: Arc<Mutex<Bank>>, first_serial: u64, per_s: f64, until: Inst
         }
     }
     (pushed, overflowed)
-}
-
-fn percentile(sorted: &[Duration], p: f64) -> Duration {
-    if sorted.is_empty() {
-        return Duration::ZERO;
-    }
-    sorted[(((sorted.len() - 1) as f64) * p).round() as usize]
-}
-
-fn wrk_value(out: &str, key: &str) -> f64 {
-    out.lines()
-        .find_map(|line| {
-            line.strip_prefix("BENCH ")?
-                .strip_prefix(key)?
-                .strip_prefix('=')
-        })
-        .and_then(|value| value.trim().parse().ok())
-        .unwrap_or_else(|| panic!("wrk printed no {key}:\n{out}"))
 }
 
 #[tokio::main(flavor = "multi_thread", worker_threads = 2)]

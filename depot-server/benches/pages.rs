@@ -38,22 +38,13 @@ use reqwest::redirect::Policy;
 use reqwest::Client;
 use serde_json::{json, Value};
 
+mod common;
+use common::{env_number, percentile, server};
+
 const ARTICLES: usize = 10_000;
 const LOCATIONS: usize = 1_000;
 const PLACES_PER_ARTICLE: usize = 10;
 const PASSWORD: &str = "bench-password-1";
-
-fn env_number(name: &str, default: u64) -> u64 {
-    std::env::var(name)
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(default)
-}
-
-/// The server binary under test: `BENCH_SERVER`, or the one built with this bench.
-fn server() -> String {
-    std::env::var("BENCH_SERVER").unwrap_or_else(|_| env!("CARGO_BIN_EXE_depot-server").to_owned())
-}
 
 /// Runs a command of the server binary; its standard output.
 fn cli(db: &Path, args: &[&str], stdin: Option<&str>) -> String {
@@ -81,14 +72,6 @@ fn cli(db: &Path, args: &[&str], stdin: Option<&str>) -> String {
         String::from_utf8_lossy(&out.stderr)
     );
     String::from_utf8_lossy(&out.stdout).trim().to_owned()
-}
-
-fn percentile(sorted: &[Duration], p: f64) -> Duration {
-    if sorted.is_empty() {
-        return Duration::ZERO;
-    }
-    let index = ((sorted.len() as f64 - 1.0) * p).round() as usize;
-    sorted[index.min(sorted.len() - 1)]
 }
 
 fn ms(d: Duration) -> f64 {

@@ -32,38 +32,8 @@ use std::time::Instant;
 
 use serde_json::json;
 
-fn env_number(name: &str, default: u64) -> u64 {
-    std::env::var(name)
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(default)
-}
-
-/// The server binary under test: `BENCH_SERVER`, or the one built with this bench.
-fn server() -> String {
-    std::env::var("BENCH_SERVER").unwrap_or_else(|_| env!("CARGO_BIN_EXE_depot-server").to_owned())
-}
-
-fn cli(db: &Path, args: &[&str]) -> String {
-    let out = Command::new(server())
-        .arg("--db")
-        .arg(db)
-        .args(args)
-        .output()
-        .expect("cli");
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout).trim().to_owned()
-}
-
-fn proc_status_kib(pid: u32, field: &str) -> Option<u64> {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
-    let line = status.lines().find(|l| l.starts_with(field))?;
-    line.split_whitespace().nth(1)?.parse().ok()
-}
+mod common;
+use common::{cli, env_number, proc_status_kib, server, wrk_value};
 
 /// One value of a Prometheus text exposition, by its full name.
 fn metric(text: &str, name: &str) -> f64 {
@@ -86,17 +56,6 @@ struct HttpRun {
     max_ms: f64,
     rss_kib: u64,
     peak_kib: u64,
-}
-
-fn wrk_value(out: &str, key: &str) -> f64 {
-    out.lines()
-        .find_map(|line| {
-            line.strip_prefix("BENCH ")?
-                .strip_prefix(key)?
-                .strip_prefix('=')
-        })
-        .and_then(|value| value.trim().parse().ok())
-        .unwrap_or_else(|| panic!("wrk printed no {key}:\n{out}"))
 }
 
 async fn http_run(dir: &Path, clients: u64, seconds: u64) -> HttpRun {
