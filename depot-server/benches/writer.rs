@@ -23,6 +23,10 @@
 //!    hand-offs: what SQLite and the disk cost.
 //!
 //! The ratio of 1 to 2 is the share of the SQL-only rate the server keeps.
+//! Beside it, the writer's own rate: the bookings it committed per second it
+//! was busy (`depot_writer_busy_seconds_total`), which says whether the
+//! writer or what feeds it (HTTP, the load generator on the same cores) is
+//! the limit.
 //! `BENCH_SERVER=/path/to/depot-server` measures another build.
 
 use std::io::{BufRead, BufReader};
@@ -51,6 +55,9 @@ struct HttpRun {
     ledger_rows: i64,
     commits: f64,
     mean_batch: f64,
+    /// Bookings committed and the writer's busy seconds, from `/metrics`.
+    committed: f64,
+    writer_busy_s: f64,
     p50_ms: f64,
     p99_ms: f64,
     max_ms: f64,
@@ -142,6 +149,8 @@ async fn http_run(dir: &Path, clients: u64, seconds: u64) -> HttpRun {
         ledger_rows,
         commits,
         mean_batch: metric(&metrics, "depot_booking_batch_size_sum") / commits,
+        committed: metric(&metrics, "depot_bookings_committed_total"),
+        writer_busy_s: metric(&metrics, "depot_writer_busy_seconds_total"),
         p50_ms: wrk_value(&out, "p50_us") / 1e3,
         p99_ms: wrk_value(&out, "p99_us") / 1e3,
         max_ms: wrk_value(&out, "max_us") / 1e3,
@@ -290,6 +299,14 @@ async fn main() {
         http.commits / http.seconds,
         http.mean_batch
     );
+    let writer_capacity = http.committed / http.writer_busy_s;
+    println!(
+        "writer busy {:.1} s of {:.1} s ({:.0} %): {:.0} bookings per busy second",
+        http.writer_busy_s,
+        http.seconds,
+        100.0 * http.writer_busy_s / http.seconds,
+        writer_capacity
+    );
     println!(
         "server RSS after the run: {} KiB (peak {} KiB)",
         http.rss_kib, http.peak_kib
@@ -310,4 +327,8 @@ async fn main() {
     println!("== in-process replay of the writer's statements (rusqlite, one thread) ==");
     println!("{total} bookings in transactions of {batch}: {replay_rate:.0}/s");
     println!("== server / replay: {:.2} ==", http_rate / replay_rate);
+    println!(
+        "== the writer's own rate (bookings per busy second) / replay: {:.2} ==",
+        writer_capacity / replay_rate
+    );
 }

@@ -2,6 +2,8 @@
 //! at `/metrics` in the Prometheus text format (version 0.0.4). It owns no
 //! logic: the booking writer and the HTTP middleware count, this renders.
 
+use std::sync::atomic::AtomicU64;
+
 use prometheus_client::encoding::prometheus_text;
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
@@ -41,6 +43,9 @@ pub struct GateMetrics {
     /// `depot_gate_weight_implausible_total`: passes whose scale weight did
     /// not fit the unit weights of the passes in the window.
     pub weight_implausible: Family<GatewayLabel, Counter>,
+    /// `depot_gate_gateway_crc_errors`: Modbus frames the gateway dropped
+    /// for a bad CRC since its boot, as its status block last said.
+    pub gateway_crc_errors: Family<GatewayLabel, Gauge>,
 }
 
 impl GateMetrics {
@@ -59,6 +64,7 @@ impl GateMetrics {
             drop(family.get_or_create(label));
         }
         drop(self.online.get_or_create(label));
+        drop(self.gateway_crc_errors.get_or_create(label));
     }
 
     fn register(&self, registry: &mut Registry) {
@@ -106,6 +112,11 @@ impl GateMetrics {
             "gate_online",
             "1 while the gateway answers its polls",
             self.online.clone(),
+        );
+        registry.register(
+            "gate_gateway_crc_errors",
+            "Modbus frames the gateway dropped for a bad CRC since its boot (its status block)",
+            self.gateway_crc_errors.clone(),
         );
     }
 }
@@ -157,6 +168,10 @@ pub struct Metrics {
     pub feed_lag_seconds: Gauge,
     /// `depot_booking_batch_size`: bookings per group commit.
     pub booking_batch_size: Histogram,
+    /// `depot_writer_busy_seconds_total`: time the writer spent on batches
+    /// (from the first statement to the COMMIT's return): with the bookings
+    /// committed, the writer's own cost per booking, whatever waits outside it.
+    pub writer_busy_seconds: Counter<f64, AtomicU64>,
     /// Per-gateway figures of the gate poller, by `gateway` label.
     pub gates: GateMetrics,
     /// `depot_http_responses_total{class}`, one handle per class 1xx..5xx.
@@ -241,6 +256,12 @@ impl Default for Metrics {
             "Bookings per group commit of the booking writer",
             booking_batch_size.clone(),
         );
+        let writer_busy_seconds = Counter::<f64, AtomicU64>::default();
+        registry.register(
+            "writer_busy_seconds",
+            "Seconds the booking writer spent running batches, COMMIT included",
+            writer_busy_seconds.clone(),
+        );
         let family = Family::<[(&'static str, &'static str); 1], Counter>::default();
         registry.register(
             "http_responses",
@@ -271,6 +292,7 @@ impl Default for Metrics {
             feed_lag_seconds,
             ledger_last_seq,
             booking_batch_size,
+            writer_busy_seconds,
             gates,
             http_responses,
             registry,

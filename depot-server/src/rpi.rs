@@ -247,23 +247,14 @@ mod tests {
     use crate::domain::location::LocationCode;
 
     fn gateway(id: &str, link: LinkState, docks: &[&str]) -> GatewayState {
-        GatewayState {
-            id: id.into(),
-            transport: "tcp:gw:502".into(),
-            unit_id: 1,
-            link,
-            since: time::OffsetDateTime::UNIX_EPOCH,
-            reason: None,
-            last_poll: None,
-            map_version: None,
-            boot_id: None,
-            events_lost: 0,
-            scale: None,
-            docks: docks
-                .iter()
-                .map(|d| Some(LocationCode::parse(d).unwrap()))
-                .collect(),
-        }
+        let docks = docks
+            .iter()
+            .map(|d| Some(LocationCode::parse(d).unwrap()))
+            .collect();
+        let at = time::OffsetDateTime::UNIX_EPOCH;
+        let mut state = GatewayState::starting(id.into(), "tcp:gw:502".into(), 1, docks, at);
+        state.set_link(link, None, at);
+        state
     }
 
     #[test]

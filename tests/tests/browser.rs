@@ -741,6 +741,17 @@ async fn gates_page_shows_the_simulated_gateway_and_its_passes(
             .all(|o| known.iter().any(|k| o.starts_with(k))),
         "outcomes in words: {passes:?}"
     );
+    // The gateway's own status block and each gate's newest pass.
+    let firmware = column(client, "#gateways", 7).await?;
+    ensure!(
+        firmware.iter().all(|f| f.trim().split('.').count() == 3),
+        "firmware versions shown: {firmware:?}"
+    );
+    let docks = column(client, "#gateways", 13).await?;
+    ensure!(
+        docks.iter().any(|d| d.contains("last pass")),
+        "each gate's last pass shown: {docks:?}"
+    );
     browser.screenshot("gates-desktop").await?;
     let api = depot
         .get(

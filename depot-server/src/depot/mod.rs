@@ -303,6 +303,27 @@ impl Depot {
         Ok(self.gateway_summary())
     }
 
+    /// The newest pass of each of `gateway`'s first `gates` gates that the
+    /// caller may see, by gate index.
+    pub async fn last_gate_passes(
+        &self,
+        caller: &Caller,
+        gateway: &str,
+        gates: usize,
+    ) -> Result<Vec<Option<GatePass>>, DepotError> {
+        require(caller, Action::ReadLedger)?;
+        let mut conn = self.pool.acquire().await?;
+        let mut last = Vec::with_capacity(gates);
+        for gate in 0..gates {
+            let gate = i64::try_from(gate).unwrap_or(i64::MAX);
+            last.push(
+                store::gates::last_pass_at_gate(&mut conn, gateway, gate, caller.restricted)
+                    .await?,
+            );
+        }
+        Ok(last)
+    }
+
     /// Every polled gateway's state, for `/healthz` (no caller).
     pub fn gateway_summary(&self) -> Vec<GatewayState> {
         let board = self.gateways.lock().unwrap_or_else(|p| p.into_inner());

@@ -316,9 +316,14 @@ async fn process(
         };
         let now = OffsetDateTime::now_utc();
         note_clock(clock, context, now);
+        let started = std::time::Instant::now();
         let result = AssertUnwindSafe(commit_batch(connection, chain, windows, batch, now))
             .catch_unwind()
             .await;
+        context
+            .metrics
+            .writer_busy_seconds
+            .inc_by(started.elapsed().as_secs_f64());
         if !matches!(result, Ok(Ok(_))) {
             // Whatever the batch sealed or stored was rolled back: read again.
             *chain = None;

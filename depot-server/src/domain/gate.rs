@@ -7,6 +7,9 @@
 //! pass books, and what a refused pass is recorded as. It knows no register
 //! layout and no transport.
 
+use std::collections::VecDeque;
+
+use gateway_registers::GatewayStatus;
 use time::OffsetDateTime;
 
 use super::article::Sku;
@@ -347,9 +350,48 @@ pub struct GatewayState {
     pub scale: Option<(String, Option<i32>)>,
     /// Gate index → dock location.
     pub docks: Vec<Option<LocationCode>>,
+    /// The gateway's own status block (firmware, uptime, its counters of
+    /// bad frames and exceptions), as last read, and when.
+    pub status: Option<(GatewayStatus, OffsetDateTime)>,
+    /// Passes stored in the last minute.
+    pub passes_last_minute: u32,
+    /// Since the server started: polls that timed out or whose transport
+    /// failed, exception answers, answers that did not decode.
+    pub link_errors: u64,
+    pub exceptions: u64,
+    pub malformed: u64,
 }
 
 impl GatewayState {
+    /// A gateway the poller has not reached yet.
+    pub fn starting(
+        id: String,
+        transport: String,
+        unit_id: u8,
+        docks: Vec<Option<LocationCode>>,
+        at: OffsetDateTime,
+    ) -> Self {
+        Self {
+            id,
+            transport,
+            unit_id,
+            link: LinkState::Starting,
+            since: at,
+            reason: None,
+            last_poll: None,
+            map_version: None,
+            boot_id: None,
+            events_lost: 0,
+            scale: None,
+            docks,
+            status: None,
+            passes_last_minute: 0,
+            link_errors: 0,
+            exceptions: 0,
+            malformed: 0,
+        }
+    }
+
     /// Moves to `link` (keeping `since` if it already held) for `reason`.
     pub fn set_link(&mut self, link: LinkState, reason: Option<String>, at: OffsetDateTime) {
         if self.link != link {
@@ -357,6 +399,43 @@ impl GatewayState {
             self.since = at;
         }
         self.reason = reason;
+    }
+}
+
+/// Passes stored per second of a monotonic clock, kept for the last minute:
+/// the gateway's events/s as `GET /api/v1/gates` shows it.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct PassRate {
+    /// (second, passes stored in it), oldest first, none older than a minute.
+    seconds: VecDeque<(u64, u32)>,
+}
+
+impl PassRate {
+    /// The window, seconds.
+    pub const WINDOW_S: u64 = 60;
+
+    /// Counts `passes` stored in `second`.
+    pub fn record(&mut self, second: u64, passes: u32) {
+        self.forget_before(second);
+        match self.seconds.back_mut() {
+            Some((last, count)) if *last == second => *count = count.saturating_add(passes),
+            _ => self.seconds.push_back((second, passes)),
+        }
+    }
+
+    /// Passes stored in the minute up to and including `second`.
+    pub fn last_minute(&mut self, second: u64) -> u32 {
+        self.forget_before(second);
+        self.seconds
+            .iter()
+            .fold(0u32, |sum, (_, count)| sum.saturating_add(*count))
+    }
+
+    fn forget_before(&mut self, second: u64) {
+        let oldest = second.saturating_sub(Self::WINDOW_S - 1);
+        while self.seconds.front().is_some_and(|(s, _)| *s < oldest) {
+            self.seconds.pop_front();
+        }
     }
 }
 
@@ -535,23 +614,47 @@ mod tests {
     }
 
     #[test]
+    fn the_pass_rate_counts_the_last_minute_only() {
+        let mut rate = PassRate::default();
+        assert_eq!(rate.last_minute(0), 0);
+        rate.record(10, 3);
+        rate.record(10, 2);
+        rate.record(40, 4);
+        assert_eq!(rate.last_minute(40), 9);
+        assert_eq!(rate.last_minute(69), 9, "second 10 is still within 60 s");
+        assert_eq!(rate.last_minute(70), 4, "second 10 fell out");
+        assert_eq!(rate.last_minute(99), 4);
+        assert_eq!(rate.last_minute(100), 0);
+        rate.record(100, u32::MAX);
+        rate.record(100, 1);
+        assert_eq!(rate.last_minute(100), u32::MAX, "saturates");
+    }
+
+    proptest! {
+        #[test]
+        fn the_pass_rate_equals_a_recount(records in proptest::collection::vec((0u64..200, 0u32..50), 0..60), at in 0u64..300) {
+            let mut records = records;
+            records.sort_by_key(|(second, _)| *second);
+            let mut rate = PassRate::default();
+            for (second, passes) in &records {
+                rate.record(*second, *passes);
+            }
+            let newest = records.last().map_or(0, |(second, _)| *second);
+            let at = at.max(newest);
+            let want: u32 = records
+                .iter()
+                .filter(|(second, _)| *second + PassRate::WINDOW_S > at)
+                .map(|(_, passes)| passes)
+                .sum();
+            prop_assert_eq!(rate.last_minute(at), want);
+        }
+    }
+
+    #[test]
     fn a_link_state_keeps_its_since_until_it_changes() {
         let start = OffsetDateTime::UNIX_EPOCH;
         let later = start + time::Duration::seconds(5);
-        let mut state = GatewayState {
-            id: "g".into(),
-            transport: "tcp:h:1".into(),
-            unit_id: 1,
-            link: LinkState::Starting,
-            since: start,
-            reason: None,
-            last_poll: None,
-            map_version: None,
-            boot_id: None,
-            events_lost: 0,
-            scale: None,
-            docks: Vec::new(),
-        };
+        let mut state = GatewayState::starting("g".into(), "tcp:h:1".into(), 1, Vec::new(), start);
         state.set_link(LinkState::Online, None, start);
         state.set_link(LinkState::Online, None, later);
         assert_eq!((state.link, state.since), (LinkState::Online, start));

@@ -17,7 +17,7 @@ pub mod sim;
 use std::collections::HashMap;
 use std::time::Duration;
 
-use gateway_registers::{holding, input, DrainBlock, EventRecord, MAP_VERSION};
+use gateway_registers::{holding, input, DrainBlock, EventRecord, GatewayStatus, MAP_VERSION};
 use rand::Rng;
 use time::OffsetDateTime;
 use tokio::sync::watch;
@@ -29,7 +29,7 @@ use tokio_modbus::Slave;
 
 use crate::config::{Config, Transport};
 use crate::depot::{operator, Depot, EpcRef, GateEvent, GateRead};
-use crate::domain::gate::{Direction, GatewayState, LinkState, WeightRule};
+use crate::domain::gate::{Direction, GatewayState, LinkState, PassRate, WeightRule};
 use crate::domain::location::{LocationCode, LocationKind};
 use crate::epc;
 use crate::metrics::{gateway_label, GatewayLabel};
@@ -39,6 +39,9 @@ const REPLY_TIMEOUT: Duration = Duration::from_millis(1_000);
 /// The first and the longest pause after a link error.
 const BACKOFF_MIN: Duration = Duration::from_millis(200);
 const BACKOFF_MAX: Duration = Duration::from_secs(5);
+/// How often the gateway's status block (firmware, uptime, its counters) is
+/// read again while it answers.
+const STATUS_INTERVAL: Duration = Duration::from_secs(10);
 
 /// One gateway as the poller sees it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -221,6 +224,11 @@ struct Gateway {
     label: GatewayLabel,
     /// The map version was checked on this connection.
     checked: bool,
+    /// When the status block is read next.
+    status_due: Instant,
+    /// Passes stored per second since `polled_since`.
+    rate: PassRate,
+    polled_since: Instant,
     /// The boot and its `EVENTS_OVERFLOWED` as last seen.
     overflow: Option<(u32, u32)>,
     online: bool,
@@ -231,7 +239,21 @@ struct Gateway {
 impl Gateway {
     fn report(&mut self, depot: &Depot, link: LinkState, reason: Option<String>) {
         self.state.set_link(link, reason, OffsetDateTime::now_utc());
+        let second = self.rate_clock();
+        self.state.passes_last_minute = self.rate.last_minute(second);
         depot.report_gateway(self.state.clone());
+    }
+
+    /// Counts passes stored now.
+    fn count_passes(&mut self, passes: usize) {
+        let second = self.rate_clock();
+        self.rate
+            .record(second, u32::try_from(passes).unwrap_or(u32::MAX));
+    }
+
+    /// Whole seconds since the poller took the gateway on.
+    fn rate_clock(&self) -> u64 {
+        self.polled_since.elapsed().as_secs()
     }
 }
 
@@ -243,22 +265,18 @@ async fn run_line(depot: Depot, line: Line, mut stop: watch::Receiver<bool>) {
             label: gateway_label(&spec.id),
             spec: spec.clone(),
             checked: false,
+            status_due: Instant::now(),
+            rate: PassRate::default(),
+            polled_since: Instant::now(),
             overflow: None,
             online: false,
-            state: GatewayState {
-                id: spec.id.clone(),
-                transport: line.transport.to_string(),
-                unit_id: spec.unit_id,
-                link: LinkState::Starting,
-                since: OffsetDateTime::now_utc(),
-                reason: None,
-                last_poll: None,
-                map_version: None,
-                boot_id: None,
-                events_lost: 0,
-                scale: None,
-                docks: spec.docks.clone(),
-            },
+            state: GatewayState::starting(
+                spec.id.clone(),
+                line.transport.to_string(),
+                spec.unit_id,
+                spec.docks.clone(),
+                OffsetDateTime::now_utc(),
+            ),
         })
         .collect();
     for gateway in &mut gateways {
@@ -386,6 +404,7 @@ fn link_down(depot: &Depot, gateway: &mut Gateway, error: &str) {
     }
     gateway.online = false;
     gateway.checked = false;
+    gateway.state.link_errors += 1;
     gateway.report(depot, LinkState::Offline, Some(error.to_owned()));
 }
 
@@ -400,6 +419,11 @@ fn refusal(depot: &Depot, gateway: &mut Gateway, error: &PollError) {
         PollError::Depot(error) => format!("cannot store events: {error}"),
         PollError::Link(error) => error.clone(),
     };
+    match error {
+        PollError::Exception(_) => gateway.state.exceptions += 1,
+        PollError::Malformed(_) => gateway.state.malformed += 1,
+        _ => {}
+    }
     gateway.report(depot, LinkState::Degraded, Some(reason));
     match error {
         PollError::Exception(code) => {
@@ -454,12 +478,8 @@ async fn poll(
     gateway: &mut Gateway,
 ) -> Result<Polled, PollError> {
     let gates = &depot.metrics().gates;
-    if !gateway.checked {
-        let version = read(ctx, input::MAP_VERSION, 1).await?[0];
-        gateway.state.map_version = Some(version);
-        if version < MAP_VERSION {
-            return Err(PollError::Unsupported(version));
-        }
+    if !gateway.checked || Instant::now() >= gateway.status_due {
+        read_status(ctx, gateway, gates).await?;
         gateway.checked = true;
     }
     let regs = read(ctx, DrainBlock::START, DrainBlock::LEN).await?;
@@ -512,6 +532,8 @@ async fn poll(
         })
         .await
         .map_err(|e| PollError::Depot(e.to_string()))?;
+    gateway.count_passes(ingest.stored.len());
+    gateway.report(depot, LinkState::Online, None);
     let stored = u64::try_from(ingest.stored.len()).unwrap_or(u64::MAX);
     gates
         .passes_stored
@@ -542,6 +564,31 @@ async fn poll(
     } else {
         Ok(Polled::Idle)
     }
+}
+
+/// Reads the status block (map version, firmware, uptime, the gateway's own
+/// counters): once per connection before the first drain, so an old map is
+/// never drained, and every [`STATUS_INTERVAL`] after.
+async fn read_status(
+    ctx: &mut Context,
+    gateway: &mut Gateway,
+    gates: &crate::metrics::GateMetrics,
+) -> Result<(), PollError> {
+    let regs = read(ctx, 0, input::EVENT_COUNT).await?;
+    gateway.status_due = Instant::now() + STATUS_INTERVAL;
+    let version = regs[usize::from(input::MAP_VERSION)];
+    gateway.state.map_version = Some(version);
+    if version < MAP_VERSION {
+        return Err(PollError::Unsupported(version));
+    }
+    let status = GatewayStatus::from_registers(&regs)
+        .map_err(|e| PollError::Malformed(format!("status block: {e:?}")))?;
+    gateway.state.status = Some((status, OffsetDateTime::now_utc()));
+    gates
+        .gateway_crc_errors
+        .get_or_create(&gateway.label)
+        .set(i64::from(status.counters.frames_crc_error));
+    Ok(())
 }
 
 /// Reports `EVENTS_OVERFLOWED` growth within a boot (and what a newly seen

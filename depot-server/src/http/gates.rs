@@ -15,8 +15,9 @@ use super::error::{ApiError, Problem};
 use super::extract::{Authenticated, JsonBody};
 use super::movements::{render_outcome, Movements};
 use super::AppState;
+use crate::domain::access::Action;
 use crate::domain::article::Sku;
-use crate::domain::gate::{GatePass, GatewayState, PassResolution, ResolutionRequest};
+use crate::domain::gate::{GatePass, GatewayState, PassRate, PassResolution, ResolutionRequest};
 use crate::domain::quantity::Lot;
 use crate::domain::FieldError;
 
@@ -289,10 +290,58 @@ pub struct GatewayView {
     pub weight_grams: Option<i32>,
     /// Gate index → dock location code (`null` for a gate without one).
     pub docks: Vec<Option<String>>,
+    /// Passes stored per second, averaged over the last minute.
+    pub events_per_s: f64,
+    /// Since the server started: polls that timed out or whose transport
+    /// failed, exception answers, answers that did not decode.
+    pub link_errors: u64,
+    pub exceptions: u64,
+    pub malformed: u64,
+    /// The gateway's own status block, as last read (every 10 s while it
+    /// answers).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub status: Option<GatewayStatusView>,
+    /// Each configured gate: its dock and newest pass.
+    pub gates: Vec<GateView>,
+}
+
+/// What a gateway says of itself (REGISTERS.md, input registers 0–31);
+/// its counters run from its boot.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct GatewayStatusView {
+    /// `MAJOR.MINOR.PATCH`.
+    pub firmware_version: String,
+    pub uptime_s: u32,
+    /// `starting`, `reading` or `fault`.
+    pub reader: String,
+    /// Modbus frames it answered or accepted.
+    pub frames_ok: u32,
+    /// Modbus frames it dropped for a bad CRC (line noise, a second master).
+    pub crc_errors: u32,
+    /// Modbus frames it dropped as malformed.
+    pub frames_malformed: u32,
+    pub exceptions_sent: u32,
+    pub reader_frame_errors: u32,
+    pub scale_line_errors: u32,
+    /// RFC 3339: when the block was read.
+    pub read_at: String,
+}
+
+/// One gate of a gateway.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct GateView {
+    /// The gate's index at its gateway.
+    pub gate: u16,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub dock: Option<String>,
+    /// Its newest pass you may see (absent without the right to read the
+    /// ledger, or before the first pass).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub last_pass: Option<PassView>,
 }
 
 impl GatewayView {
-    fn of(state: &GatewayState) -> Self {
+    fn of(state: &GatewayState, last_passes: &[Option<GatePass>]) -> Self {
         let time = |t: time::OffsetDateTime| t.format(&Rfc3339).unwrap_or_default();
         Self {
             id: state.id.clone(),
@@ -312,8 +361,46 @@ impl GatewayView {
                 .iter()
                 .map(|d| d.as_ref().map(ToString::to_string))
                 .collect(),
+            events_per_s: f64::from(state.passes_last_minute) / PassRate::WINDOW_S as f64,
+            link_errors: state.link_errors,
+            exceptions: state.exceptions,
+            malformed: state.malformed,
+            status: state.status.as_ref().map(|(status, at)| GatewayStatusView {
+                firmware_version: format!(
+                    "{}.{}.{}",
+                    status.firmware_version.0, status.firmware_version.1, status.firmware_version.2
+                ),
+                uptime_s: status.uptime_s,
+                reader: format!("{:?}", status.reader_status).to_lowercase(),
+                frames_ok: status.counters.frames_ok,
+                crc_errors: status.counters.frames_crc_error,
+                frames_malformed: status.counters.frames_malformed,
+                exceptions_sent: status.counters.exceptions_sent,
+                reader_frame_errors: status.counters.reader_frame_errors,
+                scale_line_errors: status.counters.scale_line_errors,
+                read_at: time(*at),
+            }),
+            gates: gate_views(state, last_passes),
         }
     }
+}
+
+/// The gates the configuration names (a pass at any other gate has no dock
+/// and is in the passes as `flagged`).
+fn gate_views(state: &GatewayState, last_passes: &[Option<GatePass>]) -> Vec<GateView> {
+    state
+        .docks
+        .iter()
+        .enumerate()
+        .map(|(index, dock)| GateView {
+            gate: u16::try_from(index).unwrap_or(u16::MAX),
+            dock: dock.as_ref().map(ToString::to_string),
+            last_pass: last_passes
+                .get(index)
+                .and_then(Option::as_ref)
+                .map(PassView::of),
+        })
+        .collect()
 }
 
 /// The gateways.
@@ -322,7 +409,8 @@ pub struct Gateways {
     pub gateways: Vec<GatewayView>,
 }
 
-/// Each polled gateway's link state, map version, boot, losses and scale.
+/// Each polled gateway's link state, map and firmware version, boot, rate,
+/// errors, losses and scale, and each gate's dock and newest pass.
 #[utoipa::path(get, path = "/api/v1/gates", security(("bearer" = [])),
     responses((status = 200, body = Gateways), (status = 403, body = Problem)))]
 pub async fn gateways(
@@ -330,7 +418,17 @@ pub async fn gateways(
     Authenticated(caller): Authenticated,
 ) -> Result<Json<Gateways>, ApiError> {
     let gateways = state.depot.gateways(&caller)?;
-    Ok(Json(Gateways {
-        gateways: gateways.iter().map(GatewayView::of).collect(),
-    }))
+    let mut views = Vec::with_capacity(gateways.len());
+    for gateway in &gateways {
+        let last_passes = if caller.role.may(Action::ReadLedger) {
+            state
+                .depot
+                .last_gate_passes(&caller, &gateway.id, gateway.docks.len())
+                .await?
+        } else {
+            Vec::new()
+        };
+        views.push(GatewayView::of(gateway, &last_passes));
+    }
+    Ok(Json(Gateways { gateways: views }))
 }

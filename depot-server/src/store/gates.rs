@@ -158,6 +158,35 @@ pub async fn pass(
     Ok(found.into_iter().find(|p| p.id == id))
 }
 
+/// The newest pass through gate `gate` of `gateway` that a caller may see
+/// (without `restricted`, none of a restricted article).
+pub async fn last_pass_at_gate(
+    conn: &mut SqliteConnection,
+    gateway: &str,
+    gate: i64,
+    restricted: bool,
+) -> Result<Option<GatePass>, sqlx::Error> {
+    let id = sqlx::query_scalar!(
+        r#"SELECT p.id AS "id!: i64"
+         FROM gate_passes p
+           LEFT JOIN gate_resolutions r ON r.pass_id = p.id
+           LEFT JOIN items i ON i.epc = p.epc
+           LEFT JOIN articles a ON a.sku = COALESCE(r.sku, p.sku, i.sku)
+         WHERE p.gateway = ? AND p.gate = ?
+           AND (? OR a.classification IS NULL OR a.classification = 'open')
+         ORDER BY p.id DESC LIMIT 1"#,
+        gateway,
+        gate,
+        restricted,
+    )
+    .fetch_optional(&mut *conn)
+    .await?;
+    match id {
+        Some(id) => pass(conn, id, restricted).await,
+        None => Ok(None),
+    }
+}
+
 /// Records the resolution of pass `pass_id`; a second one for the same pass
 /// fails on the primary key (the writer decides before that it is none).
 pub async fn insert_resolution(

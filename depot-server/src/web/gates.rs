@@ -1,5 +1,6 @@
-//! `/gates`: the gateways as the poller last saw them (link state, map
-//! version, boot, lost events, scale, docks) and the newest gate passes with
+//! `/gates`: the gateways as the poller last saw them (link state, map and
+//! firmware version, boot, events/s, errors, lost events, scale, docks with
+//! each gate's newest pass) and the newest gate passes with
 //! their outcome, older ones by `?before=` (a record id). The same façade
 //! reads as `GET /api/v1/gates` and `/api/v1/gates/passes`; passes of
 //! restricted items reach only cleared viewers.
@@ -14,7 +15,7 @@ use super::i18n::Texts;
 use super::layout::{self, when, Head, Section};
 use super::session::Viewer;
 use crate::domain::access::Action;
-use crate::domain::gate::{GatePass, GatewayState, LinkState};
+use crate::domain::gate::{GatePass, GatewayState, LinkState, PassRate};
 use crate::http::AppState;
 
 /// Pass records one page looks at.
@@ -38,6 +39,19 @@ pub async fn page(
         Ok(gateways) => gateways,
         Err(error) => return error_page(viewer.lang, &error),
     };
+    let mut last_passes = Vec::with_capacity(gateways.len());
+    if caller.role.may(Action::ReadLedger) {
+        for gateway in &gateways {
+            match state
+                .depot
+                .last_gate_passes(caller, &gateway.id, gateway.docks.len())
+                .await
+            {
+                Ok(last) => last_passes.push(last),
+                Err(error) => return error_page(viewer.lang, &error),
+            }
+        }
+    }
     let passes = if caller.role.may(Action::ReadLedger) {
         match newest_passes(&state, &viewer, query.before).await {
             Ok(passes) => Some(passes),
@@ -50,7 +64,7 @@ pub async fn page(
         h1 { (t.gates_title) }
         section aria-labelledby="gateways-heading" {
             h2 id="gateways-heading" { (t.gateways) }
-            (gateway_table(t, &gateways))
+            (gateway_table(t, &gateways, &last_passes))
         }
         @if let Some((passes, older)) = &passes {
             section aria-labelledby="passes-heading" {
@@ -100,7 +114,11 @@ async fn newest_passes(
 }
 
 /// The gateways table (also the start page's panel shows its count).
-fn gateway_table(t: &Texts, gateways: &[GatewayState]) -> Markup {
+fn gateway_table(
+    t: &Texts,
+    gateways: &[GatewayState],
+    last_passes: &[Vec<Option<GatePass>>],
+) -> Markup {
     html! {
         @if gateways.is_empty() {
             p id="no-gateways" { (t.no_gateways) }
@@ -115,13 +133,16 @@ fn gateway_table(t: &Texts, gateways: &[GatewayState]) -> Markup {
                         th scope="col" { (t.transport) }
                         th scope="col" class="num" { (t.unit_id) }
                         th scope="col" class="num" { (t.map_version) }
+                        th scope="col" { (t.firmware) }
+                        th scope="col" class="num" { (t.events_per_s) }
                         th scope="col" class="num" { (t.boot) }
                         th scope="col" class="num" { (t.events_lost) }
+                        th scope="col" { (t.link_errors) " · " (t.crc_errors) " · " (t.exceptions) }
                         th scope="col" { (t.scale) }
                         th scope="col" { (t.docks) }
                     } }
                     tbody {
-                        @for g in gateways {
+                        @for (index, g) in gateways.iter().enumerate() {
                             tr {
                                 th scope="row" { (g.id) }
                                 td {
@@ -133,8 +154,18 @@ fn gateway_table(t: &Texts, gateways: &[GatewayState]) -> Markup {
                                 td { code { (g.transport) } }
                                 td class="num" { (g.unit_id) }
                                 td class="num" { @if let Some(v) = g.map_version { (v) } }
+                                td { @if let Some((status, _)) = &g.status {
+                                    @let (major, minor, patch) = status.firmware_version;
+                                    (major) "." (minor) "." (patch)
+                                } }
+                                td class="num" { (format!("{:.1}", f64::from(g.passes_last_minute) / PassRate::WINDOW_S as f64)) }
                                 td class="num" { @if let Some(b) = g.boot_id { (b) } }
                                 td class="num" { (g.events_lost) }
+                                td class="errors" {
+                                    (g.link_errors) " · "
+                                    @match &g.status { Some((status, _)) => (status.counters.frames_crc_error), None => "–" }
+                                    " · " (g.exceptions + g.malformed)
+                                }
                                 td {
                                     @if let Some((status, weight)) = &g.scale {
                                         (status)
@@ -144,9 +175,17 @@ fn gateway_table(t: &Texts, gateways: &[GatewayState]) -> Markup {
                                 td {
                                     @for (gate, dock) in g.docks.iter().enumerate() {
                                         @if let Some(dock) = dock {
-                                            (t.gate) " " (gate) ": "
-                                            a href=(format!("/locations/{}", layout::urlencode(dock.as_str()))) { (dock) }
-                                            " "
+                                            div class="gate" {
+                                                (t.gate) " " (gate) ": "
+                                                a href=(format!("/locations/{}", layout::urlencode(dock.as_str()))) { (dock) }
+                                                @if let Some(Some(pass)) = last_passes.get(index).and_then(|l| l.get(gate)) {
+                                                    br; span class="muted" {
+                                                        (t.last_pass) " " (when(pass.recorded_at)) " · "
+                                                        (t.term(pass.direction.as_str())) " · "
+                                                        (t.term(pass.outcome.as_str()))
+                                                    }
+                                                }
+                                            }
                                         }
                                     }
                                 }

@@ -384,6 +384,31 @@ async fn a_gateway_over_modbus_tcp_has_each_pass_booked_once() {
         )
     );
     assert_eq!(recorded[18]["detail"], "the gate has no dock location");
+    // The gateway as the API shows it: its status block, its rate, and each
+    // configured gate's newest pass.
+    let gates = get(&server.base, &boss, "/api/v1/gates").await;
+    let gateway = &gates["gateways"][0];
+    assert_eq!(gateway["status"]["firmware_version"], "1.2.3", "{gates}");
+    assert!(
+        gateway["status"]["frames_ok"].as_u64().unwrap() > 0,
+        "{gates}"
+    );
+    assert_eq!(gateway["status"]["crc_errors"], 0, "{gates}");
+    let rate = gateway["events_per_s"].as_f64().unwrap();
+    assert!(
+        (rate - events.len() as f64 / 60.0).abs() < 1e-9,
+        "every pass of this minute counts: {gates}"
+    );
+    assert_eq!(gateway["gates"][0]["dock"], "DOCK-1", "{gates}");
+    assert_eq!(
+        gateway["gates"][0]["last_pass"]["epc_hex"],
+        unknown_article.to_uppercase(),
+        "gate 0's newest pass: {gates}"
+    );
+    assert_eq!(gateway["gates"][0]["last_pass"]["outcome"], "unidentified");
+    assert_eq!(gateway["gates"][1]["dock"], "DOCK-2");
+    assert_eq!(gateway["gates"][1]["last_pass"]["outcome"], "flagged");
+    assert_eq!(gateway["gates"].as_array().unwrap().len(), 2, "{gates}");
 
     // kill -9 and a restart: the ring is empty and nothing is booked again;
     // what comes next is booked once.
@@ -508,6 +533,38 @@ async fn a_faulty_gateway_loses_nothing_and_books_nothing_twice() {
             .parse()
             .expect("a number")
     };
+    // What the gateway says of its line comes with its status block, read
+    // again every 10 s.
+    slave.send(json!({"cmd": "noise", "count": 4}));
+    let deadline = Instant::now() + Duration::from_secs(25);
+    let gateway = loop {
+        let gates = get(&server.base, &boss, "/api/v1/gates").await;
+        if gates["gateways"][0]["status"]["crc_errors"] == 4 {
+            break gates["gateways"][0].clone();
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the gateway's CRC errors never showed: {gates}"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    };
+    assert!(gateway["exceptions"].as_u64().unwrap() >= 5, "{gateway}");
+    assert_eq!(
+        gateway["status"]["exceptions_sent"], 0,
+        "the gateway's counters run from its boot: {gateway}"
+    );
+    assert_eq!(gateway["malformed"], 3, "{gateway}");
+    assert!(gateway["link_errors"].as_u64().unwrap() >= 2, "{gateway}");
+    let now = reqwest::get(format!("{}/metrics", server.base))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        now.contains("depot_gate_gateway_crc_errors{gateway=\"gateway-1\"} 4\n"),
+        "{now}"
+    );
     assert!(figure("depot_gate_link_errors_total") >= 2, "{metrics}");
     assert!(figure("depot_gate_exceptions_total") >= 5, "{metrics}");
     assert_eq!(figure("depot_gate_malformed_total"), 3, "{metrics}");

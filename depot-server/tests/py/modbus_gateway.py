@@ -11,6 +11,7 @@ The test drives it by JSON lines on stdin and reads JSON lines on stdout:
   {"cmd": "fault", "kind": "timeout"|"exception"|"malformed", "count": N}
   {"cmd": "down"} / {"cmd": "up"}   stop serving (connections cut) / serve again
   {"cmd": "restart"}                a reset: ring empty, seq from 1, boot id 0
+  {"cmd": "noise", "count": N}      N frames dropped for a bad CRC (FRAMES_CRC_ERROR)
   {"cmd": "state"}                  prints the ring's state
 Commands take "unit" (default 1) to address one gateway. Every command is
 answered with one line: {"ok": ..., ...}.
@@ -30,6 +31,10 @@ except ImportError:
 
 MAP_VERSION = 3
 # Input registers (REGISTERS.md).
+UPTIME_S = 4
+FRAMES_OK = 6
+FRAMES_CRC_ERROR = 8
+EXCEPTIONS_SENT = 12
 EVENTS_OVERFLOWED = 18
 READER_STATUS = 24
 SCALE_STATUS = 25
@@ -74,6 +79,9 @@ class Gateway:
         self.overflowed = 0
         self.boot_id = 0
         self.uptime_ms = 0
+        self.frames_ok = 0
+        self.crc_errors = 0
+        self.exceptions_sent = 0
 
     def add(self, event):
         self.uptime_ms += 100
@@ -102,6 +110,10 @@ class Gateway:
         regs = [0] * INPUT_LEN
         regs[0] = MAP_VERSION
         regs[1:4] = [1, 2, 3]
+        regs[UPTIME_S:UPTIME_S + 2] = u32(self.uptime_ms // 1000)
+        regs[FRAMES_OK:FRAMES_OK + 2] = u32(self.frames_ok)
+        regs[FRAMES_CRC_ERROR:FRAMES_CRC_ERROR + 2] = u32(self.crc_errors)
+        regs[EXCEPTIONS_SENT:EXCEPTIONS_SENT + 2] = u32(self.exceptions_sent)
         regs[EVENTS_OVERFLOWED:EVENTS_OVERFLOWED + 2] = u32(self.overflowed)
         regs[READER_STATUS] = 1
         regs[SCALE_STATUS] = 1
@@ -179,22 +191,29 @@ class Context(ModbusServerContext):
         self.gateway = self.gateways.get(device_id)
         return self.gateway is not None
 
-    async def fault(self, write=False):
-        """Takes the next fault; a malformed answer only a read can give."""
-        if not self.gateway.faults or (write and self.gateway.faults[0] == "malformed"):
+    async def fault(self, write=False, window=False):
+        """Takes the next fault, counting the request as the firmware does;
+        a malformed answer only a read of the event window can give."""
+        faults = self.gateway.faults
+        if faults and faults[0] == "malformed" and (write or not window):
+            faults = []
+        if not faults:
+            self.gateway.frames_ok += 1
             return None
-        kind = self.gateway.faults.pop(0)
+        kind = faults.pop(0)
         if kind == "timeout":
             await asyncio.sleep(3)
             return None
+        self.gateway.frames_ok += 1
         if kind == "exception":
+            self.gateway.exceptions_sent += 1
             return ExcCodes.DEVICE_BUSY
         return kind
 
     async def async_getValues(self, device_id, func_code, address, count=1):
         if not self.select(device_id):
             return ExcCodes.GATEWAY_NO_RESPONSE
-        fault = await self.fault()
+        fault = await self.fault(window=func_code == 4 and address + count > EVENT_WINDOW)
         if isinstance(fault, ExcCodes):
             return fault
         if func_code == 4:
@@ -267,6 +286,9 @@ async def main():
         elif cmd == "restart":
             gateway.reset()
             reply(**gateway.state())
+        elif cmd == "noise":
+            gateway.crc_errors += command["count"]
+            reply()
         elif cmd == "state":
             reply(**gateway.state())
         else:
