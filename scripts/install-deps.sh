@@ -47,5 +47,14 @@ rustup target add aarch64-unknown-linux-gnu >/dev/null
 if ! cargo deb --version >/dev/null 2>&1; then
     cargo install cargo-deb --version 3.8.0 --locked
 fi
+# Supply chain: cargo-deny checks the dependencies' licences and sources
+# against deny.toml (offline), cargo-cyclonedx writes each binary's SBOM
+# beside its package. Both compile for minutes: only when missing.
+if ! cargo deny --version 2>/dev/null | grep -q '0.20.2'; then
+    cargo install cargo-deny --version 0.20.2 --locked
+fi
+if ! cargo cyclonedx --version 2>/dev/null | grep -q '0.5.9'; then
+    cargo install cargo-cyclonedx --version 0.5.9 --locked
+fi
 
 echo "install-deps: done"

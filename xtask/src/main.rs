@@ -56,6 +56,7 @@ fn ci() -> Result<()> {
             "warnings",
         ],
     )?;
+    supply_chain(&root)?;
     step(&root, "workspace tests", "cargo", &["test", "--workspace"])?;
     step(
         &root,
@@ -72,6 +73,40 @@ fn ci() -> Result<()> {
     gateway_firmware_steps(&root)?;
     package::packages(&root)?;
     println!("\n== ci passed in {:.0?} ==", started.elapsed());
+    Ok(())
+}
+
+/// The dependencies' licences (against the allow-list in `deny.toml`),
+/// duplicate and wildcard versions, and sources, for the workspace and the
+/// firmware, without network access (advisories need the RustSec database:
+/// `cargo deny check advisories` where it is reachable).
+fn supply_chain(root: &Path) -> Result<()> {
+    let config = root.join("deny.toml");
+    let config = config
+        .to_str()
+        .context("the path of deny.toml is not UTF-8")?;
+    for (what, manifest) in [
+        ("workspace", "Cargo.toml"),
+        ("gateway-firmware", "gateway-firmware/Cargo.toml"),
+    ] {
+        step(
+            root,
+            &format!("licences and sources of the {what}'s dependencies (cargo-deny, offline)"),
+            "cargo",
+            &[
+                "deny",
+                "--offline",
+                "--manifest-path",
+                manifest,
+                "check",
+                "--config",
+                config,
+                "licenses",
+                "bans",
+                "sources",
+            ],
+        )?;
+    }
     Ok(())
 }
 

@@ -1,10 +1,12 @@
-//! The Debian packages (cargo-deb) and the check of the installed one:
-//! `cargo xtask package` builds depot-server for amd64 and arm64 (the Pi,
-//! cross-linked by Debian's `aarch64-linux-gnu-gcc`), installs the amd64
+//! The Debian packages (cargo-deb) and the check of the installed ones:
+//! `cargo xtask package` builds depot-server and regional-hub for amd64 and
+//! arm64 (the Pi, cross-linked by Debian's `aarch64-linux-gnu-gcc`), writes
+//! a CycloneDX SBOM of each binary beside its package, installs each amd64
 //! package with `dpkg -i`, lets `systemd-analyze verify` read the installed
 //! unit, runs the installed binary as the package's user with the packaged
-//! configuration until it answers `/healthz` over HTTPS, and purges the
-//! package again. Built with the `ci-deb` profile (no LTO) to keep CI short.
+//! configuration until it answers `/healthz` (the depot over HTTPS), and
+//! purges the package again. Built with the `ci-deb` profile (no LTO) to
+//! keep CI short.
 
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
@@ -19,59 +21,159 @@ use crate::step;
 /// The cross target of the depot box (Raspberry Pi 4/5, aarch64 Linux).
 const PI_TARGET: &str = "aarch64-unknown-linux-gnu";
 
-/// Builds both packages, then installs and checks the amd64 one.
+/// A packaged binary: its crate (and package, and binary), its service
+/// user, and whether (with what features) it is built for the Pi.
+struct Packaged {
+    name: &'static str,
+    user: &'static str,
+    /// The features the package is built with (its `package.metadata.deb`).
+    features: &'static [&'static str],
+    pi_features: Option<&'static [&'static str]>,
+}
+
+/// The depot server runs on the Pi; the hub on a regional server (amd64),
+/// so CI builds no arm64 hub (`cargo deb -p regional-hub --target
+/// aarch64-unknown-linux-gnu` makes one).
+const PACKAGES: [Packaged; 2] = [
+    Packaged {
+        name: "depot-server",
+        user: "depot-edge",
+        features: &[],
+        pi_features: Some(&["--features", "rpi"]),
+    },
+    Packaged {
+        name: "regional-hub",
+        user: "regional-hub",
+        features: &["--no-default-features"],
+        pi_features: None,
+    },
+];
+
+/// Builds every package with its SBOM, then installs and checks each amd64
+/// one.
 pub fn packages(root: &Path) -> Result<()> {
-    if Command::new("cargo")
-        .args(["deb", "--version"])
-        .output()
-        .map(|o| !o.status.success())
-        .unwrap_or(true)
-    {
-        bail!("cargo-deb is missing: run scripts/install-deps.sh");
+    for (tool, what) in [("deb", "cargo-deb"), ("cyclonedx", "cargo-cyclonedx")] {
+        if Command::new("cargo")
+            .args([tool, "--version"])
+            .output()
+            .map(|o| !o.status.success())
+            .unwrap_or(true)
+        {
+            bail!("{what} is missing: run scripts/install-deps.sh");
+        }
     }
     let out = root.join("target").join("debian");
     let amd64 = out.join("amd64");
     let arm64 = out.join("arm64");
     for dir in [&amd64, &arm64] {
-        // Only this run's package may be found below.
+        // Only this run's packages may be found below.
         let _ = std::fs::remove_dir_all(dir);
         std::fs::create_dir_all(dir)?;
     }
+    for package in &PACKAGES {
+        let name = package.name;
+        let common = ["deb", "-p", name, "--profile", "ci-deb", "--output"];
+        step(
+            root,
+            &format!("Debian package {name} (amd64)"),
+            "cargo",
+            &[&common[..], &[path_str(&amd64)?]].concat(),
+        )?;
+        sbom(root, name, &amd64, None, package.features)?;
+        if let Some(features) = package.pi_features {
+            step(
+                root,
+                &format!("Debian package {name} (arm64, cross-built)"),
+                "cargo",
+                &[
+                    &common[..],
+                    &[path_str(&arm64)?, "--target", PI_TARGET],
+                    features,
+                ]
+                .concat(),
+            )?;
+            sbom(root, name, &arm64, Some(PI_TARGET), features)?;
+        }
+    }
+    for package in &PACKAGES {
+        installed_package_works(root, package, &the_deb(&amd64, package.name)?)?;
+    }
+    Ok(())
+}
+
+/// Writes the CycloneDX SBOM of binary `name` (its dependency graph for
+/// `target`, with the `features` its package is built with) into `dir`,
+/// beside the package, as `{name}_{version}_{arch}.cdx.json`.
+fn sbom(
+    root: &Path,
+    name: &str,
+    dir: &Path,
+    target: Option<&str>,
+    features: &[&str],
+) -> Result<()> {
+    let manifest = root.join(name).join("Cargo.toml");
+    let triple = target.unwrap_or("x86_64-unknown-linux-gnu");
+    let mut args = vec![
+        "cyclonedx",
+        "--manifest-path",
+        path_str(&manifest)?,
+        "--format",
+        "json",
+        "--spec-version",
+        "1.5",
+        "--describe",
+        "binaries",
+        "--target",
+        triple,
+        "--override-filename",
+        "sbom",
+    ];
+    args.extend(features);
     step(
         root,
-        "Debian package depot-server (amd64)",
+        &format!("SBOM (CycloneDX) of {name} for {triple}"),
         "cargo",
-        &[
-            "deb",
-            "-p",
-            "depot-server",
-            "--profile",
-            "ci-deb",
-            "--output",
-            path_str(&amd64)?,
-        ],
+        &args,
     )?;
-    step(
-        root,
-        "Debian package depot-server (arm64 with the rpi feature, cross-built)",
-        "cargo",
-        &[
-            "deb",
-            "-p",
-            "depot-server",
-            "--profile",
-            "ci-deb",
-            "--target",
-            PI_TARGET,
-            "--features",
-            "rpi",
-            "--output",
-            path_str(&arm64)?,
-        ],
-    )?;
-    let amd64_deb = the_deb(&amd64)?;
-    the_deb(&arm64)?;
-    installed_package_works(root, &amd64_deb)
+    let written = root.join(name).join(format!("sbom_bin-{name}.cdx.json"));
+    let deb = the_deb(dir, name)?;
+    let stem = deb
+        .file_stem()
+        .and_then(|s| s.to_str())
+        .context("package name")?;
+    let target_file = dir.join(format!("{stem}.cdx.json"));
+    std::fs::rename(&written, &target_file).with_context(|| {
+        format!(
+            "cargo-cyclonedx wrote no {} (moving it to {})",
+            written.display(),
+            target_file.display()
+        )
+    })?;
+    check_sbom(&target_file, name)
+}
+
+/// The SBOM names the binary and lists its dependencies, each with a purl.
+fn check_sbom(path: &Path, name: &str) -> Result<()> {
+    let sbom: serde_json::Value = serde_json::from_slice(&std::fs::read(path)?)
+        .with_context(|| format!("{} is not JSON", path.display()))?;
+    if sbom["bomFormat"] != "CycloneDX" {
+        bail!("{}: not a CycloneDX document", path.display());
+    }
+    let components = sbom["components"].as_array().map_or(0, Vec::len);
+    let with_purl = sbom["components"]
+        .as_array()
+        .map_or(0, |c| c.iter().filter(|c| c["purl"].is_string()).count());
+    if components < 50 || with_purl != components {
+        bail!(
+            "{}: {components} components, {with_purl} with a purl",
+            path.display()
+        );
+    }
+    println!(
+        "-- SBOM of {name}: {components} components, in {}",
+        path.display()
+    );
+    Ok(())
 }
 
 fn path_str(path: &Path) -> Result<&str> {
@@ -79,42 +181,52 @@ fn path_str(path: &Path) -> Result<&str> {
         .with_context(|| format!("{} is not UTF-8", path.display()))
 }
 
-/// The one `.deb` in `dir`.
-fn the_deb(dir: &Path) -> Result<PathBuf> {
+/// The one `.deb` of package `name` in `dir`.
+fn the_deb(dir: &Path, name: &str) -> Result<PathBuf> {
+    let prefix = format!("{name}_");
     let mut debs: Vec<PathBuf> = std::fs::read_dir(dir)?
         .filter_map(|e| e.ok().map(|e| e.path()))
         .filter(|p| p.extension().is_some_and(|e| e == "deb"))
+        .filter(|p| {
+            p.file_name()
+                .and_then(|n| n.to_str())
+                .is_some_and(|n| n.starts_with(&prefix))
+        })
         .collect();
     match debs.len() {
         1 => Ok(debs.remove(0)),
-        n => bail!("{} holds {n} .deb files, expected one", dir.display()),
+        n => bail!(
+            "{} holds {n} {name} .deb files, expected one",
+            dir.display()
+        ),
     }
 }
 
 /// Installs the package, checks its unit and runs its binary as its user.
-fn installed_package_works(root: &Path, deb: &Path) -> Result<()> {
+fn installed_package_works(root: &Path, package: &Packaged, deb: &Path) -> Result<()> {
     step(
         root,
-        "install the amd64 package",
+        &format!("install the amd64 package {}", package.name),
         "dpkg",
         &["-i", path_str(deb)?],
     )?;
-    let checked = check_installed();
+    let checked = check_installed(package);
     let purged = step(
         root,
-        "purge the package",
+        &format!("purge the package {}", package.name),
         "dpkg",
-        &["--purge", "depot-server"],
+        &["--purge", package.name],
     );
     checked.and(purged)
 }
 
-fn check_installed() -> Result<()> {
+fn check_installed(package: &Packaged) -> Result<()> {
+    let unit_name = format!("{}.service", package.name);
     let unit = ["/lib/systemd/system", "/usr/lib/systemd/system"]
         .iter()
-        .map(|dir| Path::new(dir).join("depot-server.service"))
+        .map(|dir| Path::new(dir).join(&unit_name))
         .find(|p| p.exists())
-        .context("the package installed no depot-server.service")?;
+        .with_context(|| format!("the package installed no {unit_name}"))?;
     println!("\n== systemd-analyze verify the installed unit ==");
     let out = Command::new("systemd-analyze")
         .arg("verify")
@@ -126,27 +238,72 @@ fn check_installed() -> Result<()> {
         bail!("systemd-analyze verify {}: {said}", unit.display());
     }
     println!("-- ok: {}", unit.display());
-    run_as_service_user()
+    match package.name {
+        "depot-server" => run_as_service_user(),
+        _ => run_hub_as_service_user(package),
+    }
+}
+
+/// How an installed binary is started and asked for `/healthz`.
+struct Installed<'a> {
+    name: &'a str,
+    user: &'a str,
+    config: &'a str,
+    /// `https` (with the certificate the postinst made) or `http`.
+    scheme: &'a str,
+    /// Extra curl arguments (the CA to trust).
+    curl: &'a [&'a str],
+    /// A file the service must own after its start (its database).
+    owned: &'a str,
 }
 
 /// Starts `/usr/bin/depot-server` as `depot-edge` with
 /// `/etc/depot-edge/depot.toml` (on a free loopback port instead of the
-/// packaged one), asks `/healthz` over HTTPS trusting the certificate the
-/// postinst made, and stops it with SIGTERM.
+/// packaged one) and asks `/healthz` over HTTPS, trusting the certificate
+/// the postinst made.
 fn run_as_service_user() -> Result<()> {
-    println!("\n== the installed binary as user depot-edge answers /healthz ==");
+    run_installed(&Installed {
+        name: "depot-server",
+        user: "depot-edge",
+        config: "/etc/depot-edge/depot.toml",
+        scheme: "https",
+        curl: &["--cacert", "/var/lib/depot-edge/tls/cert.pem"],
+        owned: "/var/lib/depot-edge/depot.db",
+    })
+}
+
+/// Starts `/usr/bin/regional-hub` as `regional-hub` with
+/// `/etc/regional-hub/hub.toml` (on a free loopback port) and asks `/healthz`.
+fn run_hub_as_service_user(package: &Packaged) -> Result<()> {
+    run_installed(&Installed {
+        name: package.name,
+        user: package.user,
+        config: "/etc/regional-hub/hub.toml",
+        scheme: "http",
+        curl: &[],
+        owned: "/var/lib/regional-hub/hub.db",
+    })
+}
+
+/// Runs the installed binary as its service user with its packaged
+/// configuration until `/healthz` answers, checks who owns its database, and
+/// stops it with SIGTERM, which it must answer with a clean exit.
+fn run_installed(installed: &Installed) -> Result<()> {
+    let Installed { name, user, .. } = *installed;
+    println!("\n== the installed {name} as user {user} answers /healthz ==");
     let started = Instant::now();
+    let binary = format!("/usr/bin/{name}");
     // setpriv executes the server in its own process (runuser would stay
     // between as a parent that answers SIGTERM with a failure of its own).
     let mut server = Command::new("setpriv")
         .args([
-            "--reuid=depot-edge",
-            "--regid=depot-edge",
+            &format!("--reuid={user}"),
+            &format!("--regid={user}"),
             "--init-groups",
             "--",
-            "/usr/bin/depot-server",
+            &binary,
             "--config",
-            "/etc/depot-edge/depot.toml",
+            installed.config,
             "--listen",
             "127.0.0.1:0",
             "run",
@@ -158,10 +315,11 @@ fn run_as_service_user() -> Result<()> {
         .context("cannot start setpriv (util-linux)")?;
     let stderr = server.stderr.take().context("no stderr")?;
     let (address_tx, address_rx) = mpsc::channel();
+    let listening = format!("listening on {}://", installed.scheme);
     std::thread::spawn(move || {
         for line in BufReader::new(stderr).lines().map_while(Result::ok) {
             eprintln!("   | {line}");
-            if let Some((_, rest)) = line.split_once("listening on https://") {
+            if let Some((_, rest)) = line.split_once(&listening) {
                 let _ = address_tx.send(rest.trim().to_owned());
             }
         }
@@ -169,19 +327,20 @@ fn run_as_service_user() -> Result<()> {
     let checked = (|| -> Result<()> {
         let address = address_rx
             .recv_timeout(Duration::from_secs(120))
-            .context("the installed server did not listen on https:// within 120 s")?;
+            .with_context(|| {
+                format!(
+                    "the installed {name} did not listen on {}:// within 120 s",
+                    installed.scheme
+                )
+            })?;
         let port = address.rsplit_once(':').context("no port")?.1;
         let out = Command::new("curl")
+            .args(["-sS", "--fail", "--max-time", "30"])
+            .args(installed.curl)
             .args([
-                "-sS",
-                "--fail",
-                "--max-time",
-                "30",
-                "--cacert",
-                "/var/lib/depot-edge/tls/cert.pem",
                 "--resolve",
                 &format!("localhost:{port}:127.0.0.1"),
-                &format!("https://localhost:{port}/healthz"),
+                &format!("{}://localhost:{port}/healthz", installed.scheme),
             ])
             .output()
             .context("curl is missing: run scripts/install-deps.sh")?;
@@ -191,11 +350,14 @@ fn run_as_service_user() -> Result<()> {
         }
         println!("   /healthz: {body}");
         let owner = Command::new("stat")
-            .args(["-c", "%U", "/var/lib/depot-edge/depot.db"])
+            .args(["-c", "%U", installed.owned])
             .output()?;
         let owner = String::from_utf8_lossy(&owner.stdout).trim().to_owned();
-        if owner != "depot-edge" {
-            bail!("the database belongs to '{owner}', not to the service user");
+        if owner != user {
+            bail!(
+                "{} belongs to '{owner}', not to the service user",
+                installed.owned
+            );
         }
         Ok(())
     })();
@@ -205,7 +367,7 @@ fn run_as_service_user() -> Result<()> {
     let status = server.wait()?;
     checked?;
     if !status.success() {
-        bail!("the installed server did not stop cleanly on SIGTERM: {status}");
+        bail!("the installed {name} did not stop cleanly on SIGTERM: {status}");
     }
     println!("-- ok in {:.1?}", started.elapsed());
     Ok(())

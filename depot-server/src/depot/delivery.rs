@@ -17,11 +17,32 @@ use super::booking::EpcRef;
 use super::DepotError;
 use crate::domain::access::Caller;
 use crate::domain::article::Sku;
-use crate::domain::delivery::{self, Delivery, Receipt, Reconciliation};
+use crate::domain::delivery::{self, Delivery, DeliveryRef, Receipt, Reconciliation};
 use crate::domain::location::{LocationCode, LocationKind};
 use crate::domain::quantity::Lot;
 use crate::domain::FieldError;
 use crate::store;
+
+/// Closes delivery `reference`: `Ok(true)` when it was open, `Ok(false)`
+/// when it was complete or closed already (a retry); an unknown reference is
+/// [`DepotError::NotFound`].
+pub(super) async fn close(
+    conn: &mut SqliteConnection,
+    reference: &DeliveryRef,
+    now: OffsetDateTime,
+) -> Result<Result<bool, DepotError>, sqlx::Error> {
+    let Some(stored) = store::deliveries::get(conn, reference.as_str()).await? else {
+        return Ok(Err(DepotError::NotFound {
+            what: "delivery",
+            key: reference.to_string(),
+        }));
+    };
+    if stored.completed_at.is_some() {
+        return Ok(Ok(false));
+    }
+    store::deliveries::complete(conn, reference, now).await?;
+    Ok(Ok(true))
+}
 
 /// A delivery with who registered it, and its reconciliation.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -29,7 +50,8 @@ pub struct DeliveryReport {
     pub delivery: Delivery,
     pub created_by: String,
     pub created_at: OffsetDateTime,
-    /// When the last expected unit arrived; until then the delivery is open.
+    /// When the last expected unit arrived, or a manager closed it short;
+    /// until then the delivery is open.
     pub completed_at: Option<OffsetDateTime>,
     pub reconciliation: Reconciliation,
 }

@@ -412,6 +412,23 @@ impl Depot {
         applied(self.submit(command).await?)
     }
 
+    /// Closes an open expected delivery short (managers): from then on its
+    /// dock's receipts are not matched against it, and what did not arrive
+    /// stays missing. `true` when it was open, `false` when it was complete
+    /// or closed already; an unknown reference is [`DepotError::NotFound`].
+    pub async fn close_delivery(
+        &self,
+        caller: &Caller,
+        reference: &str,
+    ) -> Result<bool, DepotError> {
+        require(caller, Action::KeepMasterData)?;
+        // A delivery the caller may not read at all does not exist for it.
+        self.delivery(caller, reference).await?;
+        let reference = crate::domain::delivery::DeliveryRef::parse(reference)
+            .map_err(|_| not_found("delivery", reference))?;
+        applied(self.submit(Command::CloseDelivery { reference }).await?)
+    }
+
     /// One expected delivery, reconciled against what its dock's gate
     /// received, as the caller may see it.
     pub async fn delivery(

@@ -106,6 +106,11 @@ pub(crate) enum Command {
         caller: crate::domain::access::Caller,
         delivery: crate::domain::delivery::Delivery,
     },
+    /// Closes an open expected delivery short: its dock's receipts are no
+    /// longer matched against it.
+    CloseDelivery {
+        reference: crate::domain::delivery::DeliveryRef,
+    },
     /// Writes nothing: its answer proves the writer takes commands (the
     /// systemd watchdog's keep-alive, `service.rs`).
     Ping,
@@ -613,6 +618,7 @@ impl Command {
             Command::AdvanceFeed(_) => "advance feed",
             Command::ResolvePass { .. } => "resolve gate pass",
             Command::CreateDelivery { .. } => "create delivery",
+            Command::CloseDelivery { .. } => "close delivery",
             Command::Ping => "ping",
             #[cfg(test)]
             Command::Panic => "panic",
@@ -723,6 +729,9 @@ async fn execute(
                 .await?
                 .map(Done::Applied)
         }
+        Command::CloseDelivery { reference } => super::delivery::close(conn, reference, now)
+            .await?
+            .map(Done::Applied),
         Command::Ping => Ok(Done::Applied(true)),
         #[cfg(test)]
         Command::Panic => panic!("injected by a test"),

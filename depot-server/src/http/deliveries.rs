@@ -162,12 +162,14 @@ impl ReceiptView {
 pub struct DeliveryView {
     pub reference: String,
     pub dock: String,
-    /// `open` (items are matched against it) or `complete` (all arrived).
+    /// `open` (items are matched against it), `complete` (all arrived) or
+    /// `closed` (a manager closed it with items missing).
     pub state: String,
     pub created_by: String,
     /// RFC 3339, UTC.
     pub created_at: String,
-    /// RFC 3339, UTC: when the last expected unit arrived.
+    /// RFC 3339, UTC: when the last expected unit arrived, or when a
+    /// manager closed it.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub completed_at: Option<String>,
     /// Every expected line with what arrived of it.
@@ -214,15 +216,15 @@ impl DeliveryView {
                 ..*l
             })
             .collect();
+        let state = match (report.completed_at, report.reconciliation.complete()) {
+            (None, _) => "open",
+            (Some(_), true) => "complete",
+            (Some(_), false) => "closed",
+        };
         Self {
             reference: report.delivery.reference.to_string(),
             dock: report.delivery.dock.to_string(),
-            state: if report.completed_at.is_some() {
-                "complete"
-            } else {
-                "open"
-            }
-            .to_owned(),
+            state: state.to_owned(),
             created_by: report.created_by.clone(),
             created_at: time(report.created_at),
             completed_at: report.completed_at.map(time),
@@ -288,6 +290,23 @@ pub async fn read(
     Authenticated(caller): Authenticated,
     Path(reference): Path<String>,
 ) -> Result<axum::Json<DeliveryView>, ApiError> {
+    let report = state.depot.delivery(&caller, &reference).await?;
+    Ok(axum::Json(DeliveryView::of(&report)))
+}
+
+/// Closes an open expected delivery short (managers): from then on items
+/// booked at its dock are not matched against it, and what did not arrive
+/// stays `missing`; its state becomes `closed`. Closing a delivery that is
+/// complete or closed changes nothing. 200 with the delivery.
+#[utoipa::path(post, path = "/api/v1/deliveries/{reference}/close", security(("bearer" = [])),
+    params(("reference" = String, Path, description = "the delivery's reference")),
+    responses((status = 200, body = DeliveryView), (status = 403, body = Problem), (status = 404, body = Problem)))]
+pub async fn close(
+    State(state): State<AppState>,
+    Authenticated(caller): Authenticated,
+    Path(reference): Path<String>,
+) -> Result<axum::Json<DeliveryView>, ApiError> {
+    state.depot.close_delivery(&caller, &reference).await?;
     let report = state.depot.delivery(&caller, &reference).await?;
     Ok(axum::Json(DeliveryView::of(&report)))
 }

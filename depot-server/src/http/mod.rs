@@ -88,6 +88,10 @@ pub fn router(state: AppState) -> Router {
             axum::routing::post(deliveries::create),
         )
         .route("/api/v1/deliveries/{reference}", get(deliveries::read))
+        .route(
+            "/api/v1/deliveries/{reference}/close",
+            axum::routing::post(deliveries::close),
+        )
         .route("/api/v1/stock", get(stock::stock))
         .route("/api/v1/utilization", get(stock::utilization))
         .route("/api/v1/items/{epc}", get(items::read))

@@ -20,7 +20,7 @@ use super::{
         stock::stock, stock::utilization,
         items::read,
         gates::gateways, gates::passes, gates::unresolved, gates::resolve,
-        deliveries::create, deliveries::read,
+        deliveries::create, deliveries::read, deliveries::close,
         uplink::uplink,
     ),
     components(schemas(error::Problem, error::FieldProblem)),

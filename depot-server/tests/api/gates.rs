@@ -1155,6 +1155,40 @@ async fn a_delivery_is_reconciled_against_the_gate_and_gives_lots() {
         .await
         .unwrap();
     assert_eq!(missing.status(), 404);
+
+    // A delivery that stays short is closed by a manager: what comes after
+    // at the dock is no longer matched against it, what did not come stays
+    // missing, and closing again changes nothing.
+    let (came, never) = (sgtin(812_345, 60), sgtin(812_345, 61));
+    let short = json!({"reference": "ASN-2", "dock": "DOCK-1", "expected": [
+        {"epc": came}, {"epc": never}]});
+    assert_eq!(
+        post(base, &boss, "/api/v1/deliveries", &short)
+            .await
+            .status(),
+        201
+    );
+    slave.events(&[(0, 1, &came)]);
+    slave.wait_drained(Duration::from_secs(30));
+    let close = "/api/v1/deliveries/ASN-2/close";
+    assert_eq!(post(base, &staff, close, &json!({})).await.status(), 403);
+    let closed = post(base, &boss, close, &json!({})).await;
+    assert_eq!(closed.status(), 200);
+    let closed: Value = closed.json().await.unwrap();
+    assert_eq!(closed["state"], "closed", "{closed}");
+    assert!(closed["completed_at"].is_string());
+    assert_eq!(closed["missing"].as_array().unwrap().len(), 1, "{closed}");
+    assert_eq!(closed["missing"][0]["epc"], id(&never));
+    slave.events(&[(0, 1, &never)]);
+    slave.wait_drained(Duration::from_secs(30));
+    let again: Value = post(base, &boss, close, &json!({}))
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(again, closed, "closed, unchanged by what came after");
+    let unknown = post(base, &boss, "/api/v1/deliveries/ASN-9/close", &json!({})).await;
+    assert_eq!(unknown.status(), 404);
 }
 
 /// The scale's weight (25 kg from the pymodbus gateway) against the unit
