@@ -77,30 +77,24 @@ fn ci() -> Result<()> {
 }
 
 /// The dependencies' licences (against the allow-list in `deny.toml`),
-/// duplicate and wildcard versions, and sources, for the workspace and the
-/// firmware, without network access (advisories need the RustSec database:
-/// `cargo deny check advisories` where it is reachable).
+/// wildcard versions, and sources, for the workspace and the firmware. Only
+/// crates are fetched (from the registry, if missing); advisories need the
+/// RustSec database: `cargo deny check advisories` where it is reachable.
 fn supply_chain(root: &Path) -> Result<()> {
-    let config = root.join("deny.toml");
-    let config = config
-        .to_str()
-        .context("the path of deny.toml is not UTF-8")?;
     for (what, manifest) in [
         ("workspace", "Cargo.toml"),
         ("gateway-firmware", "gateway-firmware/Cargo.toml"),
     ] {
         step(
             root,
-            &format!("licences and sources of the {what}'s dependencies (cargo-deny, offline)"),
+            &format!("licences and sources of the {what}'s dependencies (cargo-deny)"),
             "cargo",
             &[
                 "deny",
-                "--offline",
+                "--locked",
                 "--manifest-path",
                 manifest,
                 "check",
-                "--config",
-                config,
                 "licenses",
                 "bans",
                 "sources",
