@@ -13,6 +13,13 @@
 //! refuses while a server holds the database (`{db}.lock`), keeps the
 //! replaced database beside it (`{db}.replaced-{time}`) and only then moves
 //! the backup into place. Which facts pass is decided by [`judge`], pure.
+//!
+//! The copy put in place starts a new feed epoch (`domain::epoch`): a fresh
+//! id, one generation above the backup's and the replaced database's, based
+//! on the backup's chain head, with the time of the restore; and it queues
+//! every stock and utilisation snapshot to be published again. So the
+//! restored depot never publishes a movement under an (epoch, seq) a hub
+//! already holds with other content, and a hub can tell what was lost.
 
 use std::fs::{self, File};
 use std::path::{Path, PathBuf};
@@ -23,8 +30,9 @@ use time::OffsetDateTime;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
-use crate::depot::{BackupFacts, Depot};
+use crate::depot::{BackupFacts, Depot, StoreOptions};
 use crate::domain::chain::Break;
+use crate::domain::epoch::FeedEpoch;
 
 /// What scheduled backups do.
 #[derive(Debug, Clone)]
@@ -204,6 +212,8 @@ pub struct Restored {
     pub kept: Option<PathBuf>,
     /// The restored ledger's last seq.
     pub last_seq: i64,
+    /// The epoch the restored database starts.
+    pub epoch: FeedEpoch,
 }
 
 /// The lock a serving depot holds on `{db}.lock`, so that a restore cannot
@@ -269,6 +279,10 @@ pub async fn restore(db: &Path, backup: &Path, depot_id: &str) -> anyhow::Result
     let incoming = dir.join(format!(".{name}.restoring"));
     fs::copy(backup, &incoming)
         .with_context(|| format!("cannot copy to {}", incoming.display()))?;
+    let epoch = new_epoch(db, &facts).await;
+    crate::depot::mark_restored(&incoming, &epoch, OffsetDateTime::now_utc())
+        .await
+        .with_context(|| format!("cannot mark {} as restored", incoming.display()))?;
     File::open(&incoming)
         .and_then(|file| file.sync_all())
         .with_context(|| format!("cannot sync {}", incoming.display()))?;
@@ -296,7 +310,34 @@ pub async fn restore(db: &Path, backup: &Path, depot_id: &str) -> anyhow::Result
     Ok(Restored {
         kept,
         last_seq: facts.last_seq,
+        epoch,
     })
+}
+
+/// The epoch a restore of a backup with `facts` over `db` starts: one
+/// generation above every epoch either database knows (an unreadable or
+/// missing one counts as none), based on the backup's chain head, or on its
+/// last seq for a backup from before the chain.
+async fn new_epoch(db: &Path, facts: &BackupFacts) -> FeedEpoch {
+    let replaced =
+        crate::depot::peek_meta(db, &StoreOptions::default(), crate::depot::EPOCH_KEY).await;
+    let known: Vec<u64> = [facts.epoch.clone(), replaced]
+        .into_iter()
+        .flatten()
+        .filter_map(|text| FeedEpoch::decode(&text).ok())
+        .map(|epoch| epoch.generation)
+        .collect();
+    let (head_seq, head_hash) = match &facts.chain {
+        Some(Ok(head)) => (head.seq, Some(head.hash)),
+        _ => (facts.last_seq, None),
+    };
+    FeedEpoch::after_restore(
+        crate::depot::fresh_epoch_id(),
+        known,
+        head_seq,
+        head_hash,
+        OffsetDateTime::now_utc(),
+    )
 }
 
 #[cfg(test)]
@@ -309,6 +350,7 @@ mod tests {
             integrity: "ok".into(),
             migrations: vec![(1, vec![1]), (2, vec![2])],
             depot_id: Some("depot-1".into()),
+            epoch: None,
             chain: Some(Ok(ChainHead {
                 seq: 3,
                 hash: ChainHash::GENESIS,

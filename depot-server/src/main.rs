@@ -438,6 +438,11 @@ async fn run(command: Command, config: Config) -> anyhow::Result<ExitCode> {
                 path.display(),
                 restored.last_seq
             );
+            eprintln!(
+                "the feed continues in epoch {} (generation {}): a hub shows the depot as restored, with the seqs it lost",
+                restored.epoch.id.to_hex(),
+                restored.epoch.generation
+            );
         }
         Command::Verify => {
             let options = app::depot_options(&config).store;

@@ -4,8 +4,8 @@
 //!
 //! It knows nothing of either side's internals (no database, no broker
 //! client, no domain types): only names, shapes and the rules of the wire.
-//! Every payload carries `"v":1`, the depot id, a ledger `seq` and an
-//! RFC 3339 time; `schemas/` holds one JSON Schema per topic, checked
+//! Every payload carries `"v":2`, the depot id, its epoch, a ledger `seq`
+//! and an RFC 3339 time; `schemas/` holds one JSON Schema per topic, checked
 //! against these types by `tests/schemas.rs`.
 
 pub mod broker;
@@ -14,7 +14,8 @@ pub mod topic;
 
 pub use broker::{Broker, Tls};
 pub use payload::{
-    ArticleFacts, DepotUtilization, Fill, LinkState, MovementKind, MovementMessage, Source, Status,
-    StockSnapshot, Unit, UtilizationSnapshot, ZoneStock, ZoneUtilization, V1,
+    ArticleFacts, ChainHash, DepotUtilization, Epoch, EpochId, Fill, Hex, LinkState, MovementKind,
+    MovementMessage, Restored, Source, Status, StockSnapshot, Unit, UtilizationSnapshot, ZoneStock,
+    ZoneUtilization, V2,
 };
 pub use topic::{Audience, DepotId, Topic};

@@ -94,29 +94,66 @@ fn agree<T: Serialize + DeserializeOwned + PartialEq + std::fmt::Debug>(name: &s
 
 const TIME: time::OffsetDateTime = datetime!(2026-12-02 01:30:00.25 UTC);
 
+fn epoch() -> Epoch {
+    Epoch {
+        id: EpochId::parse("0123456789abcdef0123456789abcdef").unwrap(),
+        generation: 1,
+        base: 40,
+    }
+}
+
+fn hash(digit: char) -> ChainHash {
+    ChainHash::parse(&digit.to_string().repeat(64)).unwrap()
+}
+
 #[test]
 fn status_schema_and_type_agree() {
     let online = Status {
-        v: V1,
+        v: V2,
         depot: "north-7".into(),
+        epoch: epoch(),
         seq: 42,
+        hash: hash('a'),
         time: TIME,
         state: LinkState::Online,
+        restored: Some(Restored {
+            at: TIME,
+            head_seq: 40,
+            head_hash: Some(hash('b')),
+        }),
     };
     let offline = Status {
         state: LinkState::Offline,
         seq: 0,
+        hash: hash('0'),
+        restored: None,
+        epoch: Epoch {
+            generation: 0,
+            base: 0,
+            ..epoch()
+        },
         ..online.clone()
     };
-    agree("status", &[online, offline]);
+    let before_the_chain = Status {
+        restored: Some(Restored {
+            at: TIME,
+            head_seq: 40,
+            head_hash: None,
+        }),
+        ..online.clone()
+    };
+    agree("status", &[online, offline, before_the_chain]);
 }
 
 #[test]
 fn movements_schema_and_type_agree() {
     let counted = MovementMessage {
-        v: V1,
+        v: V2,
         depot: "north-7".into(),
+        epoch: epoch(),
         seq: 7,
+        hash: hash('7'),
+        prev: hash('6'),
         time: TIME,
         kind: MovementKind::Move,
         sku: "ART-1".into(),
@@ -142,8 +179,9 @@ fn movements_schema_and_type_agree() {
 #[test]
 fn stock_schema_and_type_agree() {
     let full = StockSnapshot {
-        v: V1,
+        v: V2,
         depot: "north-7".into(),
+        epoch: epoch(),
         seq: 12,
         time: TIME,
         article: ArticleFacts {
@@ -194,8 +232,9 @@ fn utilization_schema_and_type_agree() {
         free: None,
     };
     let snapshot = UtilizationSnapshot {
-        v: V1,
+        v: V2,
         depot: "north-7".into(),
+        epoch: epoch(),
         seq: 12,
         time: TIME,
         total: DepotUtilization {
@@ -216,8 +255,23 @@ fn utilization_schema_and_type_agree() {
 #[test]
 fn another_version_is_refused_by_both() {
     let (schemas, index) = schema("status");
-    let v2 = json!({"v":2,"depot":"a","seq":1,"time":"2026-12-02T01:30:00Z","state":"online"});
-    assert!(schemas.validate(&v2, index).is_err());
-    let error = serde_json::from_value::<Status>(v2).unwrap_err();
-    assert!(error.to_string().contains("version 2"), "{error}");
+    let v1 = json!({"v":1,"depot":"a","seq":1,"time":"2026-12-02T01:30:00Z","state":"online"});
+    assert!(schemas.validate(&v1, index).is_err());
+    let error = serde_json::from_value::<Status>(v1).unwrap_err();
+    assert!(error.to_string().contains("version 1"), "{error}");
+}
+
+#[test]
+fn hashes_and_epoch_ids_are_lowercase_hex_of_their_length() {
+    assert!(ChainHash::parse(&"a".repeat(64)).is_some());
+    for bad in [
+        "A".repeat(64),
+        "a".repeat(63),
+        "g".repeat(64),
+        String::new(),
+    ] {
+        assert!(ChainHash::parse(&bad).is_none(), "{bad}");
+    }
+    assert!(EpochId::parse(&"0".repeat(32)).is_some());
+    assert!(EpochId::parse(&"0".repeat(64)).is_none());
 }

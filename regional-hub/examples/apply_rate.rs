@@ -23,7 +23,8 @@ async fn main() -> anyhow::Result<()> {
     let messages = (1..=n)
         .map(|seq| {
             let payload = format!(
-                r#"{{"v":1,"depot":"{depot}","seq":{seq},"time":"2026-12-01T09:00:00Z","kind":"receive","sku":"ART-1","quantity":1,"from":null,"to":"B-1","lot":null,"epcs":[],"source":"api"}}"#
+                r#"{{"v":2,"depot":"{depot}","epoch":{{"id":"0123456789abcdef0123456789abcdef","generation":0,"base":0}},"seq":{seq},"hash":"{seq:064x}","prev":"{:064x}","time":"2026-12-01T09:00:00Z","kind":"receive","sku":"ART-1","quantity":1,"from":null,"to":"B-1","lot":null,"epcs":[],"source":"api"}}"#,
+            seq.saturating_sub(1)
             );
             message::parse(&format!("depot/v1/{depot}/movements"), payload.as_bytes())
                 .map_err(anyhow::Error::from)

@@ -38,6 +38,8 @@ pub struct Metrics {
     depot_online: Family<DepotLabel, Gauge>,
     depot_fresh: Family<DepotLabel, Gauge>,
     depot_age_seconds: Family<DepotLabel, Gauge>,
+    depot_lost_movements: Family<DepotLabel, Gauge>,
+    depot_history_diverged: Family<DepotLabel, Gauge>,
 }
 
 impl Default for Metrics {
@@ -52,6 +54,8 @@ impl Default for Metrics {
             depot_online: Family::default(),
             depot_fresh: Family::default(),
             depot_age_seconds: Family::default(),
+            depot_lost_movements: Family::default(),
+            depot_history_diverged: Family::default(),
         };
         for outcome in ["applied", "unchanged", "refused"] {
             drop(metrics.feed_messages.get_or_create(&[("outcome", outcome)]));
@@ -97,6 +101,16 @@ impl Default for Metrics {
             "Seconds since the hub last heard from the depot",
             metrics.depot_age_seconds.clone(),
         );
+        registry.register(
+            "hub_depot_lost_movements",
+            "Movements the hub had applied that the depot's latest restore took away",
+            metrics.depot_lost_movements.clone(),
+        );
+        registry.register(
+            "hub_depot_history_diverged",
+            "1 when a chain hash contradicted what the hub held: a history rewritten without a restore",
+            metrics.depot_history_diverged.clone(),
+        );
         metrics
     }
 }
@@ -133,6 +147,12 @@ impl Metrics {
             self.depot_age_seconds
                 .get_or_create(&label)
                 .set((now - depot.last_message).whole_seconds().max(0));
+            self.depot_lost_movements
+                .get_or_create(&label)
+                .set(depot.restored.as_ref().map_or(0, |r| r.lost_count));
+            self.depot_history_diverged
+                .get_or_create(&label)
+                .set(i64::from(depot.diverged.is_some()));
         }
     }
 
@@ -169,6 +189,14 @@ mod tests {
                 link: Some((feed_contract::LinkState::Online, now)),
                 last_message: now - time::Duration::seconds(3),
                 freshness: Freshness::Fresh,
+                epoch: None,
+                restored: Some(crate::store::DepotRestore {
+                    at: Some(now),
+                    noticed: Some(now),
+                    lost: Some((11, 17)),
+                    lost_count: 7,
+                }),
+                diverged: None,
             }],
             now,
         );
@@ -180,6 +208,8 @@ mod tests {
             "hub_depot_missing_seqs{depot=\"north-1\"} 3",
             "hub_depot_online{depot=\"north-1\"} 1",
             "hub_depot_age_seconds{depot=\"north-1\"} 3",
+            "hub_depot_lost_movements{depot=\"north-1\"} 7",
+            "hub_depot_history_diverged{depot=\"north-1\"} 0",
         ] {
             assert!(text.contains(line), "{line} in\n{text}");
         }

@@ -28,6 +28,7 @@ use sqlx::sqlite::SqliteConnectOptions;
 use sqlx::{AnyPool, ConnectOptions, Executor, Row, Transaction};
 use time::OffsetDateTime;
 
+use crate::core::epoch::{self, EpochMark, Fate, Held, Standing};
 use crate::core::{Applied, Body, Freshness, Link, Message, SeqCursor, SnapshotVersion};
 
 /// A store failure: the database's own error, or a value it holds that the
@@ -155,6 +156,29 @@ pub struct DepotCapacity {
     pub zones: serde_json::Value,
 }
 
+/// A depot's current epoch at the hub.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DepotEpoch {
+    pub id: String,
+    pub generation: i64,
+    /// The last seq shared with the epoch before.
+    pub base: i64,
+}
+
+/// A depot's latest restore as the hub knows it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DepotRestore {
+    /// When the depot says it ran (its status), once heard.
+    pub at: Option<OffsetDateTime>,
+    /// When the hub noticed the new epoch; `None` if the depot was already
+    /// restored when the hub first heard of it.
+    pub noticed: Option<OffsetDateTime>,
+    /// The seqs the restore took away that the hub had applied (from, to).
+    pub lost: Option<(i64, i64)>,
+    /// How many movements of that range the hub had applied.
+    pub lost_count: i64,
+}
+
 /// One depot's feed as the hub sees it at `now`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct DepotFeed {
@@ -170,6 +194,12 @@ pub struct DepotFeed {
     pub link: Option<(LinkState, OffsetDateTime)>,
     pub last_message: OffsetDateTime,
     pub freshness: Freshness,
+    /// The depot's current epoch (`None` before its first version-2 message).
+    pub epoch: Option<DepotEpoch>,
+    pub restored: Option<DepotRestore>,
+    /// The first seq whose chain hash contradicted what the hub held in
+    /// the same history, and when: a history rewritten without a restore.
+    pub diverged: Option<(i64, OffsetDateTime)>,
 }
 
 fn ns(time: OffsetDateTime) -> i64 {
@@ -280,50 +310,27 @@ impl Store {
         .bind(ns(now))
         .execute(&mut *tx)
         .await?;
+        let (standing, base) = match message_epoch(&message.body) {
+            Some(incoming) => settle_epoch(&mut tx, depot, &incoming, now).await?,
+            None => (Standing::Current, 0),
+        };
         let outcome = match &message.body {
             Body::Movement(audience, movement) => {
-                apply_movement(&mut tx, depot, *audience, movement, now).await?
+                apply_movement(&mut tx, depot, *audience, movement, (standing, base), now).await?
             }
             Body::Stock(audience, snapshot) => {
-                apply_stock(&mut tx, depot, *audience, snapshot).await?
+                apply_stock(&mut tx, depot, *audience, snapshot, standing).await?
             }
             Body::StockCleared => Outcome::Unchanged,
-            Body::Utilization(snapshot) => apply_utilization(&mut tx, depot, snapshot).await?,
-            Body::Status(status) => {
-                let row =
-                    sqlx::query("SELECT link_state, link_since_ns FROM depots WHERE depot = $1")
-                        .bind(depot)
-                        .fetch_one(&mut *tx)
-                        .await?;
-                let current = match (
-                    row.try_get::<Option<String>, _>("link_state")?
-                        .as_deref()
-                        .and_then(link_of),
-                    row.try_get::<Option<i64>, _>("link_since_ns")?,
-                ) {
-                    (Some(state), Some(since)) => Some(Link {
-                        state,
-                        since: from_ns(since),
-                    }),
-                    _ => None,
-                };
-                let next = Link::after(current, status.state, now);
-                if Some(next) == current {
-                    Outcome::Unchanged
-                } else {
-                    sqlx::query(
-                        "UPDATE depots SET link_state = $2, link_since_ns = $3 WHERE depot = $1",
-                    )
-                    .bind(depot)
-                    .bind(link_name(next.state))
-                    .bind(ns(next.since))
-                    .execute(&mut *tx)
-                    .await?;
-                    Outcome::Applied
-                }
+            Body::Utilization(snapshot) => {
+                apply_utilization(&mut tx, depot, snapshot, standing).await?
             }
+            // A left epoch's status (its Last Will, late) says nothing of the depot now.
+            Body::Status(_) if standing == Standing::Superseded => Outcome::Unchanged,
+            Body::Status(status) => apply_status(&mut tx, depot, status, now).await?,
         };
-        if let Some(seq) = reported_seq(&message.body) {
+        if let Some(seq) = reported_seq(&message.body).filter(|_| standing != Standing::Superseded)
+        {
             sqlx::query(
                 "UPDATE depots SET reported_seq = CASE WHEN reported_seq > $2 THEN reported_seq ELSE $2 END WHERE depot = $1",
             )
@@ -447,7 +454,9 @@ impl Store {
     ) -> Result<Vec<DepotFeed>, StoreError> {
         let rows = sqlx::query(
             "SELECT depot, contiguous_seq, reported_seq, movements_applied, duplicates, \
-             link_state, link_since_ns, last_message_ns FROM depots ORDER BY depot",
+             link_state, link_since_ns, last_message_ns, epoch, epoch_generation, epoch_base, \
+             restored_ns, restore_seen_ns, lost_from, lost_to, lost_count, diverged_seq, diverged_ns \
+             FROM depots ORDER BY depot",
         )
         .fetch_all(&self.pool)
         .await?;
@@ -477,7 +486,39 @@ impl Store {
             };
             let last_message = from_ns(row.try_get("last_message_ns")?);
             let reported: i64 = row.try_get("reported_seq")?;
+            let opt = |name: &str| row.try_get::<Option<i64>, _>(name);
+            let epoch = match (
+                row.try_get::<Option<String>, _>("epoch")?,
+                opt("epoch_generation")?,
+                opt("epoch_base")?,
+            ) {
+                (Some(id), Some(generation), Some(base)) => Some(DepotEpoch {
+                    id,
+                    generation,
+                    base,
+                }),
+                _ => None,
+            };
+            let (restored_at, noticed) = (opt("restored_ns")?, opt("restore_seen_ns")?);
+            let restored = (restored_at.is_some() || noticed.is_some())
+                .then(|| -> Result<DepotRestore, sqlx::Error> {
+                    Ok(DepotRestore {
+                        at: restored_at.map(from_ns),
+                        noticed: noticed.map(from_ns),
+                        lost: opt("lost_from")?.zip(opt("lost_to")?),
+                        lost_count: row.try_get("lost_count")?,
+                    })
+                })
+                .transpose()?;
+            let diverged = opt("diverged_seq")?
+                .map(|seq| -> Result<_, sqlx::Error> {
+                    Ok((seq, from_ns(opt("diverged_ns")?.unwrap_or_default())))
+                })
+                .transpose()?;
             depots.push(DepotFeed {
+                epoch,
+                restored,
+                diverged,
                 contiguous_seq: big(cursor.contiguous()),
                 newest_seq: reported.max(big(cursor.newest())),
                 gaps: cursor
@@ -579,13 +620,290 @@ fn reported_seq(body: &Body) -> Option<i64> {
 
 type Tx = Transaction<'static, sqlx::Any>;
 
+/// The epoch a message carries (an empty retained message carries none).
+fn message_epoch(body: &Body) -> Option<EpochMark> {
+    match body {
+        Body::Movement(_, m) => Some(EpochMark::from(&m.epoch)),
+        Body::Stock(_, s) => Some(EpochMark::from(&s.epoch)),
+        Body::Utilization(u) => Some(EpochMark::from(&u.epoch)),
+        Body::Status(s) => Some(EpochMark::from(&s.epoch)),
+        Body::StockCleared => None,
+    }
+}
+
+/// Where the message's epoch stands, adopting it when it is the depot's
+/// first or a newer one (a restore: what the hub holds above its base
+/// moves to the lost movements). Returns the standing to apply the message
+/// with (`Current` after an adoption) and the current epoch's base.
+async fn settle_epoch(
+    tx: &mut Tx,
+    depot: &str,
+    incoming: &EpochMark,
+    now: OffsetDateTime,
+) -> Result<(Standing, u64), StoreError> {
+    let row =
+        sqlx::query("SELECT epoch, epoch_generation, epoch_base FROM depots WHERE depot = $1")
+            .bind(depot)
+            .fetch_one(&mut **tx)
+            .await?;
+    let current = match (
+        row.try_get::<Option<String>, _>("epoch")?,
+        row.try_get::<Option<i64>, _>("epoch_generation")?,
+        row.try_get::<Option<i64>, _>("epoch_base")?,
+    ) {
+        (Some(id), Some(generation), Some(base)) => Some(EpochMark {
+            id,
+            generation: generation.unsigned_abs(),
+            base: base.unsigned_abs(),
+        }),
+        _ => None,
+    };
+    let left = match &current {
+        Some(current) if current.id != incoming.id => {
+            sqlx::query_scalar::<_, i64>(
+                "SELECT COUNT(*) FROM epochs WHERE depot = $1 AND epoch = $2",
+            )
+            .bind(depot)
+            .bind(&incoming.id)
+            .fetch_one(&mut **tx)
+            .await?
+                > 0
+        }
+        _ => false,
+    };
+    let standing = epoch::standing(current.as_ref(), left, incoming);
+    match standing {
+        Standing::Current => return Ok((Standing::Current, incoming.base)),
+        Standing::Superseded => {
+            return Ok((Standing::Superseded, current.map_or(0, |c| c.base)));
+        }
+        Standing::Newer => restore(tx, depot, current.as_ref(), incoming, now).await?,
+        Standing::First => {}
+    }
+    sqlx::query(
+        "UPDATE depots SET epoch = $2, epoch_generation = $3, epoch_base = $4 WHERE depot = $1",
+    )
+    .bind(depot)
+    .bind(&incoming.id)
+    .bind(big(incoming.generation))
+    .bind(big(incoming.base))
+    .execute(&mut **tx)
+    .await?;
+    sqlx::query(
+        "INSERT INTO epochs (depot, epoch, generation, base_seq, first_seen_ns) VALUES ($1, $2, $3, $4, $5) \
+         ON CONFLICT (depot, epoch) DO NOTHING",
+    )
+    .bind(depot)
+    .bind(&incoming.id)
+    .bind(big(incoming.generation))
+    .bind(big(incoming.base))
+    .bind(ns(now))
+    .execute(&mut **tx)
+    .await?;
+    Ok((Standing::Current, incoming.base))
+}
+
+/// A depot restored into the `incoming` epoch: the movements held above its
+/// base are lost (moved out of the current picture, kept, counted off), the
+/// stock snapshots taken after the base are dropped (they count lost
+/// movements; the restored depot publishes every article again), and the
+/// cursor goes back to the base.
+async fn restore(
+    tx: &mut Tx,
+    depot: &str,
+    left: Option<&EpochMark>,
+    incoming: &EpochMark,
+    now: OffsetDateTime,
+) -> Result<(), StoreError> {
+    let base = big(incoming.base);
+    let held: Vec<i64> =
+        sqlx::query_scalar("SELECT seq FROM movements WHERE depot = $1 AND seq > $2")
+            .bind(depot)
+            .bind(base)
+            .fetch_all(&mut **tx)
+            .await?;
+    let lost = epoch::lost_range(incoming.base, held.iter().map(|s| s.unsigned_abs()));
+    sqlx::query(
+        "INSERT INTO lost_movements (depot, epoch, seq, restricted, kind, sku, quantity, time_ns, hash, lost_ns) \
+         SELECT depot, COALESCE(epoch, $3), seq, restricted, kind, sku, quantity, time_ns, hash, $4 \
+         FROM movements WHERE depot = $1 AND seq > $2 ON CONFLICT (depot, epoch, seq) DO NOTHING",
+    )
+    .bind(depot)
+    .bind(base)
+    .bind(left.map_or("", |l| l.id.as_str()))
+    .bind(ns(now))
+    .execute(&mut **tx)
+    .await?;
+    for sql in [
+        "DELETE FROM movements WHERE depot = $1 AND seq > $2",
+        "DELETE FROM stock WHERE depot = $1 AND seq > $2",
+    ] {
+        sqlx::query(sql)
+            .bind(depot)
+            .bind(base)
+            .execute(&mut **tx)
+            .await?;
+    }
+    let count = i64::try_from(held.len()).unwrap_or(i64::MAX);
+    sqlx::query(
+        "UPDATE depots SET \
+         contiguous_seq = CASE WHEN contiguous_seq > $2 THEN $2 ELSE contiguous_seq END, \
+         reported_seq = CASE WHEN reported_seq > $2 THEN $2 ELSE reported_seq END, \
+         movements_applied = movements_applied - $3, lost_count = $3, \
+         lost_from = $4, lost_to = $5, restore_seen_ns = $6, restored_ns = NULL WHERE depot = $1",
+    )
+    .bind(depot)
+    .bind(base)
+    .bind(count)
+    .bind(lost.as_ref().map(|r| big(*r.start())))
+    .bind(lost.as_ref().map(|r| big(*r.end())))
+    .bind(ns(now))
+    .execute(&mut **tx)
+    .await?;
+    tracing::warn!(depot, epoch = %incoming.id, generation = incoming.generation,
+        base = incoming.base, lost = ?lost, "depot restored from a backup: a new epoch of its history");
+    Ok(())
+}
+
+/// What the hub holds in the current history at `seq`.
+async fn held_hash(
+    tx: &mut Tx,
+    depot: &str,
+    seq: u64,
+) -> Result<Option<Option<String>>, StoreError> {
+    let row = sqlx::query("SELECT hash FROM movements WHERE depot = $1 AND seq = $2")
+        .bind(depot)
+        .bind(big(seq))
+        .fetch_optional(&mut **tx)
+        .await?;
+    Ok(row
+        .map(|row| row.try_get::<Option<String>, _>("hash"))
+        .transpose()?)
+}
+
+fn held(row: &Option<Option<String>>) -> Held<'_> {
+    match row {
+        None => Held::Nothing,
+        Some(None) => Held::Unhashed,
+        Some(Some(hash)) => Held::Hash(hash),
+    }
+}
+
+/// Flags the depot's history as rewritten at `seq` (the lowest such seq stays).
+async fn diverged(
+    tx: &mut Tx,
+    depot: &str,
+    seq: u64,
+    now: OffsetDateTime,
+) -> Result<(), StoreError> {
+    sqlx::query(
+        "UPDATE depots SET diverged_seq = CASE WHEN diverged_seq IS NULL OR diverged_seq > $2 THEN $2 ELSE diverged_seq END, \
+         diverged_ns = CASE WHEN diverged_ns IS NULL THEN $3 ELSE diverged_ns END WHERE depot = $1",
+    )
+    .bind(depot)
+    .bind(big(seq))
+    .bind(ns(now))
+    .execute(&mut **tx)
+    .await?;
+    tracing::error!(
+        depot,
+        seq,
+        "the depot's chain hash contradicts what the hub holds: its history was rewritten"
+    );
+    Ok(())
+}
+
+/// A status of the current epoch: its chain head and restore checked
+/// against what the hub holds, the restore time kept, the link updated.
+async fn apply_status(
+    tx: &mut Tx,
+    depot: &str,
+    status: &feed_contract::Status,
+    now: OffsetDateTime,
+) -> Result<Outcome, StoreError> {
+    let mut outcome = Outcome::Unchanged;
+    let mut heads = vec![(status.seq, status.hash.as_str().to_owned())];
+    if let Some(restored) = &status.restored {
+        if let Some(hash) = &restored.head_hash {
+            heads.push((restored.head_seq, hash.as_str().to_owned()));
+        }
+        let changed = sqlx::query(
+            "UPDATE depots SET restored_ns = $2 WHERE depot = $1 AND (restored_ns IS NULL OR restored_ns <> $2)",
+        )
+        .bind(depot)
+        .bind(ns(restored.at))
+        .execute(&mut **tx)
+        .await?;
+        if changed.rows_affected() > 0 {
+            outcome = Outcome::Applied;
+        }
+    }
+    for (seq, hash) in heads.into_iter().filter(|(seq, _)| *seq > 0) {
+        let row = held_hash(tx, depot, seq).await?;
+        if epoch::head_diverges(held(&row), &hash) {
+            diverged(tx, depot, seq, now).await?;
+            outcome = Outcome::Applied;
+        }
+    }
+    let row = sqlx::query("SELECT link_state, link_since_ns FROM depots WHERE depot = $1")
+        .bind(depot)
+        .fetch_one(&mut **tx)
+        .await?;
+    let current = match (
+        row.try_get::<Option<String>, _>("link_state")?
+            .as_deref()
+            .and_then(link_of),
+        row.try_get::<Option<i64>, _>("link_since_ns")?,
+    ) {
+        (Some(state), Some(since)) => Some(Link {
+            state,
+            since: from_ns(since),
+        }),
+        _ => None,
+    };
+    let next = Link::after(current, status.state, now);
+    if Some(next) != current {
+        sqlx::query("UPDATE depots SET link_state = $2, link_since_ns = $3 WHERE depot = $1")
+            .bind(depot)
+            .bind(link_name(next.state))
+            .bind(ns(next.since))
+            .execute(&mut **tx)
+            .await?;
+        outcome = Outcome::Applied;
+    }
+    Ok(outcome)
+}
+
 async fn apply_movement(
     tx: &mut Tx,
     depot: &str,
     audience: Audience,
     movement: &MovementMessage,
+    (standing, base): (Standing, u64),
     now: OffsetDateTime,
 ) -> Result<Outcome, StoreError> {
+    let held_row = held_hash(tx, depot, movement.seq).await?;
+    match epoch::movement_fate(
+        standing,
+        base,
+        movement.seq,
+        held(&held_row),
+        movement.hash.as_str(),
+    ) {
+        Fate::Apply => {}
+        Fate::Duplicate => {
+            sqlx::query("UPDATE depots SET duplicates = duplicates + 1 WHERE depot = $1")
+                .bind(depot)
+                .execute(&mut **tx)
+                .await?;
+            return Ok(Outcome::Unchanged);
+        }
+        Fate::Diverged => {
+            diverged(tx, depot, movement.seq, now).await?;
+            return Ok(Outcome::Applied);
+        }
+        Fate::Lost => return record_lost(tx, depot, audience, movement, now).await,
+    }
     let contiguous: i64 = sqlx::query_scalar("SELECT contiguous_seq FROM depots WHERE depot = $1")
         .bind(depot)
         .fetch_one(&mut **tx)
@@ -605,8 +923,8 @@ async fn apply_movement(
     // whatever the cursor thought.
     let inserted = decided == Applied::New
         && sqlx::query(
-            "INSERT INTO movements (depot, seq, restricted, kind, sku, quantity, time_ns, applied_ns) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8) ON CONFLICT (depot, seq) DO NOTHING",
+            "INSERT INTO movements (depot, seq, restricted, kind, sku, quantity, time_ns, applied_ns, epoch, hash) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) ON CONFLICT (depot, seq) DO NOTHING",
         )
         .bind(depot)
         .bind(big(movement.seq))
@@ -616,6 +934,8 @@ async fn apply_movement(
         .bind(big(movement.quantity))
         .bind(ns(movement.time))
         .bind(ns(now))
+        .bind(movement.epoch.id.as_str())
+        .bind(movement.hash.as_str())
         .execute(&mut **tx)
         .await?
         .rows_affected()
@@ -638,32 +958,115 @@ async fn apply_movement(
     }
 }
 
+/// A late movement of a left epoch above the current base: kept with the
+/// lost ones, the lost range widened to cover it.
+async fn record_lost(
+    tx: &mut Tx,
+    depot: &str,
+    audience: Audience,
+    movement: &MovementMessage,
+    now: OffsetDateTime,
+) -> Result<Outcome, StoreError> {
+    let inserted = sqlx::query(
+        "INSERT INTO lost_movements (depot, epoch, seq, restricted, kind, sku, quantity, time_ns, hash, lost_ns) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) ON CONFLICT (depot, epoch, seq) DO NOTHING",
+    )
+    .bind(depot)
+    .bind(movement.epoch.id.as_str())
+    .bind(big(movement.seq))
+    .bind(audience == Audience::Restricted)
+    .bind(as_json(&movement.kind).trim_matches('"').to_owned())
+    .bind(&movement.sku)
+    .bind(big(movement.quantity))
+    .bind(ns(movement.time))
+    .bind(movement.hash.as_str())
+    .bind(ns(now))
+    .execute(&mut **tx)
+    .await?
+    .rows_affected()
+        == 1;
+    if !inserted {
+        return Ok(Outcome::Unchanged);
+    }
+    let row = sqlx::query("SELECT lost_from, lost_to FROM depots WHERE depot = $1")
+        .bind(depot)
+        .fetch_one(&mut **tx)
+        .await?;
+    let range = match (
+        row.try_get::<Option<i64>, _>("lost_from")?,
+        row.try_get::<Option<i64>, _>("lost_to")?,
+    ) {
+        (Some(from), Some(to)) => Some(from.unsigned_abs()..=to.unsigned_abs()),
+        _ => None,
+    };
+    let range = epoch::widen(range, movement.seq);
+    sqlx::query(
+        "UPDATE depots SET lost_from = $2, lost_to = $3, lost_count = lost_count + 1 WHERE depot = $1",
+    )
+    .bind(depot)
+    .bind(big(*range.start()))
+    .bind(big(*range.end()))
+    .execute(&mut **tx)
+    .await?;
+    Ok(Outcome::Applied)
+}
+
+/// A held snapshot's version and epoch (`None`: from before version 2).
+fn held_version(row: &AnyRow) -> Result<(SnapshotVersion, Option<String>), sqlx::Error> {
+    Ok((
+        SnapshotVersion {
+            seq: row.try_get::<i64, _>("seq")?.unsigned_abs(),
+            time_ns: i128::from(row.try_get::<i64, _>("time_ns")?),
+        },
+        row.try_get("epoch")?,
+    ))
+}
+
+/// Whether a snapshot of `epoch` at (`seq`, `time`) replaces the held one.
+fn snapshot_wins(
+    epoch: &feed_contract::Epoch,
+    seq: u64,
+    time: OffsetDateTime,
+    standing: Standing,
+    held: Option<(SnapshotVersion, Option<String>)>,
+) -> bool {
+    let version = SnapshotVersion::new(seq, time);
+    let held_same_epoch = held
+        .as_ref()
+        .map(|(_, held)| held.as_deref() == Some(epoch.id.as_str()));
+    let newer = version.supersedes(held.map(|(held, _)| held));
+    epoch::snapshot_wins(standing, held_same_epoch, newer)
+}
+
 async fn apply_stock(
     tx: &mut Tx,
     depot: &str,
     audience: Audience,
     snapshot: &StockSnapshot,
+    standing: Standing,
 ) -> Result<Outcome, StoreError> {
-    let current = sqlx::query("SELECT seq, time_ns FROM stock WHERE depot = $1 AND sku = $2")
-        .bind(depot)
-        .bind(&snapshot.article.sku)
-        .fetch_optional(&mut **tx)
-        .await?
-        .map(|row| -> Result<SnapshotVersion, sqlx::Error> {
-            Ok(SnapshotVersion {
-                seq: row.try_get::<i64, _>("seq")?.unsigned_abs(),
-                time_ns: i128::from(row.try_get::<i64, _>("time_ns")?),
-            })
-        })
-        .transpose()?;
-    if !SnapshotVersion::new(snapshot.seq, snapshot.time).supersedes(current) {
+    let current =
+        sqlx::query("SELECT seq, time_ns, epoch FROM stock WHERE depot = $1 AND sku = $2")
+            .bind(depot)
+            .bind(&snapshot.article.sku)
+            .fetch_optional(&mut **tx)
+            .await?
+            .map(|row| held_version(&row))
+            .transpose()?;
+    if !snapshot_wins(
+        &snapshot.epoch,
+        snapshot.seq,
+        snapshot.time,
+        standing,
+        current,
+    ) {
         return Ok(Outcome::Unchanged);
     }
     let article = &snapshot.article;
     sqlx::query(
-        "INSERT INTO stock (depot, sku, restricted, seq, time_ns, name, unit, gtin, nsn, supply_class, total, zones) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12) \
-         ON CONFLICT (depot, sku) DO UPDATE SET restricted = excluded.restricted, seq = excluded.seq, \
+        "INSERT INTO stock (depot, sku, restricted, seq, time_ns, name, unit, gtin, nsn, supply_class, total, zones, epoch) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13) \
+         ON CONFLICT (depot, sku) DO UPDATE SET restricted = excluded.restricted, seq = excluded.seq, epoch = excluded.epoch, \
          time_ns = excluded.time_ns, name = excluded.name, unit = excluded.unit, gtin = excluded.gtin, \
          nsn = excluded.nsn, supply_class = excluded.supply_class, total = excluded.total, zones = excluded.zones",
     )
@@ -679,6 +1082,7 @@ async fn apply_stock(
     .bind(&article.supply_class)
     .bind(big(snapshot.total))
     .bind(as_json(&snapshot.zones))
+    .bind(snapshot.epoch.id.as_str())
     .execute(&mut **tx)
     .await?;
     Ok(Outcome::Applied)
@@ -688,28 +1092,30 @@ async fn apply_utilization(
     tx: &mut Tx,
     depot: &str,
     snapshot: &UtilizationSnapshot,
+    standing: Standing,
 ) -> Result<Outcome, StoreError> {
-    let current = sqlx::query("SELECT seq, time_ns FROM utilization WHERE depot = $1")
+    let current = sqlx::query("SELECT seq, time_ns, epoch FROM utilization WHERE depot = $1")
         .bind(depot)
         .fetch_optional(&mut **tx)
         .await?
-        .map(|row| -> Result<SnapshotVersion, sqlx::Error> {
-            Ok(SnapshotVersion {
-                seq: row.try_get::<i64, _>("seq")?.unsigned_abs(),
-                time_ns: i128::from(row.try_get::<i64, _>("time_ns")?),
-            })
-        })
+        .map(|row| held_version(&row))
         .transpose()?;
-    if !SnapshotVersion::new(snapshot.seq, snapshot.time).supersedes(current) {
+    if !snapshot_wins(
+        &snapshot.epoch,
+        snapshot.seq,
+        snapshot.time,
+        standing,
+        current,
+    ) {
         return Ok(Outcome::Unchanged);
     }
     let t = &snapshot.total;
     let opt = |v: Option<u64>| v.map(big);
     sqlx::query(
         "INSERT INTO utilization (depot, seq, time_ns, volume_used_ml, volume_capacity_ml, volume_free_ml, \
-         weight_used_g, weight_capacity_g, weight_free_g, pallets_used, pallets_capacity, pallets_free, zones) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13) \
-         ON CONFLICT (depot) DO UPDATE SET seq = excluded.seq, time_ns = excluded.time_ns, \
+         weight_used_g, weight_capacity_g, weight_free_g, pallets_used, pallets_capacity, pallets_free, zones, epoch) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14) \
+         ON CONFLICT (depot) DO UPDATE SET seq = excluded.seq, time_ns = excluded.time_ns, epoch = excluded.epoch, \
          volume_used_ml = excluded.volume_used_ml, volume_capacity_ml = excluded.volume_capacity_ml, \
          volume_free_ml = excluded.volume_free_ml, weight_used_g = excluded.weight_used_g, \
          weight_capacity_g = excluded.weight_capacity_g, weight_free_g = excluded.weight_free_g, \
@@ -729,6 +1135,7 @@ async fn apply_utilization(
     .bind(opt(t.pallets.capacity))
     .bind(opt(t.pallets.free))
     .bind(as_json(&snapshot.zones))
+    .bind(snapshot.epoch.id.as_str())
     .execute(&mut **tx)
     .await?;
     Ok(Outcome::Applied)

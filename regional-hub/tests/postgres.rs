@@ -5,6 +5,11 @@
 //! - Two stores (two instances' pools) applying the same redelivered,
 //!   reordered messages at once: each (depot, seq) applied once, counters
 //!   exact, gaps reported and then filled, the newest snapshot kept.
+//! - A depot restored from a backup (a new epoch), on both databases: the
+//!   movements above its base are lost (range shown, counted off), the new
+//!   epoch's applied once each, a late message of the left epoch changes
+//!   nothing current, the newest epoch's snapshot wins, and a rewritten
+//!   seq within an epoch is flagged as a diverged history.
 //! - Two hub processes sharing one MQTT shared subscription on one
 //!   PostgreSQL, one killed with `kill -9` mid-stream and started again:
 //!   every seq applied exactly once, gaps reported while it is down and
@@ -16,7 +21,7 @@ use std::sync::atomic::{AtomicI64, AtomicUsize, Ordering};
 use std::sync::Arc;
 
 use regional_hub::core::message::{self, Message};
-use regional_hub::store::{ArticleKey, Store};
+use regional_hub::store::{ArticleKey, Outcome, Store};
 use reqwest::Client;
 use serde_json::json;
 use support::{depot_feed, eventually, get, hub_command, start_hub, wait_subscribed};
@@ -27,14 +32,15 @@ const NOW: OffsetDateTime = datetime!(2026-12-01 10:00 UTC);
 
 fn movement(depot: &str, seq: u64) -> Message {
     let payload = format!(
-        r#"{{"v":1,"depot":"{depot}","seq":{seq},"time":"2026-12-01T09:00:00Z","kind":"receive","sku":"ART-1","quantity":1,"from":null,"to":"B-1","lot":null,"epcs":[],"source":"api"}}"#
+        r#"{{"v":2,"depot":"{depot}","epoch":{{"id":"0123456789abcdef0123456789abcdef","generation":0,"base":0}},"seq":{seq},"hash":"{seq:064x}","prev":"{:064x}","time":"2026-12-01T09:00:00Z","kind":"receive","sku":"ART-1","quantity":1,"from":null,"to":"B-1","lot":null,"epcs":[],"source":"api"}}"#,
+        seq.saturating_sub(1)
     );
     message::parse(&format!("depot/v1/{depot}/movements"), payload.as_bytes()).expect("movement")
 }
 
 fn stock(depot: &str, seq: u64) -> Message {
     let payload = format!(
-        r#"{{"v":1,"depot":"{depot}","seq":{seq},"time":"2026-12-01T09:00:00Z","article":{{"sku":"ART-1","name":"A","unit":"piece","gtin":null,"nsn":null,"supply_class":null}},"total":{seq},"zones":[{{"zone":"B","quantity":{seq}}}]}}"#
+        r#"{{"v":2,"depot":"{depot}","epoch":{{"id":"0123456789abcdef0123456789abcdef","generation":0,"base":0}},"seq":{seq},"time":"2026-12-01T09:00:00Z","article":{{"sku":"ART-1","name":"A","unit":"piece","gtin":null,"nsn":null,"supply_class":null}},"total":{seq},"zones":[{{"zone":"B","quantity":{seq}}}]}}"#
     );
     message::parse(&format!("depot/v1/{depot}/stock/ART-1"), payload.as_bytes()).expect("stock")
 }
@@ -195,6 +201,143 @@ async fn an_apply_waits_for_another_instance_holding_the_depot(db: &str) {
     let north = rows.iter().find(|r| r.depot == "north-1").expect("north-1");
     assert_eq!((north.seq, north.total), (newer, newer), "no lost update");
     store.close().await;
+}
+
+/// One feed message of depot `east-3` in the epoch `(id digit, generation, base)`.
+fn in_epoch(epoch: (char, u64, u64), topic: &str, body: &str) -> Message {
+    let (id, generation, base) = epoch;
+    let payload = format!(
+        r#"{{"v":2,"depot":"east-3","epoch":{{"id":"{}","generation":{generation},"base":{base}}},{body}}}"#,
+        id.to_string().repeat(32)
+    );
+    message::parse(&format!("depot/v1/east-3/{topic}"), payload.as_bytes()).expect("message")
+}
+
+/// A movement whose chain hash is made of `tag` and `seq` (the same tag:
+/// the same history).
+fn moved(epoch: (char, u64, u64), tag: u64, seq: u64) -> Message {
+    let body = format!(
+        r#""seq":{seq},"hash":"{:064x}","prev":"{:064x}","time":"2026-12-01T09:00:00Z","kind":"receive","sku":"ART-1","quantity":1,"from":null,"to":"B-1","lot":null,"epcs":[],"source":"api""#,
+        tag * 1000 + seq,
+        tag * 1000 + seq - 1
+    );
+    in_epoch(epoch, "movements", &body)
+}
+
+fn stocked(epoch: (char, u64, u64), sku: &str, seq: u64, total: u64) -> Message {
+    let body = format!(
+        r#""seq":{seq},"time":"2026-12-01T09:00:00Z","article":{{"sku":"{sku}","name":"A","unit":"piece","gtin":null,"nsn":null,"supply_class":null}},"total":{total},"zones":[]"#
+    );
+    in_epoch(epoch, &format!("stock/{sku}"), &body)
+}
+
+fn status(epoch: (char, u64, u64), seq: u64, hash: u64, state: &str, restored: &str) -> Message {
+    let body = format!(
+        r#""seq":{seq},"hash":"{hash:064x}","time":"2026-12-01T09:00:00Z","state":"{state}","restored":{restored}"#
+    );
+    in_epoch(epoch, "status", &body)
+}
+
+/// Epoch A books 1–8; the depot is restored from a backup at seq 5 (epoch
+/// B, generation 1) and books 6–7 anew; late messages of A arrive after B's.
+async fn a_restore_is_seen_with_its_lost_range(db: &str) {
+    const A: (char, u64, u64) = ('a', 0, 0);
+    const B: (char, u64, u64) = ('b', 1, 5);
+    let store = Store::open(db).await.expect("open");
+    let apply = |message: Message| {
+        let store = store.clone();
+        async move { store.apply(&message, NOW).await.expect("apply") }
+    };
+    apply(status(A, 0, 0, "online", "null")).await;
+    for seq in 1..=8 {
+        apply(moved(A, 0xa, seq)).await;
+    }
+    apply(stocked(A, "ART-1", 8, 8)).await;
+    // Touched only by the lost movements: the restored depot has none of it.
+    apply(stocked(A, "ART-2", 7, 2)).await;
+    apply(status(A, 8, 0xa * 1000 + 8, "offline", "null")).await;
+
+    let restored = format!(
+        r#"{{"at":"2026-12-01T09:30:00Z","head_seq":5,"head_hash":"{:064x}"}}"#,
+        0xa * 1000 + 5
+    );
+    apply(status(B, 5, 0xa * 1000 + 5, "online", &restored)).await;
+    // Resent from the backup's feed cursor: the same movements as A's.
+    for seq in [4, 5] {
+        assert_eq!(apply(moved(B, 0xa, seq)).await, Outcome::Unchanged);
+    }
+    for seq in [7, 6] {
+        assert_eq!(apply(moved(B, 0xb, seq)).await, Outcome::Applied);
+    }
+    apply(stocked(B, "ART-1", 7, 3)).await;
+    // Late, from the left epoch: its 9 is lost too, its 3 is shared, its
+    // snapshot and its Last Will are old news.
+    apply(moved(A, 0xa, 9)).await;
+    assert_eq!(apply(moved(A, 0xa, 3)).await, Outcome::Unchanged);
+    assert_eq!(apply(stocked(A, "ART-1", 9, 9)).await, Outcome::Unchanged);
+    assert_eq!(
+        apply(status(A, 9, 0xa * 1000 + 9, "offline", "null")).await,
+        Outcome::Unchanged
+    );
+
+    let feeds = store
+        .depots(NOW, time::Duration::hours(1))
+        .await
+        .expect("depots");
+    let feed = feeds.iter().find(|f| f.depot == "east-3").expect("east-3");
+    let epoch = feed.epoch.as_ref().expect("epoch");
+    assert_eq!((epoch.generation, epoch.base), (1, 5), "{feed:?}");
+    let restore = feed.restored.as_ref().expect("restored");
+    assert_eq!(restore.lost, Some((6, 9)), "{feed:?}");
+    assert_eq!(restore.lost_count, 4, "{feed:?}");
+    assert_eq!(
+        restore.at,
+        Some(time::macros::datetime!(2026-12-01 09:30 UTC))
+    );
+    assert_eq!(feed.contiguous_seq, 7, "{feed:?}");
+    assert_eq!(feed.newest_seq, 7, "{feed:?}");
+    assert_eq!(feed.movements_applied, 7, "{feed:?}");
+    assert!(feed.gaps.is_empty(), "{feed:?}");
+    assert_eq!(feed.diverged, None, "{feed:?}");
+    assert_eq!(
+        feed.link.map(|l| l.0),
+        Some(feed_contract::LinkState::Online)
+    );
+    let rows = store
+        .stock(&ArticleKey::Sku("ART-1".into()), false)
+        .await
+        .expect("stock");
+    let east: Vec<_> = rows.iter().filter(|r| r.depot == "east-3").collect();
+    assert_eq!(
+        east.iter().map(|r| (r.seq, r.total)).collect::<Vec<_>>(),
+        [(7, 3)]
+    );
+    let gone = store
+        .stock(&ArticleKey::Sku("ART-2".into()), false)
+        .await
+        .expect("stock");
+    assert!(gone.iter().all(|r| r.depot != "east-3"), "{gone:?}");
+
+    // Another movement under a seq held in the same epoch: a rewritten
+    // history, flagged and not applied.
+    assert_eq!(apply(moved(B, 0xc, 6)).await, Outcome::Applied);
+    let feeds = store
+        .depots(NOW, time::Duration::hours(1))
+        .await
+        .expect("depots");
+    let feed = feeds.iter().find(|f| f.depot == "east-3").expect("east-3");
+    assert_eq!(feed.diverged.map(|d| d.0), Some(6), "{feed:?}");
+    assert_eq!(feed.movements_applied, 7, "{feed:?}");
+    store.close().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_restored_depot_on_postgres_and_sqlite() {
+    let postgres = support::Postgres::start();
+    a_restore_is_seen_with_its_lost_range(&postgres.database("hub_restore").await).await;
+    let dir = tempfile::tempdir().expect("dir");
+    let db = dir.path().join("hub.db");
+    a_restore_is_seen_with_its_lost_range(db.to_str().expect("utf-8")).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -12,7 +12,8 @@ const NOW: OffsetDateTime = datetime!(2026-12-01 10:00 UTC);
 
 fn movement(seq: u64) -> message::Message {
     let payload = format!(
-        r#"{{"v":1,"depot":"north-1","seq":{seq},"time":"2026-12-01T09:00:00Z","kind":"receive","sku":"ART-1","quantity":1,"from":null,"to":"B-1","lot":null,"epcs":[],"source":"api"}}"#
+        r#"{{"v":2,"depot":"north-1","epoch":{{"id":"0123456789abcdef0123456789abcdef","generation":0,"base":0}},"seq":{seq},"hash":"{seq:064x}","prev":"{:064x}","time":"2026-12-01T09:00:00Z","kind":"receive","sku":"ART-1","quantity":1,"from":null,"to":"B-1","lot":null,"epcs":[],"source":"api"}}"#,
+        seq.saturating_sub(1)
     );
     message::parse("depot/v1/north-1/movements", payload.as_bytes()).expect("movement")
 }
@@ -23,7 +24,7 @@ fn stock(audience: Audience, sku: &str, seq: u64, total: u64) -> message::Messag
         Audience::Restricted => format!("depot/v1/north-1/restricted/stock/{sku}"),
     };
     let payload = format!(
-        r#"{{"v":1,"depot":"north-1","seq":{seq},"time":"2026-12-01T09:00:00Z","article":{{"sku":"{sku}","name":"A","unit":"piece","gtin":null,"nsn":"2510010288573","supply_class":null}},"total":{total},"zones":[{{"zone":"B","quantity":{total}}}]}}"#
+        r#"{{"v":2,"depot":"north-1","epoch":{{"id":"0123456789abcdef0123456789abcdef","generation":0,"base":0}},"seq":{seq},"time":"2026-12-01T09:00:00Z","article":{{"sku":"{sku}","name":"A","unit":"piece","gtin":null,"nsn":"2510010288573","supply_class":null}},"total":{total},"zones":[{{"zone":"B","quantity":{total}}}]}}"#
     );
     message::parse(&topic, payload.as_bytes()).expect("stock")
 }

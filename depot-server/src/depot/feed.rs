@@ -15,9 +15,11 @@ use time::OffsetDateTime;
 use super::writer::{Command, Done};
 use super::{Depot, DepotError};
 use crate::domain::article::{Article, Classification, Sku};
+use crate::domain::chain::ChainHash;
 use crate::domain::ledger::Movement;
 use crate::domain::location::{Location, LocationCode};
 use crate::domain::utilization::Utilization;
+use crate::domain::FieldError;
 use crate::store;
 pub use crate::store::feed::Cursor as FeedCursor;
 
@@ -30,6 +32,17 @@ pub enum FeedChange {
         reclassified: bool,
     },
     Location(LocationCode),
+}
+
+/// A ledger movement as the feed publishes it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FeedMovement {
+    pub movement: Movement,
+    /// Its article's classification now (picks the audience).
+    pub classification: Classification,
+    /// Its chain hash and the one before it.
+    pub hash: ChainHash,
+    pub prev: ChainHash,
 }
 
 /// One outbox row.
@@ -114,14 +127,22 @@ impl Depot {
     }
 
     /// Ledger movements after `after_seq` in seq order, at most `limit`,
-    /// each with its article's classification now.
+    /// each with its article's classification now and its chain link.
     pub async fn feed_movements(
         &self,
         after_seq: i64,
         limit: i64,
-    ) -> Result<Vec<(Movement, Classification)>, DepotError> {
+    ) -> Result<Vec<FeedMovement>, DepotError> {
         let mut conn = self.pool.acquire().await?;
         let movements = store::ledger::movements_after(&mut conn, after_seq, limit, true).await?;
+        let last = movements.last().map_or(after_seq, |m| m.seq);
+        let mut hashes = std::collections::HashMap::new();
+        for (seq, hash) in store::chain::hashes(&mut conn, after_seq, last).await? {
+            if let Some(hash) = hash {
+                hashes.insert(seq, hash);
+            }
+        }
+        hashes.insert(0, ChainHash::GENESIS);
         let mut known: Vec<(Sku, Classification)> = Vec::new();
         let mut out = Vec::with_capacity(movements.len());
         for movement in movements {
@@ -137,7 +158,22 @@ impl Depot {
                     classification
                 }
             };
-            out.push((movement, classification));
+            // Committed movements are sealed in the transaction that wrote
+            // them; one without a hash is a damaged database.
+            let link = |seq: i64| {
+                hashes.get(&seq).copied().ok_or_else(|| {
+                    store::corrupt(
+                        "movements",
+                        FieldError::new("hash", format!("seq {seq} has no chain hash")),
+                    )
+                })
+            };
+            out.push(FeedMovement {
+                hash: link(movement.seq)?,
+                prev: link(movement.seq - 1)?,
+                movement,
+                classification,
+            });
         }
         Ok(out)
     }

@@ -29,7 +29,8 @@ use tokio::sync::{broadcast, mpsc, oneshot};
 pub use self::booking::{BookingAnswer, BookingInput, BookingOutcome, EpcRef, Submission};
 pub use self::delivery::DeliveryReport;
 pub use self::feed::{
-    ArticleStock, FeedChange, FeedCursor, LinkState, OutboxEntry, UplinkLive, UplinkStatus,
+    ArticleStock, FeedChange, FeedCursor, FeedMovement, LinkState, OutboxEntry, UplinkLive,
+    UplinkStatus,
 };
 pub use self::gate::{GateEvent, GateIngest, GateRead};
 pub use self::sessions::{LoginOutcome, WebSession};
@@ -40,6 +41,7 @@ use crate::domain::article::Article;
 pub use crate::domain::booking::Refusal;
 use crate::domain::chain::{Break, ChainHead};
 use crate::domain::delivery::Delivery;
+use crate::domain::epoch::{EpochId, FeedEpoch};
 use crate::domain::gate::{Cursor, GatePass, GatewayState, ResolutionRequest};
 use crate::domain::ledger::Movement;
 use crate::domain::location::Location;
@@ -47,7 +49,7 @@ use crate::domain::stock::{Item, StockFilter, StockLine};
 use crate::domain::utilization::Utilization;
 use crate::metrics::Metrics;
 use crate::store;
-pub use crate::store::{BackupFacts, StoreOptions};
+pub use crate::store::{BackupFacts, StoreOptions, EPOCH_KEY};
 use crate::tokens;
 
 /// Why a use case did not run; adapters map each to their own error form.
@@ -159,6 +161,16 @@ impl Writer {
 /// writing to it.
 pub async fn peek_meta(path: &Path, options: &StoreOptions, key: &str) -> Option<String> {
     store::read_only_meta(path, options, key).await
+}
+
+/// Marks the restored copy at `path` (not yet in place) with its new feed
+/// epoch and queues every snapshot to be published again under it.
+pub async fn mark_restored(
+    path: &Path,
+    epoch: &FeedEpoch,
+    now: time::OffsetDateTime,
+) -> Result<(), sqlx::Error> {
+    store::mark_restored(path, &epoch.encode(), &store::timestamp(now)).await
 }
 
 /// Recomputes the hash chain of the ledger at `path` from its first
@@ -862,15 +874,39 @@ impl Depot {
     /// Records `depot_id` as the depot this database belongs to, or checks
     /// it against the one recorded: a database never serves under another
     /// depot's id (its feed would go to that depot's topics).
+    /// A database without a feed epoch (new, or from before epochs) gets
+    /// its first one here, so every depot that serves has one.
     pub async fn claim(&self, depot_id: &str) -> Result<(), DepotError> {
         let mut conn = self.pool.acquire().await?;
         match store::meta(&mut conn, store::DEPOT_ID_KEY).await? {
-            Some(recorded) if recorded == depot_id => Ok(()),
-            Some(recorded) => Err(DepotError::Conflict(format!(
+            Some(recorded) if recorded == depot_id => {}
+            Some(recorded) => {
+                return Err(DepotError::Conflict(format!(
                 "this database belongs to depot '{recorded}', not '{depot_id}' (check depot_id / DEPOT_ID)"
-            ))),
-            None => self.set_meta(store::DEPOT_ID_KEY, depot_id).await,
+            )))
+            }
+            None => self.set_meta(store::DEPOT_ID_KEY, depot_id).await?,
         }
+        if store::meta(&mut conn, store::EPOCH_KEY).await?.is_none() {
+            let first = FeedEpoch::first(fresh_epoch_id());
+            self.set_meta(store::EPOCH_KEY, &first.encode()).await?;
+        }
+        Ok(())
+    }
+
+    /// The feed's epoch (`claim` made one if the database had none).
+    pub async fn feed_epoch(&self) -> Result<FeedEpoch, DepotError> {
+        let mut conn = self.pool.acquire().await?;
+        let text = store::meta(&mut conn, store::EPOCH_KEY)
+            .await?
+            .ok_or_else(|| DepotError::Conflict("the database has no feed epoch yet".into()))?;
+        Ok(store::checked("depot_meta", FeedEpoch::decode(&text))?)
+    }
+
+    /// The ledger's chain head as committed (the last sealed movement).
+    pub async fn chain_head(&self) -> Result<ChainHead, DepotError> {
+        let mut conn = self.pool.acquire().await?;
+        Ok(store::chain::sealed_head(&mut conn).await?)
     }
 
     /// Writes an online, consistent copy of the database to `path` (which must not exist).
@@ -886,6 +922,13 @@ impl Depot {
     pub async fn close(&self) {
         self.pool.close().await;
     }
+}
+
+/// A fresh random epoch id (128 bits from the OS's random source).
+pub fn fresh_epoch_id() -> EpochId {
+    let mut bytes = [0u8; 16];
+    rand::RngCore::fill_bytes(&mut rand::rngs::OsRng, &mut bytes);
+    EpochId::from_bytes(bytes)
 }
 
 /// 256 fresh random bits as hex (a CSRF token before there is a session).

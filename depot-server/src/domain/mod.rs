@@ -10,6 +10,7 @@ pub mod booking;
 pub mod chain;
 pub mod clock;
 pub mod delivery;
+pub mod epoch;
 pub mod gate;
 pub mod ledger;
 pub mod location;

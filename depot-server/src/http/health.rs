@@ -11,6 +11,7 @@ use utoipa::ToSchema;
 
 use super::uplink::UplinkView;
 use super::AppState;
+use crate::domain::epoch::FeedEpoch;
 
 /// Liveness and the state of each part.
 #[derive(Debug, Serialize, ToSchema)]
@@ -36,6 +37,10 @@ pub struct Health {
     /// a rewritten history.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub chain_head: Option<ChainView>,
+    /// The feed's epoch: which history of the ledger this database holds
+    /// (a restore starts a new one; the feed carries it with every message).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub epoch: Option<EpochView>,
     /// The wall clock: `ok`, `before_build` (before this program was built:
     /// a box that booted without a time source) or `behind` (behind times
     /// already written). Bookings go on in seq order either way, so this
@@ -76,6 +81,45 @@ pub struct ChainView {
     pub hash: String,
 }
 
+/// The feed's epoch in `/healthz`.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct EpochView {
+    /// Random, 32 hex digits; new at every restore.
+    pub id: String,
+    /// 0 for the depot's first database; one more at each restore.
+    pub generation: u64,
+    /// The seq this epoch's history continues from (the backup's last seq).
+    pub base_seq: i64,
+    /// When this epoch began with a restore, what was put back.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub restored: Option<RestoredView>,
+}
+
+/// What a restore put back.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct RestoredView {
+    /// RFC 3339.
+    pub at: String,
+    pub head_seq: i64,
+    /// `None` for a backup from before the hash chain.
+    pub head_hash: Option<String>,
+}
+
+impl EpochView {
+    fn of(epoch: &FeedEpoch) -> EpochView {
+        EpochView {
+            id: epoch.id.to_hex(),
+            generation: epoch.generation,
+            base_seq: epoch.base_seq,
+            restored: epoch.restored.as_ref().map(|mark| RestoredView {
+                at: mark.at.format(&Rfc3339).unwrap_or_default(),
+                head_seq: epoch.base_seq,
+                head_hash: mark.head_hash.map(|hash| hash.to_hex()),
+            }),
+        }
+    }
+}
+
 /// One gateway's link in `/healthz`.
 #[derive(Debug, Serialize, ToSchema)]
 pub struct GatewayLink {
@@ -110,6 +154,7 @@ pub async fn healthz(State(state): State<AppState>) -> Response {
     };
     let healthy = database == "ok" && !writer.stopped;
     let feed = feed_view(&state).await;
+    let epoch = state.depot.feed_epoch().await.ok();
     let body = Health {
         status: if healthy { "ok" } else { "failing" },
         depot: state.status.depot_id.clone(),
@@ -125,6 +170,7 @@ pub async fn healthz(State(state): State<AppState>) -> Response {
             seq: head.seq,
             hash: head.hash.to_hex(),
         }),
+        epoch: epoch.as_ref().map(EpochView::of),
         clock: writer.clock.as_str(),
         clock_since: writer
             .clock_since

@@ -28,9 +28,10 @@ pub use self::mqtt::{Broker, Tls};
 use self::mqtt::{Link, LinkOptions};
 use self::outbound::{Change, Outbound, Position, Send, Snapshot, Token};
 use self::payload::Message;
-use crate::depot::{Depot, DepotError, FeedChange, FeedCursor, LinkState};
-use crate::domain::article::{Classification, Sku};
-use crate::domain::ledger::Movement;
+use crate::depot::{Depot, DepotError, FeedChange, FeedCursor, FeedMovement, LinkState};
+use crate::domain::article::Sku;
+use crate::domain::chain::ChainHead;
+use crate::domain::epoch::FeedEpoch;
 use crate::repeat_log::RepeatLog;
 
 /// How the publisher runs; from the configuration (`mqtt_*` keys).
@@ -55,8 +56,9 @@ const BACKOFF: (Duration, Duration) = (Duration::from_millis(200), Duration::fro
 /// How long a stop waits for the broker to acknowledge `offline`.
 const GOODBYE: Duration = Duration::from_secs(2);
 
-/// A movement as the core carries it: the row and its article's classification.
-type Item = (Movement, Classification);
+/// A movement as the core carries it: the row, its article's
+/// classification and its chain link.
+type Item = FeedMovement;
 
 /// How a session ended.
 enum Ended {
@@ -70,9 +72,9 @@ pub async fn run(depot: Depot, settings: Settings, mut stop: watch::Receiver<boo
     // Subscribe before the first read, so no commit falls between them.
     let mut commits = depot.subscribe();
     let failures = RepeatLog::new(Duration::from_secs(60));
-    let cursor = loop {
-        match depot.feed_cursor().await {
-            Ok(cursor) => break cursor,
+    let (cursor, epoch) = loop {
+        match tokio::try_join!(depot.feed_cursor(), depot.feed_epoch()) {
+            Ok(read) => break read,
             Err(error) => {
                 if let Some(repeats) = failures.note("feed cursor") {
                     tracing::error!(%error, repeats, "the feed cannot read its cursor; retrying");
@@ -93,12 +95,13 @@ pub async fn run(depot: Depot, settings: Settings, mut stop: watch::Receiver<boo
     let mut saved = core.cursor();
     let mut backoff = BACKOFF.0;
     tracing::info!(broker = ?settings.broker, depot = %settings.depot, from_seq = cursor.ledger_seq + 1,
-        "feed starting");
+        epoch = %epoch.id.to_hex(), generation = epoch.generation, "feed starting");
     loop {
         set_state(&depot, LinkState::Connecting, None);
         let mut session = Running {
             depot: &depot,
             settings: &settings,
+            epoch: &epoch,
             core: &mut core,
             saved: &mut saved,
             backoff: &mut backoff,
@@ -179,6 +182,8 @@ async fn save(depot: &Depot, core: &Outbound<Item>, saved: &mut Position) {
 struct Running<'a> {
     depot: &'a Depot,
     settings: &'a Settings,
+    /// The database's epoch: fixed while it serves (a restore needs it stopped).
+    epoch: &'a FeedEpoch,
     core: &'a mut Outbound<Item>,
     saved: &'a mut Position,
     backoff: &'a mut Duration,
@@ -200,11 +205,17 @@ impl Running<'_> {
         stop: &mut watch::Receiver<bool>,
     ) -> Ended {
         let now = OffsetDateTime::now_utc();
-        let last_seq = match self.depot.last_seq().await {
-            Ok(seq) => seq,
+        let head = match self.depot.chain_head().await {
+            Ok(head) => head,
             Err(error) => return Ended::Lost(error.to_string()),
         };
-        let will = payload::status(&self.settings.depot, last_seq, WireState::Offline, now);
+        let will = payload::status(
+            &self.settings.depot,
+            self.epoch,
+            head,
+            WireState::Offline,
+            now,
+        );
         let options = LinkOptions {
             client_id: format!("depot-{}", self.settings.depot),
             keep_alive: self.settings.keep_alive,
@@ -273,10 +284,10 @@ impl Running<'_> {
                     // A receiver that lagged has missed wake-ups, not data: the ledger has it.
                     Ok(_) | Err(broadcast::error::RecvError::Lagged(_)) => more_to_read = true,
                     Err(broadcast::error::RecvError::Closed) => {
-                        return self.goodbye(session, &mut links, &mut numbers).await;
+                        return self.goodbye(session, &mut links, &mut numbers, head).await;
                     }
                 },
-                _ = stop.changed() => return self.goodbye(session, &mut links, &mut numbers).await,
+                _ = stop.changed() => return self.goodbye(session, &mut links, &mut numbers, head).await,
                 () = sleep_until(save_at) => save_at = None,
             }
         }
@@ -318,10 +329,18 @@ impl Running<'_> {
         session: mqtt::Session,
         links: &mut tokio::sync::mpsc::UnboundedReceiver<Link>,
         numbers: &mut Numbers,
+        head_at_connect: ChainHead,
     ) -> Ended {
-        let seq = self.depot.last_seq().await.unwrap_or(self.saved.ledger_seq);
         let now = OffsetDateTime::now_utc();
-        let offline = payload::status(&self.settings.depot, seq, WireState::Offline, now);
+        // The head at connect (the Last Will's) if the database does not answer.
+        let head = self.depot.chain_head().await.unwrap_or(head_at_connect);
+        let offline = payload::status(
+            &self.settings.depot,
+            self.epoch,
+            head,
+            WireState::Offline,
+            now,
+        );
         if session.publish(offline).is_ok() {
             numbers.unnumbered.push_back(None);
             let deadline = Instant::now() + GOODBYE;
@@ -364,14 +383,11 @@ impl Running<'_> {
         let limit = i64::try_from(room).unwrap_or(i64::MAX);
         let movements = self.depot.feed_movements(read.ledger_seq, limit).await?;
         let full = movements.len() == room;
-        self.core
-            .push_movements(movements.into_iter().map(|(movement, classification)| {
-                (
-                    movement.seq,
-                    movement.sku.to_string(),
-                    (movement, classification),
-                )
-            }));
+        self.core.push_movements(
+            movements
+                .into_iter()
+                .map(|item| (item.movement.seq, item.movement.sku.to_string(), item)),
+        );
         Ok(full || full_outbox)
     }
 
@@ -381,18 +397,22 @@ impl Running<'_> {
         let now = OffsetDateTime::now_utc();
         Ok(match send {
             Send::Status => {
-                let seq = self.depot.last_seq().await?;
-                Some(payload::status(depot, seq, WireState::Online, now))
+                let head = self.depot.chain_head().await?;
+                Some(payload::status(
+                    depot,
+                    self.epoch,
+                    head,
+                    WireState::Online,
+                    now,
+                ))
             }
-            Send::Movement(_, (movement, classification)) => {
-                Some(payload::movement(depot, &movement, classification))
-            }
+            Send::Movement(_, item) => Some(payload::movement(depot, self.epoch, &item)),
             Send::Snapshot(Snapshot::Stock(sku)) => match Sku::parse(&sku) {
                 Ok(sku) => self
                     .depot
                     .feed_stock(&sku)
                     .await?
-                    .map(|stock| payload::stock(depot, &stock, now)),
+                    .map(|stock| payload::stock(depot, self.epoch, &stock, now)),
                 Err(_) => None,
             },
             Send::Snapshot(Snapshot::Clear(sku)) => match Sku::parse(&sku) {
@@ -405,7 +425,9 @@ impl Running<'_> {
             },
             Send::Snapshot(Snapshot::Utilization) => {
                 let (seq, locations) = self.depot.feed_utilization().await?;
-                Some(payload::utilization(depot, seq, &locations, now))
+                Some(payload::utilization(
+                    depot, self.epoch, seq, &locations, now,
+                ))
             }
         })
     }

@@ -7,13 +7,14 @@
 use std::collections::BTreeMap;
 
 use feed_contract::payload::{self as wire, to_bytes};
-use feed_contract::{Audience, DepotId, Topic, V1};
+use feed_contract::{Audience, DepotId, Topic, V2};
 use time::OffsetDateTime;
 
-use crate::depot::ArticleStock;
+use crate::depot::{ArticleStock, FeedMovement};
 use crate::domain::article::{Article, Classification, Unit};
 use crate::domain::booking::{MovementKind, Source};
-use crate::domain::ledger::Movement;
+use crate::domain::chain::{ChainHash, ChainHead};
+use crate::domain::epoch::FeedEpoch;
 use crate::domain::location::Location;
 use crate::domain::utilization::{Fill, Utilization};
 
@@ -47,29 +48,55 @@ fn seq(value: i64) -> u64 {
     u64::try_from(value).unwrap_or(0)
 }
 
-/// The retained status; `seq` is the ledger's newest.
+fn hash(hash: ChainHash) -> wire::ChainHash {
+    wire::ChainHash::from_bytes(hash.0)
+}
+
+/// The epoch as the feed carries it.
+pub fn epoch(epoch: &FeedEpoch) -> wire::Epoch {
+    wire::Epoch {
+        id: wire::EpochId::from_bytes(epoch.id.bytes()),
+        generation: epoch.generation,
+        base: seq(epoch.base_seq),
+    }
+}
+
+/// The retained status: the chain head (`seq` and its hash), and after a
+/// restore what was restored.
 pub fn status(
     depot: &DepotId,
-    last_seq: i64,
+    feed_epoch: &FeedEpoch,
+    head: ChainHead,
     state: wire::LinkState,
     now: OffsetDateTime,
 ) -> Message {
     let body = wire::Status {
-        v: V1,
+        v: V2,
         depot: depot.to_string(),
-        seq: seq(last_seq),
+        epoch: epoch(feed_epoch),
+        seq: seq(head.seq),
+        hash: hash(head.hash),
         time: now,
         state,
+        restored: feed_epoch.restored.as_ref().map(|mark| wire::Restored {
+            at: mark.at,
+            head_seq: seq(feed_epoch.base_seq),
+            head_hash: mark.head_hash.map(hash),
+        }),
     };
     Message::new(depot, Topic::Status, to_bytes(&body))
 }
 
-/// One ledger movement, on the topic of its article's audience.
-pub fn movement(depot: &DepotId, movement: &Movement, classification: Classification) -> Message {
+/// One ledger movement with its chain link, on the topic of its article's audience.
+pub fn movement(depot: &DepotId, feed_epoch: &FeedEpoch, item: &FeedMovement) -> Message {
+    let (movement, classification) = (&item.movement, item.classification);
     let body = wire::MovementMessage {
-        v: V1,
+        v: V2,
         depot: depot.to_string(),
+        epoch: epoch(feed_epoch),
         seq: seq(movement.seq),
+        hash: hash(item.hash),
+        prev: hash(item.prev),
         time: movement.recorded_at,
         kind: match movement.kind {
             MovementKind::Receive => wire::MovementKind::Receive,
@@ -98,11 +125,17 @@ pub fn movement(depot: &DepotId, movement: &Movement, classification: Classifica
 }
 
 /// An article's current stock, retained on the topic of its audience.
-pub fn stock(depot: &DepotId, stock: &ArticleStock, now: OffsetDateTime) -> Message {
+pub fn stock(
+    depot: &DepotId,
+    feed_epoch: &FeedEpoch,
+    stock: &ArticleStock,
+    now: OffsetDateTime,
+) -> Message {
     let article = &stock.article;
     let body = wire::StockSnapshot {
-        v: V1,
+        v: V2,
         depot: depot.to_string(),
+        epoch: epoch(feed_epoch),
         seq: seq(stock.last_seq),
         time: now,
         article: wire::ArticleFacts {
@@ -158,6 +191,7 @@ fn fill(fill: Fill) -> wire::Fill {
 /// Utilisation per zone and for the depot, from each location's.
 pub fn utilization(
     depot: &DepotId,
+    feed_epoch: &FeedEpoch,
     last_seq: i64,
     locations: &[(Location, Utilization)],
     now: OffsetDateTime,
@@ -173,8 +207,9 @@ pub fn utilization(
     }
     let total = total.unwrap_or(Utilization::of(Default::default(), Default::default()));
     let body = wire::UtilizationSnapshot {
-        v: V1,
+        v: V2,
         depot: depot.to_string(),
+        epoch: epoch(feed_epoch),
         seq: seq(last_seq),
         time: now,
         total: wire::DepotUtilization {
@@ -199,12 +234,26 @@ pub fn utilization(
 mod tests {
     use super::*;
     use crate::domain::article::{Nsn, Sku};
+    use crate::domain::ledger::Movement;
     use crate::domain::location::{Capacity, LocationCode, LocationKind};
     use crate::domain::quantity::Lot;
     use crate::domain::utilization::Usage;
 
     fn depot() -> DepotId {
         DepotId::parse("north-7").expect("id")
+    }
+
+    fn first() -> FeedEpoch {
+        FeedEpoch::first(crate::domain::epoch::EpochId::from_bytes([0xab; 16]))
+    }
+
+    fn feed(classification: Classification) -> FeedMovement {
+        FeedMovement {
+            movement: booked(),
+            classification,
+            hash: ChainHash([9; 32]),
+            prev: ChainHash([8; 32]),
+        }
     }
 
     fn article(classification: Classification) -> Article {
@@ -247,10 +296,10 @@ mod tests {
 
     #[test]
     fn restricted_articles_go_only_under_restricted() {
-        let open = movement(&depot(), &booked(), Classification::Open);
+        let open = movement(&depot(), &first(), &feed(Classification::Open));
         assert_eq!(open.topic, "depot/v1/north-7/movements");
         assert!(!open.retain);
-        let restricted = movement(&depot(), &booked(), Classification::Restricted);
+        let restricted = movement(&depot(), &first(), &feed(Classification::Restricted));
         assert_eq!(restricted.topic, "depot/v1/north-7/restricted/movements");
         assert_eq!(json(&restricted), json(&open), "same payload, other topic");
 
@@ -259,7 +308,12 @@ mod tests {
             last_seq: 9,
             zones: vec![("A".into(), 3), ("B".into(), 4)],
         };
-        let message = stock(&depot(), &snapshot, time::OffsetDateTime::UNIX_EPOCH);
+        let message = stock(
+            &depot(),
+            &first(),
+            &snapshot,
+            time::OffsetDateTime::UNIX_EPOCH,
+        );
         assert_eq!(message.topic, "depot/v1/north-7/restricted/stock/AMMO-1");
         assert!(message.retain);
         let clearing = clear(&depot(), &snapshot.article);
@@ -269,10 +323,16 @@ mod tests {
 
     #[test]
     fn payloads_carry_version_depot_seq_and_time() {
-        let body = json(&movement(&depot(), &booked(), Classification::Open));
-        assert_eq!(body["v"], 1);
+        let body = json(&movement(&depot(), &first(), &feed(Classification::Open)));
+        assert_eq!(body["v"], 2);
         assert_eq!(body["depot"], "north-7");
+        assert_eq!(
+            body["epoch"],
+            serde_json::json!({"id": "ab".repeat(16), "generation": 0, "base": 0})
+        );
         assert_eq!(body["seq"], 9);
+        assert_eq!(body["hash"], "09".repeat(32));
+        assert_eq!(body["prev"], "08".repeat(32));
         assert_eq!(body["time"], "2026-12-02T01:00:00Z");
         assert_eq!(body["lot"], serde_json::Value::Null);
         assert!(body.get("actor").is_none(), "who booked stays in the depot");
@@ -284,6 +344,7 @@ mod tests {
         };
         let body = json(&stock(
             &depot(),
+            &first(),
             &snapshot,
             time::OffsetDateTime::UNIX_EPOCH,
         ));
@@ -339,6 +400,7 @@ mod tests {
         ];
         let body = json(&utilization(
             &depot(),
+            &first(),
             3,
             &rows,
             time::OffsetDateTime::UNIX_EPOCH,
@@ -351,5 +413,54 @@ mod tests {
             body["total"]["volume_ml"],
             serde_json::json!({"used":5500,"capacity":null,"free":null})
         );
+    }
+}
+
+#[cfg(test)]
+mod status_tests {
+    use super::*;
+    use crate::domain::epoch::EpochId;
+
+    #[test]
+    fn status_carries_the_chain_head_and_what_a_restore_put_back() {
+        let depot = DepotId::parse("north-7").expect("id");
+        let at = time::macros::datetime!(2026-12-02 11:00 UTC);
+        let restored = FeedEpoch::after_restore(
+            EpochId::from_bytes([1; 16]),
+            [0],
+            40,
+            Some(ChainHash([4; 32])),
+            at,
+        );
+        let head = ChainHead {
+            seq: 42,
+            hash: ChainHash([2; 32]),
+        };
+        let message = status(&depot, &restored, head, wire::LinkState::Online, at);
+        assert_eq!(message.topic, "depot/v1/north-7/status");
+        assert!(message.retain);
+        let body: serde_json::Value = serde_json::from_slice(&message.payload).expect("json");
+        assert_eq!(body["seq"], 42);
+        assert_eq!(body["hash"], "02".repeat(32));
+        assert_eq!(body["epoch"]["generation"], 1);
+        assert_eq!(body["epoch"]["base"], 40);
+        assert_eq!(
+            body["restored"],
+            serde_json::json!({"at": "2026-12-02T11:00:00Z", "head_seq": 40, "head_hash": "04".repeat(32)})
+        );
+        let first = FeedEpoch::first(EpochId::from_bytes([1; 16]));
+        let body: serde_json::Value = serde_json::from_slice(
+            &status(
+                &depot,
+                &first,
+                ChainHead::EMPTY,
+                wire::LinkState::Offline,
+                at,
+            )
+            .payload,
+        )
+        .expect("json");
+        assert_eq!(body["restored"], serde_json::Value::Null);
+        assert_eq!(body["hash"], "0".repeat(64));
     }
 }

@@ -44,6 +44,28 @@ fn parse_hash(seq: i64, text: &str) -> Result<ChainHash, sqlx::Error> {
     })
 }
 
+/// The stored hashes of seqs `from..=to` (the feed's `hash` and `prev`),
+/// ascending; a movement not yet sealed has none.
+pub async fn hashes(
+    conn: &mut SqliteConnection,
+    from: i64,
+    to: i64,
+) -> Result<Vec<(i64, Option<ChainHash>)>, sqlx::Error> {
+    let rows = sqlx::query!(
+        "SELECT seq, hash FROM movements WHERE seq >= ? AND seq <= ? ORDER BY seq",
+        from,
+        to
+    )
+    .fetch_all(&mut *conn)
+    .await?;
+    rows.into_iter()
+        .map(|row| match row.hash {
+            Some(text) => Ok((row.seq, Some(parse_hash(row.seq, &text)?))),
+            None => Ok((row.seq, None)),
+        })
+        .collect()
+}
+
 /// Links and stores the hashes of the movements after `head`, in seq
 /// order, at most `limit` of them (negative: all); returns the new head.
 /// Runs inside the writer's transaction.

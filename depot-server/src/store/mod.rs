@@ -152,6 +152,8 @@ pub struct BackupFacts {
     pub migrations: Vec<(i64, Vec<u8>)>,
     /// The depot it belongs to, if recorded.
     pub depot_id: Option<String>,
+    /// Its feed epoch as stored (`EPOCH_KEY`), if it has one.
+    pub epoch: Option<String>,
     /// The hash chain's verification; `None` if the ledger predates it.
     pub chain: Option<Result<ChainHead, Break>>,
     /// The newest ledger seq (0 when empty or unreadable).
@@ -178,10 +180,13 @@ pub async fn inspect(path: &Path) -> Result<BackupFacts, sqlx::Error> {
         .bind(name)
     };
     let has_meta = table("depot_meta").fetch_one(&mut conn).await? > 0;
-    let depot_id = if has_meta {
-        meta(&mut conn, DEPOT_ID_KEY).await?
+    let (depot_id, epoch) = if has_meta {
+        (
+            meta(&mut conn, DEPOT_ID_KEY).await?,
+            meta(&mut conn, EPOCH_KEY).await?,
+        )
     } else {
-        None
+        (None, None)
     };
     let has_chain: i64 = sqlx::query_scalar(
         "SELECT COUNT(*) FROM pragma_table_info('movements') WHERE name = 'hash'",
@@ -205,6 +210,7 @@ pub async fn inspect(path: &Path) -> Result<BackupFacts, sqlx::Error> {
         integrity,
         migrations,
         depot_id,
+        epoch,
         chain,
         last_seq,
     })
@@ -220,6 +226,9 @@ pub fn known_migrations() -> Vec<(i64, Vec<u8>)> {
 
 /// The `depot_meta` key of the depot id the database belongs to.
 pub const DEPOT_ID_KEY: &str = "depot_id";
+
+/// The `depot_meta` key of the feed's epoch (`domain::epoch::FeedEpoch`).
+pub const EPOCH_KEY: &str = "feed_epoch";
 
 /// Opens one dedicated connection, for the single booking writer.
 pub async fn open_writer(
@@ -302,6 +311,48 @@ pub async fn verify_chain(
     let result = chain::verify(&mut conn).await;
     let _ = conn.close().await;
     result
+}
+
+/// Marks a restored copy (not yet in place, no server on it) as a new
+/// feed epoch, in one transaction: the epoch value (`EPOCH_KEY`), and an
+/// outbox row for every article (reclassified, so the other audience's
+/// retained topic is cleared too) and every location, so the restored
+/// depot republishes every snapshot under its new epoch and a hub's view
+/// of it converges even for articles only the lost movements touched.
+/// Runs without the writer: the file is not the live database yet.
+pub async fn mark_restored(path: &Path, epoch: &str, now: &str) -> Result<(), sqlx::Error> {
+    let connect = SqliteConnectOptions::new()
+        .filename(path)
+        .create_if_missing(false)
+        .foreign_keys(true)
+        .disable_statement_logging();
+    let mut conn = SqliteConnection::connect_with(&connect).await?;
+    let mut tx = conn.begin().await?;
+    set_meta(&mut tx, EPOCH_KEY, epoch).await?;
+    // A backup from before the feed has no outbox: its migration seeds one.
+    let has_outbox: i64 = sqlx::query_scalar(
+        "SELECT COUNT(*) FROM sqlite_master WHERE type = 'table' AND name = 'feed_outbox'",
+    )
+    .fetch_one(&mut *tx)
+    .await?;
+    if has_outbox > 0 {
+        sqlx::query!(
+            "INSERT INTO feed_outbox (kind, key, reclassified, created_at)
+             SELECT 'article', sku, 1, ? FROM articles ORDER BY sku",
+            now
+        )
+        .execute(&mut *tx)
+        .await?;
+        sqlx::query!(
+            "INSERT INTO feed_outbox (kind, key, created_at)
+             SELECT 'location', code, ? FROM locations ORDER BY code",
+            now
+        )
+        .execute(&mut *tx)
+        .await?;
+    }
+    tx.commit().await?;
+    conn.close().await
 }
 
 /// Writes one metadata value.

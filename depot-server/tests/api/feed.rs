@@ -481,16 +481,22 @@ async fn bookings_reach_a_subscriber_as_movements_and_retained_stock() {
             movement["to"].clone()
         ),
         (
-            json!(1),
+            json!(2),
             json!("feed-live"),
             json!("ART-1"),
             json!(5),
             json!("A-1")
         )
     );
+    // The first epoch of a new database, and seq 1's chain link.
+    assert_eq!(movement["epoch"]["generation"], 0);
+    assert_eq!(movement["epoch"]["base"], 0);
+    assert_eq!(movement["prev"], "0".repeat(64));
+    assert_eq!(movement["hash"].as_str().map(str::len), Some(64));
     let body = last(&all, "depot/v1/feed-live/stock/ART-1")
         .expect("stock")
         .json();
+    assert_eq!(body["epoch"], movement["epoch"]);
     assert_eq!(body["seq"], 1, "the seq of the article's newest movement");
     assert_eq!(body["zones"], json!([{"zone":"A","quantity":5}]));
     assert_eq!(body["article"]["name"], "Article one");

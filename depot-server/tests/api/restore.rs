@@ -145,9 +145,26 @@ async fn restore_refuses_what_is_not_a_good_backup_of_this_depot_and_restores_on
         .json()
         .await
         .unwrap();
+    // …and starts a new feed epoch based on the backup's chain head.
+    let health: serde_json::Value = reqwest::get(format!("http://{address}/healthz"))
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
     child.kill().unwrap();
     child.wait().unwrap();
     assert!(stock.to_string().contains("\"quantity\":6"), "{stock}");
+    let epoch = &health["epoch"];
+    assert_eq!(epoch["generation"], 1, "{health}");
+    assert_eq!(epoch["base_seq"], 3, "{health}");
+    assert_eq!(epoch["restored"]["head_seq"], 3, "{health}");
+    assert_eq!(
+        epoch["restored"]["head_hash"], health["chain_head"]["hash"],
+        "nothing booked since: the head is the backup's: {health}"
+    );
+    assert_eq!(epoch["id"].as_str().map(str::len), Some(32), "{health}");
+    assert!(said.contains("epoch"), "{said}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -58,7 +58,7 @@ pub fn parse(topic: &str, payload: &[u8]) -> Result<Message, Refused> {
             let m: MovementMessage = serde_json::from_slice(payload).map_err(wrong)?;
             (
                 m.depot.clone(),
-                vec![m.seq, m.quantity],
+                vec![m.seq, m.quantity, m.epoch.generation, m.epoch.base],
                 Body::Movement(audience, m),
             )
         }
@@ -72,14 +72,14 @@ pub fn parse(topic: &str, payload: &[u8]) -> Result<Message, Refused> {
             }
             (
                 s.depot.clone(),
-                vec![s.seq, s.total],
+                vec![s.seq, s.total, s.epoch.generation, s.epoch.base],
                 Body::Stock(audience, s),
             )
         }
         Topic::Utilization => {
             let u: UtilizationSnapshot = serde_json::from_slice(payload).map_err(wrong)?;
             let fills = [u.total.volume_ml, u.total.weight_g, u.total.pallets];
-            let mut figures = vec![u.seq];
+            let mut figures = vec![u.seq, u.epoch.generation, u.epoch.base];
             for fill in fills {
                 figures.extend(
                     [Some(fill.used), fill.capacity, fill.free]
@@ -91,7 +91,9 @@ pub fn parse(topic: &str, payload: &[u8]) -> Result<Message, Refused> {
         }
         Topic::Status => {
             let s: Status = serde_json::from_slice(payload).map_err(wrong)?;
-            (s.depot.clone(), vec![s.seq], Body::Status(s))
+            let mut figures = vec![s.seq, s.epoch.generation, s.epoch.base];
+            figures.extend(s.restored.as_ref().map(|r| r.head_seq));
+            (s.depot.clone(), figures, Body::Status(s))
         }
     };
     if named != depot.as_str() {
@@ -112,7 +114,7 @@ pub fn parse(topic: &str, payload: &[u8]) -> Result<Message, Refused> {
 mod tests {
     use super::*;
 
-    const MOVEMENT: &str = r#"{"v":1,"depot":"north-1","seq":7,"time":"2026-12-01T10:00:00Z","kind":"receive","sku":"ART-1","quantity":5,"from":null,"to":"B-1","lot":null,"epcs":[],"source":"api"}"#;
+    const MOVEMENT: &str = r#"{"v":2,"depot":"north-1","epoch":{"id":"0123456789abcdef0123456789abcdef","generation":0,"base":0},"seq":7,"hash":"7777777777777777777777777777777777777777777777777777777777777777","prev":"6666666666666666666666666666666666666666666666666666666666666666","time":"2026-12-01T10:00:00Z","kind":"receive","sku":"ART-1","quantity":5,"from":null,"to":"B-1","lot":null,"epcs":[],"source":"api"}"#;
 
     #[test]
     fn a_movement_parses_and_names_its_audience() {
@@ -129,7 +131,7 @@ mod tests {
             Err(Refused::OtherDepot { .. })
         ));
         assert!(matches!(
-            parse("depot/v1/north-1/movements", b"{\"v\":2}"),
+            parse("depot/v1/north-1/movements", b"{\"v\":1}"),
             Err(Refused::Payload { .. })
         ));
         assert!(matches!(
@@ -139,6 +141,12 @@ mod tests {
         let huge = MOVEMENT.replace("\"seq\":7", "\"seq\":18446744073709551615");
         assert!(matches!(
             parse("depot/v1/north-1/movements", huge.as_bytes()),
+            Err(Refused::TooLarge { .. })
+        ));
+        let huge_epoch =
+            MOVEMENT.replace("\"generation\":0", "\"generation\":18446744073709551615");
+        assert!(matches!(
+            parse("depot/v1/north-1/movements", huge_epoch.as_bytes()),
             Err(Refused::TooLarge { .. })
         ));
         assert_eq!(

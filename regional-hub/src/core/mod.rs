@@ -1,5 +1,6 @@
 //! The hub's pure decisions, from values only: whether a (depot, seq) is
-//! new, what gaps a depot's feed has, which of two stock snapshots is newer,
+//! new, what gaps a depot's feed has, which epoch of a depot's history a
+//! message belongs to and what a restore lost, which of two stock snapshots is newer,
 //! how a depot's link state changes, and whether a depot is stale at `now`.
 //!
 //! No I/O, no clock, no database, no broker: the store loads the values,
@@ -7,8 +8,10 @@
 
 pub mod cursor;
 pub mod depot;
+pub mod epoch;
 pub mod message;
 
 pub use cursor::{Applied, SeqCursor};
 pub use depot::{Freshness, Link, SnapshotVersion};
+pub use epoch::{EpochMark, Fate, Held, Standing};
 pub use message::{Body, Message, Refused};

@@ -69,7 +69,8 @@ pub async fn metrics(State(state): State<Arc<AppState>>) -> Response {
         .into_response()
 }
 
-/// `GET /api/v1/depots`: each depot's cursor, gaps, link and freshness.
+/// `GET /api/v1/depots`: each depot's cursor, gaps, link, freshness, epoch,
+/// latest restore (with the seqs it lost) and a history rewritten without one.
 pub async fn depots(
     State(state): State<Arc<AppState>>,
     Caller(_): Caller,
@@ -92,6 +93,14 @@ pub async fn depots(
                 "last_message": rfc3339(d.last_message),
                 "age_s": (now - d.last_message).whole_seconds().max(0),
                 "freshness": match d.freshness { Freshness::Fresh => "fresh", Freshness::Stale => "stale" },
+                "epoch": d.epoch.as_ref().map(|e| json!({"id": e.id, "generation": e.generation, "base": e.base})),
+                "restored": d.restored.as_ref().map(|r| json!({
+                    "at": r.at.map(rfc3339),
+                    "noticed": r.noticed.map(rfc3339),
+                    "lost": r.lost.map(|(from, to)| json!({"from": from, "to": to})),
+                    "lost_movements": r.lost_count,
+                })),
+                "history_diverged": d.diverged.map(|(seq, at)| json!({"seq": seq, "at": rfc3339(at)})),
             })
         })
         .collect();

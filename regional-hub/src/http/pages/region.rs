@@ -82,6 +82,7 @@ fn depots_table(t: &Texts, depots: &[DepotFeed], now: OffsetDateTime) -> Markup 
                     th scope="col" class="num" { (t.last_seq) }
                     th scope="col" class="num" { (t.lag) }
                     th scope="col" { (t.gaps) }
+                    th scope="col" { (t.history) }
                     th scope="col" class="num" { (t.last_heard) }
                 } }
                 tbody { @for d in depots {
@@ -108,10 +109,38 @@ fn depots_table(t: &Texts, depots: &[DepotFeed], now: OffsetDateTime) -> Markup 
                                 @if from == to { (from) } @else { (from) "–" (to) }
                             }
                         }
+                        td class="history" { (history(t, d)) }
                         td class="num" { ((now - d.last_message).whole_seconds().max(0)) " " (t.seconds_ago) }
                     }
                 } }
             } }
+        }
+    }
+}
+
+/// A depot's restore (when, the lost seqs) and a rewritten history.
+fn history(t: &Texts, d: &DepotFeed) -> Markup {
+    html! {
+        @if d.restored.is_none() && d.diverged.is_none() { (t.none) }
+        @if let Some(restored) = &d.restored {
+            span class="warn restored" {
+                (t.restored)
+                @if let Some(at) = restored.at.or(restored.noticed) {
+                    " " time datetime=(time_text(at)) { (time_text(at)) }
+                }
+            }
+            @if let Some((from, to)) = restored.lost {
+                br;
+                span class="lost" {
+                    (t.lost_seqs) " "
+                    @if from == to { (from) } @else { (from) "–" (to) }
+                    " (" (restored.lost_count) " " (t.movements) ")"
+                }
+            }
+        }
+        @if let Some((seq, _)) = d.diverged {
+            @if d.restored.is_some() { br; }
+            span class="warn diverged" { (t.diverged_at) " " (seq) }
         }
     }
 }
@@ -373,9 +402,33 @@ mod tests {
             link: Some((feed_contract::LinkState::Offline, now)),
             last_message: now - time::Duration::seconds(42),
             freshness: Freshness::Stale,
+            epoch: None,
+            restored: None,
+            diverged: None,
         };
-        let html = depots_table(Lang::En.texts(), &[depot], now).into_string();
+        let html = depots_table(Lang::En.texts(), std::slice::from_ref(&depot), now).into_string();
         for part in ["5–6, 8", ">5<", "offline", "stale", "42 s ago"] {
+            assert!(html.contains(part), "{part} in {html}");
+        }
+        assert!(!html.contains("restored"), "{html}");
+
+        let restored = DepotFeed {
+            restored: Some(crate::store::DepotRestore {
+                at: Some(now),
+                noticed: Some(now),
+                lost: Some((21, 27)),
+                lost_count: 7,
+            }),
+            diverged: Some((30, now)),
+            ..depot
+        };
+        let html = depots_table(Lang::De.texts(), &[restored], now).into_string();
+        for part in [
+            "aus einer Sicherung wiederhergestellt",
+            "2026-12-01T10:00:00Z",
+            "verlorene Seqs 21–27 (7 Bewegungen)",
+            "Verlauf umgeschrieben ab Seq 30",
+        ] {
             assert!(html.contains(part), "{part} in {html}");
         }
     }

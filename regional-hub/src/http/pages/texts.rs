@@ -74,6 +74,16 @@ pub struct Texts {
     pub lag: &'static str,
     pub gaps: &'static str,
     pub none: &'static str,
+    /// The column of restores and rewritten histories.
+    pub history: &'static str,
+    /// "restored" (from a backup), followed by when.
+    pub restored: &'static str,
+    /// "lost seqs" before the range a restore took away.
+    pub lost_seqs: &'static str,
+    /// "movements" after the count of lost movements.
+    pub movements: &'static str,
+    /// "history rewritten at seq" before the seq.
+    pub diverged_at: &'static str,
     pub last_heard: &'static str,
     pub seconds_ago: &'static str,
     pub capacity_title: &'static str,
@@ -128,6 +138,11 @@ static EN: Texts = Texts {
     lag: "Lag",
     gaps: "Gaps",
     none: "none",
+    history: "History",
+    restored: "restored from a backup",
+    lost_seqs: "lost seqs",
+    movements: "movements",
+    diverged_at: "history rewritten at seq",
     last_heard: "Last heard",
     seconds_ago: "s ago",
     capacity_title: "Free capacity",
@@ -183,6 +198,11 @@ static DE: Texts = Texts {
     lag: "Rückstand",
     gaps: "Lücken",
     none: "keine",
+    history: "Verlauf",
+    restored: "aus einer Sicherung wiederhergestellt",
+    lost_seqs: "verlorene Seqs",
+    movements: "Bewegungen",
+    diverged_at: "Verlauf umgeschrieben ab Seq",
     last_heard: "Zuletzt gehört",
     seconds_ago: "s her",
     capacity_title: "Freie Kapazität",
