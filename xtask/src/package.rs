@@ -103,7 +103,9 @@ pub fn packages(root: &Path) -> Result<()> {
 
 /// Writes the CycloneDX SBOM of binary `name` (its dependency graph for
 /// `target`, with the `features` its package is built with) into `dir`,
-/// beside the package, as `{name}_{version}_{arch}.cdx.json`.
+/// beside the package, as `{package file stem}.cdx.json`. cargo-cyclonedx
+/// describes every binary of the workspace next to its manifest: this one
+/// is moved, the others removed.
 fn sbom(
     root: &Path,
     name: &str,
@@ -111,44 +113,59 @@ fn sbom(
     target: Option<&str>,
     features: &[&str],
 ) -> Result<()> {
-    let manifest = root.join(name).join("Cargo.toml");
     let triple = target.unwrap_or("x86_64-unknown-linux-gnu");
-    let mut args = vec![
-        "cyclonedx",
-        "--manifest-path",
-        path_str(&manifest)?,
-        "--format",
-        "json",
-        "--spec-version",
-        "1.5",
-        "--describe",
-        "binaries",
-        "--target",
-        triple,
-        "--override-filename",
-        "sbom",
-    ];
-    args.extend(features);
-    step(
+    let args = [
+        &[
+            "cyclonedx",
+            "--format",
+            "json",
+            "--spec-version",
+            "1.5",
+            "--describe",
+            "binaries",
+            "--target",
+            triple,
+        ][..],
+        features,
+    ]
+    .concat();
+    let made = step(
         root,
         &format!("SBOM (CycloneDX) of {name} for {triple}"),
         "cargo",
         &args,
-    )?;
-    let written = root.join(name).join(format!("sbom_bin-{name}.cdx.json"));
+    );
+    let written: Vec<PathBuf> = std::fs::read_dir(root)?
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter_map(|crate_dir| std::fs::read_dir(crate_dir).ok())
+        .flatten()
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| {
+            p.file_name()
+                .and_then(|n| n.to_str())
+                .is_some_and(|n| n.ends_with("_bin.cdx.json"))
+        })
+        .collect();
+    let ours = root.join(name).join(format!("{name}_bin.cdx.json"));
     let deb = the_deb(dir, name)?;
     let stem = deb
         .file_stem()
         .and_then(|s| s.to_str())
         .context("package name")?;
     let target_file = dir.join(format!("{stem}.cdx.json"));
-    std::fs::rename(&written, &target_file).with_context(|| {
-        format!(
-            "cargo-cyclonedx wrote no {} (moving it to {})",
-            written.display(),
-            target_file.display()
-        )
-    })?;
+    let moved = made.and_then(|()| {
+        std::fs::rename(&ours, &target_file).with_context(|| {
+            format!(
+                "cargo-cyclonedx wrote no {} (moving it to {})",
+                ours.display(),
+                target_file.display()
+            )
+        })
+    });
+    for other in written.iter().filter(|p| **p != ours) {
+        let _ = std::fs::remove_file(other);
+    }
+    moved?;
     check_sbom(&target_file, name)
 }
 
