@@ -49,6 +49,7 @@ pub struct ExpectedBody {
 /// An expected delivery as registered.
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
+#[schema(example = json!({"reference": "ASN-1", "dock": "DOCK-1", "expected": [{"sku": "WATER-1L5", "quantity": 20}]}))]
 pub struct DeliveryBody {
     /// `[A-Za-z0-9._-]{1,64}`, e.g. the shipping notice's number.
     #[schema(pattern = "^[A-Za-z0-9._-]{1,64}$")]

@@ -21,6 +21,7 @@ use crate::domain::FieldError;
 /// One booking: by `sku` + `quantity`, or by `epcs`.
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
+#[schema(example = json!({"kind": "issue", "sku": "WATER-1L5", "quantity": 5, "from": "A-01-03"}))]
 pub struct BookingBody {
     /// `receive` (needs `to`), `move` (`from` and `to`), `issue` (`from`)
     /// or `adjust` (`from` or `to`, and `reason`).

@@ -50,6 +50,7 @@ pub struct ScanRead {
 /// A batch of reads, applied in order.
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
+#[schema(example = json!({"reads": [{"id": "scan-1", "kind": "receive", "code": "WATER-1L5", "quantity": 2, "location": "DOCK-1"}]}))]
 pub struct ScanBatch {
     /// 1 to 500 reads.
     #[schema(min_items = 1, max_items = 500)]
