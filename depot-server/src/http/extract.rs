@@ -212,3 +212,52 @@ pub fn parse_json<T: DeserializeOwned>(raw: &[u8]) -> Result<T, ApiError> {
         _ => ApiError::BadRequest(format!("the body is not valid JSON: {error}")),
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use serde::Deserialize;
+
+    #[derive(Debug, Deserialize)]
+    struct Body {
+        #[serde(default, deserialize_with = "super::whole_number")]
+        quantity: Option<i64>,
+    }
+
+    fn quantity(json: &str) -> Result<Option<i64>, serde_json::error::Category> {
+        serde_json::from_str::<Body>(json)
+            .map(|body| body.quantity)
+            .map_err(|error| error.classify())
+    }
+
+    #[test]
+    fn a_whole_number_may_be_written_with_a_zero_fraction() {
+        assert_eq!(quantity(r#"{"quantity":5}"#), Ok(Some(5)));
+        assert_eq!(quantity(r#"{"quantity":5.0}"#), Ok(Some(5)));
+        assert_eq!(quantity(r#"{"quantity":-7e2}"#), Ok(Some(-700)));
+        assert_eq!(quantity(r#"{"quantity":null}"#), Ok(None));
+        assert_eq!(quantity("{}"), Ok(None));
+        assert_eq!(
+            quantity(r#"{"quantity":9223372036854775807}"#),
+            Ok(Some(i64::MAX))
+        );
+        assert_eq!(
+            quantity(r#"{"quantity":9007199254740991.0}"#),
+            Ok(Some(9_007_199_254_740_991))
+        );
+    }
+
+    #[test]
+    fn a_fraction_or_a_number_past_i64_is_a_wrong_type() {
+        use serde_json::error::Category::Data;
+        for json in [
+            r#"{"quantity":5.5}"#,
+            r#"{"quantity":1e300}"#,
+            r#"{"quantity":9007199254740992.0}"#,
+            r#"{"quantity":9223372036854775808}"#,
+            r#"{"quantity":-9223372036854775809}"#,
+            r#"{"quantity":"5"}"#,
+        ] {
+            assert_eq!(quantity(json), Err(Data), "{json}");
+        }
+    }
+}
