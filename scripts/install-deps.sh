@@ -31,8 +31,10 @@ if command -v systemctl >/dev/null 2>&1; then
 fi
 
 # Python peers of the gateway's QEMU tests (hil-tests): an independent
-# Modbus master.
-python3 -m pip install --quiet --root-user-action=ignore pymodbus==3.16.1 pyserial==3.5
+# Modbus master; and schemathesis, which tests the server against its own
+# OpenAPI document (depot-server/tests/api/contract.rs).
+python3 -m pip install --quiet --root-user-action=ignore pymodbus==3.16.1 pyserial==3.5 \
+    schemathesis==4.32.5
 
 # The gateway firmware's defmt log is decoded by the tests' own Rust code
 # (the defmt-decoder crate), so no decoding tool is installed. Reading a real

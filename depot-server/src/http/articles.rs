@@ -5,38 +5,49 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use serde::{Deserialize, Serialize};
-use utoipa::{IntoParams, ToSchema};
+use utoipa::openapi::schema::Schema;
+use utoipa::openapi::RefOr;
+use utoipa::{IntoParams, PartialSchema, ToSchema};
 
-use super::error::{ApiError, Problem};
-use super::extract::{Authenticated, JsonBody};
-use super::{page_limit, AppState};
+use super::error::{answers, ApiError};
+use super::extract::{whole_number, Allowed, Authenticated, JsonBody, MayKeepMasterData};
+use super::{openapi, page_limit, AppState};
 use crate::domain::article::{Article, ArticleDraft};
 
 /// An article as sent and answered.
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ArticleBody {
-    /// `[A-Za-z0-9._-]{1,64}`; on PUT it may be left out (the path names it).
+    /// `[A-Za-z0-9._-]{1,64}`; required on POST, on PUT it may be left out
+    /// (the path names it; if given, it must be the path's).
     #[serde(default)]
+    #[schema(pattern = "^[A-Za-z0-9._-]{1,64}$")]
     pub sku: Option<String>,
+    /// 1–200 characters, no control characters.
+    #[schema(pattern = "^[^\\u0000-\\u001F\\u007F-\\u009F]{1,200}$")]
     pub name: String,
-    /// `piece`, `kg`, `l`, `m`, `box` or `pallet`.
+    #[schema(schema_with = openapi::unit)]
     pub unit: String,
-    /// GTIN-8/12/13/14 with a valid check digit.
+    /// GTIN-8/12/13/14 with a valid check digit; one article per GTIN.
     #[serde(default)]
+    #[schema(pattern = "^([0-9]{8}|[0-9]{12,14})$")]
     pub gtin: Option<String>,
     /// NATO stock number, 13 digits (`NNNN-NN-NNN-NNNN` accepted and answered).
     #[serde(default)]
+    #[schema(pattern = "^([0-9]{13}|[0-9]{4}-[0-9]{2}-[0-9]{3}-[0-9]{4})$")]
     pub nsn: Option<String>,
-    /// NATO supply class I–V or US I–X.
     #[serde(default)]
+    #[schema(schema_with = openapi::supply_class_or_null)]
     pub supply_class: Option<String>,
     /// `open` (default) or `restricted`.
     #[serde(default)]
+    #[schema(schema_with = openapi::classification_or_null)]
     pub classification: Option<String>,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "whole_number")]
+    #[schema(minimum = 0, maximum = 1_000_000_000)]
     pub unit_weight_g: Option<i64>,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "whole_number")]
+    #[schema(minimum = 0, maximum = 1_000_000_000)]
     pub unit_volume_ml: Option<i64>,
     #[serde(default)]
     pub lot_tracked: Option<bool>,
@@ -80,6 +91,34 @@ impl ArticleBody {
     }
 }
 
+/// The body of `POST /api/v1/articles` (documentation only; parsed as an
+/// [`ArticleBody`]).
+pub struct NewArticle;
+
+impl PartialSchema for NewArticle {
+    fn schema() -> RefOr<Schema> {
+        openapi::key_required(ArticleBody::schema(), "sku", "A new article.")
+    }
+}
+
+impl ToSchema for NewArticle {}
+
+/// The body of `PUT /api/v1/articles/{sku}` (documentation only; parsed as
+/// an [`ArticleBody`]).
+pub struct ArticleChange;
+
+impl PartialSchema for ArticleChange {
+    fn schema() -> RefOr<Schema> {
+        openapi::key_in_path(
+            ArticleBody::schema(),
+            "sku",
+            "An article, its SKU named by the path (a `sku` field must be the path's).",
+        )
+    }
+}
+
+impl ToSchema for ArticleChange {}
+
 /// A page of articles.
 #[derive(Debug, Serialize, ToSchema)]
 pub struct ArticlePage {
@@ -94,14 +133,23 @@ pub struct ArticlePage {
 #[serde(deny_unknown_fields)]
 pub struct PageQuery {
     /// Answer items after this key.
+    #[param(nullable = false)]
     pub after: Option<String>,
     /// 1–1000, default 100.
+    #[param(nullable = false, minimum = 1, maximum = 1000)]
     pub limit: Option<i64>,
 }
 
 /// Lists the articles the caller may see.
-#[utoipa::path(get, path = "/api/v1/articles", params(PageQuery), security(("bearer" = [])),
-    responses((status = 200, body = ArticlePage), (status = 401, body = Problem)))]
+#[utoipa::path(get, path = "/api/v1/articles", operation_id = "listArticles", tag = "articles",
+    params(PageQuery), security(("bearer" = [])),
+    responses(
+        (status = 200, body = ArticlePage, links(
+            ("readArticle" = (operation_id = "readArticle", parameters(("sku" = "$response.body#/items/0/sku")))),
+            ("replaceArticle" = (operation_id = "replaceArticle", parameters(("sku" = "$response.body#/items/0/sku")))),
+        )),
+        (status = 400, response = answers::BadRequest), (status = 401, response = answers::Unauthorized),
+        (status = 422, response = answers::Unprocessable), (status = 503, response = answers::Unavailable)))]
 pub async fn list(
     State(state): State<AppState>,
     Authenticated(caller): Authenticated,
@@ -122,8 +170,11 @@ pub async fn list(
 }
 
 /// One article; a restricted article is 404 to a caller without clearance.
-#[utoipa::path(get, path = "/api/v1/articles/{sku}", security(("bearer" = [])),
-    responses((status = 200, body = ArticleBody), (status = 404, body = Problem)))]
+#[utoipa::path(get, path = "/api/v1/articles/{sku}", operation_id = "readArticle", tag = "articles",
+    params(("sku" = String, Path, pattern = "^[A-Za-z0-9._-]{1,64}$")), security(("bearer" = [])),
+    responses((status = 200, body = ArticleBody),
+        (status = 400, response = answers::BadRequest), (status = 401, response = answers::Unauthorized),
+        (status = 404, response = answers::NotFound), (status = 503, response = answers::Unavailable)))]
 pub async fn read(
     State(state): State<AppState>,
     Authenticated(caller): Authenticated,
@@ -133,12 +184,21 @@ pub async fn read(
     Ok(Json(ArticleBody::from_article(&article)))
 }
 
-/// Creates an article (managers); 409 if the SKU exists.
-#[utoipa::path(post, path = "/api/v1/articles", request_body = ArticleBody, security(("bearer" = [])),
-    responses((status = 201, body = ArticleBody), (status = 409, body = Problem), (status = 422, body = Problem)))]
+/// Creates an article (managers; a restricted one only a cleared manager);
+/// 409 if the SKU exists, or the GTIN belongs to another article.
+#[utoipa::path(post, path = "/api/v1/articles", operation_id = "createArticle", tag = "articles",
+    request_body = NewArticle, security(("bearer" = [])),
+    responses(
+        (status = 201, body = ArticleBody, links(
+            ("readArticle" = (operation_id = "readArticle", parameters(("sku" = "$response.body#/sku")))),
+        )),
+        (status = 400, response = answers::BadRequest), (status = 401, response = answers::Unauthorized),
+        (status = 403, response = answers::Forbidden), (status = 409, response = answers::Conflict),
+        (status = 413, response = answers::TooLarge), (status = 415, response = answers::UnsupportedMediaType),
+        (status = 422, response = answers::Unprocessable), (status = 503, response = answers::Unavailable)))]
 pub async fn create(
     State(state): State<AppState>,
-    Authenticated(caller): Authenticated,
+    Allowed(caller, _): Allowed<MayKeepMasterData>,
     body: JsonBody<ArticleBody>,
 ) -> Result<Response, ApiError> {
     let article = body.value.into_draft().parse(None)?;
@@ -151,11 +211,23 @@ pub async fn create(
 }
 
 /// Creates or replaces an article (managers): 201 when new, 200 when replaced.
-#[utoipa::path(put, path = "/api/v1/articles/{sku}", request_body = ArticleBody, security(("bearer" = [])),
-    responses((status = 200, body = ArticleBody), (status = 201, body = ArticleBody), (status = 422, body = Problem)))]
+#[utoipa::path(put, path = "/api/v1/articles/{sku}", operation_id = "replaceArticle", tag = "articles",
+    params(("sku" = String, Path, pattern = "^[A-Za-z0-9._-]{1,64}$")),
+    request_body = ArticleChange, security(("bearer" = [])),
+    responses(
+        (status = 200, body = ArticleBody, links(
+            ("readArticle" = (operation_id = "readArticle", parameters(("sku" = "$request.path.sku")))),
+        )),
+        (status = 201, body = ArticleBody, links(
+            ("readArticle" = (operation_id = "readArticle", parameters(("sku" = "$request.path.sku")))),
+        )),
+        (status = 400, response = answers::BadRequest), (status = 401, response = answers::Unauthorized),
+        (status = 403, response = answers::Forbidden), (status = 409, response = answers::Conflict),
+        (status = 413, response = answers::TooLarge), (status = 415, response = answers::UnsupportedMediaType),
+        (status = 422, response = answers::Unprocessable), (status = 503, response = answers::Unavailable)))]
 pub async fn replace(
     State(state): State<AppState>,
-    Authenticated(caller): Authenticated,
+    Allowed(caller, _): Allowed<MayKeepMasterData>,
     Path(sku): Path<String>,
     body: JsonBody<ArticleBody>,
 ) -> Result<Response, ApiError> {

@@ -8,8 +8,8 @@ use serde::{Deserialize, Serialize};
 use time::format_description::well_known::Rfc3339;
 use utoipa::ToSchema;
 
-use super::error::{ApiError, Problem};
-use super::extract::{Authenticated, JsonBody};
+use super::error::{answers, ApiError, Problem};
+use super::extract::{whole_number, Allowed, JsonBody, MayKeepMasterData, MayReadLedger};
 use super::{json_response, AppState};
 use crate::depot::DeliveryReport;
 use crate::domain::article::Sku;
@@ -28,26 +28,37 @@ pub struct ExpectedBody {
     pub epc: Option<String>,
     /// An expected article, with `quantity`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(pattern = "^[A-Za-z0-9._-]{1,64}$")]
     pub sku: Option<String>,
-    /// Units of `sku`, 1 to 10^12 (an `epc` entry is one item).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    /// Units of `sku`, 1 to 10^12 (an `epc` entry is one item: 1 or absent).
+    #[serde(
+        default,
+        deserialize_with = "whole_number",
+        skip_serializing_if = "Option::is_none"
+    )]
+    #[schema(minimum = 1, maximum = 1_000_000_000_000_i64)]
     pub quantity: Option<i64>,
     /// The lot the goods carry: required for a lot-tracked article, refused
     /// for any other; for an `epc` entry it is used if the item's article is
-    /// lot-tracked.
+    /// lot-tracked. 1–64 printable ASCII characters.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(pattern = "^[\\x21-\\x7E]{1,64}$")]
     pub lot: Option<String>,
 }
 
 /// An expected delivery as registered.
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
+#[schema(example = json!({"reference": "ASN-1", "dock": "DOCK-1", "expected": [{"sku": "WATER-1L5", "quantity": 20}]}))]
 pub struct DeliveryBody {
     /// `[A-Za-z0-9._-]{1,64}`, e.g. the shipping notice's number.
+    #[schema(pattern = "^[A-Za-z0-9._-]{1,64}$")]
     pub reference: String,
     /// The dock location the goods come to.
+    #[schema(pattern = "^[A-Za-z0-9._-]{1,64}$")]
     pub dock: String,
     /// What is expected, 1 to 10,000 entries.
+    #[schema(min_items = 1, max_items = 10_000)]
     pub expected: Vec<ExpectedBody>,
 }
 
@@ -255,12 +266,23 @@ fn lot_text(lot: &Lot) -> Option<String> {
 /// books at that dock is matched against it (and takes its lot) until all
 /// it expects has arrived. 201 with the delivery; the same notice again is
 /// 200 with it as it stands; another notice under the same reference is 409.
-#[utoipa::path(post, path = "/api/v1/deliveries", request_body = DeliveryBody, security(("bearer" = [])),
-    responses((status = 201, body = DeliveryView), (status = 200, body = DeliveryView, description = "the same notice was registered before"),
-        (status = 403, body = Problem), (status = 409, body = Problem), (status = 422, body = Problem)))]
+#[utoipa::path(post, path = "/api/v1/deliveries", operation_id = "createDelivery", tag = "deliveries",
+    request_body = DeliveryBody, security(("bearer" = [])),
+    responses(
+        (status = 201, body = DeliveryView, links(
+            ("readDelivery" = (operation_id = "readDelivery", parameters(("reference" = "$response.body#/reference")))),
+        )),
+        (status = 200, body = DeliveryView, description = "the same notice was registered before", links(
+            ("readDelivery" = (operation_id = "readDelivery", parameters(("reference" = "$response.body#/reference")))),
+        )),
+        (status = 400, response = answers::BadRequest), (status = 401, response = answers::Unauthorized),
+        (status = 403, response = answers::Forbidden),
+        (status = 409, description = "another notice was registered under this reference", body = Problem, content_type = "application/problem+json"),
+        (status = 413, response = answers::TooLarge), (status = 415, response = answers::UnsupportedMediaType),
+        (status = 422, response = answers::Unprocessable), (status = 503, response = answers::Unavailable)))]
 pub async fn create(
     State(state): State<AppState>,
-    Authenticated(caller): Authenticated,
+    Allowed(caller, _): Allowed<MayKeepMasterData>,
     body: JsonBody<DeliveryBody>,
 ) -> Result<Response, ApiError> {
     let delivery = body.value.parse()?;
@@ -282,12 +304,16 @@ pub async fn create(
 /// what arrived of it, the items received, what is missing and what came
 /// unexpected. Without clearance, lines and items of restricted articles
 /// are left out.
-#[utoipa::path(get, path = "/api/v1/deliveries/{reference}", security(("bearer" = [])),
-    params(("reference" = String, Path, description = "the delivery's reference")),
-    responses((status = 200, body = DeliveryView), (status = 403, body = Problem), (status = 404, body = Problem)))]
+#[utoipa::path(get, path = "/api/v1/deliveries/{reference}", operation_id = "readDelivery", tag = "deliveries",
+    security(("bearer" = [])),
+    params(("reference" = String, Path, pattern = "^[A-Za-z0-9._-]{1,64}$", description = "the delivery's reference")),
+    responses((status = 200, body = DeliveryView),
+        (status = 400, response = answers::BadRequest), (status = 401, response = answers::Unauthorized),
+        (status = 403, response = answers::Forbidden), (status = 404, response = answers::NotFound),
+        (status = 503, response = answers::Unavailable)))]
 pub async fn read(
     State(state): State<AppState>,
-    Authenticated(caller): Authenticated,
+    Allowed(caller, _): Allowed<MayReadLedger>,
     Path(reference): Path<String>,
 ) -> Result<axum::Json<DeliveryView>, ApiError> {
     let report = state.depot.delivery(&caller, &reference).await?;
@@ -298,12 +324,16 @@ pub async fn read(
 /// booked at its dock are not matched against it, and what did not arrive
 /// stays `missing`; its state becomes `closed`. Closing a delivery that is
 /// complete or closed changes nothing. 200 with the delivery.
-#[utoipa::path(post, path = "/api/v1/deliveries/{reference}/close", security(("bearer" = [])),
-    params(("reference" = String, Path, description = "the delivery's reference")),
-    responses((status = 200, body = DeliveryView), (status = 403, body = Problem), (status = 404, body = Problem)))]
+#[utoipa::path(post, path = "/api/v1/deliveries/{reference}/close", operation_id = "closeDelivery", tag = "deliveries",
+    security(("bearer" = [])),
+    params(("reference" = String, Path, pattern = "^[A-Za-z0-9._-]{1,64}$", description = "the delivery's reference")),
+    responses((status = 200, body = DeliveryView),
+        (status = 400, response = answers::BadRequest), (status = 401, response = answers::Unauthorized),
+        (status = 403, response = answers::Forbidden), (status = 404, response = answers::NotFound),
+        (status = 503, response = answers::Unavailable)))]
 pub async fn close(
     State(state): State<AppState>,
-    Authenticated(caller): Authenticated,
+    Allowed(caller, _): Allowed<MayKeepMasterData>,
     Path(reference): Path<String>,
 ) -> Result<axum::Json<DeliveryView>, ApiError> {
     state.depot.close_delivery(&caller, &reference).await?;

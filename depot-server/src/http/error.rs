@@ -28,6 +28,7 @@ pub struct Problem {
     #[serde(rename = "type")]
     pub kind: String,
     pub title: String,
+    #[schema(minimum = 400, maximum = 599)]
     pub status: u16,
     pub detail: String,
     /// For validation failures: each failing field and why.
@@ -45,6 +46,87 @@ pub struct Problem {
 pub struct FieldProblem {
     pub field: String,
     pub reason: String,
+}
+
+/// The documented error answers, one reusable OpenAPI response per status,
+/// each an `application/problem+json` [`Problem`]. They exist for the
+/// document only: handlers answer with [`ApiError`].
+pub mod answers {
+    use utoipa::ToResponse;
+
+    use super::Problem;
+
+    /// 400.
+    #[derive(ToResponse)]
+    #[response(
+        description = "The request is not well-formed: broken JSON, a query or path parameter of the wrong type, an unknown query parameter, a bad header",
+        content_type = "application/problem+json"
+    )]
+    pub struct BadRequest(pub Problem);
+
+    /// 401.
+    #[derive(ToResponse)]
+    #[response(
+        description = "No token, or one that is not valid (unknown or revoked)",
+        content_type = "application/problem+json"
+    )]
+    pub struct Unauthorized(pub Problem);
+
+    /// 403.
+    #[derive(ToResponse)]
+    #[response(
+        description = "The caller's role may not do this",
+        content_type = "application/problem+json"
+    )]
+    pub struct Forbidden(pub Problem);
+
+    /// 404.
+    #[derive(ToResponse)]
+    #[response(
+        description = "No such resource, or a restricted one the caller is not cleared for",
+        content_type = "application/problem+json"
+    )]
+    pub struct NotFound(pub Problem);
+
+    /// 409.
+    #[derive(ToResponse)]
+    #[response(
+        description = "A conflict with the current state, with its figures",
+        content_type = "application/problem+json"
+    )]
+    pub struct Conflict(pub Problem);
+
+    /// 413.
+    #[derive(ToResponse)]
+    #[response(
+        description = "The body is larger than the configured limit (`limit_bytes`)",
+        content_type = "application/problem+json"
+    )]
+    pub struct TooLarge(pub Problem);
+
+    /// 415.
+    #[derive(ToResponse)]
+    #[response(
+        description = "The body is not sent as `Content-Type: application/json`",
+        content_type = "application/problem+json"
+    )]
+    pub struct UnsupportedMediaType(pub Problem);
+
+    /// 422.
+    #[derive(ToResponse)]
+    #[response(
+        description = "Well-formed but not acceptable: a field of the wrong type or out of its range, an unknown field, a rule the request breaks; `errors` names each failing field",
+        content_type = "application/problem+json"
+    )]
+    pub struct Unprocessable(pub Problem);
+
+    /// 503.
+    #[derive(ToResponse)]
+    #[response(
+        description = "The database cannot take this now (disk full, busy past its timeout, the writer stopped, shutting down); nothing was written",
+        content_type = "application/problem+json"
+    )]
+    pub struct Unavailable(pub Problem);
 }
 
 impl Problem {

@@ -1,17 +1,21 @@
 //! Request extractors: the authenticated caller (an API token, or the web
-//! session cookie with its CSRF header for changes) and JSON bodies, each
-//! failing with a problem+json answer (401, 400, 403, 413, 415, 422) instead
-//! of axum's text.
+//! session cookie with its CSRF header for changes), the caller allowed an
+//! action, and JSON bodies, each failing with a problem+json answer (401,
+//! 400, 403, 413, 415, 422) instead of axum's text.
+
+use std::marker::PhantomData;
 
 use axum::body::Bytes;
 use axum::extract::{FromRequest, FromRequestParts, Request};
 use axum::http::request::Parts;
 use axum::http::{header, HeaderMap, Method};
-use serde::de::DeserializeOwned;
+use serde::de::{DeserializeOwned, Error as _};
+use serde::{Deserialize, Deserializer};
 
 use super::error::ApiError;
 use super::AppState;
-use crate::domain::access::Caller;
+use crate::depot::DepotError;
+use crate::domain::access::{Action, Caller};
 
 /// The name of the web session cookie (256 random bits; stored hashed).
 pub const SESSION_COOKIE: &str = "depot_session";
@@ -85,6 +89,57 @@ impl FromRequestParts<AppState> for Authenticated {
     }
 }
 
+/// An action as a type, for [`Allowed`].
+pub trait Permission {
+    /// The action the caller must be allowed.
+    const ACTION: Action;
+}
+
+/// [`Action::Book`].
+pub struct MayBook;
+impl Permission for MayBook {
+    const ACTION: Action = Action::Book;
+}
+
+/// [`Action::KeepMasterData`].
+pub struct MayKeepMasterData;
+impl Permission for MayKeepMasterData {
+    const ACTION: Action = Action::KeepMasterData;
+}
+
+/// [`Action::ReadLedger`].
+pub struct MayReadLedger;
+impl Permission for MayReadLedger {
+    const ACTION: Action = Action::ReadLedger;
+}
+
+/// [`Action::ResolveGatePass`].
+pub struct MayResolveGatePass;
+impl Permission for MayResolveGatePass {
+    const ACTION: Action = Action::ResolveGatePass;
+}
+
+/// The authenticated caller, allowed `P`'s action. Placed before the body or
+/// query extractors, it answers a role that may not act 403 whatever it
+/// sent, before the request's content is looked at (the façade checks again).
+pub struct Allowed<P>(pub Caller, pub PhantomData<P>);
+
+impl<P: Permission> FromRequestParts<AppState> for Allowed<P> {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &AppState,
+    ) -> Result<Self, Self::Rejection> {
+        let Authenticated(caller) = Authenticated::from_request_parts(parts, state).await?;
+        if caller.role.may(P::ACTION) {
+            Ok(Allowed(caller, PhantomData))
+        } else {
+            Err(DepotError::Forbidden { role: caller.role }.into())
+        }
+    }
+}
+
 /// A JSON body, parsed into `T`, with the raw bytes kept for idempotency hashing.
 pub struct JsonBody<T> {
     pub value: T,
@@ -127,6 +182,28 @@ impl<T: DeserializeOwned> FromRequest<AppState> for JsonBody<T> {
     }
 }
 
+/// Deserializes an optional whole number written as an integer (`5`) or
+/// as a number with a zero fraction (`5.0`): JSON does not tell the two
+/// apart, and the document's `integer` (JSON Schema's) admits both. The
+/// latter only below 2^53 in size, where a double holds every whole number
+/// exactly; a fraction, or a number outside i64, is a wrong type (422).
+pub fn whole_number<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Option<i64>, D::Error> {
+    let Some(number) = Option::<serde_json::Number>::deserialize(deserializer)? else {
+        return Ok(None);
+    };
+    if let Some(whole) = number.as_i64() {
+        return Ok(Some(whole));
+    }
+    const EXACT: f64 = 9_007_199_254_740_992.0; // 2^53
+    match number.as_f64() {
+        // Exact: a double with no fraction below 2^53 is that whole number.
+        Some(value) if value.fract() == 0.0 && value.abs() < EXACT => Ok(Some(value as i64)),
+        _ => Err(D::Error::custom(format_args!(
+            "invalid value: {number}, expected a whole number in i64 (written with a fraction: below 2^53)"
+        ))),
+    }
+}
+
 /// Parses JSON: broken syntax is 400, the wrong shape (types, unknown or
 /// missing fields, numbers out of range) is 422.
 pub fn parse_json<T: DeserializeOwned>(raw: &[u8]) -> Result<T, ApiError> {
@@ -134,4 +211,53 @@ pub fn parse_json<T: DeserializeOwned>(raw: &[u8]) -> Result<T, ApiError> {
         serde_json::error::Category::Data => ApiError::Unprocessable(error.to_string()),
         _ => ApiError::BadRequest(format!("the body is not valid JSON: {error}")),
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use serde::Deserialize;
+
+    #[derive(Debug, Deserialize)]
+    struct Body {
+        #[serde(default, deserialize_with = "super::whole_number")]
+        quantity: Option<i64>,
+    }
+
+    fn quantity(json: &str) -> Result<Option<i64>, serde_json::error::Category> {
+        serde_json::from_str::<Body>(json)
+            .map(|body| body.quantity)
+            .map_err(|error| error.classify())
+    }
+
+    #[test]
+    fn a_whole_number_may_be_written_with_a_zero_fraction() {
+        assert_eq!(quantity(r#"{"quantity":5}"#), Ok(Some(5)));
+        assert_eq!(quantity(r#"{"quantity":5.0}"#), Ok(Some(5)));
+        assert_eq!(quantity(r#"{"quantity":-7e2}"#), Ok(Some(-700)));
+        assert_eq!(quantity(r#"{"quantity":null}"#), Ok(None));
+        assert_eq!(quantity("{}"), Ok(None));
+        assert_eq!(
+            quantity(r#"{"quantity":9223372036854775807}"#),
+            Ok(Some(i64::MAX))
+        );
+        assert_eq!(
+            quantity(r#"{"quantity":9007199254740991.0}"#),
+            Ok(Some(9_007_199_254_740_991))
+        );
+    }
+
+    #[test]
+    fn a_fraction_or_a_number_past_i64_is_a_wrong_type() {
+        use serde_json::error::Category::Data;
+        for json in [
+            r#"{"quantity":5.5}"#,
+            r#"{"quantity":1e300}"#,
+            r#"{"quantity":9007199254740992.0}"#,
+            r#"{"quantity":9223372036854775808}"#,
+            r#"{"quantity":-9223372036854775809}"#,
+            r#"{"quantity":"5"}"#,
+        ] {
+            assert_eq!(quantity(json), Err(Data), "{json}");
+        }
+    }
 }

@@ -11,10 +11,10 @@ use serde::{Deserialize, Serialize};
 use time::format_description::well_known::Rfc3339;
 use utoipa::{IntoParams, ToSchema};
 
-use super::error::{ApiError, Problem};
-use super::extract::{Authenticated, JsonBody};
+use super::error::{answers, ApiError, Problem};
+use super::extract::{Allowed, Authenticated, JsonBody, MayReadLedger, MayResolveGatePass};
 use super::movements::{render_outcome, Movements};
-use super::AppState;
+use super::{openapi, AppState};
 use crate::domain::access::Action;
 use crate::domain::article::Sku;
 use crate::domain::gate::{GatePass, GatewayState, PassRate, PassResolution, ResolutionRequest};
@@ -35,6 +35,7 @@ pub struct PassView {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub dock: Option<String>,
     /// `in`, `out` or `unknown`.
+    #[schema(schema_with = openapi::direction)]
     pub direction: String,
     /// The EPC words the gateway reported, hex.
     pub epc_hex: String,
@@ -49,6 +50,7 @@ pub struct PassView {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub weight_grams: Option<i32>,
     /// `booked`, `not_booked`, `unidentified`, `flagged` or `awaiting_lot`.
+    #[schema(schema_with = openapi::pass_outcome)]
     pub outcome: String,
     /// Why it was not booked.
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -63,6 +65,7 @@ pub struct PassView {
     /// What a manager must name to book it (`article` or `lot`), while it
     /// waits: `POST /api/v1/gates/passes/{id}/resolution`.
     #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(schema_with = openapi::waiting_for)]
     pub waiting_for: Option<String>,
     /// How a manager resolved it, once resolved.
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -71,6 +74,7 @@ pub struct PassView {
     /// (flagged); absent when it could not be judged (no valid reading, or a
     /// pass in the window of no known unit weight).
     #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(schema_with = openapi::weight_check)]
     pub weight_check: Option<String>,
     /// The sum of the unit weights of the passes through its gate in the
     /// window, itself included, grams (with `weight_check`).
@@ -146,8 +150,10 @@ pub struct Passes {
 #[serde(deny_unknown_fields)]
 pub struct PassQuery {
     /// Answer passes with a larger id (default 0: from the first).
+    #[param(nullable = false, minimum = 0, maximum = 9_223_372_036_854_775_807_i64)]
     pub after_id: Option<i64>,
     /// 1–1000, default 100.
+    #[param(nullable = false, minimum = 1, maximum = 1000)]
     pub limit: Option<i64>,
 }
 
@@ -164,11 +170,15 @@ impl PassQuery {
 }
 
 /// Gate passes after `after_id`, oldest first, each with its outcome.
-#[utoipa::path(get, path = "/api/v1/gates/passes", params(PassQuery), security(("bearer" = [])),
-    responses((status = 200, body = Passes), (status = 403, body = Problem)))]
+#[utoipa::path(get, path = "/api/v1/gates/passes", operation_id = "listGatePasses", tag = "gates",
+    params(PassQuery), security(("bearer" = [])),
+    responses((status = 200, body = Passes),
+        (status = 400, response = answers::BadRequest), (status = 401, response = answers::Unauthorized),
+        (status = 403, response = answers::Forbidden), (status = 422, response = answers::Unprocessable),
+        (status = 503, response = answers::Unavailable)))]
 pub async fn passes(
     State(state): State<AppState>,
-    Authenticated(caller): Authenticated,
+    Allowed(caller, _): Allowed<MayReadLedger>,
     Query(query): Query<PassQuery>,
 ) -> Result<Json<Passes>, ApiError> {
     let (after_id, limit) = query.page()?;
@@ -181,11 +191,18 @@ pub async fn passes(
 /// The passes that wait for a manager, oldest first: `in` passes at a dock
 /// whose EPC names no known article (`waiting_for: article`) or whose
 /// lot-tracked article got no lot (`waiting_for: lot`).
-#[utoipa::path(get, path = "/api/v1/gates/unresolved", params(PassQuery), security(("bearer" = [])),
-    responses((status = 200, body = Passes), (status = 403, body = Problem)))]
+#[utoipa::path(get, path = "/api/v1/gates/unresolved", operation_id = "listUnresolvedGatePasses", tag = "gates",
+    params(PassQuery), security(("bearer" = [])),
+    responses(
+        (status = 200, body = Passes, links(
+            ("resolveGatePass" = (operation_id = "resolveGatePass", parameters(("id" = "$response.body#/passes/0/id")))),
+        )),
+        (status = 400, response = answers::BadRequest), (status = 401, response = answers::Unauthorized),
+        (status = 403, response = answers::Forbidden), (status = 422, response = answers::Unprocessable),
+        (status = 503, response = answers::Unavailable)))]
 pub async fn unresolved(
     State(state): State<AppState>,
-    Authenticated(caller): Authenticated,
+    Allowed(caller, _): Allowed<MayReadLedger>,
     Query(query): Query<PassQuery>,
 ) -> Result<Json<Passes>, ApiError> {
     let (after_id, limit) = query.page()?;
@@ -205,9 +222,12 @@ pub struct ResolutionBody {
     /// The article: required for a pass waiting for its article; for one
     /// waiting for its lot, if given, the pass's own.
     #[serde(default)]
+    #[schema(pattern = "^[A-Za-z0-9._-]{1,64}$")]
     pub sku: Option<String>,
-    /// The lot: required for a lot-tracked article.
+    /// The lot (1–64 printable ASCII characters): required for a
+    /// lot-tracked article.
     #[serde(default)]
+    #[schema(pattern = "^[\\x21-\\x7E]{1,64}$")]
     pub lot: Option<String>,
 }
 
@@ -235,14 +255,24 @@ impl ResolutionBody {
 /// the gate's dock, source `gate`. The same resolution again answers the
 /// first booking's movements (header `Idempotency-Replayed: true`) and books
 /// nothing; another one for a resolved pass is 409.
-#[utoipa::path(post, path = "/api/v1/gates/passes/{id}/resolution", request_body = ResolutionBody,
-    params(("id" = i64, Path, description = "the pass's record id")), security(("bearer" = [])),
-    responses((status = 201, body = Movements), (status = 403, body = Problem),
-        (status = 404, body = Problem), (status = 409, body = Problem, description = "the pass waits for nothing, was resolved otherwise, or the booking conflicts with stock"),
-        (status = 422, body = Problem)))]
+#[utoipa::path(post, path = "/api/v1/gates/passes/{id}/resolution", operation_id = "resolveGatePass", tag = "gates",
+    request_body = ResolutionBody,
+    params(("id" = i64, Path, minimum = -9_223_372_036_854_775_808_i64, maximum = 9_223_372_036_854_775_807_i64, description = "the pass's record id")), security(("bearer" = [])),
+    responses(
+        (status = 201, body = Movements, description = "booked, or the same resolution's booking again",
+            headers(("Idempotency-Replayed" = String, description = "`true` when the pass had been resolved so before and nothing was booked now")),
+            links(
+                ("listUnresolvedGatePasses" = (operation_id = "listUnresolvedGatePasses")),
+                ("listMovements" = (operation_id = "listMovements")),
+            )),
+        (status = 400, response = answers::BadRequest), (status = 401, response = answers::Unauthorized),
+        (status = 403, response = answers::Forbidden), (status = 404, response = answers::NotFound),
+        (status = 409, description = "the pass waits for nothing, was resolved otherwise, or the booking conflicts with stock", body = Problem, content_type = "application/problem+json"),
+        (status = 413, response = answers::TooLarge), (status = 415, response = answers::UnsupportedMediaType),
+        (status = 422, response = answers::Unprocessable), (status = 503, response = answers::Unavailable)))]
 pub async fn resolve(
     State(state): State<AppState>,
-    Authenticated(caller): Authenticated,
+    Allowed(caller, _): Allowed<MayResolveGatePass>,
     Path(id): Path<i64>,
     body: JsonBody<ResolutionBody>,
 ) -> Result<Response, ApiError> {
@@ -266,6 +296,7 @@ pub struct GatewayView {
     pub unit_id: u8,
     /// `starting`, `online`, `offline` (no answer; retried with backoff) or
     /// `degraded` (exceptions, answers that do not decode, an old map).
+    #[schema(schema_with = openapi::link_state)]
     pub state: String,
     /// RFC 3339: since when `state` holds.
     pub since: String,
@@ -411,8 +442,10 @@ pub struct Gateways {
 
 /// Each polled gateway's link state, map and firmware version, boot, rate,
 /// errors, losses and scale, and each gate's dock and newest pass.
-#[utoipa::path(get, path = "/api/v1/gates", security(("bearer" = [])),
-    responses((status = 200, body = Gateways), (status = 403, body = Problem)))]
+#[utoipa::path(get, path = "/api/v1/gates", operation_id = "listGateways", tag = "gates",
+    security(("bearer" = [])),
+    responses((status = 200, body = Gateways),
+        (status = 401, response = answers::Unauthorized), (status = 503, response = answers::Unavailable)))]
 pub async fn gateways(
     State(state): State<AppState>,
     Authenticated(caller): Authenticated,

@@ -137,7 +137,9 @@ pub struct Failure {
 }
 
 /// Liveness plus database, writer, gateway and uplink state; 503 when any is not ok.
-#[utoipa::path(get, path = "/healthz", responses((status = 200, body = Health), (status = 503, body = Health)))]
+#[utoipa::path(get, path = "/healthz", operation_id = "readHealth", tag = "health",
+    responses((status = 200, body = Health, description = "the database and the writer are ok"),
+        (status = 503, body = Health, description = "the database or the writer is not ok")))]
 pub async fn healthz(State(state): State<AppState>) -> Response {
     let writer = state.depot.writer_health();
     let (answers, last_seq, size) = match state.depot.storage_status().await {
@@ -216,7 +218,8 @@ async fn feed_view(state: &AppState) -> Option<UplinkView> {
 }
 
 /// Prometheus text exposition.
-#[utoipa::path(get, path = "/metrics", responses((status = 200, description = "Prometheus text format", content_type = "text/plain")))]
+#[utoipa::path(get, path = "/metrics", operation_id = "readMetrics", tag = "health",
+    responses((status = 200, description = "Prometheus text format", body = String, content_type = "text/plain")))]
 pub async fn metrics(State(state): State<AppState>) -> Response {
     if let Some(feed) = feed_view(&state).await {
         feed.record(state.depot.metrics());

@@ -5,9 +5,9 @@ use axum::Json;
 use serde::Serialize;
 use utoipa::ToSchema;
 
-use super::error::{ApiError, Problem};
-use super::extract::Authenticated;
-use super::AppState;
+use super::error::{answers, ApiError, Problem};
+use super::extract::{Allowed, MayReadLedger};
+use super::{openapi, AppState};
 use crate::domain::FieldError;
 use crate::epc;
 
@@ -17,7 +17,7 @@ pub struct ItemView {
     /// The pure-identity URI, e.g. `urn:epc:id:sgtin:0614141.812345.6789`.
     pub epc: String,
     pub sku: String,
-    /// `stored`, `issued` or `in_transit`.
+    #[schema(schema_with = openapi::item_state)]
     pub state: String,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub location: Option<String>,
@@ -28,11 +28,20 @@ pub struct ItemView {
 }
 
 /// One item; the EPC may be given as hex or as a tag or pure-identity URI.
-#[utoipa::path(get, path = "/api/v1/items/{epc}", security(("bearer" = [])),
-    responses((status = 200, body = ItemView), (status = 404, body = Problem), (status = 422, body = Problem)))]
+#[utoipa::path(get, path = "/api/v1/items/{epc}", operation_id = "readItem", tag = "stock",
+    params(("epc" = String, Path, description = "hex, tag URI, pure-identity URI or GS1 Digital Link")),
+    security(("bearer" = [])),
+    responses(
+        (status = 200, body = ItemView, links(
+            ("readArticle" = (operation_id = "readArticle", parameters(("sku" = "$response.body#/sku")))),
+        )),
+        (status = 400, response = answers::BadRequest), (status = 401, response = answers::Unauthorized),
+        (status = 403, response = answers::Forbidden), (status = 404, response = answers::NotFound),
+        (status = 422, description = "not an EPC in any accepted notation", body = Problem, content_type = "application/problem+json"),
+        (status = 503, response = answers::Unavailable)))]
 pub async fn read(
     State(state): State<AppState>,
-    Authenticated(caller): Authenticated,
+    Allowed(caller, _): Allowed<MayReadLedger>,
     Path(text): Path<String>,
 ) -> Result<Json<ItemView>, ApiError> {
     let epc = epc::parse(&text).map_err(|reason| FieldError::new("epc", reason))?;

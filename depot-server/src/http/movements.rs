@@ -9,9 +9,9 @@ use sha2::{Digest, Sha256};
 use time::format_description::well_known::Rfc3339;
 use utoipa::{IntoParams, ToSchema};
 
-use super::error::{refusal_problem, ApiError, Problem, PROBLEM_JSON};
-use super::extract::{parse_json, Authenticated, JsonBody};
-use super::{json_response, AppState};
+use super::error::{answers, refusal_problem, ApiError, Problem, PROBLEM_JSON};
+use super::extract::{parse_json, whole_number, Allowed, JsonBody, MayBook, MayReadLedger};
+use super::{json_response, openapi, AppState};
 use crate::depot::input::BookingDraft;
 use crate::depot::{BookingOutcome, Refusal, Submission};
 use crate::domain::booking::Source;
@@ -21,28 +21,45 @@ use crate::domain::FieldError;
 /// One booking: by `sku` + `quantity`, or by `epcs`.
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
+#[schema(example = json!({"kind": "issue", "sku": "WATER-1L5", "quantity": 5, "from": "A-01-03"}))]
 pub struct BookingBody {
-    /// `receive`, `move`, `issue` or `adjust`.
+    /// `receive` (needs `to`), `move` (`from` and `to`), `issue` (`from`)
+    /// or `adjust` (`from` or `to`, and `reason`).
+    #[schema(schema_with = openapi::booking_kind)]
     pub kind: String,
+    /// With `quantity`, instead of `epcs`.
     #[serde(default)]
+    #[schema(pattern = "^[A-Za-z0-9._-]{1,64}$")]
     pub sku: Option<String>,
-    /// A positive whole number in the article's base unit.
-    #[serde(default)]
+    /// A whole number in the article's base unit, 1 to 10^12.
+    #[serde(default, deserialize_with = "whole_number")]
+    #[schema(minimum = 1, maximum = 1_000_000_000_000_i64)]
     pub quantity: Option<i64>,
-    /// EPCs as hex, tag URI, pure-identity URI or GS1 Digital Link; instead of `sku`/`quantity`.
+    /// 1 to 10,000 distinct EPCs as hex, tag URI, pure-identity URI or GS1
+    /// Digital Link; instead of `sku`/`quantity`.
     #[serde(default)]
+    #[schema(min_items = 1, max_items = 10_000)]
     pub epcs: Option<Vec<String>>,
+    /// A location code.
     #[serde(default)]
+    #[schema(pattern = "^[A-Za-z0-9._-]{1,64}$")]
     pub from: Option<String>,
+    /// A location code.
     #[serde(default)]
+    #[schema(pattern = "^[A-Za-z0-9._-]{1,64}$")]
     pub to: Option<String>,
+    /// 1–64 printable ASCII characters; required for a lot-tracked article.
     #[serde(default)]
+    #[schema(pattern = "^[\\x21-\\x7E]{1,64}$")]
     pub lot: Option<String>,
-    /// Required for `adjust`.
+    /// Required for `adjust`; at most 500 characters.
     #[serde(default)]
+    #[schema(max_length = 500)]
     pub reason: Option<String>,
-    /// `handheld` (default for bookings with an Idempotency-Key), `web` or `api`.
+    /// `handheld` (default for bookings with an Idempotency-Key), `web` or
+    /// `api` (default without one).
     #[serde(default)]
+    #[schema(schema_with = openapi::booking_source_or_null)]
     pub source: Option<String>,
 }
 
@@ -66,6 +83,7 @@ impl BookingBody {
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 pub struct MovementView {
     pub seq: i64,
+    #[schema(schema_with = openapi::movement_kind)]
     pub kind: String,
     pub sku: String,
     pub quantity: i64,
@@ -78,6 +96,7 @@ pub struct MovementView {
     #[serde(skip_serializing_if = "Vec::is_empty", default)]
     pub epcs: Vec<String>,
     pub actor: String,
+    #[schema(schema_with = openapi::movement_source)]
     pub source: String,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub idempotency_key: Option<String>,
@@ -117,13 +136,26 @@ pub struct Movements {
 /// Books one movement. With an `Idempotency-Key` header (required from
 /// handhelds), a retry with the same body answers the first answer again and
 /// books nothing, also after a restart; the same key with another body is 422.
-#[utoipa::path(post, path = "/api/v1/movements", request_body = BookingBody, security(("bearer" = [])),
-    params(("Idempotency-Key" = Option<String>, Header, description = "1–128 printable ASCII characters; required when source is handheld")),
-    responses((status = 201, body = Movements), (status = 409, body = Problem, description = "insufficient stock or capacity, with the figures"),
-        (status = 422, body = Problem), (status = 503, body = Problem)))]
+#[utoipa::path(post, path = "/api/v1/movements", operation_id = "bookMovement", tag = "movements",
+    request_body = BookingBody, security(("bearer" = [])),
+    params(("Idempotency-Key" = Option<String>, Header, pattern = "^[\\x21-\\x7E]{1,128}$",
+        description = "1–128 printable ASCII characters (400 otherwise); required when source is handheld (422 without)")),
+    responses(
+        (status = 201, body = Movements, description = "booked, or the first answer to this Idempotency-Key again",
+            headers(("Idempotency-Replayed" = String, description = "`true` when this is the first answer again and nothing was booked now")),
+            links(
+                ("listMovements" = (operation_id = "listMovements")),
+                ("readStock" = (operation_id = "readStock", parameters(("sku" = "$response.body#/movements/0/sku")))),
+                ("readArticle" = (operation_id = "readArticle", parameters(("sku" = "$response.body#/movements/0/sku")))),
+            )),
+        (status = 400, response = answers::BadRequest), (status = 401, response = answers::Unauthorized),
+        (status = 403, response = answers::Forbidden),
+        (status = 409, description = "insufficient stock or capacity, an item not where it should be, with the figures", body = Problem, content_type = "application/problem+json"),
+        (status = 413, response = answers::TooLarge), (status = 415, response = answers::UnsupportedMediaType),
+        (status = 422, response = answers::Unprocessable), (status = 503, response = answers::Unavailable)))]
 pub async fn book(
     State(state): State<AppState>,
-    Authenticated(caller): Authenticated,
+    Allowed(caller, _): Allowed<MayBook>,
     headers: HeaderMap,
     body: JsonBody<BookingBody>,
 ) -> Result<Response, ApiError> {
@@ -133,10 +165,9 @@ pub async fn book(
         None if key.is_some() => Source::Handheld,
         None => Source::Api,
     };
+    // A rule between the body and a header, which no schema states: 422.
     if source == Source::Handheld && key.is_none() {
-        return Err(ApiError::BadRequest(
-            "handheld bookings need an 'Idempotency-Key' header".into(),
-        ));
+        return Err(FieldError::new("Idempotency-Key", "is required for handheld bookings").into());
     }
     if !matches!(source, Source::Handheld | Source::Web | Source::Api) {
         return Err(FieldError::new("source", "must be handheld, web or api").into());
@@ -223,17 +254,26 @@ fn request_hash(raw: &[u8]) -> String {
 #[serde(deny_unknown_fields)]
 pub struct LedgerQuery {
     /// Answer movements with a larger seq (default 0: from the start).
+    #[param(nullable = false, minimum = 0, maximum = 9_223_372_036_854_775_807_i64)]
     pub after_seq: Option<i64>,
     /// 1–1000, default 100.
+    #[param(nullable = false, minimum = 1, maximum = 1000)]
     pub limit: Option<i64>,
 }
 
 /// Ledger movements after `after_seq`, in seq order.
-#[utoipa::path(get, path = "/api/v1/movements", params(LedgerQuery), security(("bearer" = [])),
-    responses((status = 200, body = Movements), (status = 403, body = Problem)))]
+#[utoipa::path(get, path = "/api/v1/movements", operation_id = "listMovements", tag = "movements",
+    params(LedgerQuery), security(("bearer" = [])),
+    responses(
+        (status = 200, body = Movements, links(
+            ("readArticle" = (operation_id = "readArticle", parameters(("sku" = "$response.body#/movements/0/sku")))),
+        )),
+        (status = 400, response = answers::BadRequest), (status = 401, response = answers::Unauthorized),
+        (status = 403, response = answers::Forbidden), (status = 422, response = answers::Unprocessable),
+        (status = 503, response = answers::Unavailable)))]
 pub async fn list(
     State(state): State<AppState>,
-    Authenticated(caller): Authenticated,
+    Allowed(caller, _): Allowed<MayReadLedger>,
     Query(query): Query<LedgerQuery>,
 ) -> Result<Json<Movements>, ApiError> {
     let limit = super::page_limit(query.limit)?;

@@ -10,13 +10,13 @@ use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 use utoipa::ToSchema;
 
-use super::error::{refusal_problem, ApiError, Problem};
-use super::extract::{Authenticated, JsonBody};
+use super::error::{answers, refusal_problem, ApiError, Problem};
+use super::extract::{whole_number, Allowed, JsonBody, MayBook};
 use super::movements::MovementView;
 use super::AppState;
 use crate::depot::input::ScanDraft;
-use crate::depot::{Depot, DepotError, Submission};
-use crate::domain::access::{Action, Caller};
+use crate::depot::{Depot, Submission};
+use crate::domain::access::Caller;
 use crate::domain::booking::Source;
 use crate::domain::FieldError;
 
@@ -28,14 +28,16 @@ pub const MAX_READS: usize = 500;
 #[serde(deny_unknown_fields)]
 pub struct ScanRead {
     /// Unique per read (1–128 printable ASCII characters): its Idempotency-Key.
+    #[schema(pattern = "^[\\x21-\\x7E]{1,128}$")]
     pub id: String,
-    /// `receive`, `move` or `issue`.
+    /// `receive`, `move` or `issue`. This and the fields below are checked
+    /// per read: a bad one is that read's refusal in its result.
     pub kind: String,
     /// What the scanner read: an EPC (hex or URI), a GS1 element string or
     /// Digital Link with a serial, or a SKU.
     pub code: String,
     /// For a SKU: how many (default 1).
-    #[serde(default)]
+    #[serde(default, deserialize_with = "whole_number")]
     pub quantity: Option<i64>,
     /// Where the scan happens: the target of a receipt or move, the source of an issue.
     #[serde(default)]
@@ -48,7 +50,10 @@ pub struct ScanRead {
 /// A batch of reads, applied in order.
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
+#[schema(example = json!({"reads": [{"id": "scan-1", "kind": "receive", "code": "WATER-1L5", "quantity": 2, "location": "DOCK-1"}]}))]
 pub struct ScanBatch {
+    /// 1 to 500 reads.
+    #[schema(min_items = 1, max_items = 500)]
     pub reads: Vec<ScanRead>,
 }
 
@@ -57,13 +62,15 @@ pub struct ScanBatch {
 pub struct ScanResult {
     pub id: String,
     /// 201 booked; otherwise the status a single booking would have been refused with.
+    #[schema(minimum = 200, maximum = 599)]
     pub status: u16,
     /// True when the read had been applied before: nothing was booked now.
     pub replayed: bool,
     #[serde(skip_serializing_if = "Vec::is_empty", default)]
     pub movements: Vec<MovementView>,
+    /// Why the read was refused (problem details, as a single booking's).
     #[serde(skip_serializing_if = "Option::is_none", default)]
-    #[schema(value_type = Option<Object>)]
+    #[schema(value_type = Problem)]
     pub problem: Option<serde_json::Value>,
 }
 
@@ -74,17 +81,21 @@ pub struct ScanResults {
 }
 
 /// Applies a batch of reads in order, each once.
-#[utoipa::path(post, path = "/api/v1/scans", request_body = ScanBatch, security(("bearer" = [])),
-    responses((status = 200, body = ScanResults, description = "each read's own result"),
-        (status = 401, body = Problem), (status = 403, body = Problem), (status = 422, body = Problem)))]
+#[utoipa::path(post, path = "/api/v1/scans", operation_id = "applyScans", tag = "movements",
+    request_body = ScanBatch, security(("bearer" = [])),
+    responses(
+        (status = 200, body = ScanResults, description = "each read's own result, in the order sent", links(
+            ("listMovements" = (operation_id = "listMovements")),
+        )),
+        (status = 400, response = answers::BadRequest), (status = 401, response = answers::Unauthorized),
+        (status = 403, response = answers::Forbidden), (status = 413, response = answers::TooLarge),
+        (status = 415, response = answers::UnsupportedMediaType), (status = 422, response = answers::Unprocessable),
+        (status = 503, response = answers::Unavailable)))]
 pub async fn apply_batch(
     State(state): State<AppState>,
-    Authenticated(caller): Authenticated,
+    Allowed(caller, _): Allowed<MayBook>,
     body: JsonBody<ScanBatch>,
 ) -> Result<Json<ScanResults>, ApiError> {
-    if !caller.role.may(Action::Book) {
-        return Err(DepotError::Forbidden { role: caller.role }.into());
-    }
     let reads = body.value.reads;
     if reads.is_empty() || reads.len() > MAX_READS {
         return Err(FieldError::new("reads", format!("must hold 1 to {MAX_READS} reads")).into());

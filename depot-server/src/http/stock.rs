@@ -7,7 +7,7 @@ use axum::Json;
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
-use super::error::{ApiError, Problem};
+use super::error::{answers, ApiError};
 use super::extract::Authenticated;
 use super::AppState;
 use crate::domain::stock::StockFilter;
@@ -17,10 +17,17 @@ use crate::domain::utilization::{Fill, Utilization};
 #[derive(Debug, Deserialize, IntoParams)]
 #[serde(deny_unknown_fields)]
 pub struct StockQuery {
+    /// Only this article.
+    #[param(nullable = false)]
     pub sku: Option<String>,
+    /// Only this location.
+    #[param(nullable = false)]
     pub location: Option<String>,
+    /// Only this zone.
+    #[param(nullable = false)]
     pub zone: Option<String>,
     /// 1–1000, default 100.
+    #[param(nullable = false, minimum = 1, maximum = 1000)]
     pub limit: Option<i64>,
 }
 
@@ -42,8 +49,15 @@ pub struct StockReport {
 }
 
 /// Stock levels the caller may see, by SKU, location and lot.
-#[utoipa::path(get, path = "/api/v1/stock", params(StockQuery), security(("bearer" = [])),
-    responses((status = 200, body = StockReport), (status = 401, body = Problem)))]
+#[utoipa::path(get, path = "/api/v1/stock", operation_id = "readStock", tag = "stock",
+    params(StockQuery), security(("bearer" = [])),
+    responses(
+        (status = 200, body = StockReport, links(
+            ("readArticle" = (operation_id = "readArticle", parameters(("sku" = "$response.body#/items/0/sku")))),
+            ("readLocation" = (operation_id = "readLocation", parameters(("code" = "$response.body#/items/0/location")))),
+        )),
+        (status = 400, response = answers::BadRequest), (status = 401, response = answers::Unauthorized),
+        (status = 422, response = answers::Unprocessable), (status = 503, response = answers::Unavailable)))]
 pub async fn stock(
     State(state): State<AppState>,
     Authenticated(caller): Authenticated,
@@ -139,8 +153,13 @@ pub struct UtilizationReport {
 
 /// Utilisation by location, zone and depot (all stock, including restricted:
 /// free capacity is what the depot shares).
-#[utoipa::path(get, path = "/api/v1/utilization", security(("bearer" = [])),
-    responses((status = 200, body = UtilizationReport), (status = 401, body = Problem)))]
+#[utoipa::path(get, path = "/api/v1/utilization", operation_id = "readUtilization", tag = "stock",
+    security(("bearer" = [])),
+    responses(
+        (status = 200, body = UtilizationReport, links(
+            ("readLocation" = (operation_id = "readLocation", parameters(("code" = "$response.body#/locations/0/code")))),
+        )),
+        (status = 401, response = answers::Unauthorized), (status = 503, response = answers::Unavailable)))]
 pub async fn utilization(
     State(state): State<AppState>,
     Authenticated(caller): Authenticated,

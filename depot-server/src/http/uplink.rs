@@ -8,9 +8,9 @@ use time::format_description::well_known::Rfc3339;
 use time::OffsetDateTime;
 use utoipa::ToSchema;
 
-use super::error::{ApiError, Problem};
+use super::error::{answers, ApiError};
 use super::extract::Authenticated;
-use super::AppState;
+use super::{openapi, AppState};
 use crate::depot::UplinkStatus;
 use crate::metrics::Metrics;
 
@@ -20,6 +20,7 @@ pub struct UplinkView {
     /// The configured broker (credentials hidden), `null` when the feed is off.
     pub broker: Option<String>,
     /// `off` (no broker configured), `connecting`, `online` or `offline`.
+    #[schema(schema_with = openapi::uplink_state)]
     pub state: &'static str,
     /// When the state last changed (RFC 3339).
     pub since: Option<String>,
@@ -82,8 +83,10 @@ impl UplinkView {
 }
 
 /// The feed to the regional hub: connection, acknowledged seq, backlog, lag.
-#[utoipa::path(get, path = "/api/v1/uplink", security(("bearer" = [])),
-    responses((status = 200, body = UplinkView), (status = 401, body = Problem)))]
+#[utoipa::path(get, path = "/api/v1/uplink", operation_id = "readUplink", tag = "uplink",
+    security(("bearer" = [])),
+    responses((status = 200, body = UplinkView),
+        (status = 401, response = answers::Unauthorized), (status = 503, response = answers::Unavailable)))]
 pub async fn uplink(
     State(state): State<AppState>,
     Authenticated(_caller): Authenticated,

@@ -48,6 +48,65 @@ async fn roles_are_403() {
     .await;
 }
 
+/// A role that may not act gets 403 whatever it sent: the role is checked
+/// before the body is looked at, so an existing SKU, a bad body or a wrong
+/// media type tells it nothing.
+#[tokio::test]
+async fn the_role_is_checked_before_the_body() {
+    let app = spawn_app().await;
+    let existing = json!({"sku":"ART-1","name":"Article one","unit":"piece"});
+    let new = json!({"sku":"NEW-2","name":"New","unit":"piece"});
+    let invalid = json!({"sku":"bad sku","unit":"litre"});
+    for body in [&existing, &new, &invalid] {
+        expect_problem(app.post(&app.staff, "/api/v1/articles", body).await, 403).await;
+        expect_problem(
+            app.put(&app.staff, "/api/v1/articles/ART-1", body).await,
+            403,
+        )
+        .await;
+    }
+    let not_json = app
+        .client
+        .post(app.url("/api/v1/locations"))
+        .bearer_auth(&app.staff)
+        .header("Content-Type", "text/plain")
+        .body("code=A-1")
+        .send()
+        .await
+        .unwrap();
+    expect_problem(not_json, 403).await;
+    let broken = app
+        .client
+        .post(app.url("/api/v1/movements"))
+        .bearer_auth(&app.auditor)
+        .header("Content-Type", "application/json")
+        .body("{\"kind\":")
+        .send()
+        .await
+        .unwrap();
+    expect_problem(broken, 403).await;
+    for path in [
+        "/api/v1/deliveries",
+        "/api/v1/gates/passes/1/resolution",
+        "/api/v1/scans",
+    ] {
+        let body = json!({"unknown": true});
+        let who = if path == "/api/v1/scans" {
+            &app.auditor
+        } else {
+            &app.staff
+        };
+        expect_problem(app.post(who, path, &body).await, 403).await;
+    }
+    assert_eq!(
+        app.get(&app.manager, "/api/v1/articles/NEW-2")
+            .await
+            .status(),
+        404,
+        "nothing was created"
+    );
+}
+
 #[tokio::test]
 async fn malformed_json_is_400_and_wrong_shape_is_422() {
     let app = spawn_app().await;
@@ -159,7 +218,8 @@ async fn invalid_fields_are_422_with_every_failing_field() {
 async fn handheld_bookings_need_an_idempotency_key() {
     let app = spawn_app().await;
     let body = json!({"kind":"receive","sku":"ART-1","quantity":1,"to":"B-1","source":"handheld"});
-    expect_problem(app.post(&app.staff, "/api/v1/movements", &body).await, 400).await;
+    let problem = expect_problem(app.post(&app.staff, "/api/v1/movements", &body).await, 422).await;
+    assert_eq!(problem["errors"][0]["field"], "Idempotency-Key");
     let long_key = "k".repeat(129);
     expect_problem(app.book(&app.staff, &long_key, &body).await, 400).await;
 }

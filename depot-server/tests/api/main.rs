@@ -7,6 +7,7 @@ mod bookings;
 mod chain;
 mod cli;
 mod clock;
+mod contract;
 mod crash;
 mod feed;
 mod gates;

@@ -240,6 +240,61 @@ async fn health_metrics_and_openapi() {
             "{path} missing from the OpenAPI document"
         );
     }
+    check_openapi_invariants(&spec);
+}
+
+/// What a client generating code relies on: each operation has its own
+/// `operationId`; every error it can answer is `application/problem+json`
+/// with the `Problem` schema (but `/healthz`'s 503, its own report); every
+/// operation behind a token documents 401 and 503.
+fn check_openapi_invariants(spec: &Value) {
+    let mut ids = std::collections::BTreeSet::new();
+    let resolve = |response: &Value| -> Value {
+        match response["$ref"].as_str() {
+            Some(reference) => {
+                let name = reference.trim_start_matches("#/components/responses/");
+                spec["components"]["responses"][name].clone()
+            }
+            None => response.clone(),
+        }
+    };
+    let paths = spec["paths"].as_object().expect("paths");
+    for (path, operations) in paths {
+        for (method, operation) in operations.as_object().expect("operations") {
+            let id = operation["operationId"]
+                .as_str()
+                .unwrap_or_else(|| panic!("{method} {path} has no operationId"));
+            assert!(ids.insert(id.to_owned()), "operationId {id} twice");
+            let responses = operation["responses"].as_object().expect("responses");
+            let secured = operation.get("security").is_some();
+            if secured {
+                for status in ["401", "503"] {
+                    assert!(
+                        responses.contains_key(status),
+                        "{method} {path} does not document {status}"
+                    );
+                }
+            }
+            for (status, response) in responses {
+                if status.as_str() < "400" || path == "/healthz" {
+                    continue;
+                }
+                let content = resolve(response)["content"].clone();
+                let content = content.as_object().expect("error content");
+                assert_eq!(
+                    content.keys().collect::<Vec<_>>(),
+                    ["application/problem+json"],
+                    "{method} {path} {status}"
+                );
+                assert_eq!(
+                    content["application/problem+json"]["schema"]["$ref"],
+                    "#/components/schemas/Problem",
+                    "{method} {path} {status}"
+                );
+            }
+        }
+    }
+    assert!(ids.len() >= 23, "{ids:?}");
 }
 
 #[tokio::test]
