@@ -1,16 +1,17 @@
 //! Web page benchmark (not a test): run with
 //! `cargo bench -p depot-server --bench pages`.
 //!
-//! 1. **Stock page and searches.** A database with 10,000 articles (one in
-//!    ten restricted, supply classes I–X, found by name, GTIN-less), 1,000
-//!    locations in 10 zones and 100,000 stock rows (each article at 10
-//!    locations, booked by `store::ledger::append_all`), served by the
-//!    release binary. A cleared manager signs in through the login form; each
+//! 1. **Stock page and searches.** A database with `BENCH_ARTICLES` (default
+//!    10,000) articles (one in ten restricted, supply classes I–X, found by
+//!    name, GTIN-less), a tenth as many locations in 10 zones and ten times
+//!    as many stock rows (each article at 10 locations, booked by
+//!    `store::ledger::append_all`), served by the release binary. A cleared manager signs in through the login form; each
 //!    path below is then requested `BENCH_REQUESTS` times (default 300), one
 //!    request at a time. The latency is from sending the request to the
 //!    body's last byte over loopback, so it is the server's time plus the
 //!    client's own (an upper bound of the server's); the size is the body's
-//!    bytes as sent (the server does not compress).
+//!    bytes as sent (the server does not compress). The far page is the one
+//!    halfway through the stock, reached by its key as the pager links it.
 //! 2. **Live movements.** Bookings at `BENCH_RATE` per second (default 500),
 //!    paced open-loop for `BENCH_SECONDS` (default 10): once with no page
 //!    open, then with `BENCH_PAGES` (default 50) signed-in pages connected
@@ -41,9 +42,38 @@ use serde_json::{json, Value};
 mod common;
 use common::{env_number, percentile, server};
 
-const ARTICLES: usize = 10_000;
-const LOCATIONS: usize = 1_000;
 const PLACES_PER_ARTICLE: usize = 10;
+/// Lines per page of `/stock`.
+const PAGE_LINES: usize = 100;
+
+/// The size of the seeded depot.
+#[derive(Clone, Copy)]
+struct Scale {
+    articles: usize,
+    locations: usize,
+}
+
+impl Scale {
+    /// The `place`th of the 10 locations of `article`.
+    fn place(self, article: usize, place: usize) -> String {
+        location((article * 7 + place * 97) % self.locations)
+    }
+
+    /// The page halfway through the stock and the link to it, as the
+    /// pager makes it: after the key of the last line of the page before.
+    fn far_page(self) -> String {
+        let rows = self.articles * PLACES_PER_ARTICLE;
+        let page = (rows / PAGE_LINES / 2).max(2);
+        let last = (page - 1) * PAGE_LINES - 1;
+        let article = last / PLACES_PER_ARTICLE;
+        let mut places: Vec<String> = (0..PLACES_PER_ARTICLE)
+            .map(|p| self.place(article, p))
+            .collect();
+        places.sort();
+        let location = &places[last % PLACES_PER_ARTICLE];
+        format!("/stock?after={}~{location}~&page={page}", sku(article))
+    }
+}
 const PASSWORD: &str = "bench-password-1";
 
 /// Runs a command of the server binary; its standard output.
@@ -87,10 +117,10 @@ fn location(n: usize) -> String {
 }
 
 /// Articles and locations as CSV files, imported by the command line.
-fn master_data(dir: &Path, db: &Path) {
+fn master_data(dir: &Path, db: &Path, scale: Scale) {
     let classes = ["I", "II", "III", "IV", "V", "VI", "VII", "VIII", "IX", "X"];
     let mut articles = String::from("sku,name,unit,supply_class,classification,unit_volume_ml\n");
-    for n in 0..ARTICLES {
+    for n in 0..scale.articles {
         let classification = if n % 10 == 9 { "restricted" } else { "open" };
         articles.push_str(&format!(
             "{},Bench article {n:05},piece,{},{classification},{}\n",
@@ -100,7 +130,7 @@ fn master_data(dir: &Path, db: &Path) {
         ));
     }
     let mut locations = String::from("code,zone,kind,capacity_volume_l\n");
-    for n in 0..LOCATIONS {
+    for n in 0..scale.locations {
         locations.push_str(&format!("{},Z{},bin,5000\n", location(n), n % 10));
     }
     let articles_csv = dir.join("articles.csv");
@@ -120,13 +150,13 @@ fn master_data(dir: &Path, db: &Path) {
 }
 
 /// 100,000 receipts, one per (article, location), through `append_all`.
-async fn stock(db: &Path) {
+async fn stock(db: &Path, scale: Scale) {
     let pool = depot_server::store::open_pool(db, &Default::default())
         .await
         .expect("open");
     let mut conn = pool.acquire().await.expect("conn");
     let now = time::OffsetDateTime::now_utc();
-    let movements: Vec<Movement> = (0..ARTICLES * PLACES_PER_ARTICLE)
+    let movements: Vec<Movement> = (0..scale.articles * PLACES_PER_ARTICLE)
         .map(|i| {
             let (article, place) = (i / PLACES_PER_ARTICLE, i % PLACES_PER_ARTICLE);
             Movement {
@@ -135,10 +165,7 @@ async fn stock(db: &Path) {
                 sku: Sku::parse(&sku(article)).expect("sku"),
                 quantity: 1 + (i % 50) as i64,
                 from: None,
-                to: Some(
-                    LocationCode::parse(&location((article * 7 + place * 97) % LOCATIONS))
-                        .expect("code"),
-                ),
+                to: Some(LocationCode::parse(&scale.place(article, place)).expect("code")),
                 lot: Lot::none(),
                 epcs: Vec::new(),
                 actor: "bench".into(),
@@ -166,7 +193,11 @@ async fn stock(db: &Path) {
         .fetch_one(&mut *conn)
         .await
         .expect("count");
-    assert_eq!(rows, (ARTICLES * PLACES_PER_ARTICLE) as i64, "stock rows");
+    assert_eq!(
+        rows,
+        (scale.articles * PLACES_PER_ARTICLE) as i64,
+        "stock rows"
+    );
     pool.close().await;
 }
 
@@ -378,6 +409,12 @@ async fn main() {
     let rate = env_number("BENCH_RATE", 500);
     let seconds = env_number("BENCH_SECONDS", 10);
     let pages = env_number("BENCH_PAGES", 50);
+    // At least 100 articles, so that each article's 10 places differ.
+    let articles = env_number("BENCH_ARTICLES", 10_000).max(100) as usize;
+    let scale = Scale {
+        articles,
+        locations: articles / 10,
+    };
     let dir = tempfile::tempdir().expect("temp dir");
     let db = dir.path().join("bench.db");
     println!("load average before: {}", load());
@@ -401,11 +438,13 @@ async fn main() {
         &["user", "add", "bench-staff", "--role", "staff"],
         None,
     );
-    master_data(dir.path(), &db);
-    stock(&db).await;
+    master_data(dir.path(), &db, scale);
+    stock(&db, scale).await;
     println!(
-        "seeded {ARTICLES} articles, {LOCATIONS} locations, {} stock rows in {:.1} s",
-        ARTICLES * PLACES_PER_ARTICLE,
+        "seeded {} articles, {} locations, {} stock rows in {:.1} s",
+        scale.articles,
+        scale.locations,
+        scale.articles * PLACES_PER_ARTICLE,
         seeding.elapsed().as_secs_f64()
     );
 
@@ -419,19 +458,24 @@ async fn main() {
     println!("== pages, {requests} requests each, one at a time (cleared manager) ==");
     println!("| path | p50 ms | p99 ms | max ms | body bytes |");
     println!("|---|---|---|---|---|");
-    for path in [
-        "/stock",
-        "/stock?page=500",
-        "/stock?q=article+04217",
-        "/stock?q=no-such-thing",
-        "/stock?zone=Z3&supply_class=III",
-        "/stock?classification=restricted&page=20",
-        "/stock?q=3074257BF7194E4000001A85",
-        "/articles/ART-04217",
-        "/locations/Z3-0003",
-        "/",
-        "/utilisation",
-    ] {
+    // An article and a location somewhere in the middle.
+    let middle = scale.articles * 42 / 100 + 17;
+    let paths = [
+        "/stock".to_owned(),
+        scale.far_page(),
+        format!("/stock?q=article+{middle:05}"),
+        "/stock?q=no-such-thing".to_owned(),
+        "/stock?zone=Z3&supply_class=III".to_owned(),
+        "/stock?classification=restricted".to_owned(),
+        "/stock?location=Z3-0003".to_owned(),
+        "/stock?q=3074257BF7194E4000001A85".to_owned(),
+        format!("/articles/{}", sku(middle)),
+        "/locations/Z3-0003".to_owned(),
+        "/".to_owned(),
+        "/utilisation".to_owned(),
+    ];
+    for path in &paths {
+        let path = path.as_str();
         // One warm-up request, then the measured ones.
         measure(&client, &base, &cookie, path, 1).await;
         let (latencies, size) = measure(&client, &base, &cookie, path, requests).await;

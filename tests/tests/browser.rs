@@ -374,6 +374,41 @@ async fn a_wedge_scan_books_and_a_double_submit_books_once(driver: &Driver) -> a
         .await?;
     ensure!(statuses == json!([200, 200]), "form posts: {statuses}");
 
+    // A GS1 element string with a GTIN and no serial (WATER-1L5's): an
+    // amount of its article, as many as the quantity field says.
+    set_quantity(client, 2).await?;
+    wedge(client, "(01)04006381333931").await?;
+    eventually("the GTIN scan's result", || async {
+        Ok((scan_results(client).await? == ["201", "201", "201"]).then_some(()))
+    })
+    .await?;
+
+    // A count: the amount found at the location; the difference to the
+    // books is booked as an adjustment.
+    let token = depot.user("demo-staff").token.clone();
+    let stock = depot
+        .get(&token, "/api/v1/stock?sku=WATER-1L5&location=A-01-03")
+        .await?;
+    let booked = stock["items"][0]["quantity"]
+        .as_i64()
+        .context("WATER-1L5 at A-01-03")?;
+    client
+        .find(Locator::Css(r#"input[name="kind"][value="count"]"#))
+        .await?
+        .click()
+        .await?;
+    set_quantity(client, booked + 4).await?;
+    wedge(client, "WATER-1L5").await?;
+    eventually("the count's result", || async {
+        Ok((scan_results(client).await?.len() == 4).then_some(()))
+    })
+    .await?;
+    ensure!(
+        scan_results(client).await?[0] == "201",
+        "count: {:?}",
+        text_of(client, "#result-list li").await?
+    );
+
     let movements = depot.movements_after(before).await?;
     // The demo's gate simulator books receipts of the same articles meanwhile
     // (source `gate`): only the handheld's count.
@@ -381,14 +416,34 @@ async fn a_wedge_scan_books_and_a_double_submit_books_once(driver: &Driver) -> a
         .iter()
         .filter(|m| m["sku"] == "WATER-1L5" && m["kind"] == "receive" && m["source"] == "handheld")
         .collect();
+    let quantities: Vec<&Value> = water.iter().map(|m| &m["quantity"]).collect();
     ensure!(
-        water.len() == 3,
-        "one booking per scan (wedge, double Enter, double form post): {movements:?}"
+        quantities == [&json!(1), &json!(1), &json!(1), &json!(2)],
+        "one booking per scan (wedge, double Enter, double form post, GTIN): {movements:?}"
     );
     ensure!(water
         .iter()
-        .all(|m| m["to"] == "A-01-03" && m["actor"] == "demo-staff"));
+        .all(|m| m["to"] == "A-01-03" && m["actor"] == "demo-staff" && m["epcs"].is_null()));
+    let counts: Vec<&Value> = movements
+        .iter()
+        .filter(|m| m["kind"] == "adjust" && m["source"] == "handheld")
+        .collect();
+    ensure!(
+        counts.len() == 1
+            && counts[0]["quantity"] == 4
+            && counts[0]["to"] == "A-01-03"
+            && counts[0]["reason"] == format!("count: {} counted, {booked} booked", booked + 4),
+        "one adjustment of the count: {movements:?}"
+    );
     browser.close().await
+}
+
+/// Types a new amount into the scan page's quantity field.
+async fn set_quantity(client: &Client, amount: i64) -> anyhow::Result<()> {
+    let field = client.find(Locator::Id("scan-quantity")).await?;
+    field.clear().await?;
+    field.send_keys(&amount.to_string()).await?;
+    Ok(())
 }
 
 async fn movements_appear_live_and_restricted_ones_only_when_cleared(

@@ -14,7 +14,8 @@ use super::DepotError;
 use crate::domain::access::Caller;
 use crate::domain::article::Sku;
 use crate::domain::booking::{
-    self, BookingFacts, BookingRequest, MovementKind, Refusal, Source, SourceFacts, TargetFacts,
+    self, BookingFacts, BookingRequest, MovementKind, Refusal, Source, SourceFacts, Stocktake,
+    TargetFacts,
 };
 use crate::domain::ledger::Movement;
 use crate::domain::location::LocationCode;
@@ -44,6 +45,10 @@ pub enum BookingInput {
         lot: Lot,
         reason: Option<String>,
     },
+    /// A count of one article at one location: the difference to the books
+    /// is booked as an adjustment, decided against the stock inside the
+    /// transaction (no movement when they agree).
+    Stocktake(Stocktake),
 }
 
 /// What a booking did: the movements it wrote, or why it was refused.
@@ -139,6 +144,12 @@ pub(super) async fn apply(
                 Err(refusal) => return Ok(Err(refusal)),
             }
         }
+        BookingInput::Stocktake(take) => match count_facts(conn, &submission.caller, take).await? {
+            Ok(booked) => booking::correct_to_count(take, booked)
+                .into_iter()
+                .collect(),
+            Err(refusal) => return Ok(Err(refusal)),
+        },
     };
     let mut movements = Vec::with_capacity(requests.len());
     for request in requests {
@@ -238,6 +249,38 @@ async fn decide_and_append(
     };
     store::ledger::append_next(conn, &mut movement).await?;
     Ok(Ok(movement))
+}
+
+/// What the books say lies at a count's place, once the article (as the
+/// caller may see it) and the location are known to exist: a count that
+/// agrees books nothing, so nothing else would check them.
+async fn count_facts(
+    conn: &mut SqliteConnection,
+    caller: &Caller,
+    take: &Stocktake,
+) -> Result<Result<i64, Refusal>, sqlx::Error> {
+    let (sku, location) = (take.sku.as_str(), take.location.as_str());
+    let visible = store::articles::get(conn, sku)
+        .await?
+        .is_some_and(|a| caller.sees(a.classification));
+    if !visible {
+        return Ok(Err(Refusal::UnknownArticle {
+            sku: sku.to_owned(),
+        }));
+    }
+    if store::locations::get(conn, location).await?.is_none() {
+        return Ok(Err(Refusal::UnknownLocation {
+            field: "location",
+            code: location.to_owned(),
+        }));
+    }
+    Ok(Ok(store::ledger::level(
+        conn,
+        sku,
+        location,
+        take.lot.as_str(),
+    )
+    .await?))
 }
 
 /// Resolves each EPC to its article (a known item, or SGTIN → GTIN → article),

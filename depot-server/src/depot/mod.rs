@@ -45,7 +45,7 @@ use crate::domain::epoch::{EpochId, FeedEpoch};
 use crate::domain::gate::{Cursor, GatePass, GatewayState, ResolutionRequest};
 use crate::domain::ledger::Movement;
 use crate::domain::location::Location;
-use crate::domain::stock::{Item, StockFilter, StockLine};
+use crate::domain::stock::{Item, StockFilter, StockLine, StockPage};
 use crate::domain::utilization::Utilization;
 use crate::metrics::Metrics;
 use crate::store;
@@ -465,6 +465,19 @@ impl Depot {
             .ok_or_else(|| not_found("article", sku))
     }
 
+    /// The article with this GTIN (as GTIN-14), if there is one the caller may see.
+    pub async fn article_by_gtin(
+        &self,
+        caller: &Caller,
+        gtin14: &str,
+    ) -> Result<Option<Article>, DepotError> {
+        require(caller, Action::ReadStock)?;
+        let mut conn = self.pool.acquire().await?;
+        Ok(store::articles::by_gtin14(&mut conn, gtin14)
+            .await?
+            .filter(|a| caller.sees(a.classification)))
+    }
+
     /// A page of the articles the caller may see, in SKU order after `after`.
     pub async fn articles(
         &self,
@@ -694,17 +707,18 @@ impl Depot {
         }
     }
 
-    /// Stock levels the caller may see, filtered, `limit` from the `offset`th on.
+    /// One page of the stock levels the caller may see, filtered, at most
+    /// `limit` lines in report order (SKU, location, lot).
     pub async fn stock(
         &self,
         caller: &Caller,
         filter: &StockFilter,
+        page: &StockPage,
         limit: i64,
-        offset: i64,
     ) -> Result<Vec<StockLine>, DepotError> {
         require(caller, Action::ReadStock)?;
         let mut conn = self.pool.acquire().await?;
-        Ok(store::ledger::stock(&mut conn, filter, caller.restricted, limit, offset).await?)
+        Ok(store::ledger::stock(&mut conn, filter, caller.restricted, page, limit).await?)
     }
 
     /// The newest `limit` items of an article the caller may see (stored,
@@ -838,6 +852,19 @@ impl Depot {
                 (location, fill)
             })
             .collect())
+    }
+
+    /// How full one location is: all stock lying there counts, whatever the
+    /// caller may see of it, as in [`Depot::utilization`].
+    pub async fn location_fill(
+        &self,
+        caller: &Caller,
+        location: &Location,
+    ) -> Result<Utilization, DepotError> {
+        require(caller, Action::ReadStock)?;
+        let mut conn = self.pool.acquire().await?;
+        let used = store::ledger::usage_at(&mut conn, location.code.as_str()).await?;
+        Ok(Utilization::of(location.capacity, used))
     }
 
     /// One serialised item, if the caller may see its article.

@@ -314,6 +314,45 @@ pub fn check_shape(request: &BookingRequest) -> Result<(), BookingError> {
     Ok(())
 }
 
+/// A count of one article at one location (a stocktake): how much was
+/// found there, which may be none.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Stocktake {
+    pub sku: Sku,
+    pub location: LocationCode,
+    pub lot: Lot,
+    /// 0 ..= [`Quantity::MAX`].
+    pub counted: i64,
+}
+
+/// The adjustment that makes the books agree with a count, given what is
+/// `booked` there now: into the location when more was found, out of it
+/// when less, `None` when the books already agree. Its reason names both
+/// figures; [`decide`] still judges it like any adjustment. One movement
+/// carries at most [`Quantity::MAX`]: a larger shortfall is corrected that
+/// far, and a recount corrects the rest.
+pub fn correct_to_count(take: &Stocktake, booked: i64) -> Option<BookingRequest> {
+    let difference = take.counted.saturating_sub(booked);
+    let size = i64::try_from(difference.unsigned_abs()).unwrap_or(Quantity::MAX);
+    let quantity = Quantity::new(size.min(Quantity::MAX)).ok()?;
+    let place = Some(take.location.clone());
+    let (from, to) = if difference > 0 {
+        (None, place)
+    } else {
+        (place, None)
+    };
+    Some(BookingRequest {
+        kind: MovementKind::Adjust,
+        sku: take.sku.clone(),
+        quantity,
+        from,
+        to,
+        lot: take.lot.clone(),
+        epcs: Vec::new(),
+        reason: Some(format!("count: {} counted, {booked} booked", take.counted)),
+    })
+}
+
 /// Decides a booking from the facts: `Ok` means the movement may be written as asked.
 pub fn decide(request: &BookingRequest, facts: &BookingFacts<'_>) -> Result<(), BookingError> {
     check_shape(request)?;
@@ -475,6 +514,42 @@ mod tests {
             epcs: vec![],
             reason: None,
         }
+    }
+
+    #[test]
+    fn a_count_books_the_difference_as_an_adjustment_or_nothing() {
+        let take = |counted| Stocktake {
+            sku: Sku::parse("S1").unwrap(),
+            location: LocationCode::parse("A").unwrap(),
+            lot: Lot::none(),
+            counted,
+        };
+        let more = correct_to_count(&take(7), 5).expect("an adjustment in");
+        assert_eq!(
+            (
+                more.kind,
+                more.quantity.get(),
+                more.from.as_ref().map(|c| c.as_str()),
+                more.to.as_ref().map(|c| c.as_str())
+            ),
+            (MovementKind::Adjust, 2, None, Some("A"))
+        );
+        assert_eq!(more.reason.as_deref(), Some("count: 7 counted, 5 booked"));
+        assert!(check_shape(&more).is_ok());
+        let less = correct_to_count(&take(0), 3).expect("an adjustment out");
+        assert_eq!(
+            (
+                less.quantity.get(),
+                less.from.as_ref().map(|c| c.as_str()),
+                less.to.as_ref()
+            ),
+            (3, Some("A"), None)
+        );
+        assert!(check_shape(&less).is_ok());
+        assert_eq!(correct_to_count(&take(4), 4), None, "the books agree");
+        assert_eq!(correct_to_count(&take(0), 0), None);
+        let huge = correct_to_count(&take(0), i64::MAX).expect("as far as one movement goes");
+        assert_eq!(huge.quantity.get(), Quantity::MAX);
     }
 
     #[test]

@@ -48,6 +48,54 @@ impl StockFilter {
     }
 }
 
+/// Where a stock report's lines are ordered: by (SKU, location, lot). A page
+/// of the report is cut at a line's key (keyset paging), so a far page costs
+/// what the first does, however many lines lie before it.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct StockKey {
+    pub sku: String,
+    pub location: String,
+    pub lot: String,
+}
+
+impl StockKey {
+    /// The key of a line.
+    pub fn of(line: &StockLine) -> Self {
+        Self {
+            sku: line.sku.clone(),
+            location: line.location.clone(),
+            lot: line.lot.clone(),
+        }
+    }
+
+    /// The key as a link carries it: `SKU~LOCATION~LOT`. SKUs and location
+    /// codes never hold a `~`; a lot may, so it is last.
+    pub fn to_text(&self) -> String {
+        format!("{}~{}~{}", self.sku, self.location, self.lot)
+    }
+
+    /// A key from [`StockKey::to_text`]; `None` for text that is none.
+    pub fn parse(text: &str) -> Option<Self> {
+        let mut parts = text.splitn(3, '~');
+        let (sku, location, lot) = (parts.next()?, parts.next()?, parts.next()?);
+        Some(Self {
+            sku: sku.to_owned(),
+            location: location.to_owned(),
+            lot: lot.to_owned(),
+        })
+    }
+}
+
+/// Which page of a stock report: the first, the lines after a key, or the
+/// lines just before one (each page in report order).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub enum StockPage {
+    #[default]
+    First,
+    After(StockKey),
+    Before(StockKey),
+}
+
 /// A serialised item with the article it belongs to.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Item {
@@ -69,5 +117,19 @@ mod tests {
             ..StockFilter::default()
         };
         assert_eq!(filter.text_pattern().as_deref(), Some("%50\\%\\_a\\\\b%"));
+    }
+
+    #[test]
+    fn a_stock_key_survives_a_link_even_with_a_tilde_in_its_lot() {
+        let key = StockKey {
+            sku: "ART-1".into(),
+            location: "A-01".into(),
+            lot: "L~7/x".into(),
+        };
+        assert_eq!(StockKey::parse(&key.to_text()), Some(key));
+        let no_lot = StockKey::parse("S~L~").expect("a key without a lot");
+        assert_eq!((no_lot.lot.as_str(), no_lot.to_text()), ("", "S~L~".into()));
+        assert_eq!(StockKey::parse("ART-1~A-01"), None, "two parts are no key");
+        assert_eq!(StockKey::parse(""), None);
     }
 }

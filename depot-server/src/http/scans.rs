@@ -14,9 +14,9 @@ use super::error::{answers, refusal_problem, ApiError, Problem};
 use super::extract::{whole_number, Allowed, JsonBody, MayBook};
 use super::movements::MovementView;
 use super::AppState;
-use crate::depot::input::ScanDraft;
-use crate::depot::{Depot, Submission};
-use crate::domain::access::Caller;
+use crate::depot::input::{ScanCode, ScanDraft};
+use crate::depot::{Depot, DepotError, Submission};
+use crate::domain::access::{Action, Caller};
 use crate::domain::booking::Source;
 use crate::domain::FieldError;
 
@@ -30,16 +30,22 @@ pub struct ScanRead {
     /// Unique per read (1–128 printable ASCII characters): its Idempotency-Key.
     #[schema(pattern = "^[\\x21-\\x7E]{1,128}$")]
     pub id: String,
-    /// `receive`, `move` or `issue`. This and the fields below are checked
-    /// per read: a bad one is that read's refusal in its result.
+    /// `receive`, `move`, `issue`, or `count`: the amount found at
+    /// `location`; the difference to the stock booked there is booked as an
+    /// `adjust` movement (none when they agree). This and the fields below
+    /// are checked per read: a bad one is that read's refusal in its result.
     pub kind: String,
     /// What the scanner read: an EPC (hex or URI), a GS1 element string or
-    /// Digital Link with a serial, or a SKU.
+    /// Digital Link with a serial (one item), one with a GTIN and no serial
+    /// (an amount of the article with that GTIN, in the lot of its AI 10 if
+    /// given), or a SKU.
     pub code: String,
-    /// For a SKU: how many (default 1).
+    /// For an amount: how many (default 1); for a count, the amount found
+    /// (required, 0 or more).
     #[serde(default, deserialize_with = "whole_number")]
     pub quantity: Option<i64>,
-    /// Where the scan happens: the target of a receipt or move, the source of an issue.
+    /// Where the scan happens: the target of a receipt or move, the source
+    /// of an issue, the place of a count.
     #[serde(default)]
     pub location: Option<String>,
     /// The source of a move.
@@ -145,7 +151,15 @@ pub async fn apply(depot: &Depot, caller: &Caller, read: ScanRead) -> ScanResult
         location: read.location,
         from: read.from,
     };
-    let input = match draft.into_booking().parse() {
+    // A GTIN without serial names its article: looked up as the caller may see it.
+    let gtin_article = match ScanCode::of(&draft.code) {
+        ScanCode::Gtin { gtin14, .. } => match depot.article_by_gtin(caller, &gtin14).await {
+            Ok(article) => article.map(|a| a.sku),
+            Err(error) => return refused(ApiError::from(error).problem()),
+        },
+        _ => None,
+    };
+    let input = match draft.parse(gtin_article.as_ref()) {
         Ok(input) => input,
         Err(errors) => return refused(ApiError::Invalid(errors).problem()),
     };

@@ -10,7 +10,7 @@ use utoipa::{IntoParams, ToSchema};
 use super::error::{answers, ApiError};
 use super::extract::Authenticated;
 use super::AppState;
-use crate::domain::stock::StockFilter;
+use crate::domain::stock::{StockFilter, StockPage};
 use crate::domain::utilization::{Fill, Utilization};
 
 /// Stock filters; all optional.
@@ -70,7 +70,10 @@ pub async fn stock(
         zone: query.zone,
         ..StockFilter::default()
     };
-    let lines = state.depot.stock(&caller, &filter, limit, 0).await?;
+    let lines = state
+        .depot
+        .stock(&caller, &filter, &StockPage::First, limit)
+        .await?;
     let items = lines
         .into_iter()
         .map(|l| StockItem {

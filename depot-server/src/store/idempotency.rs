@@ -322,14 +322,16 @@ impl RefusalRecord {
     }
 }
 
-/// A location field's name as the refusals carry it.
+/// A location field's name as the refusals carry it: a booking's `from` or
+/// `to`, or a count's `location`.
 fn side(field: &str) -> Result<&'static str, FieldError> {
     match field {
         "from" => Ok("from"),
         "to" => Ok("to"),
+        "location" => Ok("location"),
         other => Err(FieldError::new(
             "field",
-            format!("'{other}' is not from or to"),
+            format!("'{other}' is not from, to or location"),
         )),
     }
 }
@@ -550,6 +552,12 @@ mod tests {
             roundtrip(StoredOutcome::Refused(refusal));
         }
         roundtrip(StoredOutcome::Booked(vec![7, 8, 9]));
+        // A count that agreed with the books booked nothing.
+        roundtrip(StoredOutcome::Booked(Vec::new()));
+        roundtrip(StoredOutcome::Refused(Refusal::UnknownLocation {
+            field: "location",
+            code: "NOPE".into(),
+        }));
     }
 
     #[test]

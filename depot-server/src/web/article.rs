@@ -13,7 +13,7 @@ use super::movements;
 use super::session::Viewer;
 use crate::depot::DepotError;
 use crate::domain::access::Action;
-use crate::domain::stock::StockFilter;
+use crate::domain::stock::{StockFilter, StockPage};
 use crate::http::AppState;
 
 /// Stock lines, items and movements shown of one article.
@@ -36,7 +36,9 @@ pub async fn page(
             sku: Some(article.sku.as_str().to_owned()),
             ..StockFilter::default()
         };
-        let lines = depot.stock(caller, &filter, PAGE_LINES, 0).await?;
+        let lines = depot
+            .stock(caller, &filter, &StockPage::First, PAGE_LINES)
+            .await?;
         let ledger = if caller.role.may(Action::ReadLedger) {
             let items = depot.items_of(caller, &sku, PAGE_ITEMS).await?;
             let recent = depot

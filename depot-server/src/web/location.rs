@@ -11,7 +11,7 @@ use super::layout::{self, Head, Section};
 use super::session::Viewer;
 use super::utilisation::bar;
 use crate::depot::DepotError;
-use crate::domain::stock::StockFilter;
+use crate::domain::stock::{StockFilter, StockPage};
 use crate::http::AppState;
 
 /// Stock lines shown of one location.
@@ -32,13 +32,10 @@ pub async fn page(
             location: Some(location.code.as_str().to_owned()),
             ..StockFilter::default()
         };
-        let lines = depot.stock(caller, &filter, PAGE_LINES, 0).await?;
-        let fill = depot
-            .utilization(caller)
-            .await?
-            .into_iter()
-            .find(|(l, _)| l.code == location.code)
-            .map(|(_, fill)| fill);
+        let lines = depot
+            .stock(caller, &filter, &StockPage::First, PAGE_LINES)
+            .await?;
+        let fill = depot.location_fill(caller, &location).await?;
         Ok::<_, DepotError>((location, lines, fill))
     }
     .await;
@@ -59,14 +56,12 @@ pub async fn page(
             div { dt { (t.capacity) " · " (t.weight) } dd { (capacity(location.capacity.weight_kg, "kg")) } }
             div { dt { (t.capacity) " · " (t.pallets) } dd { (capacity(location.capacity.pallets, "")) } }
         }
-        @if let Some(fill) = fill {
-            section aria-labelledby="fill-heading" {
-                h2 id="fill-heading" { (t.utilisation) }
-                dl class="facts" id="location-fill" {
-                    div { dt { (t.volume) } dd { (bar(t, fill.volume_ml)) } }
-                    div { dt { (t.weight) } dd { (bar(t, fill.weight_g)) } }
-                    div { dt { (t.pallets) } dd { (bar(t, fill.pallets)) } }
-                }
+        section aria-labelledby="fill-heading" {
+            h2 id="fill-heading" { (t.utilisation) }
+            dl class="facts" id="location-fill" {
+                div { dt { (t.volume) } dd { (bar(t, fill.volume_ml)) } }
+                div { dt { (t.weight) } dd { (bar(t, fill.weight_g)) } }
+                div { dt { (t.pallets) } dd { (bar(t, fill.pallets)) } }
             }
         }
         section aria-labelledby="here-heading" {

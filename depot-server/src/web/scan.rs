@@ -1,7 +1,9 @@
 //! `/scan`: the handheld booking page. One focused input takes what a
 //! keyboard-wedge scanner types (ending in Enter) or a person types: an EPC,
-//! a GS1 element string or Digital Link, a location label (which sets the
-//! location) or a SKU. Receive, move or issue at the chosen location.
+//! a GS1 element string or Digital Link (with a serial: one item; a GTIN
+//! without one: an amount of its article), a location label (which sets the
+//! location) or a SKU. Receive, move, issue or count at the chosen location;
+//! a count books the difference to the stock there.
 //!
 //! Every rendered form carries a fresh read id, the booking's Idempotency-Key,
 //! so a double submit of the same form books once. Without JavaScript the
@@ -129,21 +131,16 @@ pub async fn book(
     render(&state, &viewer, &form, Some(feedback)).await
 }
 
-fn kind_label<'a>(t: &'a Texts, kind: &str) -> &'a str {
-    match kind {
-        "move" => t.kind_move,
-        "issue" => t.kind_issue,
-        _ => t.kind_receive,
-    }
-}
-
 fn feedback(t: &Texts, feedback: &Feedback) -> Markup {
     match feedback {
+        Feedback::Booked(result) if result.movements.is_empty() => html! {
+            p class="ok" { strong { (t.scan_count_agrees) } }
+        },
         Feedback::Booked(result) => html! {
             p class="ok" {
                 strong { (t.scan_booked) } ": "
                 @for m in &result.movements {
-                    (kind_label(t, &m.kind)) " " (m.quantity) " × " (m.sku)
+                    (t.term(&m.kind)) " " (m.quantity) " × " (m.sku)
                     @if let Some(from) = &m.from { " " (from) " →" }
                     @if let Some(to) = &m.to { " → " (to) }
                     " (" (t.seq) " " (m.seq) ") "
@@ -185,12 +182,13 @@ async fn render(
         form id="scan-form" class="scan stack" method="post" action="/scan" autocomplete="off"
             data-t-booked=(t.scan_booked) data-t-refused=(t.scan_refused)
             data-t-offline=(t.scan_offline) data-t-location-set=(t.scan_location_set)
-            data-t-seq=(t.seq) data-user=(viewer.caller.name) {
+            data-t-seq=(t.seq) data-t-count-agrees=(t.scan_count_agrees)
+            data-user=(viewer.caller.name) {
             input type="hidden" name="csrf" value=(viewer.csrf_token);
             input type="hidden" name="id" value=(id);
             fieldset class="kinds" {
                 legend { (t.scan_kind) }
-                @for (value, label) in [("receive", t.kind_receive), ("move", t.kind_move), ("issue", t.kind_issue)] {
+                @for (value, label) in [("receive", t.kind_receive), ("move", t.kind_move), ("issue", t.kind_issue), ("count", t.kind_count)] {
                     label class="kind" {
                         @if kind == value {
                             input type="radio" name="kind" value=(value) checked;
@@ -215,7 +213,7 @@ async fn render(
                 aria-describedby="scan-code-hint";
             span id="scan-code-hint" class="hint" { (t.scan_code_hint) }
             label for="scan-quantity" { (t.quantity) }
-            input id="scan-quantity" name="quantity" type="number" min="1" step="1" inputmode="numeric"
+            input id="scan-quantity" name="quantity" type="number" min="0" step="1" inputmode="numeric"
                 value=(form.quantity.as_deref().unwrap_or("1"));
             button type="submit" class="primary big" { (t.scan_book) }
         }

@@ -15,7 +15,7 @@ use super::layout::{self, Head, Section};
 use super::session::Viewer;
 use crate::domain::access::Action;
 use crate::domain::article::{Classification, SupplyClass};
-use crate::domain::stock::{Item, StockFilter};
+use crate::domain::stock::{Item, StockFilter, StockKey, StockPage};
 use crate::http::AppState;
 
 /// Lines shown per page.
@@ -32,7 +32,12 @@ pub struct StockQuery {
     zone: Option<String>,
     supply_class: Option<String>,
     classification: Option<String>,
-    /// 1-based.
+    /// The page starts after this line's key (`StockKey::to_text`).
+    after: Option<String>,
+    /// The page ends before this line's key.
+    before: Option<String>,
+    /// The page's number as the pager shows it, 1-based; paging itself is
+    /// by `after` and `before`, so a far page costs what the first does.
     page: Option<String>,
 }
 
@@ -43,8 +48,9 @@ fn given(text: &Option<String>) -> Option<String> {
 }
 
 impl StockQuery {
-    /// The query string of this search on another page.
-    fn link(&self, page: i64) -> String {
+    /// The link to this search's page `page` that starts after `key` (or
+    /// ends before it), or to its first page.
+    fn link(&self, page: i64, cut: Option<(&str, &StockKey)>) -> String {
         let mut link = String::from("/stock?");
         for (key, value) in [
             ("q", &self.q),
@@ -58,7 +64,13 @@ impl StockQuery {
                 link.push_str(&format!("{key}={}&", layout::urlencode(&value)));
             }
         }
-        link.push_str(&format!("page={page}"));
+        match cut {
+            Some((side, key)) if page > 1 => link.push_str(&format!(
+                "{side}={}&page={page}",
+                layout::urlencode(&key.to_text())
+            )),
+            _ => link.push_str("page=1"),
+        }
         link
     }
 }
@@ -71,12 +83,18 @@ pub async fn page(
 ) -> Response {
     let t = viewer.lang.texts();
     let caller = &viewer.caller;
-    let page = query
+    let label = query
         .page
         .as_deref()
         .and_then(|p| p.trim().parse::<i64>().ok())
-        .unwrap_or(1)
-        .clamp(1, 1_000_000);
+        .unwrap_or(2)
+        .clamp(2, 1_000_000);
+    let key = |text: &Option<String>| given(text).and_then(|t| StockKey::parse(&t));
+    let cut = match (key(&query.after), key(&query.before)) {
+        (Some(after), _) => StockPage::After(after),
+        (None, Some(before)) => StockPage::Before(before),
+        (None, None) => StockPage::First,
+    };
     // Unknown filter values match nothing rather than everything.
     let supply_class = given(&query.supply_class).map(|c| SupplyClass::parse(&c));
     let classification = given(&query.classification).map(|c| Classification::parse(&c));
@@ -107,17 +125,36 @@ pub async fn page(
     let mut lines = if unmatchable {
         Vec::new()
     } else {
+        // One line more than shown says whether there is more on that side.
         match state
             .depot
-            .stock(caller, &filter, PAGE_LINES + 1, (page - 1) * PAGE_LINES)
+            .stock(caller, &filter, &cut, PAGE_LINES + 1)
             .await
         {
             Ok(lines) => lines,
             Err(error) => return error_page(viewer.lang, &error),
         }
     };
-    let more = lines.len() as i64 > PAGE_LINES;
-    lines.truncate(PAGE_LINES as usize);
+    let over = lines.len() > PAGE_LINES as usize;
+    let (page, earlier, later) = match cut {
+        StockPage::First => (1, false, over),
+        StockPage::After(_) => (label, true, over),
+        StockPage::Before(_) => (if over { label } else { 1 }, over, true),
+    };
+    if over {
+        match cut {
+            StockPage::Before(_) => {
+                lines.remove(0);
+            }
+            _ => lines.truncate(PAGE_LINES as usize),
+        }
+    }
+    let previous = lines
+        .first()
+        .map(|line| query.link(page - 1, Some(("before", &StockKey::of(line)))));
+    let next = lines
+        .last()
+        .map(|line| query.link(page + 1, Some(("after", &StockKey::of(line)))));
     let value = |v: &Option<String>| given(v).unwrap_or_default();
     let class_value = value(&query.supply_class);
     let classification_value = value(&query.classification);
@@ -165,11 +202,11 @@ pub async fn page(
                 }
             }
         }
-        @if page > 1 || more {
+        @if earlier || later {
             nav class="pager" aria-label=(t.page_n) {
-                @if page > 1 { a href=(query.link(page - 1)) rel="prev" { "← " (t.previous_page) } }
+                @if let (true, Some(previous)) = (earlier, &previous) { a href=(previous) rel="prev" { "← " (t.previous_page) } }
                 span { (t.page_n) " " (page) }
-                @if more { a href=(query.link(page + 1)) rel="next" { (t.next_page) " →" } }
+                @if let (true, Some(next)) = (later, &next) { a href=(next) rel="next" { (t.next_page) " →" } }
             }
         }
     };

@@ -546,6 +546,114 @@ async fn a_scan_batch_applies_each_read_once_in_order_with_its_own_result() {
 }
 
 #[tokio::test]
+async fn a_scan_counts_stock_and_books_a_gtin_without_serial_as_an_amount() {
+    let app = web_app().await;
+    let batch = json!({"reads": [
+        {"id": "g-1", "kind": "receive", "code": "(01)80614141123458", "quantity": 3, "location": "A-1"},
+        {"id": "g-2", "kind": "receive", "code": "https://id.gs1.org/01/80614141123458", "quantity": 2, "location": "A-1"},
+        {"id": "g-3", "kind": "receive", "code": "(01)04006381333931", "location": "A-1"},
+        {"id": "c-1", "kind": "count", "code": "(01)80614141123458", "quantity": 7, "location": "A-1"},
+        {"id": "c-2", "kind": "count", "code": "TAGGED", "quantity": 7, "location": "A-1"},
+        {"id": "c-3", "kind": "count", "code": "TAGGED", "quantity": 4, "location": "A-1"},
+        {"id": "c-4", "kind": "count", "code": "TAGGED", "location": "A-1"},
+        {"id": "c-5", "kind": "count", "code": "SECRET-1", "quantity": 0, "location": "B-1"},
+        {"id": "c-6", "kind": "count", "code": "ART-1", "quantity": 0, "location": "NOPE"},
+        {"id": "c-7", "kind": "count", "code": "3074257BF7194E4000001A85", "quantity": 1, "location": "A-1"},
+    ]});
+    let first: Value = app
+        .post(&app.staff, "/api/v1/scans", &batch)
+        .await
+        .json()
+        .await
+        .expect("json");
+    let results = first["results"].as_array().expect("results");
+    let statuses: Vec<i64> = results
+        .iter()
+        .map(|r| r["status"].as_i64().expect("status"))
+        .collect();
+    assert_eq!(
+        statuses,
+        [201, 201, 422, 201, 201, 201, 422, 422, 422, 422],
+        "{first}"
+    );
+    // A GTIN without serial: an amount of its article, no item.
+    let receipt = &results[0]["movements"][0];
+    assert_eq!(
+        (&receipt["sku"], &receipt["quantity"], &receipt["epcs"]),
+        (&json!("TAGGED"), &json!(3), &Value::Null),
+        "{receipt}"
+    );
+    assert_eq!(results[1]["movements"][0]["quantity"], 2);
+    let problem = results[2]["problem"].to_string();
+    assert!(problem.contains("04006381333931"), "{problem}");
+    // A count books the difference as an adjustment, or nothing.
+    let more = &results[3]["movements"][0];
+    assert_eq!(
+        (&more["kind"], &more["quantity"], &more["to"], &more["from"]),
+        (&json!("adjust"), &json!(2), &json!("A-1"), &Value::Null),
+        "{more}"
+    );
+    assert_eq!(more["reason"], "count: 7 counted, 5 booked");
+    assert_eq!(results[4]["movements"], Value::Null, "the books agree");
+    let less = &results[5]["movements"][0];
+    assert_eq!(
+        (&less["quantity"], &less["from"]),
+        (&json!(3), &json!("A-1")),
+        "{less}"
+    );
+    assert_eq!(app.stock_of("TAGGED", "A-1").await, 4);
+    assert!(results[6]["problem"].to_string().contains("quantity"));
+    let secret = results[7]["problem"].to_string();
+    assert!(!secret.contains("estricted"), "{secret}");
+    assert!(results[8]["problem"].to_string().contains("NOPE"));
+    assert!(results[9]["problem"]["detail"]
+        .to_string()
+        .contains("count"));
+
+    // Sent again: the same answers, nothing booked, the agreeing count too.
+    let again: Value = app
+        .post(&app.staff, "/api/v1/scans", &batch)
+        .await
+        .json()
+        .await
+        .expect("json");
+    for (before, after) in results.iter().zip(again["results"].as_array().expect("b")) {
+        assert_eq!(before["status"], after["status"]);
+        assert_eq!(before["movements"], after["movements"]);
+    }
+    assert_eq!(again["results"][4]["replayed"], true);
+    assert_eq!(app.stock_of("TAGGED", "A-1").await, 4);
+
+    // The form without JavaScript counts too.
+    let staff = log_in(&app, "staff").await;
+    let (_, html) = page(&app, &staff, "/scan").await;
+    assert!(html.contains(r#"name="kind" value="count""#), "{html}");
+    let id = html
+        .split(r#"name="id" value=""#)
+        .nth(1)
+        .and_then(|rest| rest.split('"').next())
+        .expect("read id")
+        .to_owned();
+    let form = [
+        ("id", id.as_str()),
+        ("kind", "count"),
+        ("code", "(01)80614141123458"),
+        ("quantity", "6"),
+        ("location", "A-1"),
+    ];
+    let (status, html) = post_form(&app, &staff, "/scan", &form).await;
+    assert_eq!(status, 200);
+    assert!(
+        html.contains("Booked") && html.contains("Adjust 2 × TAGGED"),
+        "{html}"
+    );
+    let (_, html) = post_form(&app, &staff, "/scan", &form).await;
+    assert!(html.contains("Booked"), "a resubmit answers as before");
+    assert_eq!(app.stock_of("TAGGED", "A-1").await, 6, "and books once");
+    app.assert_ledger_consistent().await;
+}
+
+#[tokio::test]
 async fn admin_pages_are_for_managers_auditors_read_and_staff_are_kept_out() {
     let app = web_app().await;
     let staff = log_in(&app, "staff").await;
@@ -742,19 +850,52 @@ async fn stock_is_found_by_epc_filtered_by_class_and_paged() {
             201
         );
     }
-    let (_, html) = page(&app, &staff, "/stock?sku=LOT-1").await;
-    assert_eq!(html.matches("<td>L").count(), 100);
-    assert!(
-        html.contains(r#"href="/stock?sku=LOT-1&amp;page=2""#),
-        "{html}"
-    );
-    let (_, html) = page(&app, &staff, "/stock?sku=LOT-1&page=2").await;
-    assert_eq!(html.matches("<td>L").count(), 5);
-    assert!(
-        html.contains(">L104<")
-            && html.contains(r#"rel="prev""#)
-            && !html.contains(r#"rel="next""#)
-    );
+    // Paged by key, forwards and back, by SKU, by location and by search text.
+    for first in ["/stock?sku=LOT-1", "/stock?location=B-1", "/stock?q=LOT-"] {
+        let (_, html) = page(&app, &staff, first).await;
+        assert_eq!(html.matches("<td>L").count(), 100, "{first}");
+        assert!(
+            html.contains(">L099<") && !html.contains(">L100<") && !html.contains(r#"rel="prev""#),
+            "{first}: {html}"
+        );
+        let next = pager_link(&html, "next").expect("a next page");
+        assert!(next.contains("after=LOT-1~B-1~L099&page=2"), "{next}");
+        let (_, html) = page(&app, &staff, &next).await;
+        assert_eq!(html.matches("<td>L").count(), 5, "{next}");
+        assert!(
+            html.contains(">L104<") && html.contains(">L100<") && !html.contains(">L099<"),
+            "{next}: {html}"
+        );
+        assert!(html.contains("Page 2"), "{html}");
+        assert_eq!(pager_link(&html, "next"), None, "{next}: the last page");
+        let previous = pager_link(&html, "prev").expect("a previous page");
+        let (_, html) = page(&app, &staff, &previous).await;
+        assert_eq!(html.matches("<td>L").count(), 100, "{previous}");
+        assert!(html.contains(">L000<") && html.contains(">L099<"));
+        assert_eq!(
+            pager_link(&html, "prev"),
+            None,
+            "{previous}: the first page"
+        );
+        // The page before a key, asked for directly, is the 100 lines before it.
+        let (_, html) = page(
+            &app,
+            &staff,
+            &format!("{first}&before=LOT-1~B-1~L104&page=7"),
+        )
+        .await;
+        assert_eq!(html.matches("<td>L").count(), 100);
+        assert!(html.contains(">L004<") && html.contains(">L103<") && !html.contains(">L003<"));
+        assert!(html.contains("Page 7") && pager_link(&html, "prev").is_some());
+    }
+}
+
+/// The target of the pager's `rel` link (`next` or `prev`), unescaped.
+fn pager_link(html: &str, rel: &str) -> Option<String> {
+    let at = html.find(&format!(r#"rel="{rel}""#))?;
+    let start = html[..at].rfind(r#"href=""#)? + r#"href=""#.len();
+    let end = start + html[start..].find('"')?;
+    Some(html[start..end].replace("&amp;", "&"))
 }
 
 #[tokio::test]

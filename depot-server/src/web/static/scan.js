@@ -81,7 +81,9 @@
   function showResult(read, result) {
     const ok = result.status === 201;
     let text;
-    if (ok) {
+    if (ok && result.movements.length === 0) {
+      text = t.tCountAgrees;
+    } else if (ok) {
       text = t.tBooked + ': ' + result.movements.map((m) =>
         m.kind + ' ' + m.quantity + ' × ' + m.sku + (m.from ? ' ' + m.from + ' →' : '') +
         (m.to ? ' → ' + m.to : '') + ' (' + t.tSeq + ' ' + m.seq + ')').join(', ');
@@ -166,8 +168,9 @@
     const read = { id: freshId(), kind: kind ? kind.value : 'receive', code: text };
     if (place.value.trim()) read.location = place.value.trim();
     if (from.value.trim()) read.from = from.value.trim();
+    // 0 is an amount too: a count that found nothing.
     const amount = parseInt(quantity.value, 10);
-    if (amount > 0) read.quantity = amount;
+    if (amount >= 0) read.quantity = amount;
     enqueue(read).then(send, (error) => say(false, String(error)));
   });
 
