@@ -15,8 +15,8 @@ use super::extract::{whole_number, Allowed, JsonBody, MayBook};
 use super::movements::MovementView;
 use super::AppState;
 use crate::depot::input::{ScanCode, ScanDraft};
-use crate::depot::{Depot, DepotError, Submission};
-use crate::domain::access::{Action, Caller};
+use crate::depot::{Depot, Submission};
+use crate::domain::access::Caller;
 use crate::domain::booking::Source;
 use crate::domain::FieldError;
 
