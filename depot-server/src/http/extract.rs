@@ -11,6 +11,7 @@ use serde::de::DeserializeOwned;
 
 use super::error::ApiError;
 use super::AppState;
+use crate::depot::Authentication;
 use crate::domain::access::Caller;
 
 /// The name of the web session cookie (256 random bits; stored hashed).
@@ -76,12 +77,11 @@ impl FromRequestParts<AppState> for Authenticated {
             .map(str::trim)
             .filter(|token| !token.is_empty() && token.len() <= 256)
             .ok_or(ApiError::Unauthorized)?;
-        state
-            .depot
-            .authenticate(token)
-            .await?
-            .map(Authenticated)
-            .ok_or(ApiError::Unauthorized)
+        match state.depot.authenticate(token).await? {
+            Authentication::Valid(caller) => Ok(Authenticated(caller)),
+            Authentication::Expired => Err(ApiError::TokenExpired),
+            Authentication::Unknown => Err(ApiError::Unauthorized),
+        }
     }
 }
 
