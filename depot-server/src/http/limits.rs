@@ -24,8 +24,9 @@ use super::AppState;
 use crate::domain::rate::{Decision, Limiter, Rate};
 use crate::repeat_log::RepeatLog;
 
-/// Keys tracked per limiter at most (a few MB at worst).
-const MAX_KEYS: usize = 50_000;
+/// Keys tracked per limiter at most: far more clients than a depot has, and
+/// about a megabyte at worst.
+const MAX_KEYS: usize = 10_000;
 /// A key's refusals are logged at most once per this interval.
 const LOG_INTERVAL: Duration = Duration::from_secs(60);
 
