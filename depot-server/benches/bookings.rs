@@ -73,6 +73,7 @@ async fn main() {
         .args(["run", "--listen", "127.0.0.1:0", "--db"])
         .arg(&db)
         .env("DEPOT_LOG", "warn,depot_server::app=info")
+        .envs(common::UNLIMITED)
         .stdout(Stdio::null())
         .stderr(Stdio::piped())
         .spawn()

@@ -387,6 +387,7 @@ fn spawn_server(db: &Path, config: Option<&Path>) -> (std::process::Child, Strin
         .args(["run", "--listen", "127.0.0.1:0", "--db"])
         .arg(db)
         .env("DEPOT_LOG", "warn,depot_server::app=info")
+        .envs(common::UNLIMITED)
         .env("DEPOT_GATEWAY", "off")
         .stdout(Stdio::null())
         .stderr(Stdio::piped())

@@ -207,6 +207,7 @@ async fn serve(db: &Path) -> (Child, String) {
         .args(["run", "--listen", "127.0.0.1:0", "--db"])
         .arg(db)
         .env("DEPOT_LOG", "warn,depot_server::app=info")
+        .envs(common::UNLIMITED)
         .env("DEPOT_GATEWAY", "off")
         .stdout(Stdio::null())
         .stderr(Stdio::piped())

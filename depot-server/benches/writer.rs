@@ -83,6 +83,7 @@ async fn http_run(dir: &Path, clients: u64, seconds: u64) -> HttpRun {
         .args(["run", "--listen", "127.0.0.1:0", "--db"])
         .arg(&db)
         .env("DEPOT_LOG", "warn,depot_server::app=info")
+        .envs(common::UNLIMITED)
         .env("DEPOT_GATEWAY", "off")
         .stdout(Stdio::null())
         .stderr(Stdio::piped())

@@ -16,8 +16,11 @@ use tokio::net::TcpListener;
 use tokio::sync::watch;
 
 use crate::config::Config;
+use crate::connections::BoundedListener;
 use crate::depot::{Depot, DepotOptions, StoreOptions, Writer};
+use crate::domain::rate::Rate;
 use crate::gates;
+use crate::http::limits::{ClientAddress, LimitSettings, Limits};
 use crate::http::{AppState, StaticStatus};
 use crate::metrics::Metrics;
 use crate::replication;
@@ -37,6 +40,18 @@ pub fn depot_options(config: &Config) -> DepotOptions {
         idempotency_retention: Duration::from_secs(
             u64::from(config.idempotency_retention_days) * 24 * 3_600,
         ),
+    }
+}
+
+/// The HTTP rate limits and request timeout the configuration asks for
+/// (0 turns one off).
+pub fn limit_settings(config: &Config) -> LimitSettings {
+    LimitSettings {
+        token: Rate::per_second(config.api_token_rate_per_s, config.api_token_burst),
+        address: Rate::per_second(config.api_address_rate_per_s, config.api_address_burst),
+        login: Rate::per_minute(config.login_rate_per_min, config.login_burst),
+        request_timeout: (config.request_timeout_ms > 0)
+            .then(|| Duration::from_millis(config.request_timeout_ms)),
     }
 }
 
@@ -211,6 +226,7 @@ impl Bound {
                 gateway: config.gateway.clone(),
                 uplink: config.mqtt_url.as_deref().map(crate::config::redact_url),
             }),
+            limits: Arc::new(Limits::new(limit_settings(&config))),
         };
         let mut router = web::router(state);
         if tls.is_some() {
@@ -232,16 +248,22 @@ impl Bound {
         });
         tracing::info!("depot-server listening on {scheme}://{address}");
         service::ready(&format!("serving on {scheme}://{address}"));
+        let listener = BoundedListener::new(
+            listener,
+            usize::try_from(config.max_connections)?,
+            crate::connections::IDLE_TIMEOUT,
+        );
+        let service = router.into_make_service_with_connect_info::<ClientAddress>();
         let served = match tls {
             Some(store) => {
                 let listener = TlsListener::new(listener, store.server_config())
                     .context("cannot start the TLS listener")?;
-                axum::serve(listener, router)
+                axum::serve(listener, service)
                     .with_graceful_shutdown(shutdown)
                     .await
             }
             None => {
-                axum::serve(listener, router)
+                axum::serve(listener, service)
                     .with_graceful_shutdown(shutdown)
                     .await
             }

@@ -100,6 +100,28 @@ pub struct Config {
     pub backup_interval_s: u64,
     /// Scheduled backups kept in `backup_dir`; older ones are deleted (1–1000). Default 7.
     pub backup_keep: usize,
+    /// `/api/` requests a second per credential (API token or session
+    /// cookie), sustained (0–100000; 0 = no limit). Default 20.
+    pub api_token_rate_per_s: u32,
+    /// `/api/` requests per credential at once after a quiet spell (0–100000; 0 = no limit). Default 100.
+    pub api_token_burst: u32,
+    /// `/api/` requests a second per client address (an IPv6 client by its
+    /// /64), sustained (0–100000; 0 = no limit). Default 50.
+    pub api_address_rate_per_s: u32,
+    /// `/api/` requests per client address at once (0–100000; 0 = no limit). Default 200.
+    pub api_address_burst: u32,
+    /// Login form submissions a minute per client address, sustained
+    /// (0–100000; 0 = no limit). Default 10.
+    pub login_rate_per_min: u32,
+    /// Login form submissions per client address at once (0–100000; 0 = no limit). Default 10.
+    pub login_burst: u32,
+    /// How long a request may take until its answer starts, in ms (0 = no
+    /// limit, else 100–3600000); past it the answer is 503. Streams (SSE)
+    /// run on once started. Default 30000.
+    pub request_timeout_ms: u64,
+    /// Connections served at once (0 = no bound, else 1–65535); further
+    /// connections wait to be accepted. Default 512.
+    pub max_connections: u32,
 }
 
 impl Default for Config {
@@ -132,6 +154,14 @@ impl Default for Config {
             backup_dir: None,
             backup_interval_s: 86_400,
             backup_keep: 7,
+            api_token_rate_per_s: 20,
+            api_token_burst: 100,
+            api_address_rate_per_s: 50,
+            api_address_burst: 200,
+            login_rate_per_min: 10,
+            login_burst: 10,
+            request_timeout_ms: 30_000,
+            max_connections: 512,
         }
     }
 }
@@ -522,11 +552,40 @@ impl Config {
             1..=3650,
             "must be 1 to 3650",
         )?;
+        self.check_abuse_limits()?;
         Ok(self)
     }
 }
 
 impl Config {
+    /// Rate limits, the request timeout and the connection bound.
+    fn check_abuse_limits(&self) -> Result<(), Invalid> {
+        for (key, value) in [
+            ("api_token_rate_per_s", self.api_token_rate_per_s),
+            ("api_token_burst", self.api_token_burst),
+            ("api_address_rate_per_s", self.api_address_rate_per_s),
+            ("api_address_burst", self.api_address_burst),
+            ("login_rate_per_min", self.login_rate_per_min),
+            ("login_burst", self.login_burst),
+        ] {
+            in_range(key, value, 0..=100_000, "must be 0 (no limit) to 100000")?;
+        }
+        if self.request_timeout_ms != 0 {
+            in_range(
+                "request_timeout_ms",
+                self.request_timeout_ms,
+                100..=3_600_000,
+                "must be 0 (no limit) or 100 to 3600000",
+            )?;
+        }
+        in_range(
+            "max_connections",
+            self.max_connections,
+            0..=65_535,
+            "must be 0 (no bound) to 65535",
+        )
+    }
+
     /// GPIO pins: BCM 0–27, each used once.
     fn check_gpio(&self) -> Result<(), Invalid> {
         let mut used = std::collections::HashSet::new();
@@ -1073,6 +1132,39 @@ mod tests {
         );
         let err = err.unwrap_err();
         assert_eq!((err.key.as_str(), err.source_name.as_str()), ("db", "--db"));
+    }
+
+    #[test]
+    fn abuse_limits_from_each_source_and_zero_turns_them_off() {
+        let defaults = Config::default();
+        assert_eq!(
+            (defaults.api_token_rate_per_s, defaults.api_token_burst),
+            (20, 100)
+        );
+        assert_eq!(defaults.request_timeout_ms, 30_000);
+        assert_eq!(defaults.max_connections, 512);
+        let (config, _dir) = load_with(
+            "api_token_rate_per_s = 5\nlogin_burst = 3\nmax_connections = 8\n",
+            &[
+                ("DEPOT_API_TOKEN_RATE_PER_S", "0"),
+                ("DEPOT_REQUEST_TIMEOUT_MS", "0"),
+                ("DEPOT_API_ADDRESS_BURST", "7"),
+            ],
+            Overrides::default(),
+        );
+        let config = config.unwrap();
+        assert_eq!(config.api_token_rate_per_s, 0);
+        assert_eq!(config.login_burst, 3);
+        assert_eq!(config.max_connections, 8);
+        assert_eq!(config.request_timeout_ms, 0);
+        assert_eq!(config.api_address_burst, 7);
+        let err = load_env(&[("DEPOT_REQUEST_TIMEOUT_MS", "50")]).unwrap_err();
+        assert_eq!(err.key, "request_timeout_ms");
+        assert_eq!(err.source_name, "environment DEPOT_REQUEST_TIMEOUT_MS");
+        let (err, _dir) = load_with("login_rate_per_min = 100001\n", &[], Overrides::default());
+        assert_eq!(err.unwrap_err().key, "login_rate_per_min");
+        let err = load_env(&[("DEPOT_MAX_CONNECTIONS", "70000")]).unwrap_err();
+        assert_eq!(err.key, "max_connections");
     }
 
     #[test]

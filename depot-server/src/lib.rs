@@ -7,6 +7,7 @@
 pub mod app;
 pub mod backups;
 pub mod config;
+pub mod connections;
 pub mod demo;
 pub mod depot;
 pub mod domain;

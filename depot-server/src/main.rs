@@ -7,7 +7,7 @@ use std::process::ExitCode;
 use anyhow::Context;
 use clap::{Parser, Subcommand};
 use depot_server::config::{Config, Overrides};
-use depot_server::domain::access::Role;
+use depot_server::domain::access::{self, Role};
 use depot_server::{app, demo, epc, import, tls, users};
 
 /// Depot Edge depot server: inventory ledger, handheld API, gateway and hub feed.
@@ -99,6 +99,11 @@ enum UserCommand {
         /// Also set a web password, read as the first line of standard input.
         #[arg(long)]
         password_stdin: bool,
+        /// When the user's access (API token and web login) ends: a duration
+        /// from now (12h, 90d, 8w), a date (2027-03-31, its start in UTC) or an
+        /// RFC 3339 time. Default: never.
+        #[arg(long, value_name = "DURATION|DATE|RFC3339")]
+        expires: Option<String>,
     },
     /// Set a user's web password, read as the first line of standard input.
     Passwd {
@@ -107,7 +112,7 @@ enum UserCommand {
         #[arg(long, required = true)]
         password_stdin: bool,
     },
-    /// List users (never their tokens).
+    /// List users (never their tokens): role, clearance, state, expiry, last use.
     List,
     /// Revoke a user's token.
     Revoke { name: String },
@@ -367,13 +372,25 @@ async fn run(command: Command, config: Config) -> anyhow::Result<ExitCode> {
                     role,
                     restricted,
                     password_stdin,
+                    expires,
                 } => {
+                    let now = time::OffsetDateTime::now_utc();
+                    let expires_at = match expires.as_deref() {
+                        Some(text) => match access::parse_expiry(text, now) {
+                            Ok(at) => Some(at),
+                            Err(reason) => {
+                                close(depot, writer).await;
+                                anyhow::bail!("--expires {reason}");
+                            }
+                        },
+                        None => None,
+                    };
                     let password = if password_stdin {
                         Some(users::password_from(std::io::stdin().lock())?)
                     } else {
                         None
                     };
-                    match users::add(&depot, &name, role, restricted).await {
+                    match users::add_until(&depot, &name, role, restricted, expires_at).await {
                         Ok(token) => match &password {
                             Some(password) => users::passwd(&depot, &name, password)
                                 .await

@@ -17,6 +17,9 @@ pub const CONTENT_TYPE: &str = prometheus_text::CONTENT_TYPE;
 /// HTTP status classes, in the order of `count_response`'s index.
 const CLASSES: [&str; 5] = ["1xx", "2xx", "3xx", "4xx", "5xx"];
 
+/// The scopes of `depot_http_rate_limited_total`, shown from the start.
+const RATE_LIMIT_SCOPES: [&str; 3] = ["token", "address", "login"];
+
 /// A label set naming one gateway.
 pub type GatewayLabel = [(&'static str, String); 1];
 
@@ -174,8 +177,12 @@ pub struct Metrics {
     pub writer_busy_seconds: Counter<f64, AtomicU64>,
     /// Per-gateway figures of the gate poller, by `gateway` label.
     pub gates: GateMetrics,
+    /// `depot_http_request_timeouts_total`: requests answered 503 after the request timeout.
+    pub http_request_timeouts: Counter,
     /// `depot_http_responses_total{class}`, one handle per class 1xx..5xx.
     http_responses: [Counter; 5],
+    /// `depot_http_rate_limited_total{scope}`: requests refused with 429.
+    http_rate_limited: Family<[(&'static str, &'static str); 1], Counter>,
     registry: Registry,
 }
 
@@ -218,6 +225,10 @@ impl Default for Metrics {
             "Feed messages the broker acknowledged (PUBACK)",
         );
         let feed_disconnects = counter("feed_disconnects", "Feed connections lost or refused");
+        let http_request_timeouts = counter(
+            "http_request_timeouts",
+            "Requests answered 503 because they passed the request timeout",
+        );
         let mut gauge = |name: &str, help: &str| {
             let gauge = Gauge::default();
             registry.register(name, help, gauge.clone());
@@ -270,6 +281,15 @@ impl Default for Metrics {
         );
         // Every class is created up front, so each is shown from the start, at 0.
         let http_responses = CLASSES.map(|class| family.get_or_create(&[("class", class)]).clone());
+        let http_rate_limited = Family::<[(&'static str, &'static str); 1], Counter>::default();
+        registry.register(
+            "http_rate_limited",
+            "Requests refused with 429 by a rate limit, by scope (token, address, login)",
+            http_rate_limited.clone(),
+        );
+        for scope in RATE_LIMIT_SCOPES {
+            drop(http_rate_limited.get_or_create(&[("scope", scope)]));
+        }
         let gates = GateMetrics::default();
         gates.register(&mut registry);
         Self {
@@ -294,7 +314,9 @@ impl Default for Metrics {
             booking_batch_size,
             writer_busy_seconds,
             gates,
+            http_request_timeouts,
             http_responses,
+            http_rate_limited,
             registry,
         }
     }
@@ -305,6 +327,13 @@ impl Metrics {
     pub fn count_response(&self, status: u16) {
         let class = usize::from(status / 100).clamp(1, 5) - 1;
         self.http_responses[class].inc();
+    }
+
+    /// Counts one request refused with 429 by the limit of `scope`.
+    pub fn count_rate_limited(&self, scope: &'static str) {
+        self.http_rate_limited
+            .get_or_create(&[("scope", scope)])
+            .inc();
     }
 
     /// Renders the Prometheus exposition text (see [`CONTENT_TYPE`]).
@@ -333,6 +362,7 @@ mod tests {
         metrics.count_response(409);
         metrics.count_response(409);
         metrics.count_response(999);
+        metrics.count_rate_limited("login");
         let text = metrics.render();
         for line in [
             "# HELP depot_bookings_committed_total Bookings written to the ledger.\n",
@@ -350,6 +380,9 @@ mod tests {
             "depot_http_responses_total{class=\"2xx\"} 1\n",
             "depot_http_responses_total{class=\"4xx\"} 2\n",
             "depot_http_responses_total{class=\"5xx\"} 1\n",
+            "depot_http_rate_limited_total{scope=\"token\"} 0\n",
+            "depot_http_rate_limited_total{scope=\"login\"} 1\n",
+            "depot_http_request_timeouts_total 0\n",
             "# TYPE depot_ledger_last_seq gauge\n",
             "depot_ledger_last_seq 41\n",
             "# TYPE depot_booking_batch_size histogram\n",

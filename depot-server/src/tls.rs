@@ -14,12 +14,13 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
+use axum::extract::connect_info::Connected;
 use axum::extract::Request;
 use axum::http::{header, HeaderValue};
 use axum::middleware::Next;
 use axum::response::Response;
+use axum::serve::IncomingStream;
 use tokio::io::AsyncWriteExt;
-use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::mpsc;
 use tokio_rustls::rustls::pki_types::{CertificateDer, PrivateKeyDer};
 use tokio_rustls::rustls::server::{ClientHello, ResolvesServerCert};
@@ -27,6 +28,9 @@ use tokio_rustls::rustls::sign::CertifiedKey;
 use tokio_rustls::rustls::{self, ServerConfig};
 use tokio_rustls::server::TlsStream;
 use tokio_rustls::TlsAcceptor;
+
+use crate::connections::{BoundedListener, Connection};
+use crate::http::limits::ClientAddress;
 
 /// How long a client may take to finish its TLS handshake.
 const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
@@ -282,13 +286,15 @@ pub async fn reload_on_sighup(store: Option<Arc<CertStore>>) {
 /// up the others; a plain-HTTP request gets a short 400 that says to use
 /// `https://`, then the connection is closed.
 pub struct TlsListener {
-    ready: mpsc::Receiver<(TlsStream<TcpStream>, SocketAddr)>,
+    ready: mpsc::Receiver<(TlsStream<Connection>, SocketAddr)>,
     local: SocketAddr,
 }
 
 impl TlsListener {
     /// Starts accepting on `tcp`; the acceptor stops when this is dropped.
-    pub fn new(tcp: TcpListener, config: Arc<ServerConfig>) -> io::Result<Self> {
+    /// Every connection, from TCP accept through the handshake to its close,
+    /// counts toward `tcp`'s bound.
+    pub fn new(tcp: BoundedListener, config: Arc<ServerConfig>) -> io::Result<Self> {
         let local = tcp.local_addr()?;
         let (ready_tx, ready) = mpsc::channel(64);
         tokio::spawn(accept_loop(tcp, TlsAcceptor::from(config), ready_tx));
@@ -297,7 +303,7 @@ impl TlsListener {
 }
 
 impl axum::serve::Listener for TlsListener {
-    type Io = TlsStream<TcpStream>;
+    type Io = TlsStream<Connection>;
     type Addr = SocketAddr;
 
     async fn accept(&mut self) -> (Self::Io, Self::Addr) {
@@ -313,10 +319,16 @@ impl axum::serve::Listener for TlsListener {
     }
 }
 
+impl Connected<IncomingStream<'_, TlsListener>> for ClientAddress {
+    fn connect_info(stream: IncomingStream<'_, TlsListener>) -> Self {
+        ClientAddress(*stream.remote_addr())
+    }
+}
+
 async fn accept_loop(
-    tcp: TcpListener,
+    tcp: BoundedListener,
     acceptor: TlsAcceptor,
-    ready: mpsc::Sender<(TlsStream<TcpStream>, SocketAddr)>,
+    ready: mpsc::Sender<(TlsStream<Connection>, SocketAddr)>,
 ) {
     loop {
         let accepted = tokio::select! {
@@ -337,15 +349,14 @@ async fn accept_loop(
 }
 
 async fn handshake(
-    stream: TcpStream,
+    stream: Connection,
     peer: SocketAddr,
     acceptor: TlsAcceptor,
-    ready: mpsc::Sender<(TlsStream<TcpStream>, SocketAddr)>,
+    ready: mpsc::Sender<(TlsStream<Connection>, SocketAddr)>,
 ) {
-    let _ = stream.set_nodelay(true);
     let outcome = tokio::time::timeout(HANDSHAKE_TIMEOUT, async {
         let mut first = [0_u8; 1];
-        if stream.peek(&mut first).await? == 0 {
+        if stream.tcp().peek(&mut first).await? == 0 {
             return Ok(None);
         }
         if first[0] != TLS_HANDSHAKE {
@@ -366,7 +377,7 @@ async fn handshake(
 }
 
 /// Answers a plain-HTTP request on the TLS port in plain HTTP, then closes.
-async fn refuse_plain_http(mut stream: TcpStream) {
+async fn refuse_plain_http(mut stream: Connection) {
     let body = "This port speaks HTTPS only: use https://\n";
     let answer = format!(
         "HTTP/1.1 400 Bad Request\r\ncontent-type: text/plain; charset=utf-8\r\n\

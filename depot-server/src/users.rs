@@ -1,8 +1,10 @@
 //! The `user` commands: add (prints only the new token), passwd, list, revoke.
 //! Every change goes through the depot's writer.
 
+use time::OffsetDateTime;
+
 use crate::depot::{Depot, DepotError};
-use crate::domain::access::Role;
+use crate::domain::access::{self, Role};
 
 /// Why a user command failed.
 #[derive(Debug, thiserror::Error)]
@@ -27,11 +29,23 @@ pub async fn add(
     role: Role,
     restricted: bool,
 ) -> Result<String, UserError> {
+    add_until(depot, name, role, restricted, None).await
+}
+
+/// As [`add`], with the user's access (API token and web login) ending at
+/// `expires_at` (`None` = never).
+pub async fn add_until(
+    depot: &Depot,
+    name: &str,
+    role: Role,
+    restricted: bool,
+    expires_at: Option<OffsetDateTime>,
+) -> Result<String, UserError> {
     if !crate::domain::article::is_key(name) {
         return Err(UserError::BadName);
     }
     depot
-        .add_user(name, role, restricted)
+        .add_user(name, role, restricted, expires_at)
         .await
         .map_err(|error| match error {
             DepotError::Exists { .. } => UserError::Exists(name.to_owned()),
@@ -62,8 +76,12 @@ pub fn password_from(mut input: impl std::io::BufRead) -> Result<String, UserErr
     Ok(line.trim_end_matches(['\r', '\n']).to_owned())
 }
 
-/// Lists users as text lines: name, role, clearance, state.
+/// Lists users as text lines, tab-separated: name, role, clearance, state
+/// (`active since …`, `expired …` or `revoked …`), expiry (`expires …` or
+/// `never expires`) and last use of the token (`last used …`, to the
+/// minute, or `never used`).
 pub async fn list(depot: &Depot) -> Result<Vec<String>, UserError> {
+    let now = OffsetDateTime::now_utc();
     Ok(depot
         .users()
         .await
@@ -71,11 +89,31 @@ pub async fn list(depot: &Depot) -> Result<Vec<String>, UserError> {
         .into_iter()
         .map(|u| {
             let clearance = if u.restricted { "restricted" } else { "open" };
-            let state = match &u.revoked_at {
-                Some(at) => format!("revoked {at}"),
-                None => format!("active since {}", u.created_at),
+            let ends = u.expires_at.as_deref().and_then(|at| {
+                OffsetDateTime::parse(at, &time::format_description::well_known::Rfc3339).ok()
+            });
+            let state = match (&u.revoked_at, &u.expires_at) {
+                (Some(at), _) => format!("revoked {at}"),
+                (None, Some(at)) if access::expired(ends, now) => format!("expired {at}"),
+                (None, _) => format!("active since {}", u.created_at),
             };
-            format!("{}\t{}\t{}\t{}", u.name, u.role, clearance, state)
+            let expiry = match &u.expires_at {
+                Some(at) => format!("expires {at}"),
+                None => "never expires".to_owned(),
+            };
+            let last_use = match &u.last_used_at {
+                Some(at) => format!("last used {at}"),
+                None => "never used".to_owned(),
+            };
+            [
+                u.name,
+                u.role.to_string(),
+                clearance.to_owned(),
+                state,
+                expiry,
+                last_use,
+            ]
+            .join("\t")
         })
         .collect())
 }

@@ -20,6 +20,16 @@ pub fn server() -> String {
     std::env::var("BENCH_SERVER").unwrap_or_else(|_| env!("CARGO_BIN_EXE_depot-server").to_owned())
 }
 
+/// The settings a bench server runs with on top of the defaults: the HTTP
+/// rate limits off, since a bench drives thousands of requests a second
+/// with one token from one address on purpose. The request timeout and the
+/// connection bound stay as a depot runs them.
+pub const UNLIMITED: [(&str, &str); 3] = [
+    ("DEPOT_API_TOKEN_RATE_PER_S", "0"),
+    ("DEPOT_API_ADDRESS_RATE_PER_S", "0"),
+    ("DEPOT_LOGIN_RATE_PER_MIN", "0"),
+];
+
 /// Runs a command of the server binary on `db`; its standard output.
 pub fn cli(db: &Path, args: &[&str]) -> String {
     let out = Command::new(server())

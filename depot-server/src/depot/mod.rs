@@ -36,7 +36,7 @@ pub use self::gate::{GateEvent, GateIngest, GateRead};
 pub use self::sessions::{LoginOutcome, WebSession};
 use self::writer::{Command, Done, Job, WriterContext};
 pub use self::writer::{Committed, WriterHealth, MAX_BATCH};
-use crate::domain::access::{Action, Caller, Role, User};
+use crate::domain::access::{self, Action, Caller, Role, User};
 use crate::domain::article::Article;
 pub use crate::domain::booking::Refusal;
 use crate::domain::chain::{Break, ChainHead};
@@ -100,6 +100,17 @@ impl From<sqlx::Error> for DepotError {
     }
 }
 
+/// What a presented API token comes to.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Authentication {
+    /// An active user whose access has not expired.
+    Valid(Caller),
+    /// The token is a user's, but their access has expired.
+    Expired,
+    /// No active user holds the token.
+    Unknown,
+}
+
 /// Stock at a glance.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct StockSummary {
@@ -140,6 +151,8 @@ pub struct Depot {
     gateways: Arc<Mutex<std::collections::BTreeMap<String, GatewayState>>>,
     /// What the feed publisher reports (`feed.rs`).
     uplink: Arc<Mutex<UplinkLive>>,
+    /// When this process last recorded each user's use (`note_use`).
+    last_use: Arc<Mutex<std::collections::HashMap<String, time::OffsetDateTime>>>,
 }
 
 /// The running writer; await it after the last `Depot` clone is dropped
@@ -238,6 +251,7 @@ impl Depot {
                 committed,
                 gateways: Arc::default(),
                 uplink: Arc::default(),
+                last_use: Arc::default(),
             },
             Writer(handle),
         ))
@@ -272,14 +286,53 @@ impl Depot {
         answer.await.map_err(|_| DepotError::ShuttingDown)?
     }
 
-    /// The active user holding `token`, if any.
-    pub async fn authenticate(&self, token: &str) -> Result<Option<Caller>, DepotError> {
+    /// What `token` comes to: the active user holding it, a user whose
+    /// access has expired, or nobody. A valid use is recorded as the user's
+    /// last use at most once a minute (a writer command in the background,
+    /// so the request waits for no write).
+    pub async fn authenticate(&self, token: &str) -> Result<Authentication, DepotError> {
         let hash = tokens::hash(token);
-        let mut conn = self.pool.acquire().await?;
-        Ok(store::users::by_token_hash(&mut conn, &hash)
-            .await?
-            .filter(|(_, stored)| tokens::hashes_match(stored, &hash))
-            .map(|(caller, _)| caller))
+        let holder = {
+            let mut conn = self.pool.acquire().await?;
+            store::users::by_token_hash(&mut conn, &hash).await?
+        };
+        let Some(holder) = holder.filter(|h| tokens::hashes_match(&h.token_hash, &hash)) else {
+            return Ok(Authentication::Unknown);
+        };
+        let now = time::OffsetDateTime::now_utc();
+        if access::expired(holder.expires_at, now) {
+            return Ok(Authentication::Expired);
+        }
+        self.note_use(&holder.caller.name, holder.last_used_at, now);
+        Ok(Authentication::Valid(holder.caller))
+    }
+
+    /// Records a use of `name`'s access at `now` if the last one recorded
+    /// (in the database, `stored`, or noted by this process) is a minute old.
+    fn note_use(
+        &self,
+        name: &str,
+        stored: Option<time::OffsetDateTime>,
+        now: time::OffsetDateTime,
+    ) {
+        let due = {
+            let mut noted = self.last_use.lock().unwrap_or_else(|p| p.into_inner());
+            let last = noted.get(name).copied().max(stored);
+            let due = access::last_use_due(last, now);
+            if due {
+                noted.insert(name.to_owned(), now);
+            }
+            due
+        };
+        if due {
+            let depot = self.clone();
+            let name = name.to_owned();
+            tokio::spawn(async move {
+                if let Err(error) = depot.submit(Command::NoteUse { name }).await {
+                    tracing::debug!(%error, "the last use of a token was not recorded");
+                }
+            });
+        }
     }
 
     /// Books one movement (or one set of items) through the writer.
@@ -588,14 +641,16 @@ impl Depot {
         counted(self.submit(Command::ImportLocations(locations)).await?)
     }
 
-    /// Adds a user (or re-activates a revoked one) and returns the new API
-    /// token, shown once and stored hashed; [`DepotError::Exists`] if an
-    /// active user has the name.
+    /// Adds a user (or re-activates a revoked one) whose access ends at
+    /// `expires_at` (`None` = never) and returns the new API token, shown
+    /// once and stored hashed; [`DepotError::Exists`] if an active user has
+    /// the name.
     pub async fn add_user(
         &self,
         name: &str,
         role: Role,
         restricted: bool,
+        expires_at: Option<time::OffsetDateTime>,
     ) -> Result<String, DepotError> {
         let token = tokens::generate();
         let command = Command::AddUser {
@@ -603,6 +658,7 @@ impl Depot {
             role,
             restricted,
             token_hash: tokens::hash(&token),
+            expires_at,
         };
         if applied(self.submit(command).await?)? {
             Ok(token)
@@ -672,7 +728,7 @@ impl Depot {
         if !errors.is_empty() {
             return Err(DepotError::Invalid(errors));
         }
-        let token = self.add_user(name, role, restricted).await?;
+        let token = self.add_user(name, role, restricted, None).await?;
         self.set_password(name, password).await?;
         Ok(token)
     }

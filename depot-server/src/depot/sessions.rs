@@ -79,7 +79,7 @@ impl Depot {
         let now = OffsetDateTime::now_utc();
         let facts = {
             let mut conn = self.pool.acquire().await?;
-            store::sessions::login_facts(&mut conn, name).await?
+            store::sessions::login_facts(&mut conn, name, now).await?
         };
         let (stored, record) = match &facts {
             Some((_, stored, record)) => (stored.clone(), *record),
@@ -159,7 +159,7 @@ pub(super) async fn execute(
             Done::Applied(set)
         }
         Command::LoginFailed { name } => {
-            let record = match store::sessions::login_facts(conn, name).await? {
+            let record = match store::sessions::login_facts(conn, name, now).await? {
                 Some((_, _, record)) => record.after_failure(now),
                 None => LoginRecord::default(),
             };

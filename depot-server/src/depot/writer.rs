@@ -72,9 +72,12 @@ pub(crate) enum Command {
         role: Role,
         restricted: bool,
         token_hash: String,
+        expires_at: Option<OffsetDateTime>,
     },
     /// Revokes a user's token.
     RevokeUser { name: String },
+    /// Records that a user's access was used (now).
+    NoteUse { name: String },
     /// Writes one `depot_meta` value.
     SetMeta { key: String, value: String },
     /// Sets a user's password hash and ends their web sessions.
@@ -609,6 +612,7 @@ impl Command {
             Command::ImportLocations(_) => "import locations",
             Command::AddUser { .. } => "add user",
             Command::RevokeUser { .. } => "revoke user",
+            Command::NoteUse { .. } => "note use",
             Command::SetMeta { .. } => "set meta",
             Command::SetPassword { .. } => "set password",
             Command::LoginFailed { .. } => "login failed",
@@ -693,9 +697,14 @@ async fn execute(
             role,
             restricted,
             token_hash,
+            expires_at,
         } => Ok(Done::Applied(
-            store::users::add(conn, name, *role, *restricted, token_hash, now).await?,
+            store::users::add(conn, name, *role, *restricted, token_hash, *expires_at, now).await?,
         )),
+        Command::NoteUse { name } => {
+            store::users::note_use(conn, name, now).await?;
+            Ok(Done::Applied(true))
+        }
         Command::RevokeUser { name } => {
             let revoked = store::users::revoke(conn, name, now).await?;
             store::sessions::close_all_of(conn, name).await?;

@@ -16,6 +16,7 @@ pub mod ledger;
 pub mod location;
 pub mod login;
 pub mod quantity;
+pub mod rate;
 pub mod stock;
 pub mod utilization;
 

@@ -172,6 +172,8 @@ pub enum ApiError {
     BadRequest(String),
     /// 401: no token, or one that is not valid.
     Unauthorized,
+    /// 401: a token whose user's access has expired.
+    TokenExpired,
     /// 403: a change by session cookie without the session's CSRF token.
     CsrfMissing,
     /// 413: the body is larger than the limit.
@@ -215,6 +217,11 @@ impl ApiError {
                 StatusCode::UNAUTHORIZED,
                 "unauthorized",
                 "send a valid API token as 'Authorization: Bearer TOKEN'",
+            ),
+            ApiError::TokenExpired => Problem::new(
+                StatusCode::UNAUTHORIZED,
+                "token-expired",
+                "this API token has expired; ask a manager for a new one",
             ),
             ApiError::CsrfMissing => Problem::new(
                 StatusCode::FORBIDDEN,

@@ -14,7 +14,7 @@ use serde::{Deserialize, Deserializer};
 
 use super::error::ApiError;
 use super::AppState;
-use crate::depot::DepotError;
+use crate::depot::{Authentication, DepotError};
 use crate::domain::access::{Action, Caller};
 
 /// The name of the web session cookie (256 random bits; stored hashed).
@@ -80,12 +80,11 @@ impl FromRequestParts<AppState> for Authenticated {
             .map(str::trim)
             .filter(|token| !token.is_empty() && token.len() <= 256)
             .ok_or(ApiError::Unauthorized)?;
-        state
-            .depot
-            .authenticate(token)
-            .await?
-            .map(Authenticated)
-            .ok_or(ApiError::Unauthorized)
+        match state.depot.authenticate(token).await? {
+            Authentication::Valid(caller) => Ok(Authenticated(caller)),
+            Authentication::Expired => Err(ApiError::TokenExpired),
+            Authentication::Unknown => Err(ApiError::Unauthorized),
+        }
     }
 }
 

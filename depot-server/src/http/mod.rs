@@ -10,6 +10,7 @@ pub mod extract;
 pub mod gates;
 pub mod health;
 pub mod items;
+pub mod limits;
 pub mod locations;
 pub mod movements;
 pub mod openapi;
@@ -38,6 +39,8 @@ pub struct AppState {
     pub max_body_bytes: usize,
     /// Static facts for `/healthz`: which gateway and uplink are configured.
     pub status: Arc<StaticStatus>,
+    /// Rate limits and the request timeout.
+    pub limits: Arc<limits::Limits>,
 }
 
 /// Configured peers, as `/healthz` reports them until their adapters exist.
@@ -48,12 +51,11 @@ pub struct StaticStatus {
     pub uplink: Option<String>,
 }
 
-/// The complete router.
+/// The complete router: `/healthz` and `/metrics` (internal, not rate
+/// limited) and the `/api/` routes behind their rate limits.
 pub fn router(state: AppState) -> Router {
     let max_body_bytes = state.max_body_bytes;
-    Router::new()
-        .route("/healthz", get(health::healthz))
-        .route("/metrics", get(health::metrics))
+    let api = Router::new()
         .route("/api/v1/openapi.json", get(openapi::document))
         .route(
             "/api/v1/articles",
@@ -96,6 +98,14 @@ pub fn router(state: AppState) -> Router {
         .route("/api/v1/utilization", get(stock::utilization))
         .route("/api/v1/items/{epc}", get(items::read))
         .route("/api/v1/uplink", get(uplink::uplink))
+        .route_layer(middleware::from_fn_with_state(
+            state.clone(),
+            limits::limit_api,
+        ));
+    Router::new()
+        .route("/healthz", get(health::healthz))
+        .route("/metrics", get(health::metrics))
+        .merge(api)
         .fallback(not_found)
         .layer(DefaultBodyLimit::max(max_body_bytes))
         .layer(middleware::from_fn_with_state(

@@ -5,13 +5,18 @@
 //!
 //! Every operation names each status it can answer; errors are
 //! `application/problem+json` [`error::Problem`]s through the shared
-//! responses of [`error::answers`]. `tests/api/master_data.rs` checks the
-//! invariants (unique operation ids, every error problem+json), and
-//! `tests/api/contract.rs` runs schemathesis against the real server.
+//! responses of [`error::answers`], and the answers every `/api/` operation
+//! shares because of `http::limits` and the token check (429, 401) are
+//! added in one place ([`AbuseResponses`]). `tests/api/master_data.rs`
+//! checks the invariants (unique operation ids, every error problem+json),
+//! and `tests/api/contract.rs` runs schemathesis against the real server.
 
 use axum::Json;
 use serde_json::Value;
-use utoipa::openapi::schema::{Object, ObjectBuilder, Schema, SchemaType, Type};
+use utoipa::openapi::content::ContentBuilder;
+use utoipa::openapi::header::HeaderBuilder;
+use utoipa::openapi::response::ResponseBuilder;
+use utoipa::openapi::schema::{Object, ObjectBuilder, Ref, Schema, SchemaType, Type};
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::openapi::RefOr;
 use utoipa::{Modify, OpenApi};
@@ -48,7 +53,7 @@ use crate::domain::location::LocationKind;
             error::answers::Unavailable,
         ),
     ),
-    modifiers(&BearerAuth)
+    modifiers(&BearerAuth, &AbuseResponses)
 )]
 struct ApiDoc;
 
@@ -61,6 +66,62 @@ impl Modify for BearerAuth {
             "bearer",
             SecurityScheme::Http(HttpBuilder::new().scheme(HttpAuthScheme::Bearer).build()),
         );
+    }
+}
+
+/// Adds what every `/api/` operation may answer because of `http::limits`
+/// and the token check, in one place rather than on each handler: 429 with
+/// `Retry-After`, and 401 (also for an expired token).
+struct AbuseResponses;
+
+impl Modify for AbuseResponses {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        let problem = || {
+            ContentBuilder::new()
+                .schema(Some(Ref::from_schema_name("Problem")))
+                .build()
+        };
+        let too_many = ResponseBuilder::new()
+            .description(
+                "Too many requests with this token or from this address \
+                 (`urn:depot-edge:problem:rate-limited`); retry after `Retry-After` seconds",
+            )
+            .header(
+                "Retry-After",
+                HeaderBuilder::new()
+                    .schema(Object::with_type(Type::Integer))
+                    .description(Some("Seconds until a request is allowed again"))
+                    .build(),
+            )
+            .content(error::PROBLEM_JSON, problem())
+            .build();
+        let unauthorized = ResponseBuilder::new()
+            .description(
+                "No token, one that is not valid (`urn:depot-edge:problem:unauthorized`), or an \
+                 expired one (`urn:depot-edge:problem:token-expired`)",
+            )
+            .content(error::PROBLEM_JSON, problem())
+            .build();
+        for (path, item) in openapi.paths.paths.iter_mut() {
+            if !path.starts_with("/api/") {
+                continue;
+            }
+            let operations = [
+                &mut item.get,
+                &mut item.put,
+                &mut item.post,
+                &mut item.delete,
+                &mut item.patch,
+                &mut item.head,
+                &mut item.options,
+                &mut item.trace,
+            ];
+            for operation in operations.into_iter().flatten() {
+                let responses = &mut operation.responses.responses;
+                responses.insert("429".into(), too_many.clone().into());
+                responses.insert("401".into(), unauthorized.clone().into());
+            }
+        }
     }
 }
 

@@ -6,7 +6,7 @@ use time::format_description::well_known::Rfc3339;
 use time::OffsetDateTime;
 
 use super::{corrupt, timestamp};
-use crate::domain::access::{Caller, Role};
+use crate::domain::access::{expired, Caller, Role};
 use crate::domain::login::LoginRecord;
 
 fn parse_time(table: &str, text: &str) -> Result<OffsetDateTime, sqlx::Error> {
@@ -39,14 +39,17 @@ pub async fn set_password(
     Ok(done.rows_affected() == 1)
 }
 
-/// What a login attempt needs to know of an active user: who they are, the
-/// stored password hash (if any) and the lock-out record.
+/// What a login attempt needs to know of an active user whose access has
+/// not expired at `now`: who they are, the stored password hash (if any)
+/// and the lock-out record.
 pub async fn login_facts(
     conn: &mut SqliteConnection,
     name: &str,
+    now: OffsetDateTime,
 ) -> Result<Option<(Caller, Option<String>, LoginRecord)>, sqlx::Error> {
     let Some(row) = sqlx::query!(
-        r#"SELECT name, role, restricted AS "restricted: bool", password_hash, failed_logins, locked_until
+        r#"SELECT name, role, restricted AS "restricted: bool", password_hash, failed_logins,
+                  locked_until, expires_at
            FROM users WHERE name = ? AND revoked_at IS NULL"#,
         name
     )
@@ -55,6 +58,12 @@ pub async fn login_facts(
     else {
         return Ok(None);
     };
+    if expired(
+        super::users::parse_time("expires_at", row.expires_at.as_deref())?,
+        now,
+    ) {
+        return Ok(None);
+    }
     let record = LoginRecord {
         failed: row.failed_logins,
         locked_until: row
@@ -112,14 +121,16 @@ pub async fn open(
     set_login_record(conn, name, LoginRecord::default()).await
 }
 
-/// The user and CSRF token of an unexpired session of an active user.
+/// The user and CSRF token of an unexpired session of an active user whose
+/// access has not expired.
 pub async fn get(
     conn: &mut SqliteConnection,
     id_hash: &str,
     now: OffsetDateTime,
 ) -> Result<Option<(Caller, String)>, sqlx::Error> {
     let Some(row) = sqlx::query!(
-        r#"SELECT u.name, u.role, u.restricted AS "restricted: bool", s.csrf_token, s.expires_at
+        r#"SELECT u.name, u.role, u.restricted AS "restricted: bool", s.csrf_token, s.expires_at,
+                  u.expires_at AS access_expires_at
            FROM web_sessions s JOIN users u ON u.name = s.user_name
            WHERE s.id_hash = ? AND u.revoked_at IS NULL"#,
         id_hash
@@ -129,7 +140,8 @@ pub async fn get(
     else {
         return Ok(None);
     };
-    if parse_time("web_sessions", &row.expires_at)? <= now {
+    let access_ends = super::users::parse_time("expires_at", row.access_expires_at.as_deref())?;
+    if parse_time("web_sessions", &row.expires_at)? <= now || expired(access_ends, now) {
         return Ok(None);
     }
     Ok(Some((

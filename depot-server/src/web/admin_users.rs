@@ -215,6 +215,8 @@ async fn render(
                     th scope="col" { (t.role) }
                     th scope="col" { (t.cleared) }
                     th scope="col" { (t.created) }
+                    th scope="col" { (t.access_expires) }
+                    th scope="col" { (t.last_used) }
                     th scope="col" { (t.state) }
                     @if may_write { th scope="col" { span class="muted" { (t.revoke) } } }
                 } }
@@ -225,6 +227,8 @@ async fn render(
                             td { (u.role.as_str()) }
                             td { @if u.restricted { (t.yes) } @else { (t.no) } }
                             td { (u.created_at) }
+                            td { (u.expires_at.as_deref().unwrap_or("–")) }
+                            td { (u.last_used_at.as_deref().unwrap_or("–")) }
                             td { @match &u.revoked_at { Some(at) => { (t.revoked) " " (at) }, None => (t.active) } }
                             @if may_write {
                                 td {

@@ -48,7 +48,12 @@ pub const CONTENT_SECURITY_POLICY: &str = "default-src 'self'; script-src 'self'
 pub fn router(state: AppState) -> Router {
     let pages = Router::new()
         .route("/", get(home::page))
-        .route("/login", get(session::login_form).post(session::login))
+        .route(
+            "/login",
+            get(session::login_form).post(session::login).route_layer(
+                middleware::from_fn_with_state(state.clone(), session::limit_login),
+            ),
+        )
         .route("/logout", post(session::logout))
         .route("/lang", get(session::switch_language))
         .route("/stock", get(stock::page))
@@ -76,8 +81,9 @@ pub fn router(state: AppState) -> Router {
         .route("/scan-sw.js", get(assets::service_worker))
         .route("/static/{file}", get(assets::serve))
         .with_state(state.clone());
-    http::router(state)
+    http::router(state.clone())
         .merge(pages)
+        .layer(middleware::from_fn_with_state(state, http::limits::timeout))
         .layer(middleware::from_fn(security_headers))
 }
 

@@ -7,9 +7,10 @@
 //! form, before there is a session, uses a double-submit token: a random
 //! value in a cookie and in the form, which must match.
 
-use axum::extract::{FromRequestParts, Query, State};
+use axum::extract::{FromRequestParts, Query, Request, State};
 use axum::http::request::Parts;
-use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
+use axum::http::{header, HeaderMap, HeaderValue, Method, StatusCode};
+use axum::middleware::Next;
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::Form;
 use maud::html;
@@ -20,7 +21,9 @@ use super::i18n::{Lang, LANG_COOKIE};
 use super::{error_page, layout, plain_page};
 use crate::depot::{LoginOutcome, WebSession};
 use crate::domain::access::Caller;
+use crate::domain::rate::Decision;
 use crate::http::extract::{cookie, same_secret, SESSION_COOKIE};
+use crate::http::limits::{client_address, with_retry_after, Scope};
 use crate::http::AppState;
 
 /// The login form's double-submit cookie.
@@ -226,6 +229,30 @@ pub async fn login(
             )
         }
     }
+}
+
+/// Middleware of `/login`: a login form submission over the per-address
+/// login limit gets the login page's 429 with `Retry-After`, and no password
+/// is checked. It comes on top of the per-user back-off of `domain::login`,
+/// which one address trying many user names would never meet.
+pub async fn limit_login(State(state): State<AppState>, request: Request, next: Next) -> Response {
+    if request.method() != Method::POST {
+        return next.run(request).await;
+    }
+    let decision = state.limits.check_login(client_address(&request));
+    if decision == Decision::Allowed {
+        return next.run(request).await;
+    }
+    state
+        .depot
+        .metrics()
+        .count_rate_limited(Scope::Login.as_str());
+    let lang = Lang::of(request.headers());
+    let t = lang.texts();
+    let seconds = decision.retry_after_s();
+    let text = format!("{} {seconds} s.", t.login_rate_limited);
+    let page = plain_page(lang, StatusCode::TOO_MANY_REQUESTS, t.login_title, &text);
+    with_retry_after(page, seconds)
 }
 
 #[derive(Debug, Deserialize)]

@@ -15,7 +15,7 @@ use crate::crash::start_seeded_server;
 
 /// libfaketime from Debian's `faketime` package (the `faketime` wrapper
 /// forks, so the library is preloaded directly: the child is the server).
-fn libfaketime() -> std::path::PathBuf {
+pub(crate) fn libfaketime() -> std::path::PathBuf {
     std::fs::read_dir("/usr/lib")
         .unwrap()
         .filter_map(|entry| {
