@@ -35,13 +35,16 @@
 //! Then the bench waits (`BENCH_HUB_WAIT_S`, default 3,600) for the hub to
 //! apply everything and checks: every seq arrived, none applied twice, hub
 //! stock equals depot stock for every article.
+//!
+//! The server is `target/release/depot-server` as found (built only when
+//! missing: build it after a change), or `BENCH_SERVER=/path/to/depot-server`.
 
 #[path = "../../depot-server/benches/common/measure.rs"]
 mod measure;
 #[path = "../tests/support/mod.rs"]
 mod support;
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
@@ -90,7 +93,11 @@ async fn run(live_rate: u64, outage_h: u64, backlog: u64, articles: u64, hub_wai
     );
     let dir = tempfile::tempdir().expect("dir");
     let client = Client::new();
-    let binary = support::depot_server_binary();
+    // Another build of the server (e.g. the previous commit's) by path, as
+    // in depot-server's benches; by default this profile's.
+    let binary = std::env::var_os("BENCH_SERVER")
+        .map(PathBuf::from)
+        .unwrap_or_else(support::depot_server_binary);
 
     // The hub subscribes; its session is saved; the broker goes away.
     let mut broker = support::Broker::start_persistent();
