@@ -37,15 +37,7 @@ use std::time::Instant;
 use serde_json::json;
 
 mod common;
-use common::{cli, env_number, proc_status_kib, server, wrk_value};
-
-/// One value of a Prometheus text exposition, by its full name.
-fn metric(text: &str, name: &str) -> f64 {
-    text.lines()
-        .find_map(|line| line.strip_prefix(name)?.strip_prefix(' '))
-        .and_then(|value| value.trim().parse().ok())
-        .unwrap_or_else(|| panic!("metric {name} missing"))
-}
+use common::{cli, env_number, metric, proc_status_kib, server, wrk_value};
 
 /// What the HTTP half measured.
 struct HttpRun {

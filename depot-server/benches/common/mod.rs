@@ -1,19 +1,17 @@
 //! What the depot-server benchmarks share: their settings from the
 //! environment, the server binary and its command line, figures read from
-//! `/proc` and from wrk. Each bench uses a part of it.
+//! `/proc` and from wrk. Each bench uses a part of it. The measuring part
+//! that is not about this server (`measure.rs`) is shared with the
+//! regional hub's benches, which include that file by path.
 #![allow(dead_code)]
+
+mod measure;
+// Each bench uses a part, as for the rest of this module.
+#[allow(unused_imports)]
+pub use measure::{env_number, metric, percentile, proc_status_kib};
 
 use std::path::Path;
 use std::process::Command;
-use std::time::Duration;
-
-/// A number from the environment, or `default`.
-pub fn env_number(name: &str, default: u64) -> u64 {
-    std::env::var(name)
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(default)
-}
 
 /// The server binary under test: `BENCH_SERVER`, or the one built with the bench.
 pub fn server() -> String {
@@ -44,22 +42,6 @@ pub fn cli(db: &Path, args: &[&str]) -> String {
         String::from_utf8_lossy(&out.stderr)
     );
     String::from_utf8_lossy(&out.stdout).trim().to_owned()
-}
-
-/// A `/proc/{pid}/status` figure in KiB (`VmRSS:`, `VmHWM:`).
-pub fn proc_status_kib(pid: u32, field: &str) -> Option<u64> {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
-    let line = status.lines().find(|l| l.starts_with(field))?;
-    line.split_whitespace().nth(1)?.parse().ok()
-}
-
-/// The `p` quantile (0–1) of sorted durations; zero when there are none.
-pub fn percentile(sorted: &[Duration], p: f64) -> Duration {
-    if sorted.is_empty() {
-        return Duration::ZERO;
-    }
-    let index = ((sorted.len() as f64 - 1.0) * p).round() as usize;
-    sorted[index.min(sorted.len() - 1)]
 }
 
 /// A `BENCH key=value` line that `benches/wrk/bookings.lua` printed.

@@ -18,6 +18,8 @@ use reqwest::Client;
 use rumqttc::{AsyncClient, Event, MqttOptions, Packet, QoS, TlsConfiguration, Transport};
 use serde_json::{json, Value};
 
+pub use crate::support::depot_server_binary;
+
 const MOSQUITTO: &str = "/usr/sbin/mosquitto";
 /// How long any awaited condition may take on a loaded machine.
 pub const DEADLINE: Duration = Duration::from_secs(60);
@@ -419,60 +421,6 @@ impl Drop for Netns {
             .args(["netns", "del", self.name.as_str()])
             .output();
     }
-}
-
-/// The depot-server binary of this build profile: it is another package's
-/// binary, so cargo does not hand its path to this test. `cargo test
-/// --workspace` (the README's test command) has just built it beside this
-/// test's directory, and then it is used as it is; only when it is missing
-/// (`cargo test -p regional-hub` on a fresh target) is it built here, with
-/// `-p depot-server`'s own feature set (slower: it compiles dependencies
-/// again). After changing depot-server, run the workspace's tests, or
-/// build depot-server first.
-pub fn depot_server_binary() -> PathBuf {
-    // target/debug/deps/broker-… → target/debug/depot-server
-    let exe = std::env::current_exe().expect("test path");
-    let binary = exe
-        .parent()
-        .and_then(Path::parent)
-        .expect("target dir")
-        .join("depot-server");
-    if binary.exists() {
-        return binary;
-    }
-    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
-    let mut command = Command::new(cargo);
-    command
-        .args([
-            "build",
-            "--quiet",
-            "-p",
-            "depot-server",
-            "--bin",
-            "depot-server",
-        ])
-        .current_dir(env!("CARGO_MANIFEST_DIR"));
-    // What cargo set for this test process (CARGO_PKG_NAME=regional-hub …)
-    // would look like a changed environment to build scripts that watch it
-    // (ring's), and rebuild them and all above them, here and again in the
-    // next `cargo test`.
-    for (name, _) in std::env::vars() {
-        let set_by_cargo = [
-            "CARGO_PKG_",
-            "CARGO_MANIFEST_",
-            "CARGO_CRATE_",
-            "CARGO_BIN_",
-        ]
-        .iter()
-        .any(|prefix| name.starts_with(prefix))
-            || ["CARGO_PRIMARY_PACKAGE", "CARGO_TARGET_TMPDIR", "OUT_DIR"].contains(&name.as_str());
-        if set_by_cargo {
-            command.env_remove(name);
-        }
-    }
-    run_ok(&mut command);
-    assert!(binary.exists(), "{} is missing", binary.display());
-    binary
 }
 
 pub fn hub_binary() -> PathBuf {

@@ -9,3 +9,5 @@
 mod acl;
 mod harness;
 mod partition;
+#[path = "../support/mod.rs"]
+mod support;

@@ -10,7 +10,7 @@ use std::io::{BufRead, BufReader};
 use std::net::{TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+use std::time::{Duration, Instant, SystemTime};
 
 use reqwest::Client;
 use serde_json::{json, Value};
@@ -44,49 +44,127 @@ fn wait_listening(port: u16, what: &str) {
     }
 }
 
-/// A Mosquitto with its own config in a temp directory.
+/// A Mosquitto with its own config in a temp directory. Its session queues
+/// have no limit (`max_queued_messages 0`): whatever a test or bench sends
+/// to a slow or absent persistent session waits for it.
 pub struct Broker {
     pub port: u16,
-    _process: Process,
-    _dir: tempfile::TempDir,
+    process: Option<Process>,
+    dir: tempfile::TempDir,
 }
 
 impl Broker {
+    /// A broker that keeps its state only in memory.
     pub fn start() -> Broker {
+        Broker::start_with(false)
+    }
+
+    /// A broker that saves its sessions and queues to disk every second and
+    /// at a clean stop, so persistent sessions outlive a restart.
+    pub fn start_persistent() -> Broker {
+        Broker::start_with(true)
+    }
+
+    fn start_with(persistent: bool) -> Broker {
         assert!(
             Path::new(MOSQUITTO).exists(),
             "{MOSQUITTO} is missing: run scripts/install-deps.sh (Debian package mosquitto)"
         );
         let dir = tempfile::tempdir().expect("dir");
         let port = free_port();
-        let config = dir.path().join("mosquitto.conf");
+        let persistence = if persistent {
+            format!(
+                "persistence true\npersistence_location {}/\nautosave_interval 1\n",
+                dir.path().display()
+            )
+        } else {
+            "persistence false\n".to_owned()
+        };
         std::fs::write(
-            &config,
+            dir.path().join("mosquitto.conf"),
             format!(
                 "user root\nlistener {port} 127.0.0.1\nallow_anonymous true\n\
-                 persistence false\nmax_queued_messages 100000\n"
+                 {persistence}max_queued_messages 0\n"
             ),
         )
         .expect("config");
-        let log = std::fs::File::create(dir.path().join("log")).expect("log");
-        let child = Command::new(MOSQUITTO)
-            .arg("-c")
-            .arg(&config)
-            .stdout(Stdio::null())
-            .stderr(log)
-            .spawn()
-            .expect("spawn mosquitto");
-        let process = Process(child);
-        wait_listening(port, "mosquitto");
-        Broker {
+        let mut broker = Broker {
             port,
-            _process: process,
-            _dir: dir,
-        }
+            process: None,
+            dir,
+        };
+        broker.restart();
+        broker
     }
 
     pub fn url(&self) -> String {
         format!("mqtt://127.0.0.1:{}", self.port)
+    }
+
+    /// The broker's process id while it runs.
+    pub fn pid(&self) -> Option<u32> {
+        self.process.as_ref().map(|p| p.0.id())
+    }
+
+    /// Starts the broker (again) on its port with its saved state.
+    pub fn restart(&mut self) {
+        assert!(self.process.is_none(), "the broker runs already");
+        let log = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(self.dir.path().join("log"))
+            .expect("log");
+        let child = Command::new(MOSQUITTO)
+            .arg("-c")
+            .arg(self.dir.path().join("mosquitto.conf"))
+            .stdout(Stdio::null())
+            .stderr(log)
+            .spawn()
+            .expect("spawn mosquitto");
+        self.process = Some(Process(child));
+        wait_listening(self.port, "mosquitto");
+    }
+
+    /// `kill -9`: no goodbye, nothing saved since the last autosave.
+    pub fn kill9(&mut self) {
+        drop(self.process.take()); // SIGKILL, reaped
+        self.wait_closed();
+    }
+
+    /// A clean stop (SIGTERM): the broker saves its state and exits.
+    pub fn stop(&mut self) {
+        if let Some(mut process) = self.process.take() {
+            let status = Command::new("kill")
+                .args(["-TERM", &process.0.id().to_string()])
+                .status()
+                .expect("kill -TERM");
+            assert!(status.success());
+            process.0.wait().expect("mosquitto exits");
+        }
+        self.wait_closed();
+    }
+
+    fn wait_closed(&self) {
+        let deadline = Instant::now() + DEADLINE;
+        while TcpStream::connect(("127.0.0.1", self.port)).is_ok() {
+            assert!(Instant::now() < deadline, "mosquitto still listens");
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    /// Waits until a persistent broker has saved its state after `since`
+    /// (its sessions and subscriptions up to then survive a `kill -9`).
+    pub fn saved_after(&self, since: SystemTime) {
+        let file = self.dir.path().join("mosquitto.db");
+        let deadline = Instant::now() + DEADLINE;
+        loop {
+            let saved = std::fs::metadata(&file).and_then(|m| m.modified());
+            if saved.is_ok_and(|at| at > since) {
+                return;
+            }
+            assert!(Instant::now() < deadline, "mosquitto saved no state");
+            std::thread::sleep(Duration::from_millis(50));
+        }
     }
 }
 
@@ -100,7 +178,14 @@ pub struct Postgres {
 }
 
 impl Postgres {
+    /// A cluster for tests: `fsync=off`, since a test never loses power.
     pub fn start() -> Postgres {
+        Postgres::start_with(false)
+    }
+
+    /// A cluster with `fsync` as given: on for a benchmark whose figures
+    /// stand beside SQLite's `synchronous=FULL`.
+    pub fn start_with(fsync: bool) -> Postgres {
         let bin = std::fs::read_dir("/usr/lib/postgresql")
             .ok()
             .and_then(|versions| {
@@ -141,8 +226,9 @@ impl Postgres {
             ],
         );
         let options = format!(
-            "-p {port} -k {} -c listen_addresses=127.0.0.1 -c fsync=off -c max_connections=100",
-            path_str(postgres.dir.path())
+            "-p {port} -k {} -c listen_addresses=127.0.0.1 -c fsync={} -c max_connections=100",
+            path_str(postgres.dir.path()),
+            if fsync { "on" } else { "off" }
         );
         let log = postgres.dir.path().join("log");
         postgres.run(
@@ -230,6 +316,69 @@ fn is_root() -> bool {
 
 fn path_str(path: &Path) -> &str {
     path.to_str().expect("utf-8 path")
+}
+
+/// The depot-server binary of this build profile: it is another package's
+/// binary, so cargo does not hand its path to this test or bench. `cargo
+/// test --workspace` (the README's test command) has just built it beside
+/// this test's directory, and then it is used as it is; only when it is
+/// missing (`cargo test -p regional-hub` on a fresh target, or a bench:
+/// `target/release/`) is it built here, in the same profile, with `-p
+/// depot-server`'s own feature set (slower: it compiles dependencies
+/// again). After changing depot-server, run the workspace's tests, or
+/// build depot-server first.
+pub fn depot_server_binary() -> PathBuf {
+    // target/debug/deps/broker-… → target/debug/depot-server
+    let exe = std::env::current_exe().expect("test path");
+    let profile_dir = exe.parent().and_then(Path::parent).expect("target dir");
+    let binary = profile_dir.join("depot-server");
+    if binary.exists() {
+        return binary;
+    }
+    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+    let mut command = Command::new(cargo);
+    command
+        .args([
+            "build",
+            "--quiet",
+            "-p",
+            "depot-server",
+            "--bin",
+            "depot-server",
+        ])
+        .current_dir(env!("CARGO_MANIFEST_DIR"));
+    if profile_dir
+        .file_name()
+        .is_some_and(|name| name == "release")
+    {
+        command.arg("--release");
+    }
+    // What cargo set for this test process (CARGO_PKG_NAME=regional-hub …)
+    // would look like a changed environment to build scripts that watch it
+    // (ring's), and rebuild them and all above them, here and again in the
+    // next `cargo test`.
+    for (name, _) in std::env::vars() {
+        let set_by_cargo = [
+            "CARGO_PKG_",
+            "CARGO_MANIFEST_",
+            "CARGO_CRATE_",
+            "CARGO_BIN_",
+        ]
+        .iter()
+        .any(|prefix| name.starts_with(prefix))
+            || ["CARGO_PRIMARY_PACKAGE", "CARGO_TARGET_TMPDIR", "OUT_DIR"].contains(&name.as_str());
+        if set_by_cargo {
+            command.env_remove(name);
+        }
+    }
+    let out = command.output().expect("run cargo build");
+    assert!(
+        out.status.success(),
+        "building depot-server: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(binary.exists(), "{} is missing", binary.display());
+    binary
 }
 
 /// Runs a hub command line to completion against `db`; returns its stdout.
