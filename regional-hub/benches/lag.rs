@@ -51,9 +51,12 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use feed_contract::{Audience, DepotId, MovementKind, MovementMessage, Source, Topic, V1};
+use feed_contract::{
+    Audience, ChainHash, DepotId, Epoch, EpochId, MovementKind, MovementMessage, Source, Topic, V2,
+};
 use measure::{env_number, percentile};
 use rumqttc::{AsyncClient, Event, MqttOptions, Packet, QoS};
+use sha2::Digest;
 use sqlx::Row;
 use time::OffsetDateTime;
 use tokio::task::JoinHandle;
@@ -318,9 +321,16 @@ impl Step {
 /// A movement of depot `id` as a depot publishes it, with the commit time now.
 fn movement(id: &DepotId, seq: u64) -> Vec<u8> {
     let message = MovementMessage {
-        v: V1,
+        v: V2,
         depot: id.as_str().to_owned(),
+        epoch: Epoch {
+            id: EpochId::parse(&"1".repeat(32)).expect("an epoch id"),
+            generation: 0,
+            base: 0,
+        },
         seq,
+        hash: chain_hash(id, seq),
+        prev: chain_hash(id, seq - 1),
         time: OffsetDateTime::now_utc(),
         kind: MovementKind::Receive,
         sku: format!("ART-{}", seq % 50),
@@ -332,6 +342,18 @@ fn movement(id: &DepotId, seq: u64) -> Vec<u8> {
         source: Source::Handheld,
     };
     serde_json::to_vec(&message).expect("a movement serialises")
+}
+
+/// A stand-in for depot `id`'s hash chain: the hash at `seq` is SHA-256 of
+/// `{depot}/{seq}`, 64 zeros before seq 1. The hub compares hashes, it
+/// cannot recompute them.
+fn chain_hash(id: &DepotId, seq: u64) -> ChainHash {
+    let text = if seq == 0 {
+        "0".repeat(64)
+    } else {
+        hex::encode(sha2::Sha256::digest(format!("{}/{seq}", id.as_str())))
+    };
+    ChainHash::parse(&text).expect("a chain hash")
 }
 
 fn now_ns() -> i64 {
