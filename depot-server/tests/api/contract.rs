@@ -35,6 +35,11 @@ impl Demo {
             .env("DEPOT_LOG", "warn")
             // Passes come often, so some wait for a manager's resolution.
             .env("DEPOT_SIM_PASS_INTERVAL_MS", "300")
+            // Schemathesis sends thousands of requests from one address in
+            // seconds: the rate limits (tested in `abuse.rs`, documented as
+            // 429 on every operation) would answer most of them.
+            .env("DEPOT_API_TOKEN_RATE_PER_S", "0")
+            .env("DEPOT_API_ADDRESS_RATE_PER_S", "0")
             .env_remove("DEPOT_GATEWAY")
             .stdout(Stdio::piped())
             .stderr(Stdio::null())
