@@ -257,14 +257,31 @@ impl Depot {
         Ok(body["movements"].as_array().cloned().unwrap_or_default())
     }
 
-    /// The newest ledger seq.
+    /// The movements booked by handhelds after `after_seq`, oldest first:
+    /// the demo's simulated gateway books passes (source `gate`) beside them
+    /// all the time.
+    pub async fn handheld_movements_after(&self, after_seq: i64) -> anyhow::Result<Vec<Value>> {
+        let mut handheld = Vec::new();
+        let mut after = after_seq;
+        loop {
+            let page = self.movements_after(after).await?;
+            let Some(last) = page.last().and_then(|m| m["seq"].as_i64()) else {
+                return Ok(handheld);
+            };
+            after = last;
+            handheld.extend(page.into_iter().filter(|m| m["source"] == "handheld"));
+        }
+    }
+
+    /// The newest ledger seq (the ledger read page by page to its end).
     pub async fn last_seq(&self) -> anyhow::Result<i64> {
-        Ok(self
-            .movements_after(0)
-            .await?
-            .last()
-            .and_then(|m| m["seq"].as_i64())
-            .unwrap_or(0))
+        let mut last = 0;
+        loop {
+            match self.movements_after(last).await?.last() {
+                Some(movement) => last = movement["seq"].as_i64().unwrap_or(last),
+                None => return Ok(last),
+            }
+        }
     }
 }
 
