@@ -1,6 +1,8 @@
 //! The rumqttc adapter, kept thin: one persistent session (clean_session
 //! false, QoS 1) subscribed to every depot's feed, each message parsed and
-//! applied by the store, and only then acknowledged (manual acks). A message
+//! applied by the store, and only then acknowledged (manual acks). What
+//! arrived while the last transaction ran is applied in the next one: under
+//! load one commit carries many messages. A message
 //! the hub had not committed when it stopped is redelivered by the broker;
 //! one it had committed but not acknowledged comes again and is a duplicate,
 //! which the store applies as nothing. While the hub is down the broker
@@ -54,6 +56,10 @@ pub fn filter(share_group: Option<&str>) -> String {
 const BACKOFF: (Duration, Duration) = (Duration::from_millis(200), Duration::from_secs(5));
 /// The largest payload accepted (a utilisation snapshot of a big depot).
 const MAX_PACKET_BYTES: usize = 1024 * 1024;
+/// The most messages applied in one transaction. The broker's in-flight
+/// window for the hub's session (`max_inflight_messages`) bounds what can
+/// be waiting, so a batch is at most that many.
+const MAX_BATCH: usize = 1000;
 
 /// Runs the feed until `stop` resolves; `connected` is true from the
 /// subscription's SUBACK until the link is lost; `metrics` counts.
@@ -130,11 +136,17 @@ pub async fn run(
         }
     };
     let applier = async move {
-        while let Some(publish) = to_apply.recv().await {
-            metrics.count(apply(&store, &publish).await);
-            if let Err(error) = client.ack(&publish).await {
-                tracing::warn!(%error, "feed ack failed");
-                return;
+        let mut publishes = Vec::with_capacity(MAX_BATCH);
+        while to_apply.recv_many(&mut publishes, MAX_BATCH).await > 0 {
+            for outcome in apply(&store, &publishes).await {
+                metrics.count(outcome);
+            }
+            // In the order received, as MQTT asks of QoS 1 acknowledgements.
+            for publish in publishes.drain(..) {
+                if let Err(error) = client.ack(&publish).await {
+                    tracing::warn!(%error, "feed ack failed");
+                    return;
+                }
             }
         }
     };
@@ -145,33 +157,70 @@ pub async fn run(
     }
 }
 
-/// Applies one publish, retrying a database failure until it commits: a
-/// message is acknowledged only once applied (or refused as unreadable).
-/// Returns the outcome's metrics label.
-async fn apply(store: &Store, publish: &Publish) -> &'static str {
-    let message = match message::parse(&publish.topic, &publish.payload) {
-        Ok(message) => message,
-        Err(refused) => {
-            tracing::warn!(%refused, "feed message refused");
-            return "refused";
+/// Applies what has arrived, retrying a database failure until it
+/// commits: a message is acknowledged only once applied (or refused as
+/// unreadable). The readable ones go in one transaction; should that fail,
+/// each is applied on its own, so one message the database refuses holds
+/// up only itself. Returns each publish's outcome as a metrics label.
+async fn apply(store: &Store, publishes: &[Publish]) -> Vec<&'static str> {
+    let mut outcomes = vec!["refused"; publishes.len()];
+    let mut readable = Vec::with_capacity(publishes.len());
+    let mut messages = Vec::with_capacity(publishes.len());
+    for (index, publish) in publishes.iter().enumerate() {
+        match message::parse(&publish.topic, &publish.payload) {
+            Ok(message) => {
+                readable.push(index);
+                messages.push(message);
+            }
+            Err(refused) => tracing::warn!(%refused, "feed message refused"),
         }
-    };
+    }
+    if messages.is_empty() {
+        return outcomes;
+    }
+    match store
+        .apply_batch(&messages, OffsetDateTime::now_utc())
+        .await
+    {
+        Ok(applied) => {
+            for (index, outcome) in readable.into_iter().zip(applied) {
+                tracing::debug!(topic = %publishes[index].topic, ?outcome, "feed message");
+                outcomes[index] = label(outcome);
+            }
+        }
+        Err(error) => {
+            tracing::warn!(%error, messages = messages.len(), "feed batch not applied; applying one by one");
+            for (index, message) in readable.into_iter().zip(&messages) {
+                outcomes[index] = apply_one(store, &publishes[index].topic, message).await;
+            }
+        }
+    }
+    outcomes
+}
+
+/// Applies one message, retrying a database failure until it commits.
+async fn apply_one(store: &Store, topic: &str, message: &message::Message) -> &'static str {
     let mut backoff = BACKOFF.0;
     loop {
-        match store.apply(&message, OffsetDateTime::now_utc()).await {
+        match store.apply(message, OffsetDateTime::now_utc()).await {
             Ok(outcome) => {
-                tracing::debug!(topic = %publish.topic, ?outcome, "feed message");
-                return match outcome {
-                    Outcome::Applied => "applied",
-                    Outcome::Unchanged => "unchanged",
-                };
+                tracing::debug!(%topic, ?outcome, "feed message");
+                return label(outcome);
             }
             Err(error) => {
-                tracing::error!(%error, topic = %publish.topic, "feed message not applied; retrying");
+                tracing::error!(%error, %topic, "feed message not applied; retrying");
                 tokio::time::sleep(backoff).await;
                 backoff = (backoff * 2).min(BACKOFF.1);
             }
         }
+    }
+}
+
+/// An outcome's metrics label.
+fn label(outcome: Outcome) -> &'static str {
+    match outcome {
+        Outcome::Applied => "applied",
+        Outcome::Unchanged => "unchanged",
     }
 }
 

@@ -297,50 +297,30 @@ impl Store {
         message: &Message,
         now: OffsetDateTime,
     ) -> Result<Outcome, StoreError> {
+        let outcomes = self.apply_batch(std::slice::from_ref(message), now).await?;
+        Ok(outcomes[0])
+    }
+
+    /// Applies feed messages received at `now` in one transaction (one
+    /// commit, one fsync for the lot): each depot's messages in the order
+    /// given, the depots in name order, so that two hub instances sharing a
+    /// PostgreSQL database take the depots' row locks in one order and
+    /// cannot deadlock. Returns each message's outcome in the order given.
+    pub async fn apply_batch(
+        &self,
+        messages: &[Message],
+        now: OffsetDateTime,
+    ) -> Result<Vec<Outcome>, StoreError> {
+        let mut order: Vec<usize> = (0..messages.len()).collect();
+        // Stable: a depot's messages keep their arrival order.
+        order.sort_by(|&a, &b| messages[a].depot.as_str().cmp(messages[b].depot.as_str()));
+        let mut outcomes = vec![Outcome::Unchanged; messages.len()];
         let mut tx = self.pool.begin().await?;
-        let depot = message.depot.as_str();
-        // Touch the depot first: in SQLite this takes the write lock before
-        // anything is read, so the reads below cannot go stale.
-        sqlx::query(
-            "INSERT INTO depots (depot, last_message_ns) VALUES ($1, $2) \
-             ON CONFLICT (depot) DO UPDATE SET last_message_ns = \
-             CASE WHEN depots.last_message_ns > excluded.last_message_ns THEN depots.last_message_ns ELSE excluded.last_message_ns END",
-        )
-        .bind(depot)
-        .bind(ns(now))
-        .execute(&mut *tx)
-        .await?;
-        let (standing, base) = match message_epoch(&message.body) {
-            Some(incoming) => settle_epoch(&mut tx, depot, &incoming, now).await?,
-            None => (Standing::Current, 0),
-        };
-        let outcome = match &message.body {
-            Body::Movement(audience, movement) => {
-                apply_movement(&mut tx, depot, *audience, movement, (standing, base), now).await?
-            }
-            Body::Stock(audience, snapshot) => {
-                apply_stock(&mut tx, depot, *audience, snapshot, standing).await?
-            }
-            Body::StockCleared => Outcome::Unchanged,
-            Body::Utilization(snapshot) => {
-                apply_utilization(&mut tx, depot, snapshot, standing).await?
-            }
-            // A left epoch's status (its Last Will, late) says nothing of the depot now.
-            Body::Status(_) if standing == Standing::Superseded => Outcome::Unchanged,
-            Body::Status(status) => apply_status(&mut tx, depot, status, now).await?,
-        };
-        if let Some(seq) = reported_seq(&message.body).filter(|_| standing != Standing::Superseded)
-        {
-            sqlx::query(
-                "UPDATE depots SET reported_seq = CASE WHEN reported_seq > $2 THEN reported_seq ELSE $2 END WHERE depot = $1",
-            )
-            .bind(depot)
-            .bind(seq)
-            .execute(&mut *tx)
-            .await?;
+        for index in order {
+            outcomes[index] = apply_message(&mut tx, &messages[index], now).await?;
         }
         tx.commit().await?;
-        Ok(outcome)
+        Ok(outcomes)
     }
 
     /// Adds a user with the `hub` role; returns the token (shown once).
@@ -608,6 +588,53 @@ impl Store {
 }
 
 /// The ledger seq a message reports the depot to have reached.
+/// Applies one feed message received at `now` inside `tx`.
+async fn apply_message(
+    tx: &mut Tx,
+    message: &Message,
+    now: OffsetDateTime,
+) -> Result<Outcome, StoreError> {
+    let depot = message.depot.as_str();
+    // Touch the depot first: in SQLite this takes the write lock before
+    // anything is read, so the reads below cannot go stale.
+    sqlx::query(
+        "INSERT INTO depots (depot, last_message_ns) VALUES ($1, $2) \
+         ON CONFLICT (depot) DO UPDATE SET last_message_ns = \
+         CASE WHEN depots.last_message_ns > excluded.last_message_ns THEN depots.last_message_ns ELSE excluded.last_message_ns END",
+    )
+    .bind(depot)
+    .bind(ns(now))
+    .execute(&mut **tx)
+    .await?;
+    let (standing, base) = match message_epoch(&message.body) {
+        Some(incoming) => settle_epoch(tx, depot, &incoming, now).await?,
+        None => (Standing::Current, 0),
+    };
+    let outcome = match &message.body {
+        Body::Movement(audience, movement) => {
+            apply_movement(tx, depot, *audience, movement, (standing, base), now).await?
+        }
+        Body::Stock(audience, snapshot) => {
+            apply_stock(tx, depot, *audience, snapshot, standing).await?
+        }
+        Body::StockCleared => Outcome::Unchanged,
+        Body::Utilization(snapshot) => apply_utilization(tx, depot, snapshot, standing).await?,
+        // A left epoch's status (its Last Will, late) says nothing of the depot now.
+        Body::Status(_) if standing == Standing::Superseded => Outcome::Unchanged,
+        Body::Status(status) => apply_status(tx, depot, status, now).await?,
+    };
+    if let Some(seq) = reported_seq(&message.body).filter(|_| standing != Standing::Superseded) {
+        sqlx::query(
+            "UPDATE depots SET reported_seq = CASE WHEN reported_seq > $2 THEN reported_seq ELSE $2 END WHERE depot = $1",
+        )
+        .bind(depot)
+        .bind(seq)
+        .execute(&mut **tx)
+        .await?;
+    }
+    Ok(outcome)
+}
+
 fn reported_seq(body: &Body) -> Option<i64> {
     match body {
         Body::Movement(_, m) => Some(big(m.seq)),

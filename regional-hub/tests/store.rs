@@ -11,11 +11,15 @@ use time::OffsetDateTime;
 const NOW: OffsetDateTime = datetime!(2026-12-01 10:00 UTC);
 
 fn movement(seq: u64) -> message::Message {
+    movement_of("north-1", seq)
+}
+
+fn movement_of(depot: &str, seq: u64) -> message::Message {
     let payload = format!(
-        r#"{{"v":2,"depot":"north-1","epoch":{{"id":"0123456789abcdef0123456789abcdef","generation":0,"base":0}},"seq":{seq},"hash":"{seq:064x}","prev":"{:064x}","time":"2026-12-01T09:00:00Z","kind":"receive","sku":"ART-1","quantity":1,"from":null,"to":"B-1","lot":null,"epcs":[],"source":"api"}}"#,
+        r#"{{"v":2,"depot":"{depot}","epoch":{{"id":"0123456789abcdef0123456789abcdef","generation":0,"base":0}},"seq":{seq},"hash":"{seq:064x}","prev":"{:064x}","time":"2026-12-01T09:00:00Z","kind":"receive","sku":"ART-1","quantity":1,"from":null,"to":"B-1","lot":null,"epcs":[],"source":"api"}}"#,
         seq.saturating_sub(1)
     );
-    message::parse("depot/v1/north-1/movements", payload.as_bytes()).expect("movement")
+    message::parse(&format!("depot/v1/{depot}/movements"), payload.as_bytes()).expect("movement")
 }
 
 fn stock(audience: Audience, sku: &str, seq: u64, total: u64) -> message::Message {
@@ -73,6 +77,55 @@ async fn each_seq_applied_once_across_redelivery_and_reopen_with_gaps_filled() {
     assert_eq!(feed.contiguous_seq, 7);
     assert!(feed.gaps.is_empty());
     assert_eq!((feed.movements_applied, feed.duplicates), (7, 2));
+}
+
+#[tokio::test]
+async fn a_batch_applies_each_message_once_in_its_depots_order() {
+    let dir = tempfile::tempdir().expect("dir");
+    let db = dir.path().join("hub.db");
+    let store = Store::open(db.to_str().expect("utf-8"))
+        .await
+        .expect("open");
+    // Two depots interleaved, one out of order, redeliveries inside the
+    // batch itself, a snapshot among the movements: one transaction.
+    let batch = [
+        movement_of("south-2", 1),
+        movement_of("north-1", 2),
+        movement_of("north-1", 1),
+        movement_of("south-2", 1),
+        stock(Audience::Open, "ART-1", 2, 5),
+        movement_of("north-1", 2),
+        movement_of("south-2", 2),
+    ];
+    let outcomes = store.apply_batch(&batch, NOW).await.expect("apply");
+    use Outcome::{Applied, Unchanged};
+    assert_eq!(
+        outcomes,
+        vec![Applied, Applied, Applied, Unchanged, Applied, Unchanged, Applied]
+    );
+    let depots = store
+        .depots(NOW, time::Duration::hours(1))
+        .await
+        .expect("depots");
+    let figures: Vec<_> = depots
+        .iter()
+        .map(|d| {
+            (
+                d.depot.as_str(),
+                d.contiguous_seq,
+                d.movements_applied,
+                d.duplicates,
+            )
+        })
+        .collect();
+    assert_eq!(figures, vec![("north-1", 2, 2, 1), ("south-2", 2, 2, 1)]);
+    // The same batch again (the broker redelivering all of it unacked).
+    assert!(store
+        .apply_batch(&batch, NOW)
+        .await
+        .expect("apply")
+        .iter()
+        .all(|o| *o == Unchanged));
 }
 
 #[tokio::test]

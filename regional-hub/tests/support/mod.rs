@@ -46,7 +46,8 @@ fn wait_listening(port: u16, what: &str) {
 
 /// A Mosquitto with its own config in a temp directory. Its session queues
 /// have no limit (`max_queued_messages 0`): whatever a test or bench sends
-/// to a slow or absent persistent session waits for it.
+/// to a slow or absent persistent session waits for it. The in-flight
+/// window is the one `deploy/mosquitto/mosquitto.conf` sets.
 pub struct Broker {
     pub port: u16,
     process: Option<Process>,
@@ -84,7 +85,7 @@ impl Broker {
             dir.path().join("mosquitto.conf"),
             format!(
                 "user root\nlistener {port} 127.0.0.1\nallow_anonymous true\n\
-                 {persistence}max_queued_messages 0\n"
+                 {persistence}max_queued_messages 0\nmax_inflight_messages 1000\n"
             ),
         )
         .expect("config");
