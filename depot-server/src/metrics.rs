@@ -157,6 +157,8 @@ pub struct Metrics {
     pub feed_published: Counter,
     /// `depot_feed_acked_total`: feed messages the broker acknowledged (PUBACK).
     pub feed_acked: Counter,
+    /// `depot_feed_resent_total`: movements sent again at a hub's request.
+    pub feed_resent: Counter,
     /// `depot_feed_disconnects_total`: feed connections lost or refused.
     pub feed_disconnects: Counter,
     /// `depot_feed_connected`: 1 while the broker has accepted the feed's connection.
@@ -223,6 +225,10 @@ impl Default for Metrics {
         let feed_acked = counter(
             "feed_acked",
             "Feed messages the broker acknowledged (PUBACK)",
+        );
+        let feed_resent = counter(
+            "feed_resent",
+            "Movements sent again at a hub's request (it missed them)",
         );
         let feed_disconnects = counter("feed_disconnects", "Feed connections lost or refused");
         let http_request_timeouts = counter(
@@ -304,6 +310,7 @@ impl Default for Metrics {
             backups_failed,
             feed_published,
             feed_acked,
+            feed_resent,
             feed_disconnects,
             feed_connected,
             feed_acked_seq,

@@ -6,7 +6,8 @@
 //! client, no domain types): only names, shapes and the rules of the wire.
 //! Every payload carries `"v":2`, the depot id, its epoch, a ledger `seq`
 //! and an RFC 3339 time; `schemas/` holds one JSON Schema per topic, checked
-//! against these types by `tests/schemas.rs`.
+//! against these types by `tests/schemas.rs`. One topic runs the other way:
+//! the hub's requests to resend movements it misses (`hub/v1/{depot}/resend`).
 
 pub mod broker;
 pub mod payload;
@@ -15,7 +16,7 @@ pub mod topic;
 pub use broker::{Broker, Tls};
 pub use payload::{
     ArticleFacts, ChainHash, DepotUtilization, Epoch, EpochId, Fill, Hex, LinkState, MovementKind,
-    MovementMessage, Restored, Source, Status, StockSnapshot, Unit, UtilizationSnapshot, ZoneStock,
-    ZoneUtilization, V2,
+    MovementMessage, ResendRequest, Restored, Source, Status, StockSnapshot, Unit,
+    UtilizationSnapshot, ZoneStock, ZoneUtilization, MAX_RESEND, V2,
 };
-pub use topic::{Audience, DepotId, Topic};
+pub use topic::{resend_topic, Audience, DepotId, Topic};

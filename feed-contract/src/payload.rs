@@ -321,3 +321,32 @@ pub struct UtilizationSnapshot {
 pub fn to_bytes<T: Serialize>(payload: &T) -> Vec<u8> {
     serde_json::to_vec(payload).unwrap_or_default()
 }
+
+/// The most movements one resend request asks for; the hub asks again for
+/// what is still missing.
+pub const MAX_RESEND: u64 = 1_000;
+
+/// `hub/v1/{depot}/resend` (not retained, QoS 1): the hub asks a depot to
+/// publish its movements `from..=to` of epoch `epoch` again, because the
+/// hub misses them: a broker that lost messages it had acknowledged (killed
+/// between two saves of its state) leaves a gap no one else would fill.
+/// A depot answers only for its current epoch and only for seqs the broker
+/// has acknowledged (the others it sends anyway), at most [`MAX_RESEND`] of
+/// them, with the same payloads as the first time and fresh stock and
+/// utilisation snapshots of what they touched.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ResendRequest {
+    pub v: V2,
+    /// The depot asked.
+    pub depot: String,
+    /// The epoch whose seqs are meant.
+    pub epoch: EpochId,
+    /// The first seq missing (at least 1).
+    pub from: u64,
+    /// The last seq missing, at least `from`.
+    pub to: u64,
+    /// When the hub asked.
+    #[serde(with = "time::serde::rfc3339")]
+    pub time: OffsetDateTime,
+}

@@ -118,6 +118,17 @@ impl Topic {
     }
 }
 
+/// The first two levels of the hub's requests to depots: apart from the
+/// feed, so the hub's subscription to every depot's feed does not bring its
+/// own requests back, and the broker's ACL grants them apart.
+pub const REQUEST_PREFIX: &str = "hub/v1";
+
+/// Where the hub asks `depot` to resend movements it misses
+/// (`payload::ResendRequest`).
+pub fn resend_topic(depot: &DepotId) -> String {
+    format!("{REQUEST_PREFIX}/{depot}/resend")
+}
+
 /// Subscription filters: everything of every depot, and what a cell without
 /// clearance may read (brief §6; the broker's ACL enforces it).
 pub mod filters {
@@ -168,6 +179,13 @@ mod tests {
         }
         assert!(!Topic::Movements(Audience::Open).retained());
         assert!(Topic::Status.retained() && Topic::Utilization.retained());
+    }
+
+    #[test]
+    fn resend_requests_go_apart_from_the_feed() {
+        let depot = DepotId::parse("north-7").expect("id");
+        assert_eq!(resend_topic(&depot), "hub/v1/north-7/resend");
+        assert_eq!(Topic::parse(&resend_topic(&depot)), None);
     }
 
     #[test]

@@ -146,6 +146,19 @@ fn status_schema_and_type_agree() {
 }
 
 #[test]
+fn resend_schema_and_type_agree() {
+    let request = ResendRequest {
+        v: V2,
+        depot: "north-7".into(),
+        epoch: epoch().id,
+        from: 11,
+        to: 20,
+        time: TIME,
+    };
+    agree("resend", &[request]);
+}
+
+#[test]
 fn movements_schema_and_type_agree() {
     let counted = MovementMessage {
         v: V2,

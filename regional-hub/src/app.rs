@@ -48,6 +48,7 @@ pub async fn bind(config: Config) -> anyhow::Result<Bound> {
                 client_id: config.mqtt_client_id.clone(),
                 keep_alive: Duration::from_secs(config.mqtt_keep_alive_s),
                 share_group: config.mqtt_share_group.clone(),
+                resend_after: Duration::from_secs(config.resend_after_s),
             };
             (Some((settings, connected)), Some(link))
         }

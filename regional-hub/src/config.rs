@@ -42,6 +42,10 @@ pub struct Config {
     pub mqtt_share_group: Option<String>,
     /// A depot unheard of for longer than this is stale, in seconds (1–604800). Default 300.
     pub stale_after_s: u64,
+    /// How often the hub looks for missing movements, in seconds (1–3600):
+    /// what was missing at two looks in a row is asked of the depot again.
+    /// Default 15.
+    pub resend_after_s: u64,
     /// Log filter (`tracing` env-filter syntax). Default `info`.
     pub log: String,
 }
@@ -59,6 +63,7 @@ impl Default for Config {
             mqtt_keep_alive_s: 15,
             mqtt_share_group: None,
             stale_after_s: 300,
+            resend_after_s: 15,
             log: "info".into(),
         }
     }
@@ -169,6 +174,9 @@ impl Config {
         if !(1..=604_800).contains(&self.stale_after_s) {
             return Err(fail("stale_after_s", "must be from 1 to 604800"));
         }
+        if !(1..=3600).contains(&self.resend_after_s) {
+            return Err(fail("resend_after_s", "must be from 1 to 3600"));
+        }
         Ok(self)
     }
 
@@ -189,7 +197,8 @@ impl Config {
         };
         format!(
             "db={} listen={} mqtt_url={url} mqtt_ca_file={} mqtt_cert_file={} mqtt_key_file={} \
-             mqtt_client_id={} mqtt_keep_alive_s={} mqtt_share_group={} stale_after_s={} log={}",
+             mqtt_client_id={} mqtt_keep_alive_s={} mqtt_share_group={} stale_after_s={} \
+             resend_after_s={} log={}",
             redact_db(&self.db),
             self.listen,
             file(&self.mqtt_ca_file),
@@ -199,6 +208,7 @@ impl Config {
             self.mqtt_keep_alive_s,
             self.mqtt_share_group.as_deref().unwrap_or("none"),
             self.stale_after_s,
+            self.resend_after_s,
             self.log
         )
     }

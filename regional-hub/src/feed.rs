@@ -17,11 +17,13 @@ use std::time::Duration;
 
 use feed_contract::topic::filters;
 pub use feed_contract::{Broker, Tls};
+use feed_contract::{EpochId, ResendRequest, V2};
 use rumqttc::{AsyncClient, Event, MqttOptions, Packet, Publish, QoS, TlsConfiguration, Transport};
 use time::OffsetDateTime;
 use tokio::sync::{mpsc, watch};
 
 use crate::core::message;
+use crate::core::resend::{Ask, DepotGaps, ResendPlanner};
 use crate::metrics::Metrics;
 use crate::store::{Outcome, Store};
 
@@ -36,6 +38,8 @@ pub struct Settings {
     pub keep_alive: Duration,
     /// The shared-subscription group, if this instance shares the feed with others.
     pub share_group: Option<String>,
+    /// How often to look for missing movements (`core::resend`).
+    pub resend_after: Duration,
 }
 
 /// The topic filter the hub subscribes to: every depot's feed, through the
@@ -92,6 +96,13 @@ pub async fn run(
     }
     let filter = filter(settings.share_group.as_deref());
     let (client, mut eventloop) = AsyncClient::new(options, 64);
+    let asker = ask_for_missing(
+        store.clone(),
+        client.clone(),
+        connected.subscribe(),
+        metrics.clone(),
+        settings.resend_after,
+    );
     eventloop.network_options.set_connection_timeout(5);
     // Unbounded, yet bounded in practice by the broker's in-flight window for
     // QoS 1: it sends no more until the hub acknowledges.
@@ -153,8 +164,81 @@ pub async fn run(
     tokio::select! {
         () = poller => {}
         () = applier => {}
+        () = asker => {}
         () = stop => {}
     }
+}
+
+/// Every `every`, while connected: looks at each depot's gaps and asks the
+/// depots for the seqs missing at two looks in a row (`core::resend`), on
+/// `hub/v1/{depot}/resend`. Several instances sharing the feed may each
+/// ask; a depot sends again what is asked, and the store applies it once.
+async fn ask_for_missing(
+    store: Store,
+    client: AsyncClient,
+    connected: watch::Receiver<bool>,
+    metrics: Arc<Metrics>,
+    every: Duration,
+) {
+    let mut planner = ResendPlanner::default();
+    let mut looks = tokio::time::interval(every);
+    looks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        looks.tick().await;
+        if !*connected.borrow() {
+            continue;
+        }
+        let now = OffsetDateTime::now_utc();
+        let depots = match store.depots(now, time::Duration::ZERO).await {
+            Ok(depots) => depots,
+            Err(error) => {
+                tracing::warn!(%error, "cannot read the depots' gaps; looking again later");
+                continue;
+            }
+        };
+        let gaps = depots
+            .into_iter()
+            .filter_map(|depot| {
+                Some(DepotGaps {
+                    epoch: depot.epoch?.id,
+                    gaps: depot.gaps.iter().map(|(from, to)| *from..=*to).collect(),
+                    depot: depot.depot,
+                })
+            })
+            .collect();
+        for ask in planner.plan(gaps) {
+            let Some(request) = request(&ask, now) else {
+                continue;
+            };
+            let topic = match feed_contract::DepotId::parse(&ask.depot) {
+                Some(depot) => feed_contract::resend_topic(&depot),
+                None => continue,
+            };
+            tracing::info!(depot = %ask.depot, from = ask.seqs.start(), to = ask.seqs.end(),
+                "movements still missing; asking the depot to send them again");
+            if let Err(error) = client
+                .publish(topic, QoS::AtLeastOnce, false, request)
+                .await
+            {
+                tracing::warn!(%error, "cannot ask for missing movements; looking again later");
+                break;
+            }
+            metrics.resend_requests.inc();
+        }
+    }
+}
+
+/// The payload of one request.
+fn request(ask: &Ask, now: OffsetDateTime) -> Option<Vec<u8>> {
+    let request = ResendRequest {
+        v: V2,
+        depot: ask.depot.clone(),
+        epoch: EpochId::parse(&ask.epoch)?,
+        from: *ask.seqs.start(),
+        to: *ask.seqs.end(),
+        time: now,
+    };
+    serde_json::to_vec(&request).ok()
 }
 
 /// Applies what has arrived, retrying a database failure until it

@@ -32,6 +32,8 @@ pub struct Metrics {
     pub feed_messages: Family<OutcomeLabel, Counter>,
     /// `hub_feed_connected`: 1 while subscribed to the broker.
     pub feed_connected: Gauge,
+    /// `hub_resend_requests_total`: requests to depots to send missing movements again.
+    pub resend_requests: Counter,
     depot_last_seq: Family<DepotLabel, Gauge>,
     depot_newest_seq: Family<DepotLabel, Gauge>,
     depot_missing_seqs: Family<DepotLabel, Gauge>,
@@ -48,6 +50,7 @@ impl Default for Metrics {
             registry: Registry::default(),
             feed_messages: Family::default(),
             feed_connected: Gauge::default(),
+            resend_requests: Counter::default(),
             depot_last_seq: Family::default(),
             depot_newest_seq: Family::default(),
             depot_missing_seqs: Family::default(),
@@ -70,6 +73,11 @@ impl Default for Metrics {
             "hub_feed_connected",
             "1 while the feed is subscribed at the broker",
             metrics.feed_connected.clone(),
+        );
+        registry.register(
+            "hub_resend_requests",
+            "Requests to depots to send missing movements again",
+            metrics.resend_requests.clone(),
         );
         registry.register(
             "hub_depot_last_seq",

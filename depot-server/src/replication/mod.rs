@@ -19,7 +19,7 @@ use std::collections::{HashMap, VecDeque};
 use std::time::Duration;
 
 use feed_contract::payload::LinkState as WireState;
-use feed_contract::DepotId;
+use feed_contract::{DepotId, ResendRequest, MAX_RESEND};
 use time::OffsetDateTime;
 use tokio::sync::{broadcast, watch};
 use tokio::time::Instant;
@@ -220,6 +220,7 @@ impl Running<'_> {
             client_id: format!("depot-{}", self.settings.depot),
             keep_alive: self.settings.keep_alive,
             window: self.settings.window,
+            requests: feed_contract::resend_topic(&self.settings.depot),
         };
         let (session, mut links) = mqtt::connect(
             &self.settings.broker,
@@ -276,7 +277,11 @@ impl Running<'_> {
                         online = true;
                         self.core.connected();
                     }
-                    if let Some(ended) = self.handle(link, &mut numbers) {
+                    if let Some(Link::Request(payload)) = link {
+                        if let Err(error) = self.resend(&payload).await {
+                            return Ended::Lost(format!("reading the feed: {error}"));
+                        }
+                    } else if let Some(ended) = self.handle(link, &mut numbers) {
                         return ended;
                     }
                 }
@@ -315,6 +320,8 @@ impl Running<'_> {
                         .report_uplink(|live| live.last_puback = Some(now));
                 }
             }
+            // Answered in `run`; while saying goodbye, not at all.
+            Some(Link::Request(_)) => {}
             Some(Link::Lost(error)) => return Some(Ended::Lost(error)),
             None => return Some(Ended::Lost("the MQTT event loop ended".into())),
         }
@@ -362,6 +369,51 @@ impl Running<'_> {
         }
         session.disconnect();
         Ended::Stopped
+    }
+
+    /// A hub's request to send movements again that it misses
+    /// (`feed_contract::ResendRequest`): for this depot's epoch, only seqs
+    /// the broker acknowledged (later ones go out anyway), at most
+    /// `MAX_RESEND`. A request that does not read or is not for this
+    /// depot's epoch is logged and ignored.
+    async fn resend(&mut self, payload: &[u8]) -> Result<(), DepotError> {
+        let request: ResendRequest = match serde_json::from_slice(payload) {
+            Ok(request) => request,
+            Err(error) => {
+                tracing::warn!(%error, "a resend request that does not read; ignored");
+                return Ok(());
+            }
+        };
+        let epoch = self.epoch.id.to_hex();
+        if request.depot != self.settings.depot.as_str() || request.epoch.as_str() != epoch {
+            tracing::info!(depot = %request.depot, epoch = %request.epoch,
+                "a resend request for another depot or epoch; ignored");
+            return Ok(());
+        }
+        let acknowledged = self.core.cursor().ledger_seq.max(0).unsigned_abs();
+        let from = request.from.max(1);
+        let to = request.to.min(acknowledged).min(from + (MAX_RESEND - 1));
+        if to < from {
+            return Ok(());
+        }
+        let (after, count) = (i64::try_from(from - 1), i64::try_from(to - from + 1));
+        let (Ok(after), Ok(count)) = (after, count) else {
+            return Ok(());
+        };
+        let movements = self.depot.feed_movements(after, count).await?;
+        let taken = self.core.push_resends(
+            movements
+                .into_iter()
+                .map(|item| (item.movement.seq, item.movement.sku.to_string(), item)),
+        );
+        self.depot.metrics().feed_resent.inc_by(taken as u64);
+        tracing::info!(
+            from,
+            to,
+            taken,
+            "the hub misses movements; sending them again"
+        );
+        Ok(())
     }
 
     /// Reads what the core has room for; true if the ledger may hold more.

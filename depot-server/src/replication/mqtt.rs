@@ -2,7 +2,8 @@
 //! (`mqtt://`, or `mqtts://` with rustls: the broker verified by the
 //! configured CA and its host name or IP address, and a client certificate), one
 //! connection per session with the `offline` status as its Last Will, and
-//! the event loop turned into the few link events the publisher needs.
+//! the event loop turned into the few link events the publisher needs. It
+//! also subscribes to the hub's resend requests for this depot.
 //!
 //! rumqttc keeps unacknowledged messages only in memory and would replay
 //! them itself after a reconnect; the publisher never reuses an event loop
@@ -29,6 +30,8 @@ pub enum Link {
     Sent(u16),
     /// PUBACK for this packet id.
     Acked(u16),
+    /// A request from the hub (the payload of a publish on `requests`).
+    Request(Vec<u8>),
     /// The connection failed or ended; this session is over.
     Lost(String),
 }
@@ -52,6 +55,8 @@ pub struct LinkOptions {
     pub keep_alive: Duration,
     /// Messages in flight at most (rumqttc's own limit is set to it).
     pub window: u16,
+    /// The topic the hub's requests arrive on, subscribed after each connect.
+    pub requests: String,
 }
 
 /// Starts connecting; link events arrive on the returned receiver.
@@ -82,15 +87,26 @@ pub fn connect(
             client_auth: tls.client.clone(),
         }));
     }
-    // Room for the whole window plus the status and a disconnect: `publish`
-    // never finds the channel full.
-    let (client, mut eventloop) = AsyncClient::new(mqtt, usize::from(options.window) + 4);
+    // Room for the whole window plus the status, the subscription and a
+    // disconnect: `publish` never finds the channel full.
+    let (client, mut eventloop) = AsyncClient::new(mqtt, usize::from(options.window) + 5);
     eventloop.network_options.set_connection_timeout(5);
     let (events, receiver) = mpsc::unbounded_channel();
+    let subscriber = client.clone();
+    let requests = options.requests.clone();
     let poller = tokio::spawn(async move {
         loop {
             let link = match eventloop.poll().await {
-                Ok(Event::Incoming(Packet::ConnAck(_))) => Link::Connected,
+                Ok(Event::Incoming(Packet::ConnAck(_))) => {
+                    // A clean session keeps no subscription: ask again each time.
+                    if let Err(error) = subscriber.try_subscribe(&requests, QoS::AtLeastOnce) {
+                        tracing::warn!(%error, "cannot subscribe to the hub's requests");
+                    }
+                    Link::Connected
+                }
+                Ok(Event::Incoming(Packet::Publish(publish))) => {
+                    Link::Request(publish.payload.to_vec())
+                }
                 Ok(Event::Incoming(Packet::PubAck(ack))) => Link::Acked(ack.pkid),
                 Ok(Event::Outgoing(Outgoing::Publish(pkid))) => Link::Sent(pkid),
                 Ok(_) => continue,

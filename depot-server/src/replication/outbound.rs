@@ -14,8 +14,13 @@
 //! only over the contiguous prefix of obligations that are acknowledged, so
 //! after any restart the publisher resends from the oldest unacknowledged
 //! one, and nothing acknowledged is lost to a crash.
+//!
+//! A hub that misses movements the broker acknowledged (a broker killed
+//! between two saves) asks for them again: such resends go out before
+//! anything else, with fresh snapshots of what they touched, and never
+//! hold the cursor back (they were acknowledged once already).
 
-use std::collections::{BTreeSet, HashMap, VecDeque};
+use std::collections::{BTreeMap, BTreeSet, HashMap, VecDeque};
 
 /// A retained snapshot: the newest supersedes an unsent older one of the same key.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -84,7 +89,12 @@ enum Flight<M> {
     Status,
     Movement(i64, M),
     Snapshot(Snapshot, Owed),
+    /// A movement sent again at a hub's request.
+    Resend(i64, M),
 }
+
+/// Movements waiting to be sent again at most: what one request may ask for.
+pub const MAX_RESENDS: usize = feed_contract::MAX_RESEND as usize;
 
 /// The durable position: everything up to `ledger_seq` and `outbox_id` is acknowledged.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -100,6 +110,8 @@ pub struct Outbound<M> {
     window: usize,
     read: Position,
     pending: VecDeque<(i64, M)>,
+    /// Movements a hub asked for again, in seq order.
+    resends: BTreeMap<i64, M>,
     dirty: HashMap<Snapshot, Owed>,
     order: BTreeSet<(i64, Snapshot)>,
     in_flight: HashMap<Token, Flight<M>>,
@@ -115,6 +127,7 @@ impl<M: Clone> Outbound<M> {
             window: window.max(1),
             read: cursor,
             pending: VecDeque::new(),
+            resends: BTreeMap::new(),
             dirty: HashMap::new(),
             order: BTreeSet::new(),
             in_flight: HashMap::new(),
@@ -178,6 +191,35 @@ impl<M: Clone> Outbound<M> {
         }
     }
 
+    /// Movements a hub asked for again (each with its SKU), at or below
+    /// the cursor: sent before anything else, then fresh snapshots of their
+    /// articles and of utilisation (the hub may have missed those too).
+    /// Seqs already waiting or above the cursor (sent anyway) are ignored;
+    /// at most [`MAX_RESENDS`] wait. Returns how many were taken.
+    pub fn push_resends(&mut self, movements: impl IntoIterator<Item = (i64, String, M)>) -> usize {
+        let acknowledged = self.cursor().ledger_seq;
+        let mut taken = 0;
+        for (seq, sku, body) in movements {
+            if seq > acknowledged
+                || self.resends.len() >= MAX_RESENDS
+                || self.resends.contains_key(&seq)
+            {
+                continue;
+            }
+            self.resends.insert(seq, body);
+            taken += 1;
+            // Not durable: a snapshot owed only to a resend holds no cursor back.
+            let owed = Owed {
+                order: self.read.ledger_seq,
+                ledger: None,
+                outbox: None,
+            };
+            self.mark(Snapshot::Stock(sku), owed);
+            self.mark(Snapshot::Utilization, owed);
+        }
+        taken
+    }
+
     fn mark(&mut self, key: Snapshot, owed: Owed) {
         let merged = match self.dirty.get(&key) {
             Some(old) => {
@@ -210,6 +252,9 @@ impl<M: Clone> Outbound<M> {
             match flight {
                 Flight::Status => {}
                 Flight::Movement(seq, body) => movements.push((seq, body)),
+                Flight::Resend(seq, body) => {
+                    self.resends.insert(seq, body);
+                }
                 Flight::Snapshot(key, owed) => {
                     // Borrowck: `mark` needs `&mut self`, the drain holds it.
                     let merged = match self.dirty.get(&key) {
@@ -243,6 +288,12 @@ impl<M: Clone> Outbound<M> {
             self.next_token += 1;
             self.in_flight.insert(token, Flight::Status);
             return Some((token, Send::Status));
+        }
+        if let Some((seq, body)) = self.resends.pop_first() {
+            self.next_token += 1;
+            self.in_flight
+                .insert(token, Flight::Resend(seq, body.clone()));
+            return Some((token, Send::Movement(seq, body)));
         }
         let movement = self.pending.front().map(|(seq, _)| *seq);
         let snapshot = self.order.first().map(|(order, _)| *order);
@@ -283,7 +334,10 @@ impl<M: Clone> Outbound<M> {
 
     /// Whether nothing is owed: all read is acknowledged.
     pub fn is_idle(&self) -> bool {
-        self.in_flight.is_empty() && self.pending.is_empty() && self.dirty.is_empty()
+        self.in_flight.is_empty()
+            && self.pending.is_empty()
+            && self.resends.is_empty()
+            && self.dirty.is_empty()
     }
 
     /// How far the durable cursor may move: just before the oldest
@@ -302,7 +356,7 @@ impl<M: Clone> Outbound<M> {
         }
         for flight in self.in_flight.values() {
             match flight {
-                Flight::Status => {}
+                Flight::Status | Flight::Resend(..) => {}
                 Flight::Movement(seq, _) => lower(&mut ledger, Some(*seq)),
                 Flight::Snapshot(_, owed) => {
                     lower(&mut ledger, owed.ledger);
@@ -484,6 +538,70 @@ mod tests {
             "the unacknowledged snapshots first, as before; seq 1 is not resent"
         );
         assert_eq!(out.cursor().ledger_seq, 0);
+    }
+
+    #[test]
+    fn resends_go_first_with_fresh_snapshots_and_hold_no_cursor_back() {
+        let mut out = Outbound::new(
+            10,
+            Position {
+                ledger_seq: 20,
+                outbox_id: 0,
+            },
+        );
+        out.push_movements(moves(21..=21, "C"));
+        // 5 and 6 were acknowledged long ago; 21 is owed anyway, so not taken.
+        let asked =
+            [(5, "A"), (6, "B"), (5, "A"), (21, "C")].map(|(seq, sku)| (seq, sku.to_owned(), ()));
+        assert_eq!(
+            out.push_resends(asked),
+            2,
+            "a seq waiting once is taken once"
+        );
+        let sent: Vec<_> = drain(&mut out);
+        let sends: Vec<_> = sent.iter().map(|(_, s)| s.clone()).collect();
+        assert_eq!(
+            sends,
+            vec![
+                Send::Movement(5, ()),
+                Send::Movement(6, ()),
+                Send::Movement(21, ()),
+                stock("A"),
+                stock("B"),
+                stock("C"),
+                Send::Snapshot(Snapshot::Utilization),
+            ]
+        );
+        // Unacknowledged resends do not hold the cursor: 21's obligations do.
+        for (token, send) in &sent {
+            if !matches!(send, Send::Movement(5 | 6, ())) {
+                out.acked(*token);
+            }
+        }
+        assert_eq!(out.cursor().ledger_seq, 21);
+        // The link drops with 5 and 6 unacknowledged: they go again, first.
+        out.disconnected();
+        out.connected();
+        let again: Vec<_> = drain(&mut out).into_iter().map(|(_, s)| s).collect();
+        assert_eq!(
+            again,
+            vec![Send::Status, Send::Movement(5, ()), Send::Movement(6, ())]
+        );
+    }
+
+    #[test]
+    fn resends_wait_bounded() {
+        let mut out = Outbound::new(
+            1,
+            Position {
+                ledger_seq: 5_000,
+                outbox_id: 0,
+            },
+        );
+        let asked = (1..=3_000).map(|seq| (seq, "A".to_owned(), ()));
+        assert_eq!(out.push_resends(asked), MAX_RESENDS);
+        let more = (3_001..=3_010).map(|seq| (seq, "A".to_owned(), ()));
+        assert_eq!(out.push_resends(more), 0);
     }
 
     #[test]

@@ -83,6 +83,52 @@ fn set(messages: Vec<Received>) -> BTreeSet<Received> {
     messages.into_iter().collect()
 }
 
+/// The hub's resend requests (`hub/v1/{depot}/resend`): only the hub may
+/// write them, and each depot reads only its own; cells read none.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn only_the_hub_asks_and_each_depot_hears_only_its_own_requests() {
+    let readers = [HUB, CIVIL, MILITARY];
+    let identities: Vec<&str> = DEPOTS.iter().copied().chain(readers).collect();
+    let pki = Pki::make(&["IP:127.0.0.1"], &identities);
+    let port = free_port();
+    let _broker = Broker::start(&pki, port);
+    let mut listeners = Vec::new();
+    for identity in &identities {
+        listeners.push((
+            *identity,
+            session(&pki, port, identity, "requests", &["hub/v1/#"]).await,
+        ));
+    }
+    // Forged requests first, each acknowledged (and dropped) by the broker.
+    for identity in identities.iter().filter(|i| **i != HUB) {
+        let forger = Mqtt::connect(&pki, port, identity, &format!("{identity}-forger")).await;
+        for depot in DEPOTS {
+            let topic = feed_contract::resend_topic(&DepotId::parse(depot).expect("id"));
+            forger
+                .publish(&topic, &format!("forged by {identity}"), false)
+                .await;
+        }
+    }
+    let hub = Mqtt::connect(&pki, port, HUB, "hub-requests").await;
+    for depot in DEPOTS {
+        let topic = feed_contract::resend_topic(&DepotId::parse(depot).expect("id"));
+        hub.publish(&topic, "from the hub", false).await;
+    }
+    for (identity, client) in listeners.iter().filter(|(i, _)| DEPOTS.contains(i)) {
+        let topic = format!("hub/v1/{identity}/resend");
+        client.wait_for(&topic, "from the hub").await;
+        let expected = set(vec![Received {
+            topic,
+            payload: "from the hub".into(),
+        }]);
+        assert_eq!(set(client.received()), expected, "{identity}");
+    }
+    tokio::time::sleep(QUIET).await;
+    for (identity, client) in listeners.iter().filter(|(i, _)| readers.contains(i)) {
+        assert!(client.received().is_empty(), "{identity} reads no request");
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_shipped_acl_grades_every_publish_and_read() {
     let readers = [HUB, CIVIL, MILITARY];

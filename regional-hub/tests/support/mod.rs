@@ -126,6 +126,21 @@ impl Broker {
         wait_listening(self.port, "mosquitto");
     }
 
+    /// How often a persistent broker saves its state, from its next start
+    /// on; 0: only at a clean stop.
+    pub fn set_autosave(&self, seconds: u32) {
+        let path = self.dir.path().join("mosquitto.conf");
+        let config = std::fs::read_to_string(&path).expect("config");
+        let config: String = config
+            .lines()
+            .map(|line| match line.strip_prefix("autosave_interval ") {
+                Some(_) => format!("autosave_interval {seconds}\n"),
+                None => format!("{line}\n"),
+            })
+            .collect();
+        std::fs::write(&path, config).expect("config");
+    }
+
     /// `kill -9`: no goodbye, nothing saved since the last autosave.
     pub fn kill9(&mut self) {
         drop(self.process.take()); // SIGKILL, reaped
