@@ -16,8 +16,10 @@
 //! 2. **In-process replay**: the statements the writer runs for such a
 //!    booking (savepoint, idempotency lookup, article, location, stock level,
 //!    location usage, the movement's INSERT with its trigger, the idempotency
-//!    record, release), executed on one thread through rusqlite with cached
-//!    statements, in transactions of the mean commit size measured in 1, on
+//!    record, release), and per transaction the seal of the new movements
+//!    into the hash chain (read back, SHA-256, one UPDATE), executed on one
+//!    thread through rusqlite with cached statements, in transactions of
+//!    the mean commit size measured in 1, on
 //!    a database made by the server's own migrations, with the server's
 //!    settings (WAL, `synchronous=FULL`, foreign keys). No HTTP, no task
 //!    hand-offs: what SQLite and the disk cost.
@@ -34,6 +36,7 @@ use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::Instant;
 
+use depot_server::domain::chain::{link, ChainHead, StoredLine};
 use serde_json::json;
 
 mod common;
@@ -186,12 +189,14 @@ async fn replay(dir: &Path, total: u64, batch: u64) -> f64 {
     .expect("pragmas");
     let started = Instant::now();
     let mut n = 0;
+    let mut head = ChainHead::EMPTY;
     while n < total {
         conn.execute_batch("BEGIN IMMEDIATE").expect("begin");
         for _ in 0..batch.min(total - n) {
             n += 1;
             book_one(&conn, n).expect("replayed booking");
         }
+        head = seal(&conn, head).expect("seal");
         conn.execute_batch("COMMIT").expect("commit");
     }
     let rate = total as f64 / started.elapsed().as_secs_f64();
@@ -266,6 +271,67 @@ fn book_one(conn: &rusqlite::Connection, n: u64) -> rusqlite::Result<()> {
     ))?;
     conn.prepare_cached("RELEASE command")?.execute([])?;
     Ok(())
+}
+
+/// The writer's seal before each COMMIT (`store::chain::seal`): the
+/// batch's new movements read back, linked into the hash chain, their
+/// hashes written in one UPDATE.
+fn seal(conn: &rusqlite::Connection, head: ChainHead) -> rusqlite::Result<ChainHead> {
+    let mut select = conn.prepare_cached(
+        "SELECT seq, kind, sku, quantity, from_location, to_location, lot, epcs, actor, source,
+                idempotency_key, reason, recorded_at
+         FROM movements WHERE seq > ? ORDER BY seq LIMIT ?",
+    )?;
+    let mut rows = select.query((head.seq, -1))?;
+    let mut next = head;
+    let mut sealed = Vec::new();
+    while let Some(row) = rows.next()? {
+        let text = |i: usize| row.get::<_, String>(i);
+        let optional = |i: usize| row.get::<_, Option<String>>(i);
+        let (kind, sku, lot, epcs, actor, source, at) = (
+            text(1)?,
+            text(2)?,
+            text(6)?,
+            text(7)?,
+            text(8)?,
+            text(9)?,
+            text(12)?,
+        );
+        let (from, to, key, reason) = (optional(4)?, optional(5)?, optional(10)?, optional(11)?);
+        let line = StoredLine {
+            seq: row.get(0)?,
+            kind: &kind,
+            sku: &sku,
+            quantity: row.get(3)?,
+            from: from.as_deref(),
+            to: to.as_deref(),
+            lot: &lot,
+            epcs: &epcs,
+            actor: &actor,
+            source: &source,
+            idempotency_key: key.as_deref(),
+            reason: reason.as_deref(),
+            recorded_at: &at,
+        };
+        next = ChainHead {
+            seq: line.seq,
+            hash: link(&next.hash, &line),
+        };
+        sealed.push((next.seq, next.hash.to_hex()));
+    }
+    if !sealed.is_empty() {
+        let values = vec!["(?, ?)"; sealed.len()].join(", ");
+        let sql = format!(
+            "WITH sealed (seq, hash) AS (VALUES {values})
+             UPDATE movements SET hash = sealed.hash FROM sealed WHERE movements.seq = sealed.seq"
+        );
+        let params: Vec<&dyn rusqlite::ToSql> = sealed
+            .iter()
+            .flat_map(|(seq, hash)| [seq as &dyn rusqlite::ToSql, hash as &dyn rusqlite::ToSql])
+            .collect();
+        conn.prepare_cached(&sql)?.execute(params.as_slice())?;
+    }
+    Ok(next)
 }
 
 #[tokio::main(flavor = "multi_thread", worker_threads = 2)]
