@@ -530,10 +530,11 @@ async fn bookings_reach_the_hub_and_a_killed_hub_catches_up_applying_each_seq_on
 /// Mosquitto writes its state only every `autosave_interval`, and the
 /// depot forgets a message at the broker's PUBACK (brief §6), so a message
 /// acknowledged to the depot and not yet passed on to the hub when the
-/// broker dies is lost with the broker, and the hub would report its seq
-/// as a gap for good. What a persistent session does survive is checked:
-/// the hub's subscription and what is queued for it, and redeliveries from
-/// the saved state are applied as duplicates, never twice.
+/// broker dies is lost with the broker; the hub then has to ask the depot
+/// for it again, which the next test shows. Here what a persistent session
+/// survives on its own is checked: the hub's subscription and what is
+/// queued for it, and redeliveries from the saved state are applied as
+/// duplicates, never twice.
 async fn a_stopped_and_a_killed_broker_lose_no_movement_and_apply_none_twice_at_the_hub(
     peers: &mut Peers,
 ) {
