@@ -153,6 +153,10 @@ async fn depot_child(db: &str, mqtt: &str) {
         listen: "127.0.0.1:0".parse().expect("address"),
         mqtt_url: Some(mqtt.to_owned()),
         gateway: "off".into(),
+        // One token books as fast as the tests go, for minutes: the API's
+        // rate limits are depot-server's abuse tests' to check, not these.
+        api_token_rate_per_s: 0,
+        api_address_rate_per_s: 0,
         ..depot_server::config::Config::default()
     };
     let bound = depot_server::app::bind(config).await.expect("bind depot");
