@@ -379,6 +379,17 @@ mod tests {
         range.map(|seq| (seq, sku.to_owned(), ())).collect()
     }
 
+    /// A core with `window` whose ledger is acknowledged up to `seq`.
+    fn acknowledged_up_to(window: usize, seq: i64) -> Outbound<()> {
+        Outbound::new(
+            window,
+            Position {
+                ledger_seq: seq,
+                outbox_id: 0,
+            },
+        )
+    }
+
     /// Sends until the window is full; returns what went out.
     fn drain(out: &mut Outbound<()>) -> Vec<(Token, Send<()>)> {
         std::iter::from_fn(|| out.poll_send()).collect()
@@ -480,13 +491,7 @@ mod tests {
 
     #[test]
     fn the_cursor_moves_only_over_an_acknowledged_prefix() {
-        let mut out = Outbound::new(
-            100,
-            Position {
-                ledger_seq: 10,
-                outbox_id: 0,
-            },
-        );
+        let mut out = acknowledged_up_to(100, 10);
         out.push_movements(moves(11..=13, "A"));
         let sent = drain(&mut out);
         let token = |wanted: &Send<()>| {
@@ -542,13 +547,7 @@ mod tests {
 
     #[test]
     fn resends_go_first_with_fresh_snapshots_and_hold_no_cursor_back() {
-        let mut out = Outbound::new(
-            10,
-            Position {
-                ledger_seq: 20,
-                outbox_id: 0,
-            },
-        );
+        let mut out = acknowledged_up_to(10, 20);
         out.push_movements(moves(21..=21, "C"));
         // 5 and 6 were acknowledged long ago; 21 is owed anyway, so not taken.
         let asked =
@@ -591,13 +590,7 @@ mod tests {
 
     #[test]
     fn resends_wait_bounded() {
-        let mut out = Outbound::new(
-            1,
-            Position {
-                ledger_seq: 5_000,
-                outbox_id: 0,
-            },
-        );
+        let mut out = acknowledged_up_to(1, 5_000);
         let asked = (1..=3_000).map(|seq| (seq, "A".to_owned(), ()));
         assert_eq!(out.push_resends(asked), MAX_RESENDS);
         let more = (3_001..=3_010).map(|seq| (seq, "A".to_owned(), ()));
